@@ -1,0 +1,208 @@
+"""What a graph's nodes are for: inputs, training-only machinery, and likely inference outputs."""
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+
+from .graph import GraphModel
+from .variables import VARIABLE_OPS
+
+FEEDABLE_INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
+UNFEEDABLE_INPUT_OPS = frozenset({
+    "IteratorGetNext", "IteratorGetNextSync", "IteratorGetNextAsOptional",
+    "QueueDequeue", "QueueDequeueV2", "QueueDequeueMany", "QueueDequeueManyV2",
+    "QueueDequeueUpTo", "QueueDequeueUpToV2", "ReaderRead", "ReaderReadV2", "ReaderReadUpTo",
+    "ReaderReadUpToV2",
+})
+
+# Ops that change variables: reaching one from an output means a training step is in the graph.
+_UPDATE_OP = re.compile(
+    r"^(Assign|AssignAdd|AssignSub|AssignVariableOp|AssignAddVariableOp|AssignSubVariableOp|"
+    r"(Resource)?(Sparse)?Apply\w+|(Resource)?Scatter\w+|RefSwitch|CountUpTo)$")
+# Scopes that only training, saving, summaries or initialisation create.
+_TRAINING_SCOPE = re.compile(
+    r"(^|/)(gradients(_\d+)?|save(_\d+)?|init(_\d+)?|report_uninitialized_variables(_\d+)?|"
+    r"summaries|Adam(_\d+)?|Momentum(_\d+)?|GradientDescent(_\d+)?|RMSProp(_\d+)?|Adagrad(_\d+)?|"
+    r"Adadelta(_\d+)?|Ftrl(_\d+)?|train(_op)?(_\d+)?|ExponentialMovingAverage(_\d+)?|"
+    r"AssignMovingAvg(_\d+)?|global_step|beta[12]_power|clip_by_global_norm|OptimizeLoss)(/|$)")
+_NEVER_OUTPUT_OPS = frozenset({
+    "Const", "NoOp", "Placeholder", "PlaceholderWithDefault", "Assert", "Print", "PrintV2",
+    "ScalarSummary", "HistogramSummary", "ImageSummary", "MergeSummary", "TensorSummaryV2",
+    "IsVariableInitialized", "VarIsInitializedOp", "ReadVariableOp", "Shape", "Size", "Rank",
+    "SaveV2", "RestoreV2", "Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond",
+    "StackPushV2", "StackPopV2", "TensorArrayWriteV3", "TensorArrayV3", "Fill", "ZerosLike",
+    "OnesLike", "StopGradient", "CheckNumerics", "Range", "StridedSlice", "Pack", "ConcatV2",
+}) | VARIABLE_OPS
+_OP_SCORE = {
+    "Softmax": 6, "Sigmoid": 5, "ArgMax": 4, "TopKV2": 3, "BiasAdd": 2, "Identity": 2,
+    "LogSoftmax": 3, "Tanh": 1, "AddV2": 1, "Add": 1, "MatMul": 1, "Reshape": 1, "Squeeze": 1,
+    "Relu": 0, "Mean": 0, "Cast": 0, "Mul": 0,
+}
+_NAME_SCORE = [
+    (re.compile(r"prob(s|abilities|ability)?$"), 5),
+    (re.compile(r"predictions?$|^preds?$"), 5),
+    (re.compile(r"logits?$"), 4),
+    (re.compile(r"^(outputs?|out|output_node|result|y_pred|y_hat)$"), 4),
+    (re.compile(r"output|predict|inference|score"), 2),
+    (re.compile(r"embedding"), 1),
+]
+_LOSS_NAME = re.compile(r"loss|xent|cross_entropy|accuracy|metric|regulari[sz]|l2_loss|total_loss|"
+                        r"correct|mse|error|summar|\bacc\b", re.IGNORECASE)
+_LABEL_NAME = re.compile(r"label|target|ground_?truth|(^|/)y_?(true)?$|annotation", re.IGNORECASE)
+
+
+_MOVING_AVERAGE = re.compile(r"AssignMovingAvg|moving_(mean|variance)|ExponentialMovingAverage")
+_COND_PLUMBING = re.compile(r"(^|/)cond(_\d+)?/")
+
+
+@dataclass
+class InputInfo:
+    name: str  # the tensor to feed, e.g. 'images:0' or 'IteratorGetNext:1'
+    node: str
+    op: str
+    dtype: str
+    shape: str
+    feedable: bool
+    note: str
+
+
+@dataclass
+class Suggestion:
+    name: str  # node name
+    op: str
+    score: float
+    reason: str
+
+
+def is_update_op(op: str) -> bool:
+    return bool(_UPDATE_OP.match(op))
+
+
+def is_training_scope(name: str) -> bool:
+    return bool(_TRAINING_SCOPE.search(name))
+
+
+def training_only_mask(graph: GraphModel) -> bytearray:
+    """1 for nodes that exist only to train, save or initialise: update ops, their groups (NoOps
+    whose inputs are all training-only), and everything under training scopes. A control
+    dependency on such a node is what `drop_training_deps` cuts."""
+    n = len(graph)
+    mask = bytearray(n)
+    ops, names = graph.ops, graph.names
+    for i in range(n):
+        if is_update_op(ops[i]) or is_training_scope(names[i]):
+            mask[i] = 1
+    # Groups: NoOp (tf.group) and Identity-with-control-deps wrappers of update ops, to a fixed point.
+    changed = True
+    while changed:
+        changed = False
+        for i in range(n):
+            if mask[i] or ops[i] != "NoOp":
+                continue
+            deps = graph.control_inputs[i] + [j for j, _ in graph.data_inputs[i]]
+            if deps and all(mask[j] for j in deps):
+                mask[i] = 1
+                changed = True
+    return mask
+
+
+def find_inputs(graph: GraphModel) -> list[InputInfo]:
+    result = []
+    for i, op in enumerate(graph.ops):
+        if is_training_scope(graph.names[i]):
+            continue  # the saver's filename placeholder and the like
+        if op in FEEDABLE_INPUT_OPS:
+            dtype, shape = graph.first_output(i)
+            note = "optional: has a default value" if op == "PlaceholderWithDefault" else ""
+            result.append(InputInfo(f"{graph.names[i]}:0", graph.names[i], op, dtype, shape, True, note))
+        elif op in UNFEEDABLE_INPUT_OPS:
+            for tensor, dtype, shape in graph.output_specs(i) or [(f"{graph.names[i]}:0", "", "")]:
+                result.append(InputInfo(tensor, graph.names[i], op, dtype, shape, False,
+                                        "not feedable: rewire needed (the graph reads its data "
+                                        "from a pipeline, not from a placeholder)"))
+    return result
+
+
+def _forward_reach(graph: GraphModel, seeds: list[int], blocked: bytearray) -> bytearray:
+    """Nodes reachable from seeds over data edges, not entering blocked nodes."""
+    seen = bytearray(len(graph))
+    queue = deque()
+    for s in seeds:
+        seen[s] = 1
+        queue.append(s)
+    consumers, data_inputs = graph.consumers, graph.data_inputs
+    while queue:
+        i = queue.popleft()
+        for c in consumers[i]:
+            if seen[c] or blocked[c]:
+                continue
+            # consumers[] also lists control consumers: only follow real data edges.
+            if any(p == i for p, _ in data_inputs[c]):
+                seen[c] = 1
+                queue.append(c)
+    return seen
+
+
+def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytearray,
+                    limit: int = 10) -> list[Suggestion]:
+    """Rank likely inference outputs, best first.
+
+    Candidates are nodes computed from the inputs (or from variables, when the graph has no
+    inputs) that are not training machinery. Score: op type, name, and whether the node is a
+    frontier of inference (nothing but training/loss nodes consume it); nodes that depend on a
+    label input or look like a loss are pushed down."""
+    n = len(graph)
+    names, ops = graph.names, graph.ops
+    input_ids = sorted({graph.index[i.node] for i in inputs})
+    seeds = input_ids or [i for i in range(n) if ops[i] in VARIABLE_OPS]
+    reach = _forward_reach(graph, seeds, training)
+    # Label-dependence: for iterator outputs the label is one output index of a shared node, so
+    # track tensors, not nodes: seed from the consumers of the label output only.
+    label_reach = bytearray(n)
+    label_tensors = [(graph.index[i.node], int(i.name.rsplit(":", 1)[1])) for i in inputs
+                     if _LABEL_NAME.search(i.node) or (not i.feedable and _LABEL_NAME.search(i.name))]
+    if label_tensors:
+        first = []
+        for node_id, k in label_tensors:
+            if ops[node_id] in UNFEEDABLE_INPUT_OPS:
+                first += [c for c in graph.consumers[node_id]
+                          if any(p == node_id and out == k for p, out in graph.data_inputs[c])]
+            else:
+                first.append(node_id)
+        label_reach = _forward_reach(graph, first, training)
+
+    loss_like = bytearray(n)
+    for i in range(n):
+        if reach[i] and _LOSS_NAME.search(names[i]):
+            loss_like[i] = 1
+    candidates = []
+    for i in range(n):
+        if not reach[i] or training[i] or ops[i] in _NEVER_OUTPUT_OPS or i in input_ids:
+            continue
+        if ops[i] == "Identity" and _COND_PLUMBING.search(names[i]):
+            continue  # a conditional's output plumbing, never what a model is for
+        score = float(_OP_SCORE.get(ops[i], 0))
+        reasons = [ops[i]]
+        leaf = names[i].rsplit("/", 1)[-1].lower()
+        for pattern, bonus in _NAME_SCORE:
+            if pattern.search(leaf):
+                score += bonus
+                reasons.append(f"named {leaf!r}")
+                break
+        consumers = graph.consumers[i]
+        live_consumers = [c for c in consumers if reach[c] and not training[c] and not loss_like[c]]
+        if any(is_update_op(ops[c]) or _MOVING_AVERAGE.search(names[c]) for c in consumers):
+            score -= 6  # statistics feeding a moving-average update (batch norm's batch mean)
+        elif not live_consumers:
+            score += 4
+            reasons.append("end of the inference path")
+        if loss_like[i]:
+            score -= 12
+        if label_reach[i]:
+            score -= 8
+        # Prefer the outermost scope (tower 0, the model's own name scope) among near-ties.
+        score -= 0.01 * names[i].count("/")
+        candidates.append((score, i, ", ".join(reasons)))
+    candidates.sort(key=lambda t: (-t[0], t[1]))
+    return [Suggestion(names[i], ops[i], round(score, 2), reason) for score, i, reason in candidates[:limit]]

@@ -1,0 +1,274 @@
+"""The `tf-freezer` command line (headless). Other tools call it: keep its flags and JSON stable.
+
+Exit codes: 0 success, 1 a user-facing error (one line on stderr), 2 bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Optional
+
+from .errors import Cancelled, FreezerError
+from .jobs import Progress
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class _Usage(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits by itself; route it through our exit codes
+        raise _Usage(f"{self.prog}: {message}")
+
+
+class StderrProgress:
+    """Progress on stderr for anything that takes over a second: one rewritten line on a terminal,
+    one line per stage otherwise."""
+
+    def __init__(self, enabled: bool = True, delay: float = 1.0):
+        self.enabled = enabled
+        self.delay = delay
+        self.started = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.last_stage = None
+        self.dirty = False
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled or time.monotonic() - self.started < self.delay:
+            return
+        if self.tty:
+            line = f"\r[{p.fraction * 100:3.0f}%] {p.message}"[:200]
+            sys.stderr.write(line + "\x1b[K")
+            self.dirty = True
+        elif p.stage != self.last_stage:
+            sys.stderr.write(f"[{p.fraction * 100:3.0f}%] {p.message}\n")
+        self.last_stage = p.stage
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.dirty:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.dirty = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tf-freezer", description="Freeze TensorFlow training checkpoints into deployable graphs.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def common(p, outputs_required=False):
+        p.add_argument("path", help="checkpoint folder, prefix, or any of its files")
+        p.add_argument("--step", type=int, help="checkpoint step to use (default: the latest)")
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        # SUPPRESS: a subcommand's default must not undo `tf-freezer --debug COMMAND`.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+
+    p = sub.add_parser("inspect", help="show a checkpoint's graph: inputs, suggested outputs, variables")
+    common(p)
+    p = sub.add_parser("preview", help="what freezing these outputs would keep, remove and convert")
+    common(p)
+    _freeze_flags(p, preview_only=True)
+    p = sub.add_parser("freeze", help="freeze the outputs' subgraph into one .pb")
+    common(p)
+    _freeze_flags(p)
+    p = sub.add_parser("verify", help="compare a frozen .pb with its checkpoint on the same inputs")
+    common(p)
+    p.add_argument("frozen", metavar="OUT.pb", help="the frozen graph to check")
+    p.add_argument("--outputs", help="outputs to compare (default: the frozen graph's end nodes)")
+    p.add_argument("--inputs", metavar="FEEDS.npz", help="input values (default: seeded random)")
+    p.add_argument("--use-ema", action="store_true", help="compare against the moving-average values")
+    p = sub.add_parser("gui", help="open the desktop app")
+    p.add_argument("path", nargs="?", help="checkpoint to open")
+    p.add_argument("--demo", action="store_true", help="open the bundled sample checkpoint")
+    return parser
+
+
+def _freeze_flags(p, preview_only: bool = False) -> None:
+    p.add_argument("--outputs", help="output node names, comma-separated (name, name:0 or ^name)")
+    p.add_argument("--use-ema", action="store_true", help="freeze exponential-moving-average values")
+    p.add_argument("--allow-vars", metavar="RE", help="only variables matching RE become constants")
+    p.add_argument("--deny-vars", metavar="RE", help="variables matching RE stay variables")
+    p.add_argument("--keep-training-deps", action="store_true",
+                   help="follow control dependencies on training update ops too")
+    if preview_only:
+        return
+    p.add_argument("-o", "--output", metavar="OUT.pb", help="where to write (default: next to the checkpoint)")
+    p.add_argument("--keep-devices", action="store_true", help="keep device placements (default: cleared)")
+    p.add_argument("--keep-identity", action="store_true", help="keep Identity/CheckNumerics training nodes")
+    p.add_argument("--no-verify", action="store_true", help="skip running the result against the checkpoint")
+    p.add_argument("--inputs", metavar="FEEDS.npz", help="input values for verification (default: seeded random)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def _options(args):
+    from .freeze import FreezeOptions
+
+    outputs = [o.strip() for o in (args.outputs or "").split(",") if o.strip()]
+    return FreezeOptions(
+        outputs=outputs, output_path=getattr(args, "output", None) or "",
+        clear_devices=not getattr(args, "keep_devices", False), use_ema=args.use_ema,
+        allow_vars=args.allow_vars, deny_vars=args.deny_vars, drop_training_deps=not args.keep_training_deps,
+        remove_training_nodes=not getattr(args, "keep_identity", False), verify=not getattr(args, "no_verify", False),
+        overwrite=getattr(args, "overwrite", False), verify_inputs=getattr(args, "inputs", None))
+
+
+def _open(args, progress):
+    from .load import OpenJob
+
+    return OpenJob(args.path, args.step).run(progress)
+
+
+def _print(args, data: dict, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, indent=None, default=str))
+    else:
+        print(text)
+
+
+def _need_outputs(model, args) -> None:
+    if args.outputs and args.outputs.strip(","):
+        return
+    names = [s.name for s in model.suggestions[:5]]
+    raise FreezerError("No --outputs given.", "Suggested outputs: " + ", ".join(names) + "." if names
+                       else "Run `tf-freezer inspect` to look at the graph.")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 10_000 else f"{n:,} bytes"
+
+
+def cmd_inspect(args, progress) -> int:
+    model = _open(args, progress)
+    s = model.summary()
+    lines = [f"{s['prefix']}  ({s['node_count']:,} nodes, step {s['step']}; steps: "
+             f"{', '.join(map(str, s['steps'])) or 'none'})"]
+    lines += [f"note: {n}" for n in s["notes"]]
+    lines.append("inputs:")
+    for i in model.inputs:
+        lines.append(f"  {i.name:40} {i.op:24} {i.dtype:10} {i.shape}" + (f"  ({i.note})" if i.note else ""))
+    lines.append("suggested outputs (best first):")
+    for k, sug in enumerate(model.suggestions[:5], 1):
+        lines.append(f"  {k}. {sug.name}  [{sug.reason}]")
+    v = s["variables"]
+    lines.append(f"variables: {v['count']} in the graph ({_mb(v['bytes'])}); checkpoint holds "
+                 f"{s['checkpoint_tensors']['count']} tensors ({_mb(s['checkpoint_tensors']['bytes'])})")
+    if s["has_ema"]:
+        lines.append("moving averages: present (freeze with --use-ema to use them)")
+    top = list(s["op_counts"].items())[:8]
+    lines.append("ops: " + ", ".join(f"{op} {n}" for op, n in top))
+    _print(args, s, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_preview(args, progress) -> int:
+    model = _open(args, progress)
+    _need_outputs(model, args)
+    p = model.preview([args.outputs], _options(args))
+    data = p.to_json()
+    lines = [f"outputs: {', '.join(p.outputs)}",
+             f"kept {p.kept:,} of {p.kept + p.removed:,} nodes; removed {p.removed:,}",
+             "removed by op: " + ", ".join(f"{op} {n}" for op, n in list(p.removed_by_op.items())[:10]),
+             f"variables to constants: {p.variables} ({_mb(p.variable_bytes)})",
+             f"estimated .pb size: {_mb(p.estimated_bytes)}"]
+    for w in p.warnings:
+        lines.append(f"warning: {w.message} Fix: {w.fix}")
+    _print(args, data, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_freeze(args, progress) -> int:
+    from .freeze import FreezeJob, default_output_path
+
+    model = _open(args, progress)
+    _need_outputs(model, args)
+    options = _options(args)
+    options.output_path = options.output_path or default_output_path(model)
+    result = FreezeJob(model, options).run(progress)
+    progress.finish()
+    data = result.to_json()
+    lines = [f"wrote {result.output} ({_mb(result.output_bytes)}) in {result.seconds:.2f} s",
+             f"variables converted: {result.variables_converted} ({_mb(result.variable_bytes)}); "
+             f"ops {result.ops_before:,} -> {result.ops_after:,}"]
+    lines += [f"warning: {w}" for w in result.warnings]
+    verify = result.verify
+    if verify is not None:
+        lines.append(_verify_text(verify))
+    _print(args, data, "\n".join(lines))
+    if verify is not None and not verify.ok:
+        sys.stderr.write(f"tf-freezer: wrote {result.output}, but verification failed: {verify.reason}\n")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _verify_text(verify) -> str:
+    if verify.ok:
+        return "verified: " + ", ".join(f"{c.name} max abs diff {c.max_abs_diff:.3g}" for c in verify.outputs)
+    return f"verification FAILED: {verify.reason}"
+
+
+def cmd_verify(args, progress) -> int:
+    from .verify import VerifyJob
+
+    model = _open(args, progress)
+    outputs = [o.strip() for o in (args.outputs or "").split(",") if o.strip()] or None
+    if not os.path.exists(args.frozen):
+        raise FreezerError(f"{args.frozen} does not exist.", "Pass the path of a frozen .pb.")
+    result = VerifyJob(model, args.frozen, outputs=outputs, inputs_npz=args.inputs, use_ema=args.use_ema).run(progress)
+    progress.finish()
+    _print(args, result.to_json(), _verify_text(result))
+    if not result.ok:
+        sys.stderr.write(f"tf-freezer: verification failed: {result.reason}\n")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+COMMANDS = {"inspect": cmd_inspect, "preview": cmd_preview, "freeze": cmd_freeze, "verify": cmd_verify}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _Usage as exc:
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_USAGE
+    if args.command not in COMMANDS:  # `gui` is dispatched by gui.launch before we get here
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    progress = StderrProgress(enabled=not args.quiet)
+    args.debug = getattr(args, "debug", False)
+    try:
+        return COMMANDS[args.command](args, progress)
+    except FreezerError as exc:
+        progress.finish()
+        if args.debug:
+            raise
+        sys.stderr.write(f"tf-freezer: {exc.line()}\n")
+        return EXIT_ERROR
+    except Cancelled:
+        progress.finish()
+        sys.stderr.write("tf-freezer: cancelled; nothing was written.\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        progress.finish()
+        sys.stderr.write("tf-freezer: interrupted; nothing was written.\n")
+        return 130
+    except Exception as exc:  # an unexpected failure still gets one line, and --debug the traceback
+        progress.finish()
+        if args.debug:
+            raise
+        sys.stderr.write(f"tf-freezer: unexpected error: {type(exc).__name__}: {exc}. "
+                         "Run again with --debug and report the traceback.\n")
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

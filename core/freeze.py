@@ -1,0 +1,381 @@
+"""Freeze: prune to the outputs, turn the variables they need into constants, write one .pb.
+
+No Session and no restore: the values come straight from the checkpoint (only the variables the
+kept subgraph needs; optimizer slots are never read), and TensorFlow's own variable-to-constant
+converter (`convert_to_constants`) is handed those values, so resource variables, v2 control flow
+and dtype propagation are handled exactly as TensorFlow handles them.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional
+
+from . import tf as tfmod
+from .errors import FreezerError
+from .jobs import Job
+from .load import OpenedModel
+from .output import write_atomically
+from .prune import PROTOBUF_LIMIT, PrunePreview, preview
+from .variables import VARIABLE_OPS, parse_slice_spec
+
+
+@dataclass
+class FreezeOptions:
+    outputs: list[str]
+    output_path: str = ""
+    clear_devices: bool = True
+    use_ema: bool = False
+    allow_vars: Optional[str] = None  # regex: only variables whose name matches become constants
+    deny_vars: Optional[str] = None  # regex: variables whose name matches stay variables
+    drop_training_deps: bool = True
+    remove_training_nodes: bool = True
+    verify: bool = True
+    overwrite: bool = False
+    verify_inputs: Optional[str] = None  # .npz of feeds for verification
+
+    def variable_filter(self) -> Callable[[str], bool]:
+        allow = _compile(self.allow_vars, "--allow-vars")
+        deny = _compile(self.deny_vars, "--deny-vars")
+
+        def selected(name: str) -> bool:
+            if allow is not None and not allow.search(name):
+                return False
+            return deny is None or not deny.search(name)
+
+        return selected
+
+
+def _compile(pattern: Optional[str], flag: str):
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise FreezerError(f"The {flag} pattern {pattern!r} is not a valid regular expression ({exc}).",
+                           "Fix the pattern (it is searched in each variable's name).") from None
+
+
+@dataclass
+class FreezeResult:
+    output: str
+    variables_converted: int
+    variable_bytes: int
+    ops_before: int
+    ops_after: int
+    output_bytes: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    verify: Optional[object] = None  # VerifyResult
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["verify"] = self.verify.to_json() if self.verify is not None else None
+        return data
+
+
+def default_output_path(model: OpenedModel, outputs: Optional[list[str]] = None) -> str:
+    """Next to the checkpoint: model.ckpt-2050 -> model.ckpt-2050.frozen.pb."""
+    return os.path.join(model.location.folder, os.path.basename(model.location.prefix) + ".frozen.pb")
+
+
+def command_line(model: OpenedModel, options: FreezeOptions) -> str:
+    """The `tf-freezer freeze` command that does what these options do: a click-through becomes a script."""
+    args = ["tf-freezer", "freeze", model.location.folder, "--outputs", ",".join(options.outputs),
+            "-o", options.output_path or default_output_path(model)]
+    if model.location.step is not None and model.location.steps and model.location.step != max(model.location.steps):
+        args += ["--step", str(model.location.step)]
+    if not options.clear_devices:
+        args.append("--keep-devices")
+    if options.use_ema:
+        args.append("--use-ema")
+    if options.allow_vars:
+        args += ["--allow-vars", options.allow_vars]
+    if options.deny_vars:
+        args += ["--deny-vars", options.deny_vars]
+    if not options.drop_training_deps:
+        args.append("--keep-training-deps")
+    if not options.remove_training_nodes:
+        args.append("--keep-identity")
+    if not options.verify:
+        args.append("--no-verify")
+    elif options.verify_inputs:
+        args += ["--inputs", options.verify_inputs]
+    if options.overwrite:
+        args.append("--overwrite")
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def check_output_path(model: OpenedModel, path: str, overwrite: bool) -> str:
+    """Refuse before any work: a missing or read-only folder, an input file, an existing file."""
+    path = os.path.abspath(os.path.expanduser(path))
+    folder = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise FreezerError(f"The output path {path} is a folder.", "Give a file name ending in .pb.")
+    if not os.path.isdir(folder):
+        raise FreezerError(f"The output folder {folder} does not exist.", "Create it first, or choose another path.")
+    if not os.access(folder, os.W_OK):
+        raise FreezerError(f"The output folder {folder} is not writable.", "Choose a folder you may write to.")
+    loc = model.location
+    inputs = {os.path.abspath(loc.meta_path), os.path.abspath(os.path.join(loc.folder, "checkpoint"))}
+    prefix_dir = os.path.dirname(loc.prefix)
+    base = os.path.basename(loc.prefix)
+    try:
+        inputs |= {os.path.abspath(os.path.join(prefix_dir, n)) for n in os.listdir(prefix_dir) if n.startswith(base + ".")}
+    except OSError:
+        pass
+    if path in inputs or (os.path.exists(path) and any(os.path.exists(p) and os.path.samefile(path, p) for p in inputs)):
+        raise FreezerError(f"The output path {path} is one of the checkpoint's own files.",
+                           "Choose another name; tf-freezer never writes over its inputs.")
+    if os.path.exists(path) and not overwrite:
+        raise FreezerError(f"{path} already exists.", "Pass --overwrite (or confirm in the window) to replace it.")
+    return path
+
+
+class FreezeJob(Job[FreezeResult]):
+    """Stages: prune, read-variables, convert, clean, write, verify."""
+
+    def __init__(self, model: OpenedModel, options: FreezeOptions):
+        super().__init__()
+        self.model = model
+        self.options = options
+
+    def _run(self) -> FreezeResult:
+        model, options = self.model, self.options
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+
+        t = time.perf_counter()
+        self.step("prune", 0.0, "Finding the nodes the outputs need")
+        plan = preview(model, options.outputs, options)
+        path = check_output_path(model, options.output_path or default_output_path(model), options.overwrite)
+        missing = [w for w in plan.warnings if w.code == "missing-variables"]
+        if missing:
+            raise FreezerError(missing[0].message + " Examples: " + ", ".join(missing[0].nodes) + ".", missing[0].fix)
+        pruned = _pruned_graph_def(model, plan)
+        timings["prune"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        values = self._read_variables(plan)
+        timings["read-variables"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        self.step("convert", 0.55, f"Turning {len(values)} variables into constants")
+        frozen = _convert(pruned, values)
+        self.check_cancelled()
+        timings["convert"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        self.step("clean", 0.65, "Removing training-only nodes")
+        output_nodes = [o.rsplit(":", 1)[0] for o in plan.outputs]
+        frozen = _clean(frozen, output_nodes, options)
+        size = frozen.ByteSize()
+        if size >= PROTOBUF_LIMIT:
+            raise FreezerError(f"The frozen graph is {size / 1024**3:.2f} GiB, over the 2 GiB limit of a protobuf file.",
+                               "Export a SavedModel instead: it keeps the variables in separate files.")
+        timings["clean"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        self.step("write", 0.75, f"Writing {size / 1e6:.1f} MB to {os.path.basename(path)}")
+        verify_result = None
+
+        def before_commit(temp_path: str) -> None:
+            nonlocal verify_result
+            timings["write"] = time.perf_counter() - t
+            if options.verify:
+                from .verify import VerifyJob
+
+                self.step("verify", 0.8, "Verifying: running the frozen graph against the checkpoint")
+                tv = time.perf_counter()
+                job = VerifyJob(model, temp_path, outputs=plan.outputs, inputs_npz=options.verify_inputs,
+                                use_ema=options.use_ema, graph_def=frozen)
+                job._cancel = self._cancel  # one cancel stops both
+                verify_result = job.run(None)
+                timings["verify"] = time.perf_counter() - tv
+            self.check_cancelled()
+
+        write_atomically(path, frozen.SerializeToString(), overwrite=options.overwrite, before_commit=before_commit)
+        self.step("done", 1.0, f"Wrote {path}")
+        return FreezeResult(
+            output=path, variables_converted=len(values), variable_bytes=plan.variable_bytes,
+            ops_before=len(model.graph), ops_after=len(frozen.node), output_bytes=size,
+            seconds=time.perf_counter() - started, timings=timings,
+            warnings=[w.message for w in plan.warnings], verify=verify_result)
+
+    def _read_variables(self, plan: PrunePreview) -> dict[str, tuple]:
+        """Graph variable name -> (numpy value, DataType enum) for every variable to convert."""
+        model, options = self.model, self.options
+        reader = model.reader
+        total = max(1, plan.variable_bytes)
+        done = 0
+        values = {}
+        for i in plan.variable_ids:
+            info = model.variables[i]
+            key = info.ema_key if (options.use_ema and info.has_ema) else info.key
+            self.step("read-variables", 0.05 + 0.5 * done / total, f"Reading {key}")
+            value = reader.get_tensor(key)
+            spec = parse_slice_spec(info.slice_spec)
+            if spec:
+                value = value[tuple(slice(start, start + length) for start, length in spec)]
+            node = model.graph.graph_def.node[i]
+            _check_shape(node, value, key)
+            values[info.node] = (value, node.attr["dtype"].type)
+            done += info.nbytes
+        return values
+
+
+def _check_shape(node, value, key: str) -> None:
+    if "shape" not in node.attr or node.attr["shape"].shape.unknown_rank:
+        return
+    want = tuple(d.size for d in node.attr["shape"].shape.dim)
+    if any(d < 0 for d in want):
+        return
+    if tuple(value.shape) != want:
+        raise FreezerError(f"The checkpoint value {key!r} has shape {tuple(value.shape)}, but the graph's variable "
+                           f"{node.name!r} has shape {want}.",
+                           "The checkpoint was saved from a different model than this .meta graph; open a matching pair.")
+
+
+def _pruned_graph_def(model: OpenedModel, plan: PrunePreview):
+    """The kept nodes, with control inputs to dropped nodes removed and unused functions left out."""
+    from tensorflow.core.framework import graph_pb2
+
+    src = model.graph.graph_def
+    mask = plan.kept_mask
+    out = graph_pb2.GraphDef()
+    out.versions.CopyFrom(src.versions)
+    for i, keep in enumerate(mask):
+        if not keep:
+            continue
+        node = out.node.add()
+        node.CopyFrom(src.node[i])
+        if any(s.startswith("^") for s in node.input):
+            kept_inputs = [s for s in node.input if not s.startswith("^") or mask[model.graph.index[s[1:]]]]
+            del node.input[:]
+            node.input.extend(kept_inputs)
+    _copy_used_functions(src.library, out)
+    return out
+
+
+def _copy_used_functions(library, out) -> None:
+    """Copy only the library functions the kept nodes reach (training graphs carry gradient and
+    dataset functions a frozen inference graph does not need)."""
+    functions = {f.signature.name: f for f in library.function}
+    if not functions:
+        return
+    gradients = {g.function_name: g for g in library.gradient}
+    needed: set[str] = set()
+    stack = [n for n in out.node]
+    while stack:
+        node = stack.pop()
+        refs = [node.op] if node.op in functions else []
+        for attr in node.attr.values():
+            kind = attr.WhichOneof("value")
+            if kind == "func":
+                refs.append(attr.func.name)
+            elif kind == "list":
+                refs.extend(f.name for f in attr.list.func)
+        for name in refs:
+            if name in functions and name not in needed:
+                needed.add(name)
+                stack.extend(functions[name].node_def)
+    for name in functions:
+        if name in needed:
+            out.library.function.add().CopyFrom(functions[name])
+            if name in gradients:
+                out.library.gradient.add().CopyFrom(gradients[name])
+
+
+def _convert(graph_def, values: dict[str, tuple]):
+    """TensorFlow's converter, fed with checkpoint values instead of a Session's."""
+    tfmod.tensorflow()
+    from tensorflow.python.framework import convert_to_constants as ctc
+
+    class CheckpointConverterData(ctc._ConverterData):
+        def __init__(self, gd, tensors):
+            super().__init__(gd)
+            for name, (array, dtype) in tensors.items():
+                self._tensor_data[name] = ctc._TensorData(numpy=array, dtype=dtype, index=None)
+
+    converted, _ = ctc._replace_variables_by_constants(CheckpointConverterData(graph_def, values))
+    _rewrite_ref_ops(converted)
+    return converted
+
+
+# A ref-typed op whose variable is now a constant must become its value-typed twin, or the graph
+# does not import ("Input 0 of node X was passed float from Y incompatible with expected float_ref").
+_REF_TWINS = {"RefSwitch": "Switch", "RefEnter": "Enter", "RefExit": "Exit", "RefMerge": "Merge",
+              "RefIdentity": "Identity", "RefNextIteration": "NextIteration", "RefSelect": "Select"}
+_ASSIGN_TWINS = {"Assign": "Identity", "AssignAdd": "AddV2", "AssignSub": "Sub"}
+
+
+def _rewrite_ref_ops(graph_def) -> None:
+    ref_sources = {n.name for n in graph_def.node if n.op in VARIABLE_OPS and n.op != "VarHandleOp"}
+
+    def carries_ref(input_name: str) -> bool:
+        return input_name.lstrip("^").split(":")[0] in ref_sources
+
+    # Ref ops can chain (RefEnter -> RefSwitch -> ...): repeat until nothing changes.
+    changed = True
+    while changed:
+        changed = False
+        for node in graph_def.node:
+            if node.op in _REF_TWINS:
+                data = [s for s in node.input if not s.startswith("^")]
+                if data and not carries_ref(data[0]):
+                    node.op = _REF_TWINS[node.op]
+                    changed = True
+                elif node.name not in ref_sources:
+                    ref_sources.add(node.name)
+                    changed = True
+            elif node.op in _ASSIGN_TWINS:
+                data = [s for s in node.input if not s.startswith("^")]
+                if data and not carries_ref(data[0]):
+                    controls = [s for s in node.input if s.startswith("^")]
+                    if node.op == "Assign":
+                        # Assign's output is the value it stores.
+                        new_inputs = [data[1]] + controls
+                    else:
+                        new_inputs = data[:2] + controls
+                    del node.input[:]
+                    node.input.extend(new_inputs)
+                    node.op = _ASSIGN_TWINS[node.op]
+                    for attr in ("use_locking", "validate_shape"):
+                        if attr in node.attr:
+                            del node.attr[attr]
+                    changed = True
+
+
+def _clean(graph_def, output_nodes: list[str], options: FreezeOptions):
+    from tensorflow.core.framework import graph_pb2
+
+    if options.remove_training_nodes:
+        tf = tfmod.tensorflow()
+        protected = list(output_nodes) + [n.name for n in graph_def.node
+                                          if n.op in ("Placeholder", "PlaceholderWithDefault")]
+        nodes_only = tf.compat.v1.graph_util.remove_training_nodes(graph_def, protected_nodes=protected)
+        cleaned = graph_pb2.GraphDef()
+        cleaned.node.extend(nodes_only.node)
+        # remove_training_nodes returns nodes only: keep the function library and versions.
+        cleaned.library.CopyFrom(graph_def.library)
+        cleaned.versions.CopyFrom(graph_def.versions)
+        graph_def = cleaned
+    present = {n.name for n in graph_def.node}
+    for node in graph_def.node:
+        if options.clear_devices:
+            node.device = ""
+        if "_class" in node.attr:
+            # Colocation with a node that was pruned away makes import_graph_def fail.
+            locs = [s for s in node.attr["_class"].list.s
+                    if not s.startswith(b"loc:@") or s[5:].decode("utf-8", "replace") in present]
+            if len(locs) != len(node.attr["_class"].list.s):
+                if locs:
+                    del node.attr["_class"].list.s[:]
+                    node.attr["_class"].list.s.extend(locs)
+                else:
+                    del node.attr["_class"]
+    return graph_def

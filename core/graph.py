@@ -1,0 +1,412 @@
+"""The in-memory model of a GraphDef: nodes, edges, the name-scope tree, search.
+
+Nodes are addressed by integer id (their position in the GraphDef). Edges are kept as plain lists of
+ids so the hot paths (prune preview on every click, search on every keystroke) stay in the tens of
+milliseconds on 100k-node graphs; `nx_graph()` gives a networkx view for heavier analysis.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from .errors import FreezerError
+
+# DataType enum values (tensorflow/core/framework/types.proto), so that showing a dtype never needs
+# TensorFlow. Values >100 are the `_ref` variants of the same type.
+_DTYPE_NAMES = {
+    1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string",
+    8: "complex64", 9: "int64", 10: "bool", 11: "qint8", 12: "quint8", 13: "qint32",
+    14: "bfloat16", 15: "qint16", 16: "quint16", 17: "uint16", 18: "complex128", 19: "float16",
+    20: "resource", 21: "variant", 22: "uint32", 23: "uint64",
+}
+
+
+def dtype_name(enum_value: int) -> str:
+    if enum_value > 100:
+        return _DTYPE_NAMES.get(enum_value - 100, str(enum_value - 100)) + "_ref"
+    return _DTYPE_NAMES.get(enum_value, str(enum_value))
+
+
+def shape_text(shape_proto) -> str:
+    if shape_proto.unknown_rank:
+        return "<unknown>"
+    return "(" + ", ".join("?" if d.size < 0 else str(d.size) for d in shape_proto.dim) + ")"
+
+
+def split_tensor_name(name: str) -> tuple[str, int]:
+    """'a/b:1' -> ('a/b', 1); '^a' -> ('a', -1) (a control input); 'a' -> ('a', 0)."""
+    if name.startswith("^"):
+        return name[1:], -1
+    base, sep, index = name.rpartition(":")
+    if sep and index.isdigit():
+        return base, int(index)
+    return name, 0
+
+
+@dataclass
+class ScopeItem:
+    """One row of the name-scope tree. A row can be a scope, a node, or both ('conv1' the op and
+    'conv1/weights' beneath it)."""
+
+    label: str  # the last path segment
+    path: str  # the full name
+    node_id: int = -1  # -1 for a pure scope
+    parent: Optional["ScopeItem"] = None
+    row: int = 0  # position among the parent's children, kept so parent lookups are O(1)
+    children: list["ScopeItem"] = field(default_factory=list)
+    _child_index: Optional[dict] = field(default=None, repr=False)
+    descendant_count: int = 0  # nodes beneath, itself included
+
+    def child(self, label: str) -> Optional["ScopeItem"]:
+        if self._child_index is None:
+            return None
+        return self._child_index.get(label)
+
+    def add_child(self, item: "ScopeItem") -> "ScopeItem":
+        if self._child_index is None:
+            self._child_index = {}
+        item.parent = self
+        item.row = len(self.children)
+        self.children.append(item)
+        self._child_index[item.label] = item
+        return item
+
+
+@dataclass
+class NodeDetails:
+    """Everything the details pane shows about one node."""
+
+    id: int
+    name: str
+    op: str
+    device: str
+    inputs: list[str]  # data inputs, as tensor names
+    control_inputs: list[str]  # node names, without '^'
+    consumers: list[str]  # node names that read any output of this node (data or control)
+    outputs: list[tuple[str, str, str]]  # (tensor name, dtype, shape)
+    attrs: dict[str, str]  # attribute name -> readable summary
+
+
+class GraphModel:
+    """Read-only analysis model over a `GraphDef`."""
+
+    def __init__(self, graph_def):
+        self.graph_def = graph_def
+        nodes = graph_def.node
+        self.names: list[str] = [n.name for n in nodes]
+        self.ops: list[str] = [n.op for n in nodes]
+        self.devices: list[str] = [n.device for n in nodes]
+        self.index: dict[str, int] = {name: i for i, name in enumerate(self.names)}
+        n = len(self.names)
+        # data_inputs[i] holds (producer id, output index) pairs; unresolvable inputs (a
+        # half-written graph) are skipped here and reported by `missing_inputs`.
+        self.data_inputs: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        self.control_inputs: list[list[int]] = [[] for _ in range(n)]
+        self.consumers: list[list[int]] = [[] for _ in range(n)]
+        self.missing_inputs: list[tuple[str, str]] = []
+        index = self.index
+        for i, node in enumerate(nodes):
+            for raw in node.input:
+                src, out = split_tensor_name(raw)
+                j = index.get(src)
+                if j is None:
+                    self.missing_inputs.append((node.name, raw))
+                    continue
+                if out < 0:
+                    self.control_inputs[i].append(j)
+                else:
+                    self.data_inputs[i].append((j, out))
+                self.consumers[j].append(i)
+        self._lower_names: Optional[list[str]] = None
+        self._scope_root: Optional[ScopeItem] = None
+        self._node_bytes: Optional[list[int]] = None
+        self._nx = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    # ----- lookup -------------------------------------------------------------------------------
+    def id_of(self, name: str) -> int:
+        return self.index[name]
+
+    def resolve(self, spec: str) -> tuple[int, int]:
+        """Accepts 'name', 'name:0' or '^name'; returns (node id, output index).
+
+        Raises FreezerError naming close matches when the node does not exist."""
+        spec = spec.strip()
+        base, out = split_tensor_name(spec)
+        out = max(out, 0)
+        i = self.index.get(base)
+        if i is None:
+            close = self.close_matches(base)
+            hint = ("Did you mean " + ", ".join(repr(c) for c in close) + "?") if close else (
+                "Run `tf-freezer inspect` to list the graph's suggested outputs.")
+            raise FreezerError(f"There is no node named {base!r} in the graph.", hint)
+        return i, out
+
+    def close_matches(self, name: str, limit: int = 3) -> list[str]:
+        lower = name.lower()
+        # Same last segment in another scope is the most common slip ('logits' vs 'model/logits').
+        tail = lower.rsplit("/", 1)[-1]
+        same_tail = [n for n, low in zip(self.names, self.lower_names) if low.rsplit("/", 1)[-1] == tail]
+        if same_tail:
+            return same_tail[:limit]
+        contains = [n for n, low in zip(self.names, self.lower_names) if lower in low]
+        if contains:
+            return sorted(contains, key=len)[:limit]
+        return difflib.get_close_matches(name, self.names, n=limit, cutoff=0.6)
+
+    def details(self, i: int) -> NodeDetails:
+        node = self.graph_def.node[i]
+        data_inputs = [s for s in node.input if not s.startswith("^")]
+        control = [s[1:] for s in node.input if s.startswith("^")]
+        consumers = sorted({self.names[c] for c in self.consumers[i]})
+        return NodeDetails(
+            id=i, name=node.name, op=node.op, device=node.device, inputs=data_inputs,
+            control_inputs=control, consumers=consumers, outputs=self.output_specs(i),
+            attrs={k: attr_summary(v) for k, v in sorted(node.attr.items()) if k != "_output_shapes"},
+        )
+
+    def output_specs(self, i: int) -> list[tuple[str, str, str]]:
+        """(tensor name, dtype, shape) for each output that the GraphDef lets us know about."""
+        node = self.graph_def.node[i]
+        shapes = []
+        if "_output_shapes" in node.attr:
+            shapes = [shape_text(s) for s in node.attr["_output_shapes"].list.shape]
+        dtypes = _output_dtypes(node)
+        count = max(len(shapes), len(dtypes))
+        if count == 0 and self.consumers[i]:
+            count = 1
+        if node.op in ("Placeholder", "PlaceholderWithDefault", "VariableV2", "VarHandleOp") and not shapes:
+            if "shape" in node.attr:
+                shapes = [shape_text(node.attr["shape"].shape)]
+        out = []
+        for k in range(count):
+            out.append((f"{node.name}:{k}", dtypes[k] if k < len(dtypes) else "",
+                        shapes[k] if k < len(shapes) else ""))
+        return out
+
+    def first_output(self, i: int) -> tuple[str, str]:
+        """(dtype, shape) of output 0, '' where unknown: the tree's columns."""
+        specs = self.output_specs(i)
+        if not specs:
+            return "", ""
+        return specs[0][1], specs[0][2]
+
+    # ----- names and search ---------------------------------------------------------------------
+    @property
+    def lower_names(self) -> list[str]:
+        if self._lower_names is None:
+            self._lower_names = [n.lower() for n in self.names]
+        return self._lower_names
+
+    def search(self, query: str) -> list[int]:
+        """Node ids matching a query.
+
+        Terms are ANDed: plain words match as case-insensitive substrings of the full name,
+        `op:Softmax` matches the op type (case-insensitive, exact; `op:Conv*` for a prefix),
+        `re:pattern` or `/pattern/` is a regular expression searched in the full name.
+        Raises FreezerError on an invalid regular expression."""
+        ids: Optional[list[int]] = None
+        for term in query.split():
+            ids = self._filter(term, ids)
+        return list(range(len(self.names))) if ids is None else ids
+
+    def _filter(self, term: str, ids: Optional[list[int]]) -> list[int]:
+        candidates: Iterable[int] = range(len(self.names)) if ids is None else ids
+        lowered = term.lower()
+        if lowered.startswith("op:"):
+            want = lowered[3:]
+            ops = self.ops
+            if want.endswith("*"):
+                prefix = want[:-1]
+                return [i for i in candidates if ops[i].lower().startswith(prefix)]
+            return [i for i in candidates if ops[i].lower() == want]
+        pattern = None
+        if lowered.startswith("re:"):
+            pattern = term[3:]
+        elif len(term) > 2 and term.startswith("/") and term.endswith("/"):
+            pattern = term[1:-1]
+        if pattern is not None:
+            try:
+                rx = re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise FreezerError(f"The search pattern {pattern!r} is not a valid regular expression ({exc}).",
+                                   "Fix the pattern, or search without 're:' for a plain substring.") from None
+            names = self.names
+            return [i for i in candidates if rx.search(names[i])]
+        lower = self.lower_names
+        if ids is None:
+            return [i for i, name in enumerate(lower) if lowered in name]
+        return [i for i in ids if lowered in lower[i]]
+
+    # ----- scope tree ---------------------------------------------------------------------------
+    @property
+    def scope_root(self) -> ScopeItem:
+        if self._scope_root is None:
+            self._scope_root = self._build_scope_tree()
+        return self._scope_root
+
+    def _build_scope_tree(self) -> ScopeItem:
+        root = ScopeItem(label="", path="")
+        self.scope_items: list[ScopeItem] = [None] * len(self.names)  # type: ignore[list-item]
+        for i, name in enumerate(self.names):
+            parent = root
+            parts = name.split("/")
+            for depth, part in enumerate(parts):
+                item = parent.child(part)
+                if item is None:
+                    item = parent.add_child(ScopeItem(label=part, path="/".join(parts[: depth + 1])))
+                parent = item
+            parent.node_id = i
+            self.scope_items[i] = parent
+        _count_descendants(root)
+        return root
+
+    def scope_item(self, i: int) -> ScopeItem:
+        self.scope_root  # noqa: B018 - builds the tree on first use
+        return self.scope_items[i]
+
+    # ----- sizes --------------------------------------------------------------------------------
+    @property
+    def node_bytes(self) -> list[int]:
+        """Serialized size of each NodeDef (variables count as their small NodeDef here)."""
+        if self._node_bytes is None:
+            self._node_bytes = [n.ByteSize() + 4 for n in self.graph_def.node]
+        return self._node_bytes
+
+    # ----- networkx -----------------------------------------------------------------------------
+    def nx_graph(self):
+        """A networkx DiGraph of node ids (edges producer -> consumer, `control` marks control
+        edges). Built on first use; keep it off hot paths."""
+        if self._nx is None:
+            import networkx as nx
+
+            g = nx.DiGraph()
+            g.add_nodes_from(range(len(self.names)))
+            for i, pairs in enumerate(self.data_inputs):
+                for j, _ in pairs:
+                    g.add_edge(j, i, control=False)
+            for i, js in enumerate(self.control_inputs):
+                for j in js:
+                    if not g.has_edge(j, i):
+                        g.add_edge(j, i, control=True)
+            self._nx = g
+        return self._nx
+
+    def neighbourhood(self, i: int, hops: int = 1, limit: int = 24) -> tuple[list[int], list[tuple[int, int]]]:
+        """Nodes within `hops` of node i (inputs and consumers), at most `limit` per side, and the
+        edges among them: what the neighbourhood picture draws. Cost depends on the fan-out, not on
+        the graph's size."""
+        keep = {i}
+        frontier = {i}
+        for _ in range(hops):
+            nxt = set()
+            for k in frontier:
+                ins = [j for j, _ in self.data_inputs[k]] + self.control_inputs[k]
+                nxt.update(ins[:limit])
+                nxt.update(self.consumers[k][:limit])
+            nxt -= keep
+            keep |= nxt
+            frontier = nxt
+        edges = []
+        for k in keep:
+            for j, _ in self.data_inputs[k]:
+                if j in keep:
+                    edges.append((j, k))
+            for j in self.control_inputs[k]:
+                if j in keep:
+                    edges.append((j, k))
+        return sorted(keep), edges
+
+
+def _count_descendants(root: ScopeItem) -> None:
+    # Iterative post-order: scope depth can reach hundreds in unrolled RNNs.
+    stack = [(root, False)]
+    while stack:
+        item, done = stack.pop()
+        if done:
+            item.descendant_count = (1 if item.node_id >= 0 else 0) + sum(c.descendant_count for c in item.children)
+        else:
+            stack.append((item, True))
+            stack.extend((c, False) for c in item.children)
+
+
+def _output_dtypes(node) -> list[str]:
+    """Output dtypes from the op registry when TensorFlow is loaded, else from common attrs."""
+    from . import tf as tfmod
+
+    if tfmod.is_loaded():
+        try:
+            from tensorflow.python.framework import op_def_registry
+
+            op_def = op_def_registry.get(node.op)
+        except Exception:  # an op this TensorFlow does not know; fall back to attrs
+            op_def = None
+        if op_def is not None:
+            result = []
+            for arg in op_def.output_arg:
+                if arg.type_list_attr:
+                    result.extend(dtype_name(t) for t in node.attr[arg.type_list_attr].list.type)
+                    continue
+                if arg.type:
+                    dtype = dtype_name(arg.type)
+                elif arg.type_attr and arg.type_attr in node.attr:
+                    dtype = dtype_name(node.attr[arg.type_attr].type)
+                else:
+                    dtype = ""
+                if arg.is_ref and dtype and not dtype.endswith("_ref"):
+                    dtype += "_ref"
+                repeat = 1
+                if arg.number_attr and arg.number_attr in node.attr:
+                    repeat = node.attr[arg.number_attr].i
+                result.extend([dtype] * repeat)
+            return result
+    for key in ("dtype", "T", "out_type", "DstT"):
+        if key in node.attr and node.attr[key].type:
+            return [dtype_name(node.attr[key].type)]
+    if "output_types" in node.attr:
+        return [dtype_name(t) for t in node.attr["output_types"].list.type]
+    return []
+
+
+def attr_summary(value) -> str:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return ""
+    if kind == "type":
+        return dtype_name(value.type)
+    if kind == "shape":
+        return shape_text(value.shape)
+    if kind == "tensor":
+        t = value.tensor
+        dims = "x".join(str(d.size) for d in t.tensor_shape.dim) or "scalar"
+        preview = ""
+        if not t.tensor_shape.dim:
+            for field_name in ("float_val", "int_val", "int64_val", "bool_val", "double_val"):
+                vals = getattr(t, field_name)
+                if vals:
+                    preview = f" = {vals[0]}"
+                    break
+            if t.string_val:
+                preview = f" = {t.string_val[0][:40]!r}"
+        return f"{dtype_name(t.dtype)} tensor {dims}{preview}"
+    if kind == "list":
+        lst = value.list
+        for name in ("i", "f", "b", "s"):
+            vals = list(getattr(lst, name))
+            if vals:
+                return "[" + ", ".join(repr(v) if name == "s" else str(v) for v in vals[:16]) + (
+                    ", ..." if len(vals) > 16 else "") + "]"
+        if lst.type:
+            return "[" + ", ".join(dtype_name(t) for t in lst.type) + "]"
+        if lst.shape:
+            return "[" + ", ".join(shape_text(s) for s in lst.shape) + "]"
+        return "[]"
+    if kind == "s":
+        return repr(value.s.decode("utf-8", "replace"))
+    if kind == "func":
+        return f"function {value.func.name}"
+    return str(getattr(value, kind))

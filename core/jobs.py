@@ -1,0 +1,69 @@
+"""One job object per long operation: a progress callback and a cancel check.
+
+The same job prints progress on a terminal (CLI) and drives a progress bar (GUI). Jobs are plain
+Python; the GUI runs `job.run()` on a worker thread and calls `job.cancel()` from the GUI thread.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Generic, Optional, TypeVar
+
+from .errors import Cancelled
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str  # short machine-readable stage name, e.g. "read-variables"
+    fraction: float  # 0..1 over the whole job
+    message: str  # human sentence for a status line
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Job(Generic[T]):
+    """Base class. Subclasses implement `_run()` and call `self.step(...)` between stages."""
+
+    #: seconds between two forwarded progress reports of the same stage (a GUI need not
+    #: repaint thousands of times per second)
+    throttle = 0.05
+
+    def __init__(self) -> None:
+        self._cancel = threading.Event()
+        self._progress: Optional[ProgressCallback] = None
+        self._last_report = (None, 0.0)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    def step(self, stage: str, fraction: float, message: str) -> None:
+        """Report progress and honour a pending cancel."""
+        self.check_cancelled()
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        last_stage, last_time = self._last_report
+        if stage == last_stage and fraction < 1.0 and now - last_time < self.throttle:
+            return
+        self._last_report = (stage, now)
+        self._progress(Progress(stage, max(0.0, min(1.0, fraction)), message))
+
+    def run(self, progress: Optional[ProgressCallback] = None) -> T:
+        self._progress = progress
+        self.check_cancelled()
+        return self._run()
+
+    def _run(self) -> T:  # pragma: no cover - abstract
+        raise NotImplementedError

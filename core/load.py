@@ -1,0 +1,190 @@
+"""Open a TF1 training checkpoint: its graph (from the .meta) and its variables (from the index).
+
+No session, no restore, no model code: the MetaGraphDef is parsed as a protobuf and the checkpoint is
+read with TensorFlow's CheckpointReader, which answers shapes and dtypes from the index alone.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import tf as tfmod
+from .analysis import (FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS, InputInfo, Suggestion, find_inputs,
+                       suggest_outputs, training_only_mask)
+from .errors import FreezerError
+from .graph import GraphModel
+from .jobs import Job
+from .locate import CheckpointLocation, checkpoint_steps, locate  # noqa: F401 - re-exported
+from .variables import VARIABLE_OPS, CheckpointTensor, VariableInfo, map_variables, read_checkpoint_index
+
+_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
+@dataclass
+class OpenedModel:
+    location: CheckpointLocation
+    format: str
+    meta_graph: object  # MetaGraphDef
+    graph: GraphModel
+    tensors: dict[str, CheckpointTensor]  # everything in the checkpoint, by key
+    variables: dict[int, VariableInfo]  # graph variable node id -> its checkpoint value
+    inputs: list[InputInfo]
+    suggestions: list[Suggestion]
+    training_mask: bytearray = field(repr=False)
+    op_counts: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    _reader: object = field(default=None, repr=False)
+    _kinds: Optional[list[str]] = field(default=None, repr=False)
+
+    @property
+    def reader(self):
+        """TensorFlow's CheckpointReader over the chosen prefix (opened on first use)."""
+        if self._reader is None:
+            self._reader = _open_reader(self.location.prefix)
+        return self._reader
+
+    def preview(self, outputs: list[str], options=None):
+        from .prune import preview
+
+        return preview(self, outputs, options)
+
+    def node_kind(self, i: int) -> str:
+        """'variable', 'input', 'unfeedable-input', 'suggested', 'training' or '' (icons, colours)."""
+        if self._kinds is None:
+            self._kinds = self._compute_kinds()
+        return self._kinds[i]
+
+    def _compute_kinds(self) -> list[str]:
+        g = self.graph
+        kinds = ["training" if t else "" for t in self.training_mask]
+        for s in self.suggestions[:5]:
+            kinds[g.index[s.name]] = "suggested"
+        for i, op in enumerate(g.ops):
+            if op in VARIABLE_OPS:
+                kinds[i] = "variable"
+            elif op in FEEDABLE_INPUT_OPS:
+                kinds[i] = "input"
+            elif op in UNFEEDABLE_INPUT_OPS:
+                kinds[i] = "unfeedable-input"
+        return kinds
+
+    @property
+    def has_ema(self) -> bool:
+        return any(v.has_ema for v in self.variables.values())
+
+    def summary(self) -> dict:
+        """What `tf-freezer inspect --json` prints."""
+        loc = self.location
+        var_values = [v for v in self.variables.values() if v.in_checkpoint]
+        return {
+            "format": self.format,
+            "folder": loc.folder,
+            "prefix": loc.prefix,
+            "step": loc.step,
+            "steps": loc.steps,
+            "meta_graph": loc.meta_path,
+            "node_count": len(self.graph),
+            "op_counts": dict(sorted(self.op_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "inputs": [vars(i) for i in self.inputs],
+            "suggested_outputs": [s.name for s in self.suggestions],
+            "suggestions": [vars(s) for s in self.suggestions],
+            "variables": {"count": len(self.variables), "bytes": sum(v.nbytes for v in var_values),
+                          "in_checkpoint": len(var_values)},
+            "checkpoint_tensors": {"count": len(self.tensors), "bytes": sum(t.nbytes for t in self.tensors.values())},
+            "has_ema": self.has_ema,
+            "notes": loc.notes,
+        }
+
+
+def _open_reader(prefix: str):
+    tf = tfmod.tensorflow()
+    try:
+        return tf.train.load_checkpoint(prefix)
+    except Exception as exc:  # TensorFlow raises several types here; all mean an unreadable checkpoint
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FreezerError(f"TensorFlow cannot read the checkpoint {os.path.basename(prefix)}: {text}",
+                           "The .index or .data files may be incomplete (an interrupted copy?); copy them again.",
+                           details=str(exc)) from None
+
+
+def read_meta_graph(path: str):
+    tfmod.tensorflow()
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    meta = meta_graph_pb2.MetaGraphDef()
+    try:
+        with open(path, "rb") as fh:
+            meta.ParseFromString(fh.read())
+    except OSError as exc:
+        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the file's permissions.") from None
+    except Exception as exc:  # google.protobuf.message.DecodeError and friends
+        raise FreezerError(f"{os.path.basename(path)} is not a valid TensorFlow graph (MetaGraphDef): {exc}.",
+                           "The file may be truncated or not a .meta file; copy it again from the training run.",
+                           details=repr(exc)) from None
+    if not meta.graph_def.node:
+        raise FreezerError(f"{os.path.basename(path)} holds no graph nodes.",
+                           "The file may be truncated or not a .meta file; copy it again from the training run.")
+    return meta
+
+
+class OpenJob(Job[OpenedModel]):
+    """Locate, parse and analyse a checkpoint. Stages: locate, import, read-index, analyse."""
+
+    def __init__(self, path: str, step: Optional[int] = None):
+        super().__init__()
+        self.path = str(path)
+        self.step_number = step
+
+    def _run(self) -> OpenedModel:
+        import time
+
+        timings = {}
+        t0 = time.perf_counter()
+        self.step("locate", 0.0, f"Looking for a checkpoint in {self.path}")
+        location = locate(self.path, self.step_number)
+        if not tfmod.is_loaded():
+            self.step("import", 0.05, "Loading TensorFlow")
+        tfmod.tensorflow()
+        timings["locate"] = time.perf_counter() - t0
+
+        t = time.perf_counter()
+        self.step("read-index", 0.3, f"Reading the checkpoint index of {os.path.basename(location.prefix)}")
+        reader = _open_reader(location.prefix)
+        tensors = read_checkpoint_index(reader)
+        if not location.meta_path:
+            if _OBJECT_GRAPH_KEY in tensors:
+                raise FreezerError(
+                    f"{os.path.basename(location.prefix)} is a TF2 object-based checkpoint (tf.train.Checkpoint): "
+                    f"it stores {len(tensors) - 1} variables but no graph, so there is nothing to freeze.",
+                    "Export the model as a SavedModel from your TF2 code (tf.saved_model.save) and open that.")
+            raise FreezerError(f"The checkpoint {os.path.basename(location.prefix)} has no .meta graph file beside it.",
+                               "Copy the model.ckpt-N.meta file from the training run into the folder.")
+        timings["read-index"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        self.step("parse", 0.45, f"Parsing the graph in {os.path.basename(location.meta_path)}")
+        meta = read_meta_graph(location.meta_path)
+        graph = GraphModel(meta.graph_def)
+        timings["parse"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        self.step("analyse", 0.7, f"Analysing {len(graph):,} nodes")
+        training = training_only_mask(graph)
+        self.check_cancelled()
+        inputs = find_inputs(graph)
+        suggestions = suggest_outputs(graph, inputs, training)
+        self.check_cancelled()
+        variables = map_variables(graph, tensors)
+        model = OpenedModel(location=location, format="checkpoint", meta_graph=meta, graph=graph, tensors=tensors,
+                            variables=variables, inputs=inputs, suggestions=suggestions, training_mask=training,
+                            op_counts=dict(Counter(graph.ops)), timings=timings, _reader=reader)
+        timings["analyse"] = time.perf_counter() - t
+        self.step("done", 1.0, f"Opened {os.path.basename(location.prefix)}: {len(graph):,} nodes")
+        return model
+
+
+def open_checkpoint(path: str, step: Optional[int] = None, progress=None) -> OpenedModel:
+    """Convenience: run an OpenJob to completion."""
+    return OpenJob(path, step).run(progress)

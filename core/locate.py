@@ -1,0 +1,185 @@
+"""Find a checkpoint from whatever the user points at: a folder, a prefix, or any of its files.
+
+Pure Python (no TensorFlow), so the GUI's step picker and the CLI's argument checks are instant.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .errors import FreezerError
+
+_DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
+_STEP_SUFFIX = re.compile(r"-(\d+)$")
+_STATE_LINE = re.compile(r'^\s*(model_checkpoint_path|all_model_checkpoint_paths)\s*:\s*"((?:[^"\\]|\\.)*)"\s*$')
+
+
+@dataclass
+class CheckpointLocation:
+    folder: str
+    prefix: str  # the chosen step's prefix, e.g. /runs/a/model.ckpt-2050
+    step: Optional[int]  # None when the prefix carries no step number
+    steps: list[int] = field(default_factory=list)  # every step found, ascending
+    meta_path: str = ""  # the .meta that describes the graph ('' when there is none)
+    prefixes: dict[int, str] = field(default_factory=dict)  # step -> prefix
+    notes: list[str] = field(default_factory=list)  # things worth telling the user (moved folder...)
+
+
+def prefix_of(path: str) -> Optional[str]:
+    """The checkpoint prefix a file belongs to, or None if the name is not a checkpoint file's."""
+    for suffix in (".meta", ".index"):
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    m = _DATA_SUFFIX.search(path)
+    if m:
+        return path[: m.start()]
+    return None
+
+
+def step_of(prefix: str) -> Optional[int]:
+    m = _STEP_SUFFIX.search(os.path.basename(prefix))
+    return int(m.group(1)) if m else None
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def read_state_file(folder: str) -> tuple[Optional[str], list[str]]:
+    """(latest, all) prefixes as written in the folder's `checkpoint` state file, unresolved."""
+    path = os.path.join(folder, "checkpoint")
+    latest, every = None, []
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                m = _STATE_LINE.match(line)
+                if not m:
+                    continue
+                value = _unescape(m.group(2))
+                if m.group(1) == "model_checkpoint_path":
+                    latest = value
+                else:
+                    every.append(value)
+    except OSError:
+        return None, []
+    return latest, every
+
+
+def _resolve_in_folder(folder: str, recorded: str) -> tuple[Optional[str], bool]:
+    """Map a prefix recorded in a state file to one that exists. Returns (prefix, moved).
+
+    A folder copied from another machine keeps the absolute paths of the machine that wrote it:
+    look for the same file name beside the state file instead."""
+    candidate = recorded if os.path.isabs(recorded) else os.path.join(folder, recorded)
+    if os.path.exists(candidate + ".index"):
+        return os.path.normpath(candidate), False
+    local = os.path.join(folder, os.path.basename(recorded.replace("\\", "/")))
+    if os.path.exists(local + ".index"):
+        return os.path.normpath(local), True
+    return None, False
+
+
+def _scan_prefixes(folder: str) -> list[str]:
+    try:
+        names = os.listdir(folder)
+    except OSError as exc:
+        raise FreezerError(f"Cannot read the folder {folder}: {exc.strerror}.",
+                           "Check that it exists and that you may read it.") from None
+    return sorted(os.path.join(folder, n[: -len(".index")]) for n in names if n.endswith(".index"))
+
+
+def _order_key(prefix: str):
+    step = step_of(prefix)
+    return (step is None, step if step is not None else 0, prefix)
+
+
+def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
+    """Resolve a folder, a checkpoint prefix or one of its files to a `CheckpointLocation`.
+
+    `step` picks one of several saved steps; by default the latest (per the state file)."""
+    path = os.path.abspath(os.path.expanduser(str(path)))
+    notes: list[str] = []
+    requested_prefix = None
+    if os.path.isdir(path):
+        folder = path
+    elif os.path.exists(path + ".index") or os.path.exists(path + ".meta"):
+        folder, requested_prefix = os.path.dirname(path), path
+    elif os.path.isfile(path):
+        requested_prefix = prefix_of(path)
+        if requested_prefix is None:
+            if os.path.basename(path) == "checkpoint":
+                folder = os.path.dirname(path)
+            else:
+                raise FreezerError(f"{os.path.basename(path)} is not a checkpoint file.",
+                                   "Open the checkpoint folder, or its .meta, .index or .data file.")
+        else:
+            folder = os.path.dirname(path)
+    else:
+        raise FreezerError(f"{path} does not exist.", "Check the path, or pick the folder with File > Open.")
+
+    latest_recorded, all_recorded = read_state_file(folder)
+    prefixes: list[str] = []
+    moved = False
+    for recorded in all_recorded + ([latest_recorded] if latest_recorded else []):
+        resolved, was_moved = _resolve_in_folder(folder, recorded)
+        moved |= was_moved
+        if resolved and resolved not in prefixes:
+            prefixes.append(resolved)
+    for found in _scan_prefixes(folder):
+        if found not in prefixes:
+            prefixes.append(found)
+    if moved:
+        notes.append("The checkpoint state file names paths from another location; "
+                     "using the files beside it.")
+
+    if requested_prefix is not None and requested_prefix not in prefixes:
+        prefixes.append(requested_prefix)
+    prefixes.sort(key=_order_key)
+    if not prefixes:
+        metas = [n for n in os.listdir(folder) if n.endswith(".meta")]
+        if latest_recorded or all_recorded:
+            raise FreezerError(
+                f"The checkpoint state file in {folder} names {latest_recorded or all_recorded[-1]!r}, "
+                "but no such checkpoint (.index file) is there.",
+                "Copy the checkpoint's .index and .data files into the folder, or open another folder.")
+        if metas:
+            raise FreezerError(f"{folder} has a graph ({metas[0]}) but no checkpoint data (.index file).",
+                               "Copy the .index and .data-* files of the checkpoint beside it.")
+        raise FreezerError(f"No TensorFlow checkpoint in {folder}.",
+                           "Pick a folder that holds model.ckpt-N.index and .data files, or one of those files.")
+
+    by_step = {s: p for p in prefixes if (s := step_of(p)) is not None}
+    if step is not None:
+        if step not in by_step:
+            raise FreezerError(f"There is no step {step} in {folder}.",
+                               "Steps found: " + (", ".join(str(s) for s in sorted(by_step)) or "none") + ".")
+        chosen = by_step[step]
+    elif requested_prefix is not None:
+        chosen = requested_prefix
+    else:
+        latest, _ = _resolve_in_folder(folder, latest_recorded) if latest_recorded else (None, False)
+        chosen = latest or prefixes[-1]
+
+    meta = chosen + ".meta"
+    if not os.path.exists(meta):
+        # Savers often write the graph only once (write_meta_graph=False later on): any .meta of the
+        # same run describes the same graph.
+        with_meta = [p for p in prefixes if os.path.exists(p + ".meta")]
+        if with_meta:
+            meta = with_meta[-1] + ".meta"
+            notes.append(f"{os.path.basename(chosen)} has no .meta of its own; using the graph from "
+                         f"{os.path.basename(meta)}.")
+        else:
+            meta = ""
+    return CheckpointLocation(folder=folder, prefix=chosen, step=step_of(chosen), steps=sorted(by_step),
+                              meta_path=meta, prefixes=by_step, notes=notes)
+
+
+def checkpoint_steps(path: str) -> list[int]:
+    """Steps available at a path (for a step picker); [] when it has none."""
+    try:
+        return locate(path).steps
+    except FreezerError:
+        return []

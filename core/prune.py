@@ -1,0 +1,168 @@
+"""Which nodes a set of outputs needs, and what freezing them will produce — before any work.
+
+Fast enough to recompute on every click: a backward walk over integer adjacency lists plus sums over
+precomputed sizes; no TensorFlow, no tensor data.
+"""
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Optional
+
+from .analysis import UNFEEDABLE_INPUT_OPS, is_update_op
+from .errors import FreezerError
+from .graph import GraphModel
+
+if TYPE_CHECKING:
+    from .freeze import FreezeOptions
+    from .load import OpenedModel
+
+PROTOBUF_LIMIT = 2 * 1024**3  # a serialized protobuf message cannot exceed 2 GiB
+_RANDOM_OPS = frozenset({"RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUniformInt",
+                         "Multinomial", "RandomShuffle", "RandomGamma", "RandomPoisson"})
+_REWRITTEN_UPDATES = frozenset({"Assign", "AssignAdd", "AssignSub", "RefSwitch"})
+# Per converted variable: the Const NodeDef around its bytes (name, dtype, shape attrs).
+_CONST_OVERHEAD = 96
+
+
+@dataclass
+class PreviewWarning:
+    code: str  # stable identifier: size-limit, training-ops, unfeedable-inputs, ema-available, ...
+    message: str
+    fix: str
+    nodes: list[str] = field(default_factory=list)  # a few examples
+
+
+@dataclass
+class PrunePreview:
+    outputs: list[str]  # output tensors, normalised to 'node:k'
+    kept: int
+    removed: int
+    removed_by_op: dict[str, int]
+    kept_by_op: dict[str, int]
+    variables: int  # variables that become constants
+    variable_bytes: int
+    estimated_bytes: int
+    warnings: list[PreviewWarning]
+    kept_mask: bytearray = field(repr=False, default_factory=bytearray)
+    variable_ids: list[int] = field(repr=False, default_factory=list)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data.pop("kept_mask")
+        data.pop("variable_ids")
+        return data
+
+
+def resolve_outputs(graph: GraphModel, specs: list[str]) -> list[tuple[int, int]]:
+    """Parse user output specs ('name', 'name:0', '^name', comma lists) into (node id, index)."""
+    flat = [s.strip() for spec in specs for s in spec.split(",") if s.strip()]
+    if not flat:
+        raise FreezerError("No output nodes were given.", "Pick at least one output node (see the suggestions).")
+    resolved = []
+    for spec in flat:
+        node_id, index = graph.resolve(spec)
+        resolved.append((node_id, index))
+    return resolved
+
+
+def keep_mask(graph: GraphModel, output_ids: list[int], training: bytearray, drop_training_deps: bool) -> bytearray:
+    """Nodes the outputs need: a backward walk over data and control inputs. With
+    `drop_training_deps`, control dependencies on training-only nodes (moving-average updates
+    attached with tf.control_dependencies, say) are not followed."""
+    mask = bytearray(len(graph))
+    queue = deque(output_ids)
+    for i in output_ids:
+        mask[i] = 1
+    data_inputs, control_inputs = graph.data_inputs, graph.control_inputs
+    while queue:
+        i = queue.popleft()
+        for j, _ in data_inputs[i]:
+            if not mask[j]:
+                mask[j] = 1
+                queue.append(j)
+        for j in control_inputs[i]:
+            if mask[j] or (drop_training_deps and training[j]):
+                continue
+            mask[j] = 1
+            queue.append(j)
+    return mask
+
+
+def _examples(graph: GraphModel, ids: list[int], limit: int = 5) -> list[str]:
+    return [graph.names[i] for i in ids[:limit]]
+
+
+def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeOptions"] = None) -> PrunePreview:
+    from .freeze import FreezeOptions
+
+    options = options or FreezeOptions(outputs=outputs)
+    graph = model.graph
+    resolved = resolve_outputs(graph, outputs)
+    output_ids = list(dict.fromkeys(i for i, _ in resolved))
+    mask = keep_mask(graph, output_ids, model.training_mask, options.drop_training_deps)
+    ops = graph.ops
+    kept_ids = [i for i in range(len(graph)) if mask[i]]
+    kept_by_op = Counter(ops[i] for i in kept_ids)
+    all_by_op = model.op_counts
+    removed_by_op = {op: count - kept_by_op.get(op, 0) for op, count in all_by_op.items()
+                     if count - kept_by_op.get(op, 0) > 0}
+
+    selected = options.variable_filter()
+    var_ids = [i for i in kept_ids if i in model.variables and selected(graph.names[i])]
+    node_bytes = graph.node_bytes
+    variable_bytes = sum(model.variables[i].nbytes for i in var_ids)
+    estimated = sum(node_bytes[i] for i in kept_ids if i not in model.variables) + variable_bytes + \
+        _CONST_OVERHEAD * len(var_ids)
+
+    warnings: list[PreviewWarning] = []
+    if estimated >= PROTOBUF_LIMIT:
+        warnings.append(PreviewWarning(
+            "size-limit", f"The frozen graph would be about {estimated / 1024**3:.2f} GiB, over the 2 GiB "
+            "limit of a single protobuf file.", "Export a SavedModel instead: it keeps variables in separate files."))
+    missing = [i for i in var_ids if not model.variables[i].in_checkpoint]
+    if missing:
+        warnings.append(PreviewWarning(
+            "missing-variables", f"{len(missing)} variable(s) the outputs need have no value in the checkpoint "
+            "(never saved, or created after it was written).",
+            "Pick a checkpoint saved after these variables existed, or outputs that do not need them.",
+            _examples(graph, missing)))
+    updates = [i for i in kept_ids if is_update_op(ops[i])]
+    if updates:
+        rewritten = all(ops[i] in _REWRITTEN_UPDATES for i in updates)
+        fix = ("Bind the training flag to false (is_training) so batch norm runs in inference mode, "
+               "or pick an output computed before the update.")
+        if not options.drop_training_deps:
+            fix = "Turn on 'drop training-only control dependencies'. " + fix
+        what = ("they will be frozen as plain computations of the new values" if rewritten
+                else "they will be kept as they are and may fail to run without variables")
+        warnings.append(PreviewWarning(
+            "training-ops", f"The outputs depend on {len(updates)} training update op(s) "
+            f"({', '.join(sorted({ops[i] for i in updates}))}): {what}.", fix, _examples(graph, updates)))
+    pipeline = [i for i in kept_ids if ops[i] in UNFEEDABLE_INPUT_OPS]
+    if pipeline:
+        warnings.append(PreviewWarning(
+            "unfeedable-inputs", f"The outputs read their data from an input pipeline "
+            f"({', '.join(_examples(graph, pipeline, 3))}), which a deployed graph cannot be fed through.",
+            "Rewire the pipeline's output tensors to new placeholders (Feed here), or pick outputs that "
+            "start from a placeholder.", _examples(graph, pipeline)))
+    randoms = [i for i in kept_ids if ops[i] in _RANDOM_OPS]
+    if randoms:
+        warnings.append(PreviewWarning(
+            "random-ops", f"The outputs depend on {len(randoms)} random op(s) (dropout?), so they change from "
+            "run to run.", "Bind keep_prob to 1.0 or the training flag to false.", _examples(graph, randoms)))
+    if not options.use_ema and any(model.variables[i].has_ema for i in var_ids):
+        warnings.append(PreviewWarning(
+            "ema-available", "The checkpoint holds exponential moving averages of these variables, which "
+            "usually evaluate better.", "Turn on 'use moving averages' (--use-ema) to freeze those values instead."))
+    if options.use_ema and not any(model.variables[i].has_ema for i in var_ids):
+        warnings.append(PreviewWarning(
+            "ema-missing", "Use moving averages is on, but the checkpoint holds no moving averages for "
+            "these variables.", "Turn it off; the raw variable values will be used."))
+
+    return PrunePreview(
+        outputs=[f"{graph.names[i]}:{k}" for i, k in resolved], kept=len(kept_ids),
+        removed=len(graph) - len(kept_ids), removed_by_op=dict(sorted(removed_by_op.items(), key=lambda kv: -kv[1])),
+        kept_by_op=dict(sorted(kept_by_op.items(), key=lambda kv: -kv[1])), variables=len(var_ids),
+        variable_bytes=variable_bytes, estimated_bytes=estimated, warnings=warnings, kept_mask=mask,
+        variable_ids=var_ids)

@@ -1,0 +1,219 @@
+"""Verify a frozen graph: run it and the restored checkpoint on the same inputs, compare outputs.
+
+Any import or run error is a failed verification with its reason, never a silent success.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from . import tf as tfmod
+from .errors import FreezerError
+from .jobs import Job
+from .variables import EMA_SUFFIX
+
+ATOL = 1e-5
+RTOL = 1e-4
+_BATCH = 2  # unknown dimensions are fed as 2: catches graphs that silently assume batch 1
+
+
+@dataclass
+class OutputCheck:
+    name: str
+    max_abs_diff: Optional[float]
+    ok: bool
+    reason: str = ""
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    outputs: list[OutputCheck] = field(default_factory=list)
+    reason: str = ""
+    feeds: dict[str, str] = field(default_factory=dict)  # tensor -> "float32 (2, 28, 28, 1)"
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["max_abs_diff"] = {c.name: c.max_abs_diff for c in self.outputs}
+        return data
+
+
+def load_graph_def(path: str):
+    tfmod.tensorflow()
+    from tensorflow.core.framework import graph_pb2
+
+    gd = graph_pb2.GraphDef()
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the path.") from None
+    try:
+        gd.ParseFromString(data)
+    except Exception as exc:
+        raise FreezerError(f"{os.path.basename(path)} is not a binary GraphDef (.pb): {exc}.",
+                           "Pass the frozen graph written by `tf-freezer freeze`.") from None
+    return gd
+
+
+def sink_outputs(graph_def) -> list[str]:
+    """A frozen graph's outputs when none are given: nodes nothing consumes."""
+    consumed = {s.lstrip("^").split(":")[0] for n in graph_def.node for s in n.input}
+    return [f"{n.name}:0" for n in graph_def.node if n.name not in consumed and n.op not in ("NoOp", "Const")]
+
+
+def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Feeds for every Placeholder: from the .npz (keys are tensor or node names), else seeded random
+    values of the right dtype and shape. PlaceholderWithDefault keeps its default unless given."""
+    given: dict[str, np.ndarray] = {}
+    if npz_path:
+        try:
+            with np.load(npz_path, allow_pickle=False) as data:
+                given = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise FreezerError(f"Cannot read the inputs file {npz_path}: {exc}.",
+                               "Pass an .npz made with numpy.savez(path, input_name=array, ...).") from None
+    tf = tfmod.tensorflow()
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for node in graph_def.node:
+        if node.op not in ("Placeholder", "PlaceholderWithDefault"):
+            continue
+        tensor = f"{node.name}:0"
+        for key in (tensor, node.name):
+            if key in given:
+                feeds[tensor] = given.pop(key)
+                break
+        else:
+            if node.op == "PlaceholderWithDefault":
+                continue
+            dtype = tf.dtypes.as_dtype(node.attr["dtype"].type)
+            shape_proto = node.attr["shape"].shape
+            if shape_proto.unknown_rank:
+                raise FreezerError(f"The input {node.name!r} has no known shape, so no test value can be made for it.",
+                                   "Pass --inputs FEEDS.npz with a value for it.")
+            shape = [d.size if d.size >= 0 else _BATCH for d in shape_proto.dim]
+            feeds[tensor] = _random_value(rng, dtype, shape)
+    if given:
+        raise FreezerError("The inputs file names tensors the frozen graph has no placeholder for: "
+                           + ", ".join(sorted(given)) + ".", "Use the placeholder names (see `tf-freezer inspect`).")
+    return feeds
+
+
+def _random_value(rng, dtype, shape):
+    if dtype.is_floating:
+        return rng.standard_normal(shape).astype(dtype.as_numpy_dtype)
+    if dtype.is_integer:
+        # Small non-negative values stay valid as indices (embedding lookups, gathers).
+        return rng.integers(0, 2, size=shape).astype(dtype.as_numpy_dtype)
+    if dtype.is_bool:
+        return np.zeros(shape, dtype=bool)
+    if dtype.name == "string":
+        return np.full(shape, b"", dtype=object)
+    raise FreezerError(f"No test value can be made for dtype {dtype.name}.", "Pass --inputs FEEDS.npz.")
+
+
+_BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "File ", "[[", "Instructions for updating")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The informative line of a TensorFlow error (its first lines are often boilerplate)."""
+    text = getattr(exc, "message", None) or str(exc)
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(_BOILERPLATE):
+            return line[:400]
+    return type(exc).__name__
+
+
+def run_frozen(graph_def, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
+    tf = tfmod.tensorflow()
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as sess:
+        return sess.run(outputs, feed_dict=feeds)
+
+
+def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False) -> list[np.ndarray]:
+    """Restore the training graph from its checkpoint (what the user would do by hand) and run it."""
+    tf = tfmod.tensorflow()
+    graph = tf.Graph()
+    config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
+    with graph.as_default():
+        saver = tf.compat.v1.train.import_meta_graph(model.location.meta_path, clear_devices=True)
+        if use_ema:
+            by_name = {v.op.name: v for v in tf.compat.v1.global_variables()}
+            var_list = {}
+            for info in model.variables.values():
+                # The shadows themselves are not restored: their keys now feed the real variables.
+                if info.node in by_name and info.in_checkpoint and not info.node.endswith(EMA_SUFFIX):
+                    var_list[info.ema_key or info.key] = by_name[info.node]
+            saver = tf.compat.v1.train.Saver(var_list=var_list)
+        elif saver is None:
+            saver = tf.compat.v1.train.Saver()
+    with tf.compat.v1.Session(graph=graph, config=config) as sess:
+        saver.restore(sess, model.location.prefix)
+        return sess.run(outputs, feed_dict=feeds)
+
+
+def compare(name: str, got, want) -> OutputCheck:
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape:
+        return OutputCheck(name, None, False, f"shape {got.shape} differs from the checkpoint's {want.shape}")
+    if got.dtype.kind in "fciub" and want.dtype.kind in "fciub":
+        if got.size == 0:
+            return OutputCheck(name, 0.0, True)
+        diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
+        ok = bool(np.allclose(got, want, rtol=RTOL, atol=ATOL, equal_nan=True))
+        return OutputCheck(name, diff, ok, "" if ok else f"max abs diff {diff:.3g} over tolerance")
+    equal = bool(np.array_equal(got, want))
+    return OutputCheck(name, 0.0 if equal else None, equal, "" if equal else "values differ")
+
+
+class VerifyJob(Job[VerifyResult]):
+    """Stages: load, run-frozen, run-checkpoint, compare."""
+
+    def __init__(self, model, frozen_path: str, outputs: Optional[list[str]] = None,
+                 inputs_npz: Optional[str] = None, use_ema: bool = False, graph_def=None):
+        super().__init__()
+        self.model = model
+        self.frozen_path = frozen_path
+        self.outputs = outputs
+        self.inputs_npz = inputs_npz
+        self.use_ema = use_ema
+        self.graph_def = graph_def
+
+    def _run(self) -> VerifyResult:
+        started = time.perf_counter()
+        self.step("load", 0.0, f"Loading {os.path.basename(self.frozen_path)}")
+        graph_def = self.graph_def if self.graph_def is not None else load_graph_def(self.frozen_path)
+        outputs = [o if ":" in o else f"{o}:0" for o in (self.outputs or sink_outputs(graph_def))]
+        if not outputs:
+            return VerifyResult(False, reason="the frozen graph has no outputs to check")
+        feeds = make_feeds(graph_def, self.inputs_npz)
+        described = {k: f"{v.dtype} {tuple(v.shape)}" for k, v in feeds.items()}
+
+        def failed(reason: str) -> VerifyResult:
+            return VerifyResult(False, reason=reason, feeds=described, seconds=time.perf_counter() - started)
+
+        self.step("run-frozen", 0.2, "Running the frozen graph")
+        try:
+            got = run_frozen(graph_def, feeds, outputs)
+        except Exception as exc:  # any TensorFlow error here is the verification's finding
+            return failed(f"the frozen graph does not run: {_first_line(exc)}")
+        self.step("run-checkpoint", 0.5, "Restoring the checkpoint and running it")
+        try:
+            want = run_checkpoint(self.model, feeds, outputs, self.use_ema)
+        except Exception as exc:
+            return failed(f"the checkpoint graph does not run with the same inputs: {_first_line(exc)}")
+        self.step("compare", 0.95, "Comparing outputs")
+        checks = [compare(name, g, w) for name, g, w in zip(outputs, got, want)]
+        ok = all(c.ok for c in checks)
+        reason = "" if ok else "; ".join(f"{c.name}: {c.reason}" for c in checks if not c.ok)
+        return VerifyResult(ok, checks, reason, described, time.perf_counter() - started)
