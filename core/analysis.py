@@ -53,6 +53,7 @@ _LABEL_NAME = re.compile(r"label|target|ground_?truth|(^|/)y_?(true)?$|annotatio
 
 
 _MOVING_AVERAGE = re.compile(r"AssignMovingAvg|moving_(mean|variance)|ExponentialMovingAverage")
+_INDEX_SUFFIX = re.compile(r"_\d+$")
 _COND_PLUMBING = re.compile(r"(^|/)cond(_\d+)?/")
 
 
@@ -176,6 +177,7 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
     for i in range(n):
         if reach[i] and _LOSS_NAME.search(names[i]):
             loss_like[i] = 1
+    generic = {op.lower() for op in set(ops)}
     candidates = []
     for i in range(n):
         if not reach[i] or training[i] or ops[i] in _NEVER_OUTPUT_OPS or i in input_ids:
@@ -184,7 +186,10 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
             continue  # a conditional's output plumbing, never what a model is for
         score = float(_OP_SCORE.get(ops[i], 0))
         reasons = [ops[i]]
-        leaf = names[i].rsplit("/", 1)[-1].lower()
+        parts = names[i].lower().split("/")
+        leaf = parts[-1]
+        if len(parts) > 1 and _INDEX_SUFFIX.sub("", leaf) in generic:
+            leaf = parts[-2]  # 'logits/BiasAdd': the scope carries the meaning
         for pattern, bonus in _NAME_SCORE:
             if pattern.search(leaf):
                 score += bonus

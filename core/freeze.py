@@ -156,7 +156,12 @@ class FreezeJob(Job[FreezeResult]):
         missing = [w for w in plan.warnings if w.code == "missing-variables"]
         if missing:
             raise FreezerError(missing[0].message + " Examples: " + ", ".join(missing[0].nodes) + ".", missing[0].fix)
-        pruned = _pruned_graph_def(model, plan)
+        output_nodes = [o.rsplit(":", 1)[0] for o in plan.outputs]
+        protected = None
+        if options.remove_training_nodes:
+            protected = set(output_nodes) | {model.graph.names[i] for i, op in enumerate(model.graph.ops)
+                                             if op in ("Placeholder", "PlaceholderWithDefault")}
+        pruned = _pruned_graph_def(model, plan, protected)
         timings["prune"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -170,9 +175,8 @@ class FreezeJob(Job[FreezeResult]):
         timings["convert"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        self.step("clean", 0.65, "Removing training-only nodes")
-        output_nodes = [o.rsplit(":", 1)[0] for o in plan.outputs]
-        frozen = _clean(frozen, output_nodes, options)
+        self.step("clean", 0.65, "Clearing devices")
+        frozen = _clean(frozen, options)
         size = frozen.ByteSize()
         if size >= PROTOBUF_LIMIT:
             raise FreezerError(f"The frozen graph is {size / 1024**3:.2f} GiB, over the 2 GiB limit of a protobuf file.",
@@ -240,25 +244,73 @@ def _check_shape(node, value, key: str) -> None:
                            "The checkpoint was saved from a different model than this .meta graph; open a matching pair.")
 
 
-def _pruned_graph_def(model: OpenedModel, plan: PrunePreview):
-    """The kept nodes, with control inputs to dropped nodes removed and unused functions left out."""
+_SPLICEABLE = frozenset({"Identity", "StopGradient", "CheckNumerics", "Snapshot"})
+
+
+def _pruned_graph_def(model: OpenedModel, plan: PrunePreview, protected: Optional[set[str]]):
+    """The kept nodes, with control inputs to dropped nodes removed and unused functions left out.
+
+    With `protected` (node names to keep whatever they are), pass-through training nodes (Identity,
+    StopGradient, CheckNumerics) are spliced out on the way: done here, before variables become
+    constants, it copies no tensor data. TensorFlow's remove_training_nodes does this after
+    conversion, copying every node and dropping the function library."""
     from tensorflow.core.framework import graph_pb2
 
-    src = model.graph.graph_def
+    graph = model.graph
+    src = graph.graph_def
     mask = plan.kept_mask
+    splice = _splice_map(graph, mask, protected) if protected is not None else {}
+
+    def target(name: str) -> str:
+        for _ in range(len(splice) + 1):  # chains of Identity; bounded against cycles
+            base, _, index = name.partition(":")
+            if base not in splice or index not in ("", "0"):
+                return name
+            name = splice[base]
+        return name
+
     out = graph_pb2.GraphDef()
     out.versions.CopyFrom(src.versions)
     for i, keep in enumerate(mask):
-        if not keep:
+        if not keep or graph.names[i] in splice:
             continue
         node = out.node.add()
         node.CopyFrom(src.node[i])
-        if any(s.startswith("^") for s in node.input):
-            kept_inputs = [s for s in node.input if not s.startswith("^") or mask[model.graph.index[s[1:]]]]
+        inputs = list(node.input)
+        rewritten = [name if name.startswith("^") else target(name) for name in inputs
+                     if not name.startswith("^") or mask[graph.index[name[1:]]]]
+        if rewritten != inputs:
             del node.input[:]
-            node.input.extend(kept_inputs)
+            node.input.extend(rewritten)
     _copy_used_functions(src.library, out)
     return out
+
+
+def _splice_map(graph, mask: bytearray, protected: set[str]) -> dict[str, str]:
+    """Pass-through node name -> its input, for kept nodes that can go: exactly one data input, no
+    control inputs, nothing depends on them through a control edge, nothing is colocated with them."""
+    src = graph.graph_def
+    control_targets: set[int] = set()
+    colocated: set[str] = set()
+    for i, keep in enumerate(mask):
+        if not keep:
+            continue
+        control_targets.update(graph.control_inputs[i])
+        node = src.node[i]
+        if "_class" in node.attr:
+            colocated.update(s[5:].decode("utf-8", "replace") for s in node.attr["_class"].list.s
+                             if s.startswith(b"loc:@"))
+    splice = {}
+    for i, keep in enumerate(mask):
+        if not keep or graph.ops[i] not in _SPLICEABLE:
+            continue
+        name = graph.names[i]
+        if name in protected or name in colocated or i in control_targets or graph.control_inputs[i]:
+            continue
+        node = src.node[i]
+        if len(node.input) == 1:
+            splice[name] = node.input[0]
+    return splice
 
 
 def _copy_used_functions(library, out) -> None:
@@ -350,20 +402,8 @@ def _rewrite_ref_ops(graph_def) -> None:
                     changed = True
 
 
-def _clean(graph_def, output_nodes: list[str], options: FreezeOptions):
-    from tensorflow.core.framework import graph_pb2
-
-    if options.remove_training_nodes:
-        tf = tfmod.tensorflow()
-        protected = list(output_nodes) + [n.name for n in graph_def.node
-                                          if n.op in ("Placeholder", "PlaceholderWithDefault")]
-        nodes_only = tf.compat.v1.graph_util.remove_training_nodes(graph_def, protected_nodes=protected)
-        cleaned = graph_pb2.GraphDef()
-        cleaned.node.extend(nodes_only.node)
-        # remove_training_nodes returns nodes only: keep the function library and versions.
-        cleaned.library.CopyFrom(graph_def.library)
-        cleaned.versions.CopyFrom(graph_def.versions)
-        graph_def = cleaned
+def _clean(graph_def, options: FreezeOptions):
+    """Clear devices and colocation constraints that point at pruned nodes, in place."""
     present = {n.name for n in graph_def.node}
     for node in graph_def.node:
         if options.clear_devices:
