@@ -70,14 +70,15 @@ def read_state_file(folder: str) -> tuple[Optional[str], list[str]]:
 def _resolve_in_folder(folder: str, recorded: str) -> tuple[Optional[str], bool]:
     """Map a prefix recorded in a state file to one that exists. Returns (prefix, moved).
 
-    A folder copied from another machine keeps the absolute paths of the machine that wrote it:
-    look for the same file name beside the state file instead."""
+    A folder copied from another machine (or another folder) keeps the absolute paths of where it
+    was written: the files beside the state file win, so opening folder X always uses X's files."""
+    local = os.path.join(folder, os.path.basename(recorded.replace("\\", "/")))
     candidate = recorded if os.path.isabs(recorded) else os.path.join(folder, recorded)
+    moved = os.path.normpath(candidate) != os.path.normpath(local)
+    if os.path.exists(local + ".index"):
+        return os.path.normpath(local), moved
     if os.path.exists(candidate + ".index"):
         return os.path.normpath(candidate), False
-    local = os.path.join(folder, os.path.basename(recorded.replace("\\", "/")))
-    if os.path.exists(local + ".index"):
-        return os.path.normpath(local), True
     return None, False
 
 
@@ -131,7 +132,7 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
         if found not in prefixes:
             prefixes.append(found)
     if moved:
-        notes.append("The checkpoint state file names paths from another location; "
+        notes.append("The checkpoint state file names paths in another location; "
                      "using the files beside it.")
 
     if requested_prefix is not None and requested_prefix not in prefixes:

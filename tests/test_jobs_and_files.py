@@ -1,0 +1,113 @@
+"""Jobs cancel cleanly; outputs are written atomically; inputs are never touched."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+
+import pytest
+
+from core.errors import Cancelled, FreezerError
+from core.freeze import FreezeJob, FreezeOptions, command_line, default_output_path
+from core.load import open_checkpoint
+from core.output import write_atomically
+
+
+def _hashes(folder):
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in sorted(os.listdir(folder))}
+
+
+@pytest.mark.parametrize("stage", ["prune", "read-variables", "convert", "write", "verify"])
+def test_cancel_at_any_stage_leaves_no_file(stage, checkpoints, tmp_path):
+    spec = checkpoints["slim_cnn"]
+    model = open_checkpoint(spec.prefix)
+    out = tmp_path / "cancelled.pb"
+    job = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out)))
+    job.throttle = 0
+
+    def progress(p):
+        if p.stage == stage:
+            job.cancel()
+
+    with pytest.raises(Cancelled):
+        job.run(progress)
+    assert os.listdir(tmp_path) == []
+
+
+def test_inputs_are_never_written(checkpoints, tmp_path):
+    spec = checkpoints["toy_add"]
+    before = _hashes(spec.folder)
+    model = open_checkpoint(spec.folder)
+    model.preview(spec.outputs)
+    FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "o.pb"))).run()
+    assert _hashes(spec.folder) == before
+
+
+def test_output_path_equal_to_an_input_is_refused(checkpoints):
+    spec = checkpoints["toy_add"]
+    model = open_checkpoint(spec.folder)
+    before = _hashes(spec.folder)
+    with pytest.raises(FreezerError, match="checkpoint's own files"):
+        FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=spec.prefix + ".meta", overwrite=True)).run()
+    assert _hashes(spec.folder) == before
+
+
+def test_missing_output_folder_is_refused_before_work(checkpoints, tmp_path):
+    spec = checkpoints["toy_add"]
+    model = open_checkpoint(spec.folder)
+    with pytest.raises(FreezerError, match="does not exist"):
+        FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "no" / "o.pb"))).run()
+
+
+def test_full_disk_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "out.pb"
+    target.write_bytes(b"old")
+    real_fdopen = os.fdopen
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    with pytest.raises(FreezerError, match="disk .* is full"):
+        write_atomically(str(target), b"new" * 1000, overwrite=True)
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["out.pb"]
+
+
+def test_failure_before_commit_keeps_the_old_file(tmp_path):
+    target = tmp_path / "out.pb"
+    target.write_bytes(b"old")
+
+    def explode(temp):
+        assert os.path.getsize(temp) == 3
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_atomically(str(target), b"new", overwrite=True, before_commit=explode)
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["out.pb"]
+
+
+def test_command_line_round_trips_options(checkpoints):
+    spec = checkpoints["steps"]
+    model = open_checkpoint(spec.folder, step=spec.notes["steps"][0])
+    opts = FreezeOptions(outputs=spec.outputs, use_ema=True, deny_vars="bias", clear_devices=False)
+    line = command_line(model, opts)
+    assert line.startswith("tf-freezer freeze ")
+    for part in ["--outputs", "--use-ema", "--deny-vars bias", "--keep-devices",
+                 f"--step {spec.notes['steps'][0]}", default_output_path(model)]:
+        assert part in line
+    from core.cli import build_parser
+
+    args = build_parser().parse_args(line.split()[1:])
+    assert args.use_ema and args.keep_devices and args.deny_vars == "bias"
