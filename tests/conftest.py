@@ -1,0 +1,83 @@
+"""Shared pytest fixtures: real TF1 checkpoints built once per session, the bundled sample.
+
+The environment variables below must be set before TensorFlow (or Qt) is imported anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # tf.compat.v1.layers / rnn_cell / tf_slim
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
+SAMPLE_DIR = REPO_ROOT / "resources" / "sample"
+
+# `import checkpoints` from any test module, whatever pytest's import mode.
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+
+class CheckpointFactory:
+    """Dict-like: ``checkpoints["slim_cnn"]`` builds that model on first use, then caches it.
+
+    Each model gets its own folder under ``root``. Build times are kept in ``timings``.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._specs: dict = {}
+        self._lock = threading.Lock()
+        self.timings: dict[str, float] = {}
+
+    def _builders(self):
+        import checkpoints  # heavy: imports TensorFlow, so only on first use
+
+        return checkpoints.ALL_BUILDERS
+
+    def __getitem__(self, name: str):
+        with self._lock:
+            if name not in self._specs:
+                builders = self._builders()
+                if name not in builders:
+                    raise KeyError(f"unknown model {name!r}; known: {sorted(builders)}")
+                start = time.perf_counter()
+                self._specs[name] = builders[name](self.root / name)
+                self.timings[name] = time.perf_counter() - start
+            return self._specs[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._builders()
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._builders())
+
+    def keys(self) -> list[str]:
+        return list(self._builders())
+
+    def built(self) -> list[str]:
+        return list(self._specs)
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory) -> CheckpointFactory:
+    """All test checkpoints, each built lazily on first access (see tests/checkpoints.py)."""
+    return CheckpointFactory(tmp_path_factory.mktemp("ckpts"))
+
+
+@pytest.fixture(scope="session")
+def sample_checkpoint() -> Path:
+    """Folder of the bundled sample checkpoint (resources/sample). Treat as read-only."""
+    assert (SAMPLE_DIR / "checkpoint").is_file(), f"bundled sample missing in {SAMPLE_DIR}"
+    return SAMPLE_DIR
