@@ -108,6 +108,27 @@ def training_only_mask(graph: GraphModel) -> bytearray:
     return mask
 
 
+def droppable_control_mask(graph: GraphModel, training: bytearray) -> bytearray:
+    """1 for nodes a control dependency on which exists only to update variables.
+
+    A control edge matters only for its side effects. Forward of any variable update (through data
+    and control edges: tf.group, the Merge of a cond around AssignMovingAvg, an Identity under
+    tf.control_dependencies) lies nothing an inference graph needs to run for its effects, so a
+    control input from there can be cut. Table initialisers and asserts are not updates: kept."""
+    mask = bytearray(training)
+    queue = deque(i for i, op in enumerate(graph.ops) if is_update_op(op))
+    for i in queue:
+        mask[i] = 1
+    consumers = graph.consumers
+    while queue:
+        i = queue.popleft()
+        for c in consumers[i]:
+            if not mask[c]:
+                mask[c] = 1
+                queue.append(c)
+    return mask
+
+
 def find_inputs(graph: GraphModel) -> list[InputInfo]:
     result = []
     for i, op in enumerate(graph.ops):

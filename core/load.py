@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import tf as tfmod
-from .analysis import (FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS, InputInfo, Suggestion, find_inputs,
-                       suggest_outputs, training_only_mask)
+from .analysis import (FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS, InputInfo, Suggestion, droppable_control_mask,
+                       find_inputs, suggest_outputs, training_only_mask)
 from .errors import FreezerError
 from .graph import GraphModel
 from .jobs import Job
@@ -33,6 +33,7 @@ class OpenedModel:
     inputs: list[InputInfo]
     suggestions: list[Suggestion]
     training_mask: bytearray = field(repr=False)
+    droppable_mask: bytearray = field(repr=False)  # control deps on these are cut by drop_training_deps
     op_counts: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     _reader: object = field(default=None, repr=False)
@@ -179,6 +180,7 @@ class OpenJob(Job[OpenedModel]):
         variables = map_variables(graph, tensors)
         model = OpenedModel(location=location, format="checkpoint", meta_graph=meta, graph=graph, tensors=tensors,
                             variables=variables, inputs=inputs, suggestions=suggestions, training_mask=training,
+                            droppable_mask=droppable_control_mask(graph, training),
                             op_counts=dict(Counter(graph.ops)), timings=timings, _reader=reader)
         timings["analyse"] = time.perf_counter() - t
         self.step("done", 1.0, f"Opened {os.path.basename(location.prefix)}: {len(graph):,} nodes")

@@ -66,9 +66,9 @@ def resolve_outputs(graph: GraphModel, specs: list[str]) -> list[tuple[int, int]
     return resolved
 
 
-def keep_mask(graph: GraphModel, output_ids: list[int], training: bytearray, drop_training_deps: bool) -> bytearray:
+def keep_mask(graph: GraphModel, output_ids: list[int], droppable: bytearray, drop_training_deps: bool) -> bytearray:
     """Nodes the outputs need: a backward walk over data and control inputs. With
-    `drop_training_deps`, control dependencies on training-only nodes (moving-average updates
+    `drop_training_deps`, control dependencies on `droppable` nodes (moving-average updates
     attached with tf.control_dependencies, say) are not followed."""
     mask = bytearray(len(graph))
     queue = deque(output_ids)
@@ -82,7 +82,7 @@ def keep_mask(graph: GraphModel, output_ids: list[int], training: bytearray, dro
                 mask[j] = 1
                 queue.append(j)
         for j in control_inputs[i]:
-            if mask[j] or (drop_training_deps and training[j]):
+            if mask[j] or (drop_training_deps and droppable[j]):
                 continue
             mask[j] = 1
             queue.append(j)
@@ -100,7 +100,7 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
     graph = model.graph
     resolved = resolve_outputs(graph, outputs)
     output_ids = list(dict.fromkeys(i for i, _ in resolved))
-    mask = keep_mask(graph, output_ids, model.training_mask, options.drop_training_deps)
+    mask = keep_mask(graph, output_ids, model.droppable_mask, options.drop_training_deps)
     ops = graph.ops
     kept_ids = [i for i in range(len(graph)) if mask[i]]
     kept_by_op = Counter(ops[i] for i in kept_ids)

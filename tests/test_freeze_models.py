@@ -10,7 +10,7 @@ from checkpoints import run_checkpoint, run_frozen
 from core.freeze import FreezeJob, FreezeOptions
 from core.load import open_checkpoint
 
-MODELS = ["toy_add", "toy_xy", "slim_cnn", "bn_control_deps", "tfdata", "towers", "cond_rnn", "cond_rnn_v2",
+MODELS = ["toy_add", "toy_xy", "slim_cnn", "bn_control_deps", "slim_bn_control_deps", "tfdata", "towers", "cond_rnn", "cond_rnn_v2",
           "resource_vars", "steps", "moved", "ema_restore"]
 
 
@@ -87,9 +87,10 @@ def test_preview_warns_about_pipeline_inputs(checkpoints, opened):
     assert "unfeedable-inputs" in [w.code for w in p.warnings]
 
 
-def test_training_update_ops_through_control_deps(checkpoints, opened, tmp_path):
-    spec = checkpoints["bn_control_deps"]
-    model = opened("bn_control_deps")
+@pytest.mark.parametrize("name", ["bn_control_deps", "slim_bn_control_deps"])
+def test_training_update_ops_through_control_deps(name, checkpoints, opened, tmp_path):
+    spec = checkpoints[name]
+    model = opened(name)
     kept_with = model.preview(spec.outputs, FreezeOptions(spec.outputs, drop_training_deps=False))
     dropped = model.preview(spec.outputs)
     assert "training-ops" in [w.code for w in kept_with.warnings]
