@@ -829,6 +829,35 @@ def build_ema_restore(folder: Path) -> ModelSpec:
     )
 
 
+# --------------------------------------------------------------------------------------
+# l. partitioned: a variable split into parts (embedding tables sharded with a partitioner)
+# --------------------------------------------------------------------------------------
+def build_partitioned(folder: Path) -> ModelSpec:
+    """The Saver stores one full tensor per partitioned variable; each `w/part_k` node restores a
+    slice of it (RestoreV2's shape_and_slices)."""
+    folder = Path(folder)
+    rng = _rng(12)
+    train_x = rng.rand(4, 10).astype(np.float32)
+    feed_x = rng.rand(3, 10).astype(np.float32)
+    with _tf1_graph(seed=22) as g:
+        x = v1.placeholder(tf.float32, [None, 10], name="x")
+        w = v1.get_variable("w", shape=[10, 4], partitioner=v1.fixed_size_partitioner(2),
+                            initializer=v1.random_normal_initializer(seed=3))
+        out = tf.identity(tf.matmul(x, w), name="output")
+        loss = tf.reduce_mean(tf.square(out))
+        gs = v1.train.get_or_create_global_step()
+        train_op = v1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=gs)
+        saver = v1.train.Saver()
+        with _session(g) as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(2):
+                sess.run(train_op, {x: train_x})
+            prefix = _save(sess, saver, folder, int(sess.run(gs)))
+            ref = sess.run(out, {x: feed_x})
+    return _finish(ModelSpec(name="partitioned", folder=folder, prefix=prefix, outputs=["output"],
+                             feeds={"x:0": feed_x}, feedable_inputs=["x"], notes={"reference": {"output": ref}}))
+
+
 ALL_BUILDERS: dict[str, Callable[[Path], ModelSpec]] = {
     "toy_add": build_toy_add,
     "toy_xy": build_toy_xy,
@@ -843,4 +872,5 @@ ALL_BUILDERS: dict[str, Callable[[Path], ModelSpec]] = {
     "steps": build_steps,
     "moved": build_moved,
     "ema_restore": build_ema_restore,
+    "partitioned": build_partitioned,
 }

@@ -116,3 +116,31 @@ def test_installed_entry_point_runs_headless(checkpoints):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert proc.stderr.startswith("tf-freezer: There is no node named 'nope'")
+
+
+def test_verify_with_user_inputs(capsys, checkpoints, tmp_path):
+    import numpy as np
+
+    spec = checkpoints["toy_add"]
+    out_pb = tmp_path / "toy.pb"
+    assert run(capsys, "freeze", str(spec.folder), "--outputs", "output", "-o", str(out_pb), "--no-verify", "-q")[0] == 0
+    feeds = tmp_path / "feeds.npz"
+    np.savez(feeds, input_holder=np.float32(10.0))
+    code, out, err = run(capsys, "verify", str(spec.folder), str(out_pb), "--inputs", str(feeds), "--json", "-q")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["ok"] and data["feeds"] == {"input_holder:0": "float32 ()"}
+    np.savez(feeds, not_an_input=np.float32(1.0))
+    code, _, err = run(capsys, "verify", str(spec.folder), str(out_pb), "--inputs", str(feeds), "-q")
+    assert code == 1 and "no placeholder for: not_an_input" in err
+
+
+def test_tf2_object_checkpoint_is_explained(capsys, tmp_path):
+    from core import tf as tfmod
+
+    tf = tfmod.tensorflow()
+    ckpt = tf.train.Checkpoint(w=tf.Variable([1.0, 2.0]))
+    ckpt.save(str(tmp_path / "ckpt"))
+    code, _, err = run(capsys, "inspect", str(tmp_path), "-q")
+    assert code == 1
+    assert "TF2 object-based checkpoint" in err and "SavedModel" in err

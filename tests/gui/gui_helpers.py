@@ -1,0 +1,49 @@
+"""Helpers for the window tests (kept out of conftest.py so they import by a unique name)."""
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+TF_TIMEOUT_MS = 180_000
+OPEN_TIMEOUT_MS = 60_000
+FREEZE_TIMEOUT_MS = 180_000
+
+
+class ErrorRecorder:
+    """Stands in for the error dialog: records (title, line, details)."""
+
+    def __init__(self):
+        self.errors: list[tuple[str, str, str]] = []
+
+    def __call__(self, title: str, line: str, details: str) -> None:
+        self.errors.append((title, line, details))
+
+
+def drop(widget, path) -> None:
+    """Simulate dropping a file or folder from a file manager onto the widget."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted(), "the window refused the drag"
+    event = QDropEvent(QPointF(20, 20), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(widget, event)
+    assert event.isAccepted(), "the window refused the drop"
+
+
+def visible_node_names(model) -> list[str]:
+    """Full names of every node row the tree model exposes (fetching wide scopes fully)."""
+    names = []
+    stack = [QModelIndex()]
+    while stack:
+        parent = stack.pop()
+        while model.canFetchMore(parent):
+            model.fetchMore(parent)
+        for row in range(model.rowCount(parent)):
+            index = model.index(row, 0, parent)
+            item = model.item(index)
+            if item.node_id >= 0:
+                names.append(item.path)
+            stack.append(index)
+    return names
