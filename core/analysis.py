@@ -1,6 +1,7 @@
 """What a graph's nodes are for: inputs, training-only machinery, and likely inference outputs."""
 from __future__ import annotations
 
+import functools
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -21,11 +22,11 @@ _UPDATE_OP = re.compile(
     r"^(Assign|AssignAdd|AssignSub|AssignVariableOp|AssignAddVariableOp|AssignSubVariableOp|"
     r"(Resource)?(Sparse)?Apply\w+|(Resource)?Scatter\w+|RefSwitch|CountUpTo)$")
 # Scopes that only training, saving, summaries or initialisation create.
-_TRAINING_SCOPE = re.compile(
-    r"(^|/)(gradients(_\d+)?|save(_\d+)?|init(_\d+)?|report_uninitialized_variables(_\d+)?|"
+_TRAINING_SEGMENT = re.compile(
+    r"(gradients(_\d+)?|save(_\d+)?|init(_\d+)?|report_uninitialized_variables(_\d+)?|"
     r"summaries|Adam(_\d+)?|Momentum(_\d+)?|GradientDescent(_\d+)?|RMSProp(_\d+)?|Adagrad(_\d+)?|"
     r"Adadelta(_\d+)?|Ftrl(_\d+)?|train(_op)?(_\d+)?|ExponentialMovingAverage(_\d+)?|"
-    r"AssignMovingAvg(_\d+)?|global_step|beta[12]_power|clip_by_global_norm|OptimizeLoss)(/|$)")
+    r"AssignMovingAvg(_\d+)?|global_step|beta[12]_power|clip_by_global_norm|OptimizeLoss)")
 _NEVER_OUTPUT_OPS = frozenset({
     "Const", "NoOp", "Placeholder", "PlaceholderWithDefault", "Assert", "Print", "PrintV2",
     "ScalarSummary", "HistogramSummary", "ImageSummary", "MergeSummary", "TensorSummaryV2",
@@ -53,8 +54,19 @@ _LABEL_NAME = re.compile(r"label|target|ground_?truth|(^|/)y_?(true)?$|annotatio
 
 
 _MOVING_AVERAGE = re.compile(r"AssignMovingAvg|moving_(mean|variance)|ExponentialMovingAverage")
-_INDEX_SUFFIX = re.compile(r"_\d+$")
 _COND_PLUMBING = re.compile(r"(^|/)cond(_\d+)?/")
+
+
+_ANY_NAME_SCORE = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _NAME_SCORE))
+
+
+def _name_bonus(leaf: str) -> int:
+    if not _ANY_NAME_SCORE.search(leaf):  # the common case: one search instead of one per pattern
+        return 0
+    for pattern, bonus in _NAME_SCORE:
+        if pattern.search(leaf):
+            return bonus
+    return 0
 
 
 @dataclass
@@ -76,12 +88,20 @@ class Suggestion:
     reason: str
 
 
+@functools.lru_cache(maxsize=4096)
 def is_update_op(op: str) -> bool:
     return bool(_UPDATE_OP.match(op))
 
 
+@functools.lru_cache(maxsize=65536)
+def _is_training_segment(segment: str) -> bool:
+    return bool(_TRAINING_SEGMENT.fullmatch(segment))
+
+
 def is_training_scope(name: str) -> bool:
-    return bool(_TRAINING_SCOPE.search(name))
+    """A name under a scope only training, saving, summaries or initialisation create. Checked per
+    path segment with a cache: segments repeat across a graph, names do not."""
+    return any(_is_training_segment(segment) for segment in name.split("/"))
 
 
 def training_only_mask(graph: GraphModel) -> bytearray:
@@ -194,41 +214,53 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
                 first.append(node_id)
         label_reach = _forward_reach(graph, first, training)
 
+    loss_search = _LOSS_NAME.search
     loss_like = bytearray(n)
     for i in range(n):
-        if reach[i] and _LOSS_NAME.search(names[i]):
+        if reach[i] and loss_search(names[i]):
             loss_like[i] = 1
+    # Consumers that are variable updates or moving averages mark batch statistics, not outputs.
+    update_like = bytearray(n)
+    for i in range(n):
+        if is_update_op(ops[i]) or ("oving" in names[i] and _MOVING_AVERAGE.search(names[i])):
+            update_like[i] = 1
+    name_bonus = functools.lru_cache(maxsize=65536)(_name_bonus)
     generic = {op.lower() for op in set(ops)}
+    op_score = _OP_SCORE
+    all_consumers = graph.consumers
     candidates = []
     for i in range(n):
-        if not reach[i] or training[i] or ops[i] in _NEVER_OUTPUT_OPS or i in input_ids:
+        if not reach[i] or training[i]:
             continue
-        if ops[i] == "Identity" and _COND_PLUMBING.search(names[i]):
+        op = ops[i]
+        if op in _NEVER_OUTPUT_OPS or i in input_ids:
+            continue
+        name = names[i]
+        if op == "Identity" and "cond" in name and _COND_PLUMBING.search(name):
             continue  # a conditional's output plumbing, never what a model is for
-        score = float(_OP_SCORE.get(ops[i], 0))
-        reasons = [ops[i]]
-        parts = names[i].lower().split("/")
-        leaf = parts[-1]
-        if len(parts) > 1 and _INDEX_SUFFIX.sub("", leaf) in generic:
-            leaf = parts[-2]  # 'logits/BiasAdd': the scope carries the meaning
-        for pattern, bonus in _NAME_SCORE:
-            if pattern.search(leaf):
-                score += bonus
-                reasons.append(f"named {leaf!r}")
-                break
-        consumers = graph.consumers[i]
-        live_consumers = [c for c in consumers if reach[c] and not training[c] and not loss_like[c]]
-        if any(is_update_op(ops[c]) or _MOVING_AVERAGE.search(names[c]) for c in consumers):
+        score = float(op_score.get(op, 0))
+        scope, _, leaf = name.lower().rpartition("/")
+        if scope and leaf.rstrip("0123456789").rstrip("_") in generic:
+            leaf = scope.rpartition("/")[2]  # 'logits/BiasAdd': the scope carries the meaning
+        bonus = name_bonus(leaf)
+        score += bonus
+        consumers = all_consumers[i]
+        frontier = False
+        if any(update_like[c] for c in consumers):
             score -= 6  # statistics feeding a moving-average update (batch norm's batch mean)
-        elif not live_consumers:
+        elif not any(reach[c] and not training[c] and not loss_like[c] for c in consumers):
             score += 4
-            reasons.append("end of the inference path")
+            frontier = True
         if loss_like[i]:
             score -= 12
         if label_reach[i]:
             score -= 8
         # Prefer the outermost scope (tower 0, the model's own name scope) among near-ties.
-        score -= 0.01 * names[i].count("/")
-        candidates.append((score, i, ", ".join(reasons)))
+        score -= 0.01 * name.count("/")
+        candidates.append((score, i, leaf if bonus else "", frontier))
     candidates.sort(key=lambda t: (-t[0], t[1]))
-    return [Suggestion(names[i], ops[i], round(score, 2), reason) for score, i, reason in candidates[:limit]]
+    best = []
+    for score, i, named, frontier in candidates[:limit]:
+        reasons = [ops[i]] + ([f"named {named!r}"] if named else []) + (["end of the inference path"] if frontier else [])
+        best.append(Suggestion(names[i], ops[i], round(score, 2), ", ".join(reasons)))
+    return best

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from .errors import FreezerError
@@ -45,19 +45,24 @@ def split_tensor_name(name: str) -> tuple[str, int]:
     return name, 0
 
 
-@dataclass
 class ScopeItem:
     """One row of the name-scope tree. A row can be a scope, a node, or both ('conv1' the op and
-    'conv1/weights' beneath it)."""
+    'conv1/weights' beneath it). Slotted: a 100k-node graph makes as many of these."""
 
-    label: str  # the last path segment
-    path: str  # the full name
-    node_id: int = -1  # -1 for a pure scope
-    parent: Optional["ScopeItem"] = None
-    row: int = 0  # position among the parent's children, kept so parent lookups are O(1)
-    children: list["ScopeItem"] = field(default_factory=list)
-    _child_index: Optional[dict] = field(default=None, repr=False)
-    descendant_count: int = 0  # nodes beneath, itself included
+    __slots__ = ("label", "path", "node_id", "parent", "row", "children", "_child_index", "descendant_count")
+
+    def __init__(self, label: str, path: str, node_id: int = -1, parent: Optional["ScopeItem"] = None):
+        self.label = label  # the last path segment
+        self.path = path  # the full name
+        self.node_id = node_id  # -1 for a pure scope
+        self.parent = parent
+        self.row = 0  # position among the parent's children, kept so parent lookups are O(1)
+        self.children: list[ScopeItem] = []
+        self._child_index: Optional[dict[str, ScopeItem]] = None
+        self.descendant_count = 0  # nodes beneath, itself included
+
+    def __repr__(self) -> str:
+        return f"ScopeItem({self.path!r}, node_id={self.node_id}, children={len(self.children)})"
 
     def child(self, label: str) -> Optional["ScopeItem"]:
         if self._child_index is None:
@@ -94,10 +99,16 @@ class GraphModel:
 
     def __init__(self, graph_def):
         self.graph_def = graph_def
-        nodes = graph_def.node
-        self.names: list[str] = [n.name for n in nodes]
-        self.ops: list[str] = [n.op for n in nodes]
-        self.devices: list[str] = [n.device for n in nodes]
+        # One pass over the protobuf: touching upb messages is what costs here (~3 us per node).
+        self.names: list[str] = []
+        self.ops: list[str] = []
+        self.devices: list[str] = []
+        raw_inputs: list = []
+        for node in graph_def.node:
+            self.names.append(node.name)
+            self.ops.append(node.op)
+            self.devices.append(node.device)
+            raw_inputs.append(node.input)
         self.index: dict[str, int] = {name: i for i, name in enumerate(self.names)}
         n = len(self.names)
         # data_inputs[i] holds (producer id, output index) pairs; unresolvable inputs (a
@@ -107,18 +118,32 @@ class GraphModel:
         self.consumers: list[list[int]] = [[] for _ in range(n)]
         self.missing_inputs: list[tuple[str, str]] = []
         index = self.index
-        for i, node in enumerate(nodes):
-            for raw in node.input:
-                src, out = split_tensor_name(raw)
-                j = index.get(src)
-                if j is None:
-                    self.missing_inputs.append((node.name, raw))
-                    continue
-                if out < 0:
-                    self.control_inputs[i].append(j)
+        consumers = self.consumers
+        for i, inputs in enumerate(raw_inputs):
+            if not inputs:
+                continue
+            data = self.data_inputs[i]
+            for raw in inputs:
+                if raw[0] == "^":
+                    j = index.get(raw[1:])
+                    if j is not None:
+                        self.control_inputs[i].append(j)
+                        consumers[j].append(i)
+                        continue
+                elif ":" not in raw:
+                    j = index.get(raw)
+                    if j is not None:
+                        data.append((j, 0))
+                        consumers[j].append(i)
+                        continue
                 else:
-                    self.data_inputs[i].append((j, out))
-                self.consumers[j].append(i)
+                    src, out = split_tensor_name(raw)
+                    j = index.get(src)
+                    if j is not None:
+                        data.append((j, out))
+                        consumers[j].append(i)
+                        continue
+                self.missing_inputs.append((self.names[i], raw))
         self._lower_names: Optional[list[str]] = None
         self._scope_root: Optional[ScopeItem] = None
         self._node_bytes: Optional[list[int]] = None
@@ -250,19 +275,37 @@ class GraphModel:
         return self._scope_root
 
     def _build_scope_tree(self) -> ScopeItem:
-        root = ScopeItem(label="", path="")
-        self.scope_items: list[ScopeItem] = [None] * len(self.names)  # type: ignore[list-item]
+        root = ScopeItem("", "")
+        items: list[ScopeItem] = []
+        # Consecutive nodes usually share a scope: start from the previous node's parent.
+        last_scope, last_parent = None, root
         for i, name in enumerate(self.names):
-            parent = root
-            parts = name.split("/")
-            for depth, part in enumerate(parts):
-                item = parent.child(part)
-                if item is None:
-                    item = parent.add_child(ScopeItem(label=part, path="/".join(parts[: depth + 1])))
-                parent = item
-            parent.node_id = i
-            self.scope_items[i] = parent
-        _count_descendants(root)
+            scope, _, leaf = name.rpartition("/")
+            if scope == last_scope:
+                parent = last_parent
+            else:
+                parent = root
+                if scope:
+                    path = ""
+                    for part in scope.split("/"):
+                        path = f"{path}/{part}" if path else part
+                        item = parent.child(part)
+                        if item is None:
+                            item = parent.add_child(ScopeItem(part, path))
+                        parent = item
+                last_scope, last_parent = scope, parent
+            item = parent.child(leaf)
+            if item is None:
+                item = parent.add_child(ScopeItem(leaf, name, i))
+            else:
+                item.node_id = i  # the scope 'conv1' existed before its op 'conv1'
+            items.append(item)
+            while parent is not None:
+                parent.descendant_count += 1
+                parent = parent.parent
+        for item in items:
+            item.descendant_count += 1
+        self.scope_items = items
         return root
 
     def scope_item(self, i: int) -> ScopeItem:
@@ -320,18 +363,6 @@ class GraphModel:
                 if j in keep:
                     edges.append((j, k))
         return sorted(keep), edges
-
-
-def _count_descendants(root: ScopeItem) -> None:
-    # Iterative post-order: scope depth can reach hundreds in unrolled RNNs.
-    stack = [(root, False)]
-    while stack:
-        item, done = stack.pop()
-        if done:
-            item.descendant_count = (1 if item.node_id >= 0 else 0) + sum(c.descendant_count for c in item.children)
-        else:
-            stack.append((item, True))
-            stack.extend((c, False) for c in item.children)
 
 
 def _output_dtypes(node) -> list[str]:

@@ -1,0 +1,638 @@
+"""Bind training flags: turn a placeholder such as `is_training` or `keep_prob` into a constant and
+fold the control flow that becomes dead, so batch norm runs in inference mode and no switch is left.
+
+Pure GraphDef surgery: a GraphDef goes in, a new GraphDef comes out, the input is never modified and
+no Session runs. Folding is done here by hand rather than by TensorFlow's grappler: grappler folds v1
+Switch/Merge only within the subgraph of given fetch nodes (pruning the rest and adding
+`ConstantFolding/...` nodes), and for v2 `If` it only lowers every If *and While* of the graph to
+Switch/Merge, leaving both branches in place. Here:
+
+* v1 control flow: a `Switch`/`RefSwitch` whose predicate is (through Identity, Enter, LogicalNot,
+  comparisons ...) a constant has one live output. Consumers of the live output read the Switch's data
+  input; everything that only the dead output feeds is removed, following TensorFlow's deadness rules
+  (a node with a dead input is dead; a `Merge` is dead only when all its inputs are). A `Merge` left
+  with one live input becomes an Identity of that input under the same name (consumers of its second
+  output, `value_index`, read a new int32 Const). Repeated until nothing changes.
+* v2 control flow: an `If`/`StatelessIf` (or `Case`/`StatelessCase`) whose condition is a constant is
+  replaced by the body of the branch taken, inlined from the function library under
+  `<node>/then/`, `<node>/else/` or `<node>/branch_<k>/`. The node's name stays as an Identity of the
+  branch's first result (a NoOp when there is none); consumers of its other outputs read the inlined
+  tensors directly, and its control consumers wait for a NoOp over the branch's control outputs.
+  Repeated until nothing changes, so an If nested in the inlined branch folds too.
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from . import tf as tfmod
+from .errors import FreezerError
+from .graph import GraphModel, dtype_name, split_tensor_name
+
+PLACEHOLDER_OPS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
+SWITCH_OPS = frozenset({"Switch", "RefSwitch"})
+MERGE_OPS = frozenset({"Merge", "RefMerge"})
+IF_OPS = frozenset({"If", "StatelessIf"})
+CASE_OPS = frozenset({"Case", "StatelessCase"})
+CONTROL_FLOW_OPS = SWITCH_OPS | MERGE_OPS | IF_OPS | CASE_OPS
+
+_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/>]*$")
+_INT = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_FLAG_WORDS = re.compile(r"(^|[_/])(is_?train(ing)?|train(ing)?|phase|learning_phase|mode|keep_?prob|dropout"
+                         r"|drop_?rate|use_dropout)(_\w*)?$", re.IGNORECASE)
+
+_FLOAT_TYPES = {"float16", "bfloat16", "float32", "float64"}
+_INT_TYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
+
+
+# ----- parsing ------------------------------------------------------------------------------------
+def parse_bind(spec: str) -> tuple[str, object]:
+    """'is_training=false' -> ('is_training', False); 'keep_prob=1.0' -> ('keep_prob', 1.0);
+    'steps=3' -> ('steps', 3); "mode='eval'" -> ('mode', 'eval'). Raises FreezerError on bad syntax."""
+    text = (spec or "").strip()
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not value:
+        raise FreezerError(f"The bind {spec!r} is not of the form NAME=VALUE.",
+                           "Write it like 'is_training=false' or 'keep_prob=1.0'.")
+    if name.endswith(":0"):
+        name = name[:-2]
+    if not _NAME.match(name):
+        raise FreezerError(f"In the bind {spec!r}, {name!r} is not a node name.",
+                           "Name the placeholder to bind, e.g. 'is_training=false'.")
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return name, lowered == "true"
+    if _INT.match(value):
+        return name, int(value)
+    if _FLOAT.match(value):
+        return name, float(value)
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return name, value[1:-1]
+    raise FreezerError(f"In the bind {spec!r}, {value!r} is not a value tf-freezer can bind.",
+                       "Use true or false, a number such as 1.0, or a quoted string such as 'eval'.")
+
+
+# ----- finding flags ------------------------------------------------------------------------------
+def find_flags(graph_def) -> list[str]:
+    """Placeholders that look like training switches, for the GUI to offer binding: scalar bool
+    placeholders (with or without a default), and scalar numeric ones named like keep_prob, dropout,
+    is_training, phase or mode. In graph order."""
+    flags = []
+    for node in graph_def.node:
+        if node.op not in PLACEHOLDER_OPS or "dtype" not in node.attr:
+            continue
+        dtype = dtype_name(node.attr["dtype"].type)
+        if not _scalar_like(node):
+            continue
+        if dtype == "bool" or ((dtype in _FLOAT_TYPES or dtype in _INT_TYPES) and _FLAG_WORDS.search(node.name)):
+            flags.append(node.name)
+    return flags
+
+
+def _scalar_like(node) -> bool:
+    if "shape" not in node.attr or node.attr["shape"].WhichOneof("value") != "shape":
+        return True
+    shape = node.attr["shape"].shape
+    return shape.unknown_rank or not shape.dim or all(d.size == 1 for d in shape.dim)
+
+
+# ----- binding ------------------------------------------------------------------------------------
+def apply_binds(graph_def, binds: dict[str, object]):
+    """A new GraphDef in which each named placeholder is a Const holding the given value, and the
+    v1 (Switch/Merge) and v2 (If/Case) control flow decided by those constants is folded away.
+
+    Raises FreezerError for an unknown name (naming close matches), a node that is not a placeholder,
+    or a value that does not fit the placeholder's dtype or shape."""
+    tfmod.tensorflow()
+    from tensorflow.core.framework import graph_pb2
+
+    graph = GraphModel(graph_def)
+    replacements = {}
+    for raw_name, value in binds.items():
+        name = raw_name[:-2] if raw_name.endswith(":0") else raw_name
+        i = graph.index.get(name)
+        if i is None:
+            close = [c for c in graph.close_matches(name) if graph.ops[graph.index[c]] in PLACEHOLDER_OPS]
+            flags = find_flags(graph_def)
+            suggestions = close or flags
+            hint = ("Did you mean " + ", ".join(repr(c) for c in suggestions) + "?") if suggestions else (
+                "Only placeholders can be bound; this graph has none that look like a training flag.")
+            raise FreezerError(f"Cannot bind {name!r}: there is no node of that name in the graph.", hint)
+        node = graph_def.node[i]
+        if node.op not in PLACEHOLDER_OPS:
+            flags = find_flags(graph_def)
+            raise FreezerError(f"Cannot bind {name!r}: it is a {node.op}, not a placeholder.",
+                               ("Bind a placeholder such as " + ", ".join(repr(f) for f in flags) + ".") if flags
+                               else "Only Placeholder and PlaceholderWithDefault nodes can be bound.")
+        replacements[name] = _const_for(node, value)
+
+    out = graph_pb2.GraphDef()
+    out.CopyFrom(graph_def)
+    if not replacements:
+        return out
+    for k, node in enumerate(out.node):
+        if node.name in replacements:
+            out.node[k].CopyFrom(replacements[node.name])
+    _fold(out)
+    return out
+
+
+def _const_for(node, value):
+    """The Const that replaces a placeholder, checking the value against its dtype and shape."""
+    tf = tfmod.tensorflow()
+    import numpy as np
+    from tensorflow.core.framework import node_def_pb2
+
+    enum = node.attr["dtype"].type
+    dtype = dtype_name(enum)
+    shown = repr(value)
+    if dtype == "bool":
+        ok = isinstance(value, bool)
+        want = "true or false"
+    elif dtype in _FLOAT_TYPES:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        want = "a number such as 1.0"
+    elif dtype in _INT_TYPES:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        want = "an integer"
+    elif dtype == "string":
+        ok = isinstance(value, (str, bytes))
+        want = "a quoted string"
+    else:
+        raise FreezerError(f"Cannot bind {node.name!r}: placeholders of dtype {dtype} cannot be bound.",
+                           "Bind bool, numeric or string placeholders.")
+    if not ok:
+        raise FreezerError(f"Cannot bind {node.name!r} to {shown}: it is a {dtype} placeholder.",
+                           f"Give {want}, e.g. '{node.name}={_example(dtype)}'.")
+    shape: list[int] = []
+    if "shape" in node.attr and node.attr["shape"].WhichOneof("value") == "shape" \
+            and not node.attr["shape"].shape.unknown_rank:
+        dims = [d.size for d in node.attr["shape"].shape.dim]
+        if any(d < 0 for d in dims):
+            raise FreezerError(f"Cannot bind {node.name!r}: its shape {_dims_text(dims)} is not fully known, so "
+                               "one value cannot fill it.",
+                               "Bind scalar flags (is_training, keep_prob); feed tensors like this one instead.")
+        shape = dims
+    np_dtype = tf.dtypes.as_dtype(enum).as_numpy_dtype
+    if dtype in _INT_TYPES and not np.iinfo(np_dtype).min <= value <= np.iinfo(np_dtype).max:
+        raise FreezerError(f"Cannot bind {node.name!r} to {shown}: it does not fit in {dtype}.",
+                           f"Give an integer in {dtype}'s range.")
+    array = np.full(shape, value, dtype=np_dtype) if dtype != "string" else np.full(shape, value, dtype=object)
+    const = node_def_pb2.NodeDef(name=node.name, op="Const", device=node.device)
+    const.input.extend(s for s in node.input if s.startswith("^"))
+    const.attr["dtype"].type = enum
+    const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(array, dtype=enum, shape=shape))
+    for key in ("_output_shapes", "_class"):
+        if key in node.attr:
+            const.attr[key].CopyFrom(node.attr[key])
+    return const
+
+
+def _example(dtype: str) -> str:
+    if dtype == "bool":
+        return "false"
+    if dtype in _FLOAT_TYPES:
+        return "1.0"
+    if dtype in _INT_TYPES:
+        return "0"
+    return "'eval'"
+
+
+def _dims_text(dims: list[int]) -> str:
+    return "(" + ", ".join("?" if d < 0 else str(d) for d in dims) + ")"
+
+
+# ----- folding ------------------------------------------------------------------------------------
+def _fold(graph_def) -> None:
+    """Fold, in place, every Switch/If/Case whose predicate is constant; repeat until nothing changes
+    (inlining a branch or removing a Switch can make further predicates constant)."""
+    for _ in range(10_000):  # each round removes at least one control-flow node
+        changed = _fold_switches(graph_def)
+        changed = _inline_constant_branches(graph_def) or changed
+        if not changed:
+            break
+    _clean_colocation(graph_def)
+
+
+_PASS_THROUGH = frozenset({"Identity", "Snapshot", "StopGradient", "PreventGradient", "Enter", "RefEnter",
+                           "RefIdentity", "Switch", "RefSwitch"})
+_COMPARE = {"Equal": lambda a, b: a == b, "NotEqual": lambda a, b: a != b, "Less": lambda a, b: a < b,
+            "LessEqual": lambda a, b: a <= b, "Greater": lambda a, b: a > b, "GreaterEqual": lambda a, b: a >= b,
+            "LogicalAnd": lambda a, b: bool(a) and bool(b), "LogicalOr": lambda a, b: bool(a) or bool(b)}
+
+
+class _Constants:
+    """Scalar values of tensors that are constant: a Const, or a few simple ops over constants."""
+
+    def __init__(self, by_name: dict):
+        self.by_name = by_name
+        self.memo: dict[str, object] = {}
+
+    def value(self, tensor: str, depth: int = 0):
+        if tensor in self.memo:
+            return self.memo[tensor]
+        self.memo[tensor] = None  # cycles (while loops) are not constant
+        result = self._compute(tensor, depth) if depth < 200 else None
+        self.memo[tensor] = result
+        return result
+
+    def _compute(self, tensor: str, depth: int):
+        base, index = split_tensor_name(tensor)
+        node = self.by_name.get(base)
+        if node is None or index < 0:
+            return None
+        data = [s for s in node.input if not s.startswith("^")]
+        op = node.op
+        if op == "Const":
+            if index != 0:
+                return None
+            from tensorflow.python.framework import tensor_util
+
+            try:
+                array = tensor_util.MakeNdarray(node.attr["value"].tensor)
+            except Exception:  # an unusual dtype: not a predicate we can use
+                return None
+            if array.size != 1:
+                return None
+            return array.reshape(()).item()
+        if op in _PASS_THROUGH:
+            # Switch outputs carry the data input's value when they are live.
+            return self.value(data[0], depth + 1) if data and (index == 0 or op in SWITCH_OPS) else None
+        if op == "IdentityN":
+            return self.value(data[index], depth + 1) if index < len(data) else None
+        if op == "LogicalNot" and data:
+            v = self.value(data[0], depth + 1)
+            return None if v is None else (not v)
+        if op == "Cast" and data:
+            v = self.value(data[0], depth + 1)
+            if v is None:
+                return None
+            target = dtype_name(node.attr["DstT"].type) if "DstT" in node.attr else ""
+            if target == "bool":
+                return bool(v)
+            if target in _FLOAT_TYPES:
+                return float(v)
+            if target in _INT_TYPES:
+                return int(v)
+            return None
+        if op in _COMPARE and len(data) == 2:
+            a, b = self.value(data[0], depth + 1), self.value(data[1], depth + 1)
+            if a is None or b is None:
+                return None
+            return bool(_COMPARE[op](a, b))
+        return None
+
+
+def _fold_switches(graph_def) -> bool:
+    nodes = list(graph_def.node)
+    by_name = {n.name: n for n in nodes}
+    constants = _Constants(by_name)
+    live_port: dict[str, int] = {}
+    for node in nodes:
+        if node.op in SWITCH_OPS and len(node.input) >= 2:
+            pred = constants.value(node.input[1])
+            if pred is not None:
+                live_port[node.name] = 1 if pred else 0
+    if not live_port:
+        return False
+
+    consumers: dict[str, list[str]] = {}
+    for node in nodes:
+        for raw in node.input:
+            consumers.setdefault(split_tensor_name(raw)[0], []).append(node.name)
+
+    # Candidates: everything downstream of a dead Switch output. Deadness is then the greatest fixed
+    # point over them, so a while loop that lies entirely in a dead branch dies as a whole.
+    candidates: set[str] = set()
+    stack = []
+    for name, port in live_port.items():
+        for c in consumers.get(name, []):
+            if any(split_tensor_name(s) == (name, 1 - port) for s in by_name[c].input):
+                stack.append(c)
+    while stack:
+        name = stack.pop()
+        if name in candidates:
+            continue
+        candidates.add(name)
+        stack.extend(consumers.get(name, []))
+
+    dead = set(candidates)
+
+    def tensor_dead(raw: str) -> bool:
+        base, index = split_tensor_name(raw)
+        if base in dead:
+            return True
+        return index >= 0 and base in live_port and index != live_port[base]
+
+    while True:
+        next_dead = set()
+        for name in candidates:
+            node = by_name[name]
+            if node.op in MERGE_OPS:
+                data = [s for s in node.input if not s.startswith("^")]
+                if data and all(tensor_dead(s) for s in data):
+                    next_dead.add(name)
+            elif any(tensor_dead(s) for s in node.input):
+                next_dead.add(name)
+        if next_dead == dead:
+            break
+        dead = next_dead
+
+    # Live outputs of folded Switches read the Switch's data input directly.
+    forward: dict[str, str] = {}
+    for name, port in live_port.items():
+        if name in dead:
+            continue
+        source = by_name[name].input[0]
+        forward[f"{name}:{port}"] = source
+        if port == 0:
+            forward[name] = source
+
+    def resolve(raw: str) -> str:
+        for _ in range(len(forward) + 1):
+            if raw not in forward:
+                return raw
+            raw = forward[raw]
+        return raw
+
+    removed_switches = {n for n in live_port if n not in dead}
+    index_read = {split_tensor_name(raw)[0] for node in nodes if node.name not in dead
+                  for raw in node.input if split_tensor_name(raw)[1] == 1}
+    used_names = set(by_name)
+    merge_index: dict[str, str] = {}  # folded Merge -> the Const standing for its value_index
+    new_nodes = []
+    for node in nodes:
+        if node.name in dead or node.name in removed_switches:
+            continue
+        inputs = list(node.input)
+        data = [s for s in inputs if not s.startswith("^")]
+        controls = [s for s in inputs if s.startswith("^")]
+        if node.op in MERGE_OPS and any(tensor_dead(s) for s in data):
+            live = [(k, s) for k, s in enumerate(data) if not tensor_dead(s)]
+            data = [s for _, s in live]
+            controls = [s for s in controls if s[1:] not in dead]
+            if len(live) == 1:
+                _merge_to_identity(node)
+                if node.name in index_read:
+                    const = _index_const(node, live[0][0], resolve(live[0][1]), used_names)
+                    merge_index[node.name] = const.name
+                    new_nodes.append(const)
+            else:  # a Merge that still joins several live inputs: only the dead ones go
+                node.attr["N"].i = len(data)
+        new_data = [resolve(s) for s in data]
+        new_controls = []
+        for s in controls:
+            base = s[1:]
+            if base in removed_switches:
+                target = "^" + split_tensor_name(resolve(by_name[base].input[0]))[0]
+            else:
+                target = s
+            if target not in new_controls:
+                new_controls.append(target)
+        new_inputs = new_data + new_controls
+        if new_inputs != inputs:
+            del node.input[:]
+            node.input.extend(new_inputs)
+        new_nodes.append(node)
+
+    # Consumers of a folded Merge's value_index output read the Const made for it.
+    if merge_index:
+        for node in new_nodes:
+            rewritten = []
+            for raw in node.input:
+                base, index = split_tensor_name(raw)
+                rewritten.append(merge_index[base] if index == 1 and base in merge_index else raw)
+            if rewritten != list(node.input):
+                del node.input[:]
+                node.input.extend(rewritten)
+    _replace_nodes(graph_def, new_nodes)
+    return True
+
+
+def _merge_to_identity(node) -> None:
+    """Turn a Merge left with one live input into an Identity (same name, so `Merge:0` consumers keep
+    working); the caller sets its input."""
+    ref = node.op == "RefMerge"
+    for key in list(node.attr):
+        if key not in ("T", "_class", "_output_shapes"):
+            del node.attr[key]
+    if "_output_shapes" in node.attr and len(node.attr["_output_shapes"].list.shape) > 1:
+        del node.attr["_output_shapes"].list.shape[1:]
+    node.op = "RefIdentity" if ref else "Identity"
+
+
+def _index_const(merge, live_index: int, live_input: str, used_names: set[str]):
+    """The int32 Const standing for a folded Merge's value_index output."""
+    from tensorflow.core.framework import node_def_pb2, types_pb2
+    from tensorflow.python.framework import tensor_util
+
+    const = node_def_pb2.NodeDef(name=_unique(f"{merge.name}/value_index", used_names), op="Const",
+                                 device=merge.device)
+    # A control input keeps the Const in the live input's frame (a cond inside a while loop).
+    const.input.append("^" + split_tensor_name(live_input)[0])
+    const.attr["dtype"].type = types_pb2.DT_INT32
+    const.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(live_index, dtype=types_pb2.DT_INT32))
+    return const
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, k = name, 1
+    while candidate in used:
+        candidate = f"{name}_{k}"
+        k += 1
+    used.add(candidate)
+    return candidate
+
+
+def _replace_nodes(graph_def, nodes) -> None:
+    copies = [type(n)() for n in nodes]
+    for copy, node in zip(copies, nodes):
+        copy.CopyFrom(node)
+    del graph_def.node[:]
+    graph_def.node.extend(copies)
+
+
+# ----- v2: If / Case --------------------------------------------------------------------------------
+def _inline_constant_branches(graph_def) -> bool:
+    nodes = list(graph_def.node)
+    by_name = {n.name: n for n in nodes}
+    constants = _Constants(by_name)
+    functions = {f.signature.name: f for f in graph_def.library.function}
+    chosen: dict[str, tuple[str, str]] = {}  # node name -> (label, function to inline)
+    for node in nodes:
+        if not node.input or node.input[0].startswith("^"):
+            continue
+        if node.op in IF_OPS:
+            pred = constants.value(node.input[0])
+            if pred is not None:
+                branch = "then_branch" if pred else "else_branch"
+                chosen[node.name] = (branch, node.attr[branch].func.name)
+        elif node.op in CASE_OPS:
+            index = constants.value(node.input[0])
+            branches = node.attr["branches"].list.func
+            if isinstance(index, (int, float)) and not isinstance(index, bool) and branches:
+                k = int(index)
+                k = k if 0 <= k < len(branches) else len(branches) - 1  # out of range: the default branch
+                chosen[node.name] = (f"branch_{k}", branches[k].name)
+    if not chosen:
+        return False
+    used_names = set(by_name)
+    new_nodes = []
+    forward: dict[str, str] = {}  # 'If:k' / '^If' -> what its consumers read now
+    for node in nodes:
+        if node.name not in chosen:
+            new_nodes.append(node)
+            continue
+        label, fname = chosen[node.name]
+        fdef = functions.get(fname)
+        if fdef is None:
+            raise FreezerError(f"Cannot fold {node.name} ({node.op}): its branch function {fname!r} is missing "
+                               "from the graph's function library.",
+                               "The graph is incomplete; export the meta graph again from the training code.")
+        body, replacements, mapping = _inline(node, label, fdef, functions, used_names)
+        new_nodes.extend(body)
+        new_nodes.extend(replacements)
+        forward.update(mapping)
+
+    def resolve(raw: str) -> str:
+        for _ in range(len(forward) + 1):
+            if raw not in forward:
+                return raw
+            raw = forward[raw]
+        return raw
+
+    for node in new_nodes:
+        inputs = list(node.input)
+        rewritten = []
+        for raw in inputs:
+            base, index = split_tensor_name(raw)
+            key = raw if index <= 0 else f"{base}:{index}"
+            new = resolve(key) if key in forward else raw
+            if new not in rewritten or not new.startswith("^"):
+                rewritten.append(new)
+        if rewritten != inputs:
+            del node.input[:]
+            node.input.extend(rewritten)
+    _replace_nodes(graph_def, new_nodes)
+    return True
+
+
+def _inline(node, label: str, fdef, functions: dict, used_names: set[str]):
+    """Inline the branch function `fdef` taken by `node` (an If or Case).
+
+    Returns the body's nodes (named under `node.name/label/`), the nodes replacing `node` (under its
+    name an Identity of result 0, or a NoOp when it has no results; a NoOp over the branch's control
+    outputs when it has some) and the input rewrites for the consumers: 'If:k' for k >= 1 -> the
+    inlined tensor, '^If' -> the control NoOp."""
+    from tensorflow.core.framework import node_def_pb2
+
+    outer_data = [s for s in node.input if not s.startswith("^")]
+    outer_controls = [s for s in node.input if s.startswith("^")]
+    args = {arg.name: outer_data[1 + k] for k, arg in enumerate(fdef.signature.input_arg)
+            if 1 + k < len(outer_data)}
+    prefix = f"{node.name}/{label}/"
+    renamed = {n.name: _unique(prefix + n.name, used_names) for n in fdef.node_def}
+    body_by_name = {n.name: n for n in fdef.node_def}
+
+    def outer_tensor(ref: str) -> str:
+        """A FunctionDef tensor reference ('arg', 'node:out_arg:k', '^node') as a GraphDef input."""
+        if ref.startswith("^"):
+            return "^" + renamed.get(ref[1:], ref[1:])
+        if ref in args:
+            return args[ref]
+        parts = ref.split(":")
+        if len(parts) == 3 and parts[2].isdigit():
+            inner, flat = parts[0], _output_offset(body_by_name.get(parts[0]), parts[1], functions) + int(parts[2])
+        elif len(parts) == 2 and parts[1].isdigit():
+            inner, flat = parts[0], int(parts[1])
+        else:
+            inner, flat = parts[0], 0
+        if inner not in renamed:
+            raise FreezerError(f"Cannot inline {fdef.signature.name} for {node.name}: it refers to an unknown "
+                               f"tensor {ref!r}.", "The graph's function library may be damaged.")
+        return renamed[inner] if flat == 0 else f"{renamed[inner]}:{flat}"
+
+    body = []
+    for inner in fdef.node_def:
+        copy = node_def_pb2.NodeDef()
+        copy.CopyFrom(inner)
+        copy.name = renamed[inner.name]
+        inputs = [outer_tensor(s) for s in inner.input]
+        if not inputs:
+            inputs = list(outer_controls)  # sources run after the If's own control inputs
+        del copy.input[:]
+        copy.input.extend(inputs)
+        if not copy.device:
+            copy.device = node.device
+        body.append(copy)
+
+    results = [outer_tensor(fdef.ret[arg.name]) for arg in fdef.signature.output_arg]
+    control_outputs = ["^" + renamed[n] for n in fdef.control_ret.values() if n in renamed]
+    replacements = []
+    mapping: dict[str, str] = {}
+    main = node_def_pb2.NodeDef(name=node.name, device=node.device)
+    if results:
+        main.op = "Identity"
+        main.attr["T"].type = node.attr["Tout"].list.type[0]
+        main.input.append(results[0])
+        if "_output_shapes" in node.attr and node.attr["_output_shapes"].list.shape:
+            main.attr["_output_shapes"].list.shape.add().CopyFrom(node.attr["_output_shapes"].list.shape[0])
+        for k, tensor in enumerate(results[1:], start=1):
+            mapping[f"{node.name}:{k}"] = tensor
+        if control_outputs:
+            done = node_def_pb2.NodeDef(name=_unique(prefix + "control_outputs", used_names), op="NoOp",
+                                        device=node.device)
+            done.input.extend(["^" + split_tensor_name(r)[0] for r in results] + control_outputs)
+            replacements.append(done)
+            mapping["^" + node.name] = "^" + done.name
+    else:
+        main.op = "NoOp"
+        main.input.extend(control_outputs + outer_controls)
+    if "_class" in node.attr:
+        main.attr["_class"].CopyFrom(node.attr["_class"])
+    replacements.insert(0, main)
+    return body, replacements, mapping
+
+
+def _output_offset(inner, out_arg: str, functions: dict) -> int:
+    """Flat index of the first tensor of output argument `out_arg` of a function-body node."""
+    if inner is None:
+        return 0
+    from tensorflow.python.framework import op_def_registry
+
+    if inner.op in functions:
+        names = [a.name for a in functions[inner.op].signature.output_arg]
+        return names.index(out_arg) if out_arg in names else 0
+    op_def = op_def_registry.get(inner.op)
+    if op_def is None:
+        return 0
+    offset = 0
+    for arg in op_def.output_arg:
+        if arg.name == out_arg:
+            return offset
+        if arg.number_attr:
+            offset += inner.attr[arg.number_attr].i
+        elif arg.type_list_attr:
+            offset += len(inner.attr[arg.type_list_attr].list.type)
+        else:
+            offset += 1
+    return 0
+
+
+def _clean_colocation(graph_def) -> None:
+    """Drop `loc:@X` colocation entries naming nodes that no longer exist."""
+    present = {n.name for n in graph_def.node}
+    for node in graph_def.node:
+        if "_class" not in node.attr:
+            continue
+        entries = list(node.attr["_class"].list.s)
+        kept = [s for s in entries if not s.startswith(b"loc:@") or s[5:].decode("utf-8", "replace") in present]
+        if len(kept) == len(entries):
+            continue
+        if kept:
+            del node.attr["_class"].list.s[:]
+            node.attr["_class"].list.s.extend(kept)
+        else:
+            del node.attr["_class"]

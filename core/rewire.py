@@ -1,0 +1,315 @@
+"""Rewire inputs: replace a tensor of the graph (an iterator's output, a queue's dequeue, any
+preprocessing result) with a new Placeholder, so a graph trained from tf.data or queues gets something
+to feed.
+
+Pure GraphDef surgery: a GraphDef goes in, a new GraphDef comes out, the input is never modified and
+no Session runs. Only the consumers of the chosen output are redirected; the other outputs of a
+multi-output source (IteratorGetNext:1 when only :0 is rewired) keep reading the source. After
+rewiring, the freeze pipeline prunes from the outputs, so a source nobody reads any more is dropped.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from . import tf as tfmod
+from .errors import FreezerError
+from .graph import _DTYPE_NAMES, GraphModel, split_tensor_name
+
+# A valid node name (TensorFlow's own rule, tensorflow/core/graph/graph_constructor.cc).
+_NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/>]*$")
+_TENSOR_NAME = re.compile(r"^([A-Za-z0-9.][A-Za-z0-9_.\-/>]*)(?::(\d+))?$")
+
+_DTYPES = {name: value for value, name in _DTYPE_NAMES.items()}
+_DTYPE_ALIASES = {"float": "float32", "double": "float64", "half": "float16", "int": "int32", "long": "int64",
+                  "str": "string", "boolean": "bool"}
+# Tensors of these types are handles, not data: a Placeholder cannot stand in for them.
+_UNFEEDABLE_DTYPES = {"resource", "variant"}
+
+EXAMPLE = "'IteratorGetNext:0=images' or, with dtype and shape, 'IteratorGetNext:0=images:float32:?,28,28,1'"
+
+
+@dataclass
+class Rewire:
+    tensor: str  # 'IteratorGetNext:0' (a tensor of any node; ':0' implied)
+    name: str  # the new Placeholder node's name, e.g. 'images'
+    dtype: Optional[str] = None  # default: the tensor's dtype in the graph
+    shape: Optional[list[Optional[int]]] = None  # default: the graph's shape, first (batch) dim left open
+
+    def spec(self) -> str:
+        """The command-line form (`--rewire` value) that parses back to this Rewire."""
+        text = f"{self.tensor}={self.name}"
+        if self.dtype or self.shape is not None:
+            text += f":{self.dtype or ''}"
+        if self.shape is not None:
+            text += ":" + ",".join("?" if d is None else str(d) for d in self.shape)
+        return text
+
+
+def parse_rewire(spec: str) -> Rewire:
+    """'IteratorGetNext:0=images' or 'tensor=name[:dtype[:shape]]' with shape like '?,28,28,1' ('?' or
+    -1 for an unknown dimension, empty or '()' for a scalar). Raises FreezerError on bad syntax."""
+    text = (spec or "").strip()
+    tensor, sep, rest = text.partition("=")
+    tensor, rest = tensor.strip(), rest.strip()
+    if not sep or not tensor or not rest:
+        raise FreezerError(f"The rewire {spec!r} is not of the form TENSOR=NAME.", f"Write it like {EXAMPLE}.")
+    if not _TENSOR_NAME.match(tensor):
+        raise FreezerError(f"In the rewire {spec!r}, {tensor!r} is not a tensor name.",
+                           "Name a tensor as node or node:index, e.g. 'IteratorGetNext:1'.")
+    parts = rest.split(":")
+    if len(parts) > 3:
+        raise FreezerError(f"The rewire {spec!r} has too many ':' after the '='.", f"Write it like {EXAMPLE}.")
+    name = parts[0].strip()
+    if not _NODE_NAME.match(name):
+        raise FreezerError(f"In the rewire {spec!r}, {name!r} is not a valid node name for the new placeholder.",
+                           "Use letters, digits and _ . - / (not starting with _ - /), e.g. 'images'.")
+    dtype = None
+    if len(parts) >= 2 and parts[1].strip():
+        dtype = _parse_dtype(parts[1].strip(), spec)
+    shape = None
+    if len(parts) == 3:
+        shape = _parse_shape(parts[2].strip(), spec)
+    return Rewire(tensor=tensor, name=name, dtype=dtype, shape=shape)
+
+
+def _parse_dtype(text: str, spec: str) -> str:
+    lowered = text.lower()
+    lowered = _DTYPE_ALIASES.get(lowered, lowered)
+    if lowered not in _DTYPES:
+        known = ", ".join(sorted(n for n in _DTYPES if n not in _UNFEEDABLE_DTYPES and not n.startswith("q")))
+        raise FreezerError(f"In the rewire {spec!r}, {text!r} is not a TensorFlow dtype.", f"Use one of: {known}.")
+    if lowered in _UNFEEDABLE_DTYPES:
+        raise FreezerError(f"In the rewire {spec!r}, a placeholder cannot have dtype {lowered}.",
+                           "Rewire a data tensor (float32, int64, string, ...), not a handle.")
+    return lowered
+
+
+def _parse_shape(text: str, spec: str) -> list[Optional[int]]:
+    inner = text
+    if len(inner) >= 2 and inner[0] + inner[-1] in ("()", "[]"):
+        inner = inner[1:-1]
+    inner = inner.strip()
+    if inner in ("", "scalar"):
+        return []
+    dims: list[Optional[int]] = []
+    for part in inner.split(","):
+        part = part.strip()
+        if part in ("?", "-1", "None", "none"):
+            dims.append(None)
+        elif part.isdigit():
+            dims.append(int(part))
+        else:
+            raise FreezerError(f"In the rewire {spec!r}, the shape {text!r} is not a list of dimensions.",
+                               "Write dimensions separated by commas, '?' (or -1) for an unknown one: '?,28,28,1'.")
+    return dims
+
+
+# ----- apply --------------------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    rewire: Rewire
+    node: str  # source node name
+    index: int  # source output index
+    dtype: str
+    shape: Optional[list[Optional[int]]]  # None: unknown rank
+
+
+def apply_rewires(graph_def, rewires: list[Rewire]):
+    """A new GraphDef in which each rewired tensor's consumers read a new Placeholder instead.
+
+    Raises FreezerError for an unknown tensor (naming close matches), an output index out of range, a
+    placeholder name already taken, a dtype that cannot be determined or does not match the graph."""
+    tfmod.tensorflow()  # the op registry gives output dtypes; protos live in the tensorflow package
+    from tensorflow.core.framework import graph_pb2
+
+    graph = GraphModel(graph_def)
+    plans = _plan(graph, rewires)
+
+    out = graph_pb2.GraphDef()
+    out.CopyFrom(graph_def)
+    if not plans:
+        return out
+    targets = {(p.node, p.index): p.rewire.name for p in plans}
+    sources = {p.node for p in plans}
+
+    # Which sources does nothing read through data any more once rewired? Control dependencies on
+    # them move to their placeholder, or the source (and its dataset) would be kept alive by them.
+    still_read: set[str] = set()
+    for node in out.node:
+        for raw in node.input:
+            base, index = split_tensor_name(raw)
+            if index >= 0 and base in sources and (base, index) not in targets:
+                still_read.add(base)
+    control_target = {}
+    for p in sorted(plans, key=lambda p: p.index):
+        if p.node not in still_read:
+            control_target.setdefault(p.node, p.rewire.name)
+
+    for node in out.node:
+        inputs = list(node.input)
+        new_inputs: list[str] = []
+        rewired_from: set[str] = set()
+        for raw in inputs:
+            base, index = split_tensor_name(raw)
+            if index < 0:
+                replacement = control_target.get(base)
+                new = "^" + replacement if replacement else raw
+                if new not in new_inputs:
+                    new_inputs.append(new)
+                continue
+            name = targets.get((base, index))
+            if name is None:
+                new_inputs.append(raw)
+            else:
+                new_inputs.append(name)
+                rewired_from.add(base)
+        if new_inputs != inputs:
+            del node.input[:]
+            node.input.extend(new_inputs)
+        if rewired_from:
+            reads = {split_tensor_name(s)[0] for s in new_inputs if not s.startswith("^")}
+            _drop_colocation(node, rewired_from - reads)
+
+    for p in plans:
+        out.node.append(_placeholder(p))
+    return out
+
+
+def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
+    plans: list[_Plan] = []
+    seen_tensors: dict[tuple[str, int], str] = {}
+    seen_names: set[str] = set()
+    for r in rewires:
+        tensor = (r.tensor or "").strip()
+        match = _TENSOR_NAME.match(tensor)
+        if not match:
+            raise FreezerError(f"{r.tensor!r} is not a tensor name.",
+                               "Name a tensor as node or node:index, e.g. 'IteratorGetNext:1'.")
+        node_name, index = match.group(1), int(match.group(2) or 0)
+        i = graph.index.get(node_name)
+        if i is None:
+            close = graph.close_matches(node_name)
+            hint = ("Did you mean " + ", ".join(repr(c) for c in close) + "?") if close else (
+                "Pick the tensor from the graph tree (right-click -> Feed here).")
+            raise FreezerError(f"Cannot rewire {tensor!r}: there is no node named {node_name!r} in the graph.", hint)
+        specs = graph.output_specs(i)
+        if specs and index >= len(specs):
+            last = len(specs) - 1
+            raise FreezerError(
+                f"Cannot rewire {tensor!r}: {node_name} ({graph.ops[i]}) has {len(specs)} output"
+                f"{'s' if len(specs) != 1 else ''}, numbered 0 to {last}." if last else
+                f"Cannot rewire {tensor!r}: {node_name} ({graph.ops[i]}) has a single output, {node_name}:0.",
+                f"Use an index from 0 to {last}, e.g. '{node_name}:{last}'." if last else f"Use '{node_name}:0'.")
+        if (node_name, index) in seen_tensors:
+            raise FreezerError(f"{node_name}:{index} is rewired twice (to {seen_tensors[(node_name, index)]!r} "
+                               f"and {r.name!r}).", "Rewire each tensor once.")
+        if not _NODE_NAME.match(r.name or ""):
+            raise FreezerError(f"{r.name!r} is not a valid node name for the placeholder replacing {tensor!r}.",
+                               "Use letters, digits and _ . - / (not starting with _ - /), e.g. 'images'.")
+        if r.name in graph.index or r.name in seen_names:
+            raise FreezerError(f"Cannot name the new placeholder {r.name!r}: "
+                               + ("a node of that name already exists in the graph." if r.name in graph.index
+                                  else "two rewires use that name."),
+                               f"Choose another name, e.g. {_free_name(graph, seen_names, r.name)!r}.")
+        seen_tensors[(node_name, index)] = r.name
+        seen_names.add(r.name)
+
+        graph_dtype = specs[index][1].replace("_ref", "") if index < len(specs) else ""
+        graph_shape = _graph_shape(graph.graph_def.node[i], index)
+        example_shape = "?" if graph_shape is None else ",".join(
+            "?" if (d is None or k == 0) else str(d) for k, d in enumerate(graph_shape))
+        if r.dtype:
+            dtype = _parse_dtype(r.dtype, f"{r.tensor}={r.name}")
+            if graph_dtype and dtype != graph_dtype:
+                raise FreezerError(f"{node_name}:{index} is {graph_dtype}, so a {dtype} placeholder cannot replace it.",
+                                   f"Leave the dtype out (it is taken from the graph) or give {graph_dtype}.")
+        else:
+            if not graph_dtype:
+                raise FreezerError(
+                    f"Cannot tell the dtype of {node_name}:{index} ({graph.ops[i]}) from the graph.",
+                    f"Give it in the rewire: '{node_name}:{index}={r.name}:float32:{example_shape}' "
+                    f"(tensor=name:dtype:shape, '?' for an unknown dimension).")
+            if graph_dtype in _UNFEEDABLE_DTYPES:
+                raise FreezerError(f"{node_name}:{index} is a {graph_dtype} handle, not data: a placeholder cannot "
+                                   "stand in for it.", "Rewire the data tensor its consumer produces instead.")
+            dtype = graph_dtype
+        if r.shape is not None:
+            shape: Optional[list[Optional[int]]] = list(r.shape)
+            if graph_shape is not None and not _compatible(shape, graph_shape):
+                raise FreezerError(
+                    f"The shape {_shape_text(shape)} given for {r.name!r} does not fit {node_name}:{index}, whose "
+                    f"shape in the graph is {_shape_text(graph_shape)}.",
+                    "Leave the shape out (it is taken from the graph) or give a compatible one.")
+        elif graph_shape is None:
+            shape = None
+        else:
+            shape = [None] + list(graph_shape[1:]) if graph_shape else []
+        plans.append(_Plan(rewire=r, node=node_name, index=index, dtype=dtype, shape=shape))
+    return plans
+
+
+def _free_name(graph: GraphModel, taken: set[str], name: str) -> str:
+    for suffix in ("_input", "_in"):
+        if name + suffix not in graph.index and name + suffix not in taken:
+            return name + suffix
+    k = 1
+    while f"{name}_{k}" in graph.index or f"{name}_{k}" in taken:
+        k += 1
+    return f"{name}_{k}"
+
+
+def _graph_shape(node, index: int) -> Optional[list[Optional[int]]]:
+    """The output's shape as dims (None unknown), or None for an unknown rank / no information."""
+    shape = None
+    if "_output_shapes" in node.attr and index < len(node.attr["_output_shapes"].list.shape):
+        shape = node.attr["_output_shapes"].list.shape[index]
+    elif "output_shapes" in node.attr and index < len(node.attr["output_shapes"].list.shape):
+        shape = node.attr["output_shapes"].list.shape[index]  # iterators, queues
+    elif index == 0 and "shape" in node.attr and node.attr["shape"].WhichOneof("value") == "shape":
+        shape = node.attr["shape"].shape  # placeholders
+    if shape is None or shape.unknown_rank:
+        return None
+    return [None if d.size < 0 else d.size for d in shape.dim]
+
+
+def _compatible(a: list[Optional[int]], b: list[Optional[int]]) -> bool:
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def _shape_text(shape: Optional[list[Optional[int]]]) -> str:
+    if shape is None:
+        return "<unknown>"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _placeholder(plan: _Plan):
+    from tensorflow.core.framework import node_def_pb2, tensor_shape_pb2
+
+    node = node_def_pb2.NodeDef(name=plan.rewire.name, op="Placeholder")
+    node.attr["dtype"].type = _DTYPES[plan.dtype]
+    if plan.shape is None:
+        shape = tensor_shape_pb2.TensorShapeProto(unknown_rank=True)
+    else:
+        shape = tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=-1 if d is None else d) for d in plan.shape])
+    node.attr["shape"].shape.CopyFrom(shape)
+    node.attr["_output_shapes"].list.shape.add().CopyFrom(shape)
+    return node
+
+
+def _drop_colocation(node, names: set[str]) -> None:
+    """Remove `loc:@name` entries for the given node names from the node's _class attr."""
+    if not names or "_class" not in node.attr:
+        return
+    drop = {b"loc:@" + n.encode("utf-8") for n in names}
+    entries = list(node.attr["_class"].list.s)
+    kept = [s for s in entries if s not in drop]
+    if len(kept) == len(entries):
+        return
+    if kept:
+        del node.attr["_class"].list.s[:]
+        node.attr["_class"].list.s.extend(kept)
+    else:
+        del node.attr["_class"]
