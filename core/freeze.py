@@ -71,6 +71,7 @@ class FreezeResult:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     verify: Optional[object] = None  # VerifyResult
+    init_op: str = ""  # run once before inference ('' when the graph has no tables)
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -177,6 +178,7 @@ class FreezeJob(Job[FreezeResult]):
         t = time.perf_counter()
         self.step("clean", 0.65, "Clearing devices")
         frozen = _clean(frozen, options)
+        init_op = _group_initializers(frozen, plan.init_ops)
         size = frozen.ByteSize()
         if size >= PROTOBUF_LIMIT:
             raise FreezerError(f"The frozen graph is {size / 1024**3:.2f} GiB, over the 2 GiB limit of a protobuf file.",
@@ -196,7 +198,7 @@ class FreezeJob(Job[FreezeResult]):
                 self.step("verify", 0.8, "Verifying: running the frozen graph against the checkpoint")
                 tv = time.perf_counter()
                 job = VerifyJob(model, temp_path, outputs=plan.outputs, inputs_npz=options.verify_inputs,
-                                use_ema=options.use_ema, graph_def=frozen)
+                                use_ema=options.use_ema, graph_def=frozen, init_op=init_op)
                 job._cancel = self._cancel  # one cancel stops both
                 verify_result = job.run(None)
                 timings["verify"] = time.perf_counter() - tv
@@ -208,7 +210,7 @@ class FreezeJob(Job[FreezeResult]):
             output=path, variables_converted=len(values), variable_bytes=plan.variable_bytes,
             ops_before=len(model.graph), ops_after=len(frozen.node), output_bytes=size,
             seconds=time.perf_counter() - started, timings=timings,
-            warnings=[w.message for w in plan.warnings], verify=verify_result)
+            warnings=[w.message for w in plan.warnings], verify=verify_result, init_op=init_op)
 
     def _read_variables(self, plan: PrunePreview) -> dict[str, tuple]:
         """Graph variable name -> (numpy value, DataType enum) for every variable to convert."""
@@ -400,6 +402,23 @@ def _rewrite_ref_ops(graph_def) -> None:
                         if attr in node.attr:
                             del node.attr[attr]
                     changed = True
+
+
+def _group_initializers(graph_def, init_ops: list[str]) -> str:
+    """One NoOp that runs every kept table initialiser; its name, or '' when there are none."""
+    if not init_ops:
+        return ""
+    from .prune import INIT_OP_NAME
+
+    taken = {n.name for n in graph_def.node}
+    name, k = INIT_OP_NAME, 1
+    while name in taken:
+        name, k = f"{INIT_OP_NAME}_{k}", k + 1
+    node = graph_def.node.add()
+    node.name = name
+    node.op = "NoOp"
+    node.input.extend("^" + op for op in init_ops)
+    return name
 
 
 def _clean(graph_def, options: FreezeOptions):

@@ -17,9 +17,16 @@ if TYPE_CHECKING:
     from .freeze import FreezeOptions
     from .load import OpenedModel
 
-PROTOBUF_LIMIT = 2 * 1024**3  # a serialized protobuf message cannot exceed 2 GiB
+PROTOBUF_LIMIT = 2 * 1024**3
+INIT_OP_NAME = "init_all_tables"  # what tf.compat.v1.tables_initializer() names its group too  # a serialized protobuf message cannot exceed 2 GiB
 _RANDOM_OPS = frozenset({"RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUniformInt",
                          "Multinomial", "RandomShuffle", "RandomGamma", "RandomPoisson"})
+TABLE_OPS = frozenset({"HashTable", "HashTableV2", "MutableHashTable", "MutableHashTableV2",
+                       "MutableHashTableOfTensors", "MutableHashTableOfTensorsV2", "MutableDenseHashTable",
+                       "MutableDenseHashTableV2"})
+TABLE_INIT_OPS = frozenset({"InitializeTable", "InitializeTableV2", "InitializeTableFromTextFile",
+                            "InitializeTableFromTextFileV2", "InitializeTableFromDataset", "LookupTableImport",
+                            "LookupTableImportV2"})
 _REWRITTEN_UPDATES = frozenset({"Assign", "AssignAdd", "AssignSub", "RefSwitch"})
 # Per converted variable: the Const NodeDef around its bytes (name, dtype, shape attrs).
 _CONST_OVERHEAD = 96
@@ -44,6 +51,7 @@ class PrunePreview:
     variable_bytes: int
     estimated_bytes: int
     warnings: list[PreviewWarning]
+    init_ops: list[str] = field(default_factory=list)  # table initialisers to run once before inference
     kept_mask: bytearray = field(repr=False, default_factory=bytearray)
     variable_ids: list[int] = field(repr=False, default_factory=list)
 
@@ -89,6 +97,17 @@ def keep_mask(graph: GraphModel, output_ids: list[int], droppable: bytearray, dr
     return mask
 
 
+def table_initializers(graph: GraphModel, mask: bytearray) -> list[int]:
+    """Initialisers of the lookup tables the kept nodes use. Nothing data-depends on them (they
+    run once, from tables_initializer()), so a plain backward walk would prune them away and the
+    frozen graph would fail with 'Table not initialized'."""
+    found = []
+    for i, op in enumerate(graph.ops):
+        if op in TABLE_OPS and mask[i]:
+            found += [c for c in graph.consumers[i] if graph.ops[c] in TABLE_INIT_OPS]
+    return found
+
+
 def _examples(graph: GraphModel, ids: list[int], limit: int = 5) -> list[str]:
     return [graph.names[i] for i in ids[:limit]]
 
@@ -101,6 +120,10 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
     resolved = resolve_outputs(graph, outputs)
     output_ids = list(dict.fromkeys(i for i, _ in resolved))
     mask = keep_mask(graph, output_ids, model.droppable_mask, options.drop_training_deps)
+    init_ids = table_initializers(graph, mask)
+    if init_ids:
+        extra = keep_mask(graph, init_ids, model.droppable_mask, options.drop_training_deps)
+        mask = bytearray(a | b for a, b in zip(mask, extra))
     ops = graph.ops
     kept_ids = [i for i in range(len(graph)) if mask[i]]
     kept_by_op = Counter(ops[i] for i in kept_ids)
@@ -160,8 +183,15 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
             "ema-missing", "Use moving averages is on, but the checkpoint holds no moving averages for "
             "these variables.", "Turn it off; the raw variable values will be used."))
 
+    if init_ids:
+        warnings.append(PreviewWarning(
+            "table-init", f"The outputs use {len(init_ids)} lookup table(s): the frozen graph keeps their "
+            f"initialisers under one op, {INIT_OP_NAME!r}, to run once before inference.",
+            f"In your serving code run {INIT_OP_NAME!r} once after importing the graph.",
+            _examples(graph, init_ids)))
+
     return PrunePreview(
-        outputs=[f"{graph.names[i]}:{k}" for i, k in resolved], kept=len(kept_ids),
+        outputs=[f"{graph.names[i]}:{k}" for i, k in resolved], kept=len(kept_ids), init_ops=[graph.names[i] for i in init_ids],
         removed=len(graph) - len(kept_ids), removed_by_op=dict(sorted(removed_by_op.items(), key=lambda kv: -kv[1])),
         kept_by_op=dict(sorted(kept_by_op.items(), key=lambda kv: -kv[1])), variables=len(var_ids),
         variable_bytes=variable_bytes, estimated_bytes=estimated, warnings=warnings, kept_mask=mask,

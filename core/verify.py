@@ -14,6 +14,7 @@ import numpy as np
 from . import tf as tfmod
 from .errors import FreezerError
 from .jobs import Job
+from .prune import INIT_OP_NAME
 from .variables import EMA_SUFFIX
 
 ATOL = 1e-5
@@ -131,12 +132,14 @@ def _first_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def run_frozen(graph_def, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
+def run_frozen(graph_def, feeds: dict, outputs: list[str], init_op: str = "") -> list[np.ndarray]:
     tf = tfmod.tensorflow()
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
     with tf.compat.v1.Session(graph=graph) as sess:
+        if init_op:
+            sess.run(init_op)
         return sess.run(outputs, feed_dict=feeds)
 
 
@@ -157,8 +160,10 @@ def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False
             saver = tf.compat.v1.train.Saver(var_list=var_list)
         elif saver is None:
             saver = tf.compat.v1.train.Saver()
+        tables = tf.compat.v1.tables_initializer()
     with tf.compat.v1.Session(graph=graph, config=config) as sess:
         saver.restore(sess, model.location.prefix)
+        sess.run(tables)
         return sess.run(outputs, feed_dict=feeds)
 
 
@@ -180,8 +185,9 @@ class VerifyJob(Job[VerifyResult]):
     """Stages: load, run-frozen, run-checkpoint, compare."""
 
     def __init__(self, model, frozen_path: str, outputs: Optional[list[str]] = None,
-                 inputs_npz: Optional[str] = None, use_ema: bool = False, graph_def=None):
+                 inputs_npz: Optional[str] = None, use_ema: bool = False, graph_def=None, init_op: str = ""):
         super().__init__()
+        self.init_op = init_op
         self.model = model
         self.frozen_path = frozen_path
         self.outputs = outputs
@@ -196,6 +202,8 @@ class VerifyJob(Job[VerifyResult]):
         outputs = [o if ":" in o else f"{o}:0" for o in (self.outputs or sink_outputs(graph_def))]
         if not outputs:
             return VerifyResult(False, reason="the frozen graph has no outputs to check")
+        init_op = self.init_op or next((n.name for n in graph_def.node
+                                        if n.name == INIT_OP_NAME and n.op == "NoOp"), "")
         feeds = make_feeds(graph_def, self.inputs_npz)
         described = {k: f"{v.dtype} {tuple(v.shape)}" for k, v in feeds.items()}
 
@@ -204,7 +212,7 @@ class VerifyJob(Job[VerifyResult]):
 
         self.step("run-frozen", 0.2, "Running the frozen graph")
         try:
-            got = run_frozen(graph_def, feeds, outputs)
+            got = run_frozen(graph_def, feeds, outputs, init_op)
         except Exception as exc:  # any TensorFlow error here is the verification's finding
             return failed(f"the frozen graph does not run: {_first_line(exc)}")
         self.step("run-checkpoint", 0.5, "Restoring the checkpoint and running it")

@@ -126,6 +126,7 @@ def run_checkpoint(
         saver = v1.train.import_meta_graph(meta, clear_devices=True)
         with v1.Session(graph=g, config=session_config()) as sess:
             saver.restore(sess, prefix)
+            sess.run(v1.tables_initializer())  # as a user restoring by hand must
             if use_ema:
                 reader = tf.train.load_checkpoint(prefix)
                 for var in v1.global_variables():
@@ -143,6 +144,8 @@ def run_frozen(pb_path, feeds, outputs) -> list[np.ndarray]:
     with g.as_default():
         v1.import_graph_def(graph_def, name="")
         with v1.Session(graph=g, config=session_config()) as sess:
+            if any(n.name == "init_all_tables" for n in graph_def.node):
+                sess.run("init_all_tables")  # what tf-freezer tells users to run once
             return sess.run([_tensor_name(o) for o in outputs], feed_dict=dict(feeds))
 
 
@@ -858,6 +861,33 @@ def build_partitioned(folder: Path) -> ModelSpec:
                              feeds={"x:0": feed_x}, feedable_inputs=["x"], notes={"reference": {"output": ref}}))
 
 
+# --------------------------------------------------------------------------------------
+# m. lookup: a vocabulary table initialised by tables_initializer (not reachable from the output)
+# --------------------------------------------------------------------------------------
+def build_lookup(folder: Path) -> ModelSpec:
+    folder = Path(folder)
+    words = np.array([b"cat", b"dog", b"fish", b"bird"])
+    feed = np.array([b"dog", b"bird", b"unknown"])
+    with _tf1_graph(seed=23) as g:
+        tokens = v1.placeholder(tf.string, [None], name="tokens")
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(words, np.arange(4, dtype=np.int64)), default_value=0, name="vocab")
+        ids = table.lookup(tokens)
+        emb = v1.get_variable("embedding", [4, 3], initializer=v1.random_normal_initializer(seed=5))
+        out = tf.identity(tf.nn.embedding_lookup(emb, ids), name="output")
+        loss = tf.reduce_sum(out)
+        gs = v1.train.get_or_create_global_step()
+        train_op = v1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=gs)
+        saver = v1.train.Saver()
+        with _session(g) as sess:
+            sess.run([v1.global_variables_initializer(), v1.tables_initializer()])
+            sess.run(train_op, {tokens: words})
+            prefix = _save(sess, saver, folder, int(sess.run(gs)))
+            ref = sess.run(out, {tokens: feed})
+    return _finish(ModelSpec(name="lookup", folder=folder, prefix=prefix, outputs=["output"],
+                             feeds={"tokens:0": feed}, feedable_inputs=["tokens"], notes={"reference": {"output": ref}}))
+
+
 ALL_BUILDERS: dict[str, Callable[[Path], ModelSpec]] = {
     "toy_add": build_toy_add,
     "toy_xy": build_toy_xy,
@@ -873,4 +903,5 @@ ALL_BUILDERS: dict[str, Callable[[Path], ModelSpec]] = {
     "moved": build_moved,
     "ema_restore": build_ema_restore,
     "partitioned": build_partitioned,
+    "lookup": build_lookup,
 }

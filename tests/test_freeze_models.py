@@ -11,7 +11,7 @@ from core.freeze import FreezeJob, FreezeOptions
 from core.load import open_checkpoint
 
 MODELS = ["toy_add", "toy_xy", "slim_cnn", "bn_control_deps", "slim_bn_control_deps", "tfdata", "towers", "cond_rnn", "cond_rnn_v2",
-          "resource_vars", "steps", "moved", "ema_restore", "partitioned"]
+          "resource_vars", "steps", "moved", "ema_restore", "partitioned", "lookup"]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_frozen_graph_matches_checkpoint(name, checkpoints, opened, tmp_path):
                       "SaveV2", "RefSwitch", "ApplyMomentum", "ApplyAdam"}, ops
 
 
-@pytest.mark.parametrize("name", [m for m in MODELS if m not in ("steps", "moved", "partitioned")])
+@pytest.mark.parametrize("name", [m for m in MODELS if m not in ("steps", "moved", "partitioned", "lookup")])
 def test_true_output_is_in_top_three_suggestions(name, checkpoints, opened):
     spec = checkpoints[name]
     top3 = [s.name for s in opened(name).suggestions[:3]]
@@ -160,3 +160,16 @@ def test_deny_list_keeps_variables(checkpoints, opened, tmp_path):
     model = opened("toy_xy")
     p = model.preview(spec.outputs, FreezeOptions(spec.outputs, deny_vars="^b$"))
     assert p.variables == 0
+
+
+def test_table_initializers_are_kept_and_grouped(checkpoints, opened, tmp_path):
+    from core.verify import load_graph_def, run_frozen as run_frozen_def
+
+    spec = checkpoints["lookup"]
+    model = opened("lookup")
+    p = model.preview(spec.outputs)
+    assert p.init_ops and "table-init" in [w.code for w in p.warnings]
+    result, out = _freeze(model, spec, tmp_path)
+    assert result.init_op == "init_all_tables" and result.verify.ok, result.verify.reason
+    got = run_frozen_def(load_graph_def(str(out)), spec.feeds, ["output:0"], init_op=result.init_op)[0]
+    np.testing.assert_allclose(got, spec.notes["reference"]["output"])

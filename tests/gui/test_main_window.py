@@ -5,7 +5,7 @@ import os
 import threading
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt, QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QLineEdit, QProgressBar, QPushButton, QTreeView, QWidget
 
 from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS, drop, visible_node_names
@@ -303,3 +303,22 @@ def test_window_layout_is_remembered(qtbot, window):
     qtbot.waitExposed(again)
     assert again.main_splitter.sizes() == saved
     assert again.size().width() == 760
+
+
+def test_freeze_verifies_with_given_inputs(opened, qtbot, tmp_path):
+    import numpy as np
+
+    window = opened
+    name = top_output(window)
+    tick(window, qtbot, name)
+    feeds = tmp_path / "feeds.npz"
+    np.savez(feeds, **{"images:0": np.full((3, 28, 28, 1), 0.5, dtype=np.float32)})
+    window.options_panel.verify_inputs.setText(str(feeds))
+    window.options_panel.output_path.setText(str(tmp_path / "with-inputs.pb"))
+    window.options_panel.path_is_default = False
+    with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
+        window.start_freeze()
+    result = blocker.args[0]
+    assert result.verify.ok, result.verify
+    assert "(3, 28, 28, 1)" in str(result.verify.feeds)
+    assert f"--inputs {feeds}" in window.result_panel.command

@@ -1,0 +1,361 @@
+"""The right-hand panels: prune preview, freeze options, and the freeze result."""
+from __future__ import annotations
+
+import html
+import os
+from typing import Optional
+
+from PySide6.QtCore import QUrl, Qt, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
+                               QTableWidgetItem, QToolButton, QVBoxLayout)
+
+from core.freeze import FreezeOptions
+
+
+def fmt_bytes(n: float) -> str:
+    n = float(n)
+    if n < 1024:
+        return f"{int(n)} bytes"
+    for unit in ("KB", "MB", "GB", "TB"):
+        n /= 1024
+        if n < 1024 or unit == "TB":
+            return f"{n:.2f} {unit}" if n < 10 else f"{n:.1f} {unit}"
+    return f"{n:.1f} TB"
+
+
+def _value_label(name: str) -> QLabel:
+    label = QLabel("–")
+    label.setObjectName(name)
+    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    label.setWordWrap(True)
+    return label
+
+
+class PreviewPanel(QGroupBox):
+    """What freezing the ticked outputs would keep: recomputed by core on every tick."""
+
+    fixRequested = Signal(str)  # a warning code whose fix the window can apply
+    nodeActivated = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__("Prune preview", parent)
+        self.setObjectName("previewPanel")
+        self.fixable: dict[str, str] = {}  # warning code -> button text, filled by the window
+        self.preview = None
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.outputs_label = _value_label("previewOutputs")
+        self.kept_label = _value_label("previewKept")
+        self.removed_label = _value_label("previewRemoved")
+        self.by_op_label = _value_label("previewRemovedByOp")
+        self.variables_label = _value_label("previewVariables")
+        self.size_label = _value_label("previewEstimatedSize")
+        form.addRow("Outputs:", self.outputs_label)
+        form.addRow("Ops kept:", self.kept_label)
+        form.addRow("Ops removed:", self.removed_label)
+        form.addRow("Removed by op:", self.by_op_label)
+        form.addRow("Variables → constants:", self.variables_label)
+        form.addRow("Estimated .pb size:", self.size_label)
+        self.message = QLabel()
+        self.message.setObjectName("previewMessage")
+        self.message.setWordWrap(True)
+        self.warnings = QLabel()
+        self.warnings.setObjectName("previewWarnings")
+        self.warnings.setWordWrap(True)
+        self.warnings.setTextFormat(Qt.RichText)
+        self.warnings.linkActivated.connect(self._on_link)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.message)
+        layout.addLayout(form)
+        layout.addWidget(self.warnings)
+        self.clear("Tick one or more outputs in the tree (or a suggestion above it).")
+
+    def clear(self, message: str) -> None:
+        self.preview = None
+        self.message.setText(message)
+        self.message.setVisible(bool(message))
+        for label in (self.outputs_label, self.kept_label, self.removed_label, self.by_op_label,
+                      self.variables_label, self.size_label):
+            label.setText("–")
+        self.warnings.clear()
+        self.warnings.hide()
+
+    def show_error(self, message: str) -> None:
+        self.clear("")
+        self.message.setText(f"<span style='color:#d64545'>{html.escape(message)}</span>")
+        self.message.show()
+
+    def show_preview(self, preview, graph=None, seconds: Optional[float] = None) -> None:
+        self.preview = preview
+        self.message.setVisible(False)
+        outputs = list(getattr(preview, "outputs", []) or [])
+        self.outputs_label.setText(", ".join(outputs) or "–")
+        total = preview.kept + preview.removed
+        self.kept_label.setText(f"{preview.kept} of {total}")
+        self.removed_label.setText(str(preview.removed))
+        by_op = sorted(preview.removed_by_op.items(), key=lambda kv: (-kv[1], kv[0]))
+        text = ", ".join(f"{op} {n}" for op, n in by_op[:8])
+        if len(by_op) > 8:
+            text += f", … ({len(by_op) - 8} more op types)"
+        self.by_op_label.setText(text or "none")
+        self.by_op_label.setToolTip("\n".join(f"{op}: {n}" for op, n in by_op))
+        self.variables_label.setText(f"{preview.variables} ({fmt_bytes(preview.variable_bytes)})")
+        self.size_label.setText(fmt_bytes(preview.estimated_bytes))
+        if seconds is not None:
+            self.setToolTip(f"Computed in {seconds * 1000:.1f} ms")
+        self._show_warnings(preview.warnings, graph)
+
+    def _show_warnings(self, warnings, graph) -> None:
+        if not warnings:
+            self.warnings.clear()
+            self.warnings.hide()
+            return
+        parts = []
+        for w in warnings:
+            item = f"<p style='margin:4px 0'><b style='color:#d4881c'>&#9888; {html.escape(w.message)}</b>"
+            if getattr(w, "fix", ""):
+                item += f"<br>{html.escape(w.fix)}"
+            if w.code in self.fixable:
+                item += f" <a href='fix:{html.escape(w.code)}'>{html.escape(self.fixable[w.code])}</a>"
+            nodes = list(getattr(w, "nodes", []) or [])
+            if nodes and graph is not None:
+                links = []
+                for name in nodes[:5]:
+                    target = graph.index.get(name)
+                    label = html.escape(name)
+                    links.append(f"<a href='node:{target}'>{label}</a>" if target is not None else label)
+                more = f" … and {len(nodes) - 5} more" if len(nodes) > 5 else ""
+                item += "<br><small>" + ", ".join(links) + more + "</small>"
+            parts.append(item + "</p>")
+        self.warnings.setText("".join(parts))
+        self.warnings.show()
+
+    def _on_link(self, link: str) -> None:
+        if link.startswith("fix:"):
+            self.fixRequested.emit(link[4:])
+        elif link.startswith("node:"):
+            try:
+                self.nodeActivated.emit(int(link[5:]))
+            except ValueError:
+                pass
+
+
+class OptionsPanel(QGroupBox):
+    """Mirrors core.freeze.FreezeOptions. The output path follows the ticked outputs until the user
+    edits it."""
+
+    changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Freeze options", parent)
+        self.setObjectName("optionsPanel")
+        defaults = FreezeOptions(outputs=[])
+        self.clear_devices = QCheckBox("Clear device placements")
+        self.clear_devices.setChecked(defaults.clear_devices)
+        self.clear_devices.setToolTip("Remove /gpu:N and similar placements so the graph runs anywhere")
+        self.use_ema = QCheckBox("Use moving-average (EMA) values")
+        self.use_ema.setChecked(defaults.use_ema)
+        self.use_ema.setToolTip("Freeze the ExponentialMovingAverage shadow values instead of the raw weights")
+        self.drop_training_deps = QCheckBox("Drop training-only control dependencies")
+        self.drop_training_deps.setChecked(defaults.drop_training_deps)
+        self.drop_training_deps.setToolTip("Cut update ops (batch-norm moving averages, optimizer steps) "
+                                           "pulled in through control dependencies")
+        self.remove_training_nodes = QCheckBox("Remove training nodes (Identity, CheckNumerics)")
+        self.remove_training_nodes.setChecked(defaults.remove_training_nodes)
+        self.verify = QCheckBox("Verify the frozen graph against the checkpoint")
+        self.verify.setChecked(defaults.verify)
+        self.allow_vars = QLineEdit()
+        self.allow_vars.setObjectName("allowVarsField")
+        self.allow_vars.setPlaceholderText("regular expression (all variables when empty)")
+        self.deny_vars = QLineEdit()
+        self.deny_vars.setObjectName("denyVarsField")
+        self.deny_vars.setPlaceholderText("regular expression (none when empty)")
+        self.verify_inputs = QLineEdit()
+        self.verify_inputs.setObjectName("verifyInputsField")
+        self.verify_inputs.setPlaceholderText("seeded random inputs when empty")
+        self.verify_inputs.setToolTip("A .npz file of input values (keys: tensor names such as images:0) "
+                                      "to feed when verifying")
+        self.verify_browse = QToolButton()
+        self.verify_browse.setText("…")
+        self.verify_browse.setToolTip("Choose a .npz file of verification inputs")
+        self.verify_browse.clicked.connect(self._browse_inputs)
+        self.verify.toggled.connect(self.verify_inputs.setEnabled)
+        self.verify.toggled.connect(self.verify_browse.setEnabled)
+        self.output_path = QLineEdit()
+        self.output_path.setObjectName("outputPathField")
+        self.output_path.setPlaceholderText("where to write the frozen .pb")
+        self.browse = QToolButton()
+        self.browse.setText("…")
+        self.browse.setToolTip("Choose where to save the frozen graph")
+        self.browse.clicked.connect(self._browse)
+        self.path_is_default = True
+        self.output_path.textEdited.connect(self._on_path_edited)
+        path_row = QHBoxLayout()
+        path_row.setContentsMargins(0, 0, 0, 0)
+        path_row.addWidget(self.output_path, 1)
+        path_row.addWidget(self.browse)
+        inputs_row = QHBoxLayout()
+        inputs_row.setContentsMargins(0, 0, 0, 0)
+        inputs_row.addWidget(self.verify_inputs, 1)
+        inputs_row.addWidget(self.verify_browse)
+        form = QFormLayout(self)
+        form.addRow(self.clear_devices)
+        form.addRow(self.use_ema)
+        form.addRow(self.drop_training_deps)
+        form.addRow(self.remove_training_nodes)
+        form.addRow(self.verify)
+        form.addRow("Verify with inputs:", inputs_row)
+        form.addRow("Only variables:", self.allow_vars)
+        form.addRow("Skip variables:", self.deny_vars)
+        form.addRow("Output file:", path_row)
+        for box in (self.clear_devices, self.use_ema, self.drop_training_deps, self.remove_training_nodes,
+                    self.verify):
+            box.toggled.connect(self.changed)
+        for field in (self.allow_vars, self.deny_vars):
+            field.editingFinished.connect(self.changed)
+
+    def _on_path_edited(self, text: str) -> None:
+        self.path_is_default = not text.strip()
+
+    def set_default_path(self, path: str) -> None:
+        """Follow the outputs with a sensible default, unless the user typed a path."""
+        if self.path_is_default:
+            self.output_path.setText(path)
+
+    def set_ema_available(self, available: bool) -> None:
+        self.use_ema.setEnabled(available)
+        if not available:
+            self.use_ema.setChecked(False)
+            self.use_ema.setToolTip("This checkpoint holds no ExponentialMovingAverage values")
+        else:
+            self.use_ema.setToolTip("The checkpoint holds ExponentialMovingAverage shadow values; tick to "
+                                    "freeze those (usually what evaluation used) instead of the raw weights")
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save frozen graph", self.output_path.text(),
+                                              "Frozen graph (*.pb);;All files (*)")
+        if path:
+            self.output_path.setText(path)
+            self.path_is_default = False
+
+    def _browse_inputs(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Verification inputs", self.verify_inputs.text(),
+                                              "NumPy archives (*.npz);;All files (*)")
+        if path:
+            self.verify_inputs.setText(path)
+
+    def options(self, outputs: list[str], overwrite: bool = False) -> FreezeOptions:
+        return FreezeOptions(
+            outputs=list(outputs),
+            output_path=self.output_path.text().strip(),
+            clear_devices=self.clear_devices.isChecked(),
+            use_ema=self.use_ema.isChecked(),
+            allow_vars=self.allow_vars.text().strip() or None,
+            deny_vars=self.deny_vars.text().strip() or None,
+            drop_training_deps=self.drop_training_deps.isChecked(),
+            remove_training_nodes=self.remove_training_nodes.isChecked(),
+            verify=self.verify.isChecked(),
+            overwrite=overwrite,
+            verify_inputs=(self.verify_inputs.text().strip() or None) if self.verify.isChecked() else None,
+        )
+
+
+class ResultPanel(QGroupBox):
+    """The last freeze: numbers, verification per output, Show in folder, Copy command."""
+
+    def __init__(self, parent=None):
+        super().__init__("Result", parent)
+        self.setObjectName("resultPanel")
+        self.result = None
+        self.command = ""
+        self.summary = QLabel()
+        self.summary.setObjectName("resultSummary")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.verify_label = QLabel()
+        self.verify_label.setObjectName("resultVerify")
+        self.verify_label.setWordWrap(True)
+        self.table = QTableWidget(0, 3)
+        self.table.setObjectName("verifyTable")
+        self.table.setHorizontalHeaderLabels(["Output", "Max abs diff", "Check"])
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.show_button = QPushButton("Show in folder")
+        self.show_button.setObjectName("showInFolderButton")
+        self.show_button.clicked.connect(self.show_in_folder)
+        self.copy_button = QPushButton("Copy command")
+        self.copy_button.setObjectName("copyCommandButton")
+        self.copy_button.setToolTip("Copy the equivalent `tf-freezer freeze …` command line")
+        self.copy_button.clicked.connect(self.copy_command)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.show_button)
+        buttons.addWidget(self.copy_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.verify_label)
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        self.clear()
+
+    def clear(self) -> None:
+        self.result = None
+        self.command = ""
+        self.summary.setText("")
+        self.verify_label.setText("")
+        self.table.setRowCount(0)
+        self.hide()
+
+    def show_result(self, result, command: str = "") -> None:
+        self.result = result
+        self.command = command
+        lines = [
+            f"<b>Wrote</b> {html.escape(str(result.output))} ({fmt_bytes(result.output_bytes)})",
+            f"Variables converted: {result.variables_converted} ({fmt_bytes(result.variable_bytes)})",
+            f"Ops: {result.ops_before} → {result.ops_after}",
+            f"Time: {result.seconds:.2f} s",
+        ]
+        if result.timings:
+            lines.append("<small>" + ", ".join(f"{html.escape(k)} {v:.2f} s" for k, v in result.timings.items())
+                         + "</small>")
+        for w in result.warnings or []:
+            lines.append(f"<span style='color:#d4881c'>&#9888; {html.escape(str(w))}</span>")
+        self.summary.setText("<br>".join(lines))
+        verify = result.verify
+        self.table.setRowCount(0)
+        if verify is None:
+            self.verify_label.setText("Not verified.")
+            self.table.hide()
+        else:
+            if verify.ok:
+                self.verify_label.setText("<b style='color:#2e9d5b'>&#10004; Verified</b>: the frozen graph "
+                                          "gives the same outputs as the checkpoint.")
+            else:
+                reason = html.escape(verify.reason or "outputs differ")
+                self.verify_label.setText(f"<b style='color:#d64545'>&#10008; Verification failed</b>: {reason}")
+            self.table.setRowCount(len(verify.outputs))
+            for r, check in enumerate(verify.outputs):
+                diff = "" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}"
+                status = "ok" if check.ok else (check.reason or "differs")
+                for c, text in enumerate((check.name, diff, status)):
+                    item = QTableWidgetItem(text)
+                    if c == 2 and not check.ok:
+                        item.setToolTip(check.reason or "")
+                    self.table.setItem(r, c, item)
+            self.table.setVisible(bool(verify.outputs))
+            rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+            frame = 2 * self.table.frameWidth()
+            self.table.setFixedHeight(min(160, self.table.horizontalHeader().height() + rows + frame + 2))
+        self.copy_button.setEnabled(bool(command))
+        self.show()
+
+    def show_in_folder(self) -> None:
+        if self.result is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(os.path.abspath(self.result.output))))
+
+    def copy_command(self) -> None:
+        if self.command:
+            QGuiApplication.clipboard().setText(self.command)

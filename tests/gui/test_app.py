@@ -1,0 +1,49 @@
+"""`gui.app.run`: what `tf-freezer gui PATH` and `tf-freezer --demo` call."""
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from gui_helpers import OPEN_TIMEOUT_MS
+
+
+def _run_until_opened(qapp, monkeypatch, **kwargs):
+    """Run the event loop of `run()` until its window has opened a model (or time runs out)."""
+    from gui import app as app_module
+    from gui.main_window import MainWindow
+
+    windows = []
+    original_init = MainWindow.__init__
+
+    def init(self, *a, **kw):
+        original_init(self, *a, **kw)
+        self.error_handler = lambda *e: QApplication.instance().exit(3)
+        self.modelOpened.connect(lambda _m: QTimer.singleShot(0, lambda: QApplication.instance().exit(0)))
+        windows.append(self)
+
+    monkeypatch.setattr(MainWindow, "__init__", init)
+    QTimer.singleShot(OPEN_TIMEOUT_MS * 3, lambda: QApplication.instance().exit(2))
+    code = app_module.run(**kwargs)
+    assert len(windows) == 1
+    window = windows[0]
+    try:
+        return code, window
+    finally:
+        window.close()
+
+
+def test_run_opens_a_path(qapp, monkeypatch, sample_copy):
+    code, window = _run_until_opened(qapp, monkeypatch, path=str(sample_copy))
+    assert code == 0
+    assert window.model.location.folder == str(sample_copy)
+    assert window.timings["window-shown"] < 5.0  # about a second on a normal machine; CI is slower
+    assert "Window shown" in window.log_view.toPlainText()
+
+
+def test_demo_opens_the_bundled_sample(qapp, monkeypatch, sample_checkpoint):
+    from gui.app import sample_path
+
+    assert sample_path() == str(sample_checkpoint)
+    code, window = _run_until_opened(qapp, monkeypatch, demo=True)
+    assert code == 0
+    assert window.model.location.folder == str(sample_checkpoint)

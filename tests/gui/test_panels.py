@@ -1,0 +1,73 @@
+"""The options panel mirrors core's FreezeOptions; the result panel shows a FreezeResult."""
+from __future__ import annotations
+
+from core.freeze import FreezeOptions, FreezeResult
+from core.verify import OutputCheck, VerifyResult
+
+
+def test_options_panel_defaults_are_cores(qtbot):
+    from gui.panels import OptionsPanel
+
+    panel = OptionsPanel()
+    qtbot.addWidget(panel)
+    panel.output_path.setText("/tmp/x.pb")
+    assert panel.options(["probs"]) == FreezeOptions(outputs=["probs"], output_path="/tmp/x.pb")
+
+
+def test_options_panel_maps_every_field(qtbot):
+    from gui.panels import OptionsPanel
+
+    panel = OptionsPanel()
+    qtbot.addWidget(panel)
+    panel.clear_devices.setChecked(False)
+    panel.use_ema.setChecked(True)
+    panel.drop_training_deps.setChecked(False)
+    panel.remove_training_nodes.setChecked(False)
+    panel.allow_vars.setText("conv.*")
+    panel.deny_vars.setText("fc/.*")
+    panel.verify_inputs.setText("/data/feeds.npz")
+    panel.output_path.setText("/tmp/y.pb")
+    assert panel.options(["a", "b"], overwrite=True) == FreezeOptions(
+        outputs=["a", "b"], output_path="/tmp/y.pb", clear_devices=False, use_ema=True, allow_vars="conv.*",
+        deny_vars="fc/.*", drop_training_deps=False, remove_training_nodes=False, verify=True, overwrite=True,
+        verify_inputs="/data/feeds.npz")
+    panel.verify.setChecked(False)
+    options = panel.options(["a"])
+    assert options.verify is False and options.verify_inputs is None
+    assert not panel.verify_inputs.isEnabled()
+
+
+def test_output_path_follows_outputs_until_edited(qtbot):
+    from gui.panels import OptionsPanel
+
+    panel = OptionsPanel()
+    qtbot.addWidget(panel)
+    panel.set_default_path("/a/model.ckpt-5.frozen.pb")
+    assert panel.output_path.text() == "/a/model.ckpt-5.frozen.pb"
+    qtbot.keyClicks(panel.output_path, "x")  # the user types: their path wins from now on
+    panel.set_default_path("/b/other.pb")
+    assert panel.output_path.text() == "/a/model.ckpt-5.frozen.pbx"
+
+
+def test_result_panel_shows_failed_verification(qtbot):
+    from gui.panels import ResultPanel
+
+    panel = ResultPanel()
+    qtbot.addWidget(panel)
+    verify = VerifyResult(ok=False, outputs=[OutputCheck("probs:0", 0.25, False, "differs by 0.25"),
+                                             OutputCheck("logits:0", None, False, "not run")],
+                          reason="probs:0 differs")
+    result = FreezeResult(output="/tmp/m.pb", variables_converted=3, variable_bytes=2048, ops_before=100,
+                          ops_after=20, output_bytes=4096, seconds=1.5, timings={"prune": 0.1},
+                          warnings=["careful"], verify=verify)
+    panel.show_result(result, "tf-freezer freeze /ckpt --outputs probs -o /tmp/m.pb")
+    panel.show()
+    assert "Verification failed" in panel.verify_label.text() and "probs:0 differs" in panel.verify_label.text()
+    assert panel.table.rowCount() == 2
+    assert panel.table.item(0, 1).text() == "0.25" and panel.table.item(1, 1).text() == ""
+    assert panel.table.item(1, 2).text() == "not run"
+    assert "100 → 20" in panel.summary.text() and "careful" in panel.summary.text()
+    panel.copy_button.click()
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text().startswith("tf-freezer freeze /ckpt")
