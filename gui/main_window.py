@@ -37,10 +37,7 @@ def settings() -> QSettings:
 
 
 def _checkpoint_steps(path: str) -> list[int]:
-    try:
-        from core.load import checkpoint_steps
-    except ImportError:  # older core: the locator has it
-        from core.locate import checkpoint_steps
+    from core.locate import checkpoint_steps
     return checkpoint_steps(path)
 
 
@@ -306,7 +303,12 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1400, 880)
+            # First run: roomy, but never larger than the screen the window opens on.
+            screen = self.screen().availableGeometry() if self.screen() else None
+            width, height = 1400, 880
+            if screen is not None and screen.width() > 0:
+                width, height = min(width, int(screen.width() * 0.92)), min(height, int(screen.height() * 0.92))
+            self.resize(width, height)
         state = s.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)

@@ -47,3 +47,22 @@ def test_demo_opens_the_bundled_sample(qapp, monkeypatch, sample_checkpoint):
     code, window = _run_until_opened(qapp, monkeypatch, demo=True)
     assert code == 0
     assert window.model.location.folder == str(sample_checkpoint)
+
+
+def test_missing_display_is_explained_not_aborted(monkeypatch):
+    from gui import app as app_module
+
+    monkeypatch.setattr(app_module.sys, "platform", "linux")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert "no display" in app_module.display_problem()
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert app_module.display_problem() is None
+
+
+def test_missing_libraries_named_as_debian_packages():
+    from gui.app import _debian_package
+
+    assert _debian_package("libxcb-cursor.so.0") == "libxcb-cursor0"
+    assert _debian_package("libxcb-icccm.so.4") == "libxcb-icccm4"
+    assert _debian_package("libxkbcommon-x11.so.0") == "libxkbcommon-x11-0"
