@@ -123,7 +123,7 @@ def apply_binds(graph_def, binds: dict[str, object]):
         node = graph_def.node[i]
         if node.op not in PLACEHOLDER_OPS:
             flags = find_flags(graph_def)
-            raise FreezerError(f"Cannot bind {name!r}: it is a {node.op}, not a placeholder.",
+            raise FreezerError(f"Cannot bind {name!r}: it is {_a(node.op)}, not a placeholder.",
                                ("Bind a placeholder such as " + ", ".join(repr(f) for f in flags) + ".") if flags
                                else "Only Placeholder and PlaceholderWithDefault nodes can be bound.")
         replacements[name] = _const_for(node, value)
@@ -164,7 +164,7 @@ def _const_for(node, value):
         raise FreezerError(f"Cannot bind {node.name!r}: placeholders of dtype {dtype} cannot be bound.",
                            "Bind bool, numeric or string placeholders.")
     if not ok:
-        raise FreezerError(f"Cannot bind {node.name!r} to {shown}: it is a {dtype} placeholder.",
+        raise FreezerError(f"Cannot bind {node.name!r} to {shown}: it is {_a(dtype)} placeholder.",
                            f"Give {want}, e.g. '{node.name}={_example(dtype)}'.")
     shape: list[int] = []
     if "shape" in node.attr and node.attr["shape"].WhichOneof("value") == "shape" \
@@ -188,6 +188,10 @@ def _const_for(node, value):
         if key in node.attr:
             const.attr[key].CopyFrom(node.attr[key])
     return const
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
 def _example(dtype: str) -> str:
@@ -298,47 +302,69 @@ def _fold_switches(graph_def) -> bool:
     if not live_port:
         return False
 
-    consumers: dict[str, list[str]] = {}
+    # Every edge once: producer -> [(consumer, output index or -1 for a control edge)].
+    edges: dict[str, list[tuple[str, int]]] = {}
     for node in nodes:
         for raw in node.input:
-            consumers.setdefault(split_tensor_name(raw)[0], []).append(node.name)
+            base, index = split_tensor_name(raw)
+            edges.setdefault(base, []).append((node.name, index))
 
     # Candidates: everything downstream of a dead Switch output. Deadness is then the greatest fixed
     # point over them, so a while loop that lies entirely in a dead branch dies as a whole.
     candidates: set[str] = set()
-    stack = []
-    for name, port in live_port.items():
-        for c in consumers.get(name, []):
-            if any(split_tensor_name(s) == (name, 1 - port) for s in by_name[c].input):
-                stack.append(c)
+    stack = [c for name, port in live_port.items() for c, index in edges.get(name, []) if index == 1 - port]
     while stack:
         name = stack.pop()
         if name in candidates:
             continue
         candidates.add(name)
-        stack.extend(consumers.get(name, []))
+        stack.extend(c for c, _ in edges.get(name, []))
 
-    dead = set(candidates)
-
-    def tensor_dead(raw: str) -> bool:
+    def cut(raw: str) -> bool:
+        """An input from the output a constant predicate never takes: dead whatever happens."""
         base, index = split_tensor_name(raw)
-        if base in dead:
-            return True
         return index >= 0 and base in live_port and index != live_port[base]
 
-    while True:
-        next_dead = set()
-        for name in candidates:
-            node = by_name[name]
-            if node.op in MERGE_OPS:
-                data = [s for s in node.input if not s.startswith("^")]
-                if data and all(tensor_dead(s) for s in data):
-                    next_dead.add(name)
-            elif any(tensor_dead(s) for s in node.input):
-                next_dead.add(name)
-        if next_dead == dead:
-            break
-        dead = next_dead
+    # Greatest fixed point of deadness = least fixed point of liveness, by a worklist: a candidate
+    # comes alive when all its inputs are live (a Merge: when one data input is live). O(edges).
+    dead = set(candidates)
+    waiting: dict[str, int] = {}  # non-Merge candidate -> inputs not (yet) live
+    live_inputs: dict[str, int] = {}  # Merge candidate -> data inputs live
+    work = []
+    for name in candidates:
+        node = by_name[name]
+        if node.op in MERGE_OPS:
+            count = sum(1 for s in node.input if not s.startswith("^")
+                        and not cut(s) and split_tensor_name(s)[0] not in dead)
+            live_inputs[name] = count
+            if count:
+                work.append(name)
+        else:
+            count = sum(1 for s in node.input if cut(s) or split_tensor_name(s)[0] in dead)
+            waiting[name] = count
+            if not count:
+                work.append(name)
+    while work:
+        name = work.pop()
+        if name not in dead:
+            continue
+        dead.discard(name)
+        port = live_port.get(name)
+        for consumer, index in edges.get(name, []):
+            if consumer not in dead or (port is not None and index >= 0 and index != port):
+                continue
+            if consumer in live_inputs:  # a Merge: data edges only
+                if index >= 0:
+                    live_inputs[consumer] += 1
+                    if live_inputs[consumer] == 1:
+                        work.append(consumer)
+            else:
+                waiting[consumer] -= 1
+                if waiting[consumer] == 0:
+                    work.append(consumer)
+
+    def tensor_dead(raw: str) -> bool:
+        return cut(raw) or split_tensor_name(raw)[0] in dead
 
     # Live outputs of folded Switches read the Switch's data input directly.
     forward: dict[str, str] = {}
@@ -467,8 +493,8 @@ def _inline_constant_branches(graph_def) -> bool:
         if node.op in IF_OPS:
             pred = constants.value(node.input[0])
             if pred is not None:
-                branch = "then_branch" if pred else "else_branch"
-                chosen[node.name] = (branch, node.attr[branch].func.name)
+                label = "then" if pred else "else"
+                chosen[node.name] = (label, node.attr[f"{label}_branch"].func.name)
         elif node.op in CASE_OPS:
             index = constants.value(node.input[0])
             branches = node.attr["branches"].list.func

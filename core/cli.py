@@ -5,9 +5,11 @@ Exit codes: 0 success, 1 a user-facing error (one line on stderr), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 import time
 from typing import Optional
 
@@ -147,8 +149,9 @@ def _mb(n: int) -> str:
 def cmd_inspect(args, progress) -> int:
     model = _open(args, progress)
     s = model.summary()
-    lines = [f"{s['prefix']}  ({s['node_count']:,} nodes, step {s['step']}; steps: "
-             f"{', '.join(map(str, s['steps'])) or 'none'})"]
+    where = f"{s['prefix']}  (step {s['step']}; steps: {', '.join(map(str, s['steps'])) or 'none'})" \
+        if s["format"] == "checkpoint" else f"{model.location.source}  ({s['format']})"
+    lines = [f"{where}: {s['node_count']:,} nodes"]
     lines += [f"note: {n}" for n in s["notes"]]
     lines.append("inputs:")
     for i in model.inputs:
@@ -243,8 +246,41 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command not in COMMANDS:  # `gui` is dispatched by gui.launch before we get here
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    progress = StderrProgress(enabled=not args.quiet)
     args.debug = getattr(args, "debug", False)
+    with _native_stderr_quieted(keep=args.debug):
+        return _dispatch(args)
+
+
+@contextlib.contextmanager
+def _native_stderr_quieted(keep: bool):
+    """TensorFlow's C++ runtime logs to file descriptor 2 whenever a session starts ("Could not find
+    cuda drivers", absl notices), whatever TF_CPP_MIN_LOG_LEVEL says. Our own lines go to the real
+    stderr; the runtime's go to a scratch file, shown only with --debug. Only when sys.stderr is the
+    process's own (a test's captured stderr is left alone)."""
+    if keep or sys.stderr is not sys.__stderr__:
+        yield
+        return
+    try:
+        original_fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    own = os.fdopen(original_fd, "w", buffering=1, encoding="utf-8", errors="replace")
+    with tempfile.TemporaryFile() as scratch:
+        sys.stderr.flush()
+        os.dup2(scratch.fileno(), 2)
+        sys.stderr = own
+        try:
+            yield
+        finally:
+            own.flush()
+            os.dup2(original_fd, 2)
+            sys.stderr = sys.__stderr__
+            own.close()
+
+
+def _dispatch(args) -> int:
+    progress = StderrProgress(enabled=not args.quiet)
     try:
         return COMMANDS[args.command](args, progress)
     except FreezerError as exc:
@@ -256,6 +292,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     except Cancelled:
         progress.finish()
         sys.stderr.write("tf-freezer: cancelled; nothing was written.\n")
+        return EXIT_ERROR
+    except BrokenPipeError:  # `tf-freezer inspect ... | head`: the reader has what it wanted
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
         return EXIT_ERROR
     except KeyboardInterrupt:
         progress.finish()

@@ -80,13 +80,13 @@ class FreezeResult:
 
 
 def default_output_path(model: OpenedModel, outputs: Optional[list[str]] = None) -> str:
-    """Next to the checkpoint: model.ckpt-2050 -> model.ckpt-2050.frozen.pb."""
-    return os.path.join(model.location.folder, os.path.basename(model.location.prefix) + ".frozen.pb")
+    """Next to the input: model.ckpt-2050 -> model.ckpt-2050.frozen.pb, model.pb -> model.frozen.pb."""
+    return model.location.stem + ".frozen.pb"
 
 
 def command_line(model: OpenedModel, options: FreezeOptions) -> str:
     """The `tf-freezer freeze` command that does what these options do: a click-through becomes a script."""
-    args = ["tf-freezer", "freeze", model.location.folder, "--outputs", ",".join(options.outputs),
+    args = ["tf-freezer", "freeze", model.location.source, "--outputs", ",".join(options.outputs),
             "-o", options.output_path or default_output_path(model)]
     if model.location.step is not None and model.location.steps and model.location.step != max(model.location.steps):
         args += ["--step", str(model.location.step)]
@@ -121,16 +121,9 @@ def check_output_path(model: OpenedModel, path: str, overwrite: bool) -> str:
         raise FreezerError(f"The output folder {folder} does not exist.", "Create it first, or choose another path.")
     if not os.access(folder, os.W_OK):
         raise FreezerError(f"The output folder {folder} is not writable.", "Choose a folder you may write to.")
-    loc = model.location
-    inputs = {os.path.abspath(loc.meta_path), os.path.abspath(os.path.join(loc.folder, "checkpoint"))}
-    prefix_dir = os.path.dirname(loc.prefix)
-    base = os.path.basename(loc.prefix)
-    try:
-        inputs |= {os.path.abspath(os.path.join(prefix_dir, n)) for n in os.listdir(prefix_dir) if n.startswith(base + ".")}
-    except OSError:
-        pass
+    inputs = set(model.location.input_files)
     if path in inputs or (os.path.exists(path) and any(os.path.exists(p) and os.path.samefile(path, p) for p in inputs)):
-        raise FreezerError(f"The output path {path} is one of the checkpoint's own files.",
+        raise FreezerError(f"The output path {path} is one of the files it is made from.",
                            "Choose another name; tf-freezer never writes over its inputs.")
     if os.path.exists(path) and not overwrite:
         raise FreezerError(f"{path} already exists.", "Pass --overwrite (or confirm in the window) to replace it.")
@@ -215,6 +208,8 @@ class FreezeJob(Job[FreezeResult]):
     def _read_variables(self, plan: PrunePreview) -> dict[str, tuple]:
         """Graph variable name -> (numpy value, DataType enum) for every variable to convert."""
         model, options = self.model, self.options
+        if not plan.variable_ids:
+            return {}
         reader = model.reader
         total = max(1, plan.variable_bytes)
         done = 0

@@ -43,6 +43,9 @@ class OpenedModel:
     def reader(self):
         """TensorFlow's CheckpointReader over the chosen prefix (opened on first use)."""
         if self._reader is None:
+            if not self.tensors:
+                raise FreezerError("This model has no checkpoint to read variable values from.",
+                                   "Open the training checkpoint or SavedModel instead.")
             self._reader = _open_reader(self.location.prefix)
         return self._reader
 
@@ -130,8 +133,46 @@ def read_meta_graph(path: str):
     return meta
 
 
+def analyse(job: Job, location: CheckpointLocation, fmt: str, meta_graph, tensors: dict, reader,
+            timings: dict, signature_inputs: Optional[list[InputInfo]] = None,
+            signature_outputs: Optional[list[str]] = None) -> OpenedModel:
+    """The format-independent part of opening: the graph model, inputs, suggestions, variables."""
+    import time
+
+    t = time.perf_counter()
+    graph = GraphModel(meta_graph.graph_def)
+    timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t
+    t = time.perf_counter()
+    job.step("analyse", 0.7, f"Analysing {len(graph):,} nodes")
+    training = training_only_mask(graph)
+    job.check_cancelled()
+    inputs = find_inputs(graph)
+    if signature_inputs:
+        by_name = {i.name: i for i in inputs}
+        for sig in signature_inputs:
+            by_name[sig.name] = sig
+        inputs = list(by_name.values())
+    suggestions = suggest_outputs(graph, inputs, training)
+    if signature_outputs:
+        # What the model's author declared beats any guess.
+        declared = [Suggestion(name, graph.ops[graph.index[name]], 100.0, "signature output")
+                    for name in dict.fromkeys(signature_outputs) if name in graph.index]
+        suggestions = declared + [s for s in suggestions if s.name not in set(signature_outputs)]
+    job.check_cancelled()
+    variables = map_variables(graph, tensors)
+    model = OpenedModel(location=location, format=fmt, meta_graph=meta_graph, graph=graph, tensors=tensors,
+                        variables=variables, inputs=inputs, suggestions=suggestions, training_mask=training,
+                        droppable_mask=droppable_control_mask(graph, training),
+                        op_counts=dict(Counter(graph.ops)), timings=timings, _reader=reader)
+    timings["analyse"] = time.perf_counter() - t
+    job.step("done", 1.0, f"Opened {os.path.basename(location.source.rstrip(os.sep))}: {len(graph):,} nodes")
+    return model
+
+
 class OpenJob(Job[OpenedModel]):
-    """Locate, parse and analyse a checkpoint. Stages: locate, import, read-index, analyse."""
+    """Open anything tf-freezer reads, recognised by content: a TF1 checkpoint (folder, prefix or
+    file), a frozen GraphDef (.pb/.pbtxt), a SavedModel folder (TF1 builder or TF2), a Keras file.
+    Stages: locate, import, read-index, parse, analyse."""
 
     def __init__(self, path: str, step: Optional[int] = None):
         super().__init__()
@@ -141,14 +182,20 @@ class OpenJob(Job[OpenedModel]):
     def _run(self) -> OpenedModel:
         import time
 
-        timings = {}
+        from . import formats
+
         t0 = time.perf_counter()
-        self.step("locate", 0.0, f"Looking for a checkpoint in {self.path}")
+        self.step("locate", 0.0, f"Looking at {self.path}")
+        kind = formats.detect(self.path)
+        if kind != "checkpoint":
+            if not tfmod.is_loaded():
+                self.step("import", 0.05, "Loading TensorFlow")
+            return formats.OPENERS[kind](self, os.path.abspath(os.path.expanduser(self.path)))
         location = locate(self.path, self.step_number)
         if not tfmod.is_loaded():
             self.step("import", 0.05, "Loading TensorFlow")
         tfmod.tensorflow()
-        timings["locate"] = time.perf_counter() - t0
+        timings = {"locate": time.perf_counter() - t0}
 
         t = time.perf_counter()
         self.step("read-index", 0.3, f"Reading the checkpoint index of {os.path.basename(location.prefix)}")
@@ -167,26 +214,10 @@ class OpenJob(Job[OpenedModel]):
         t = time.perf_counter()
         self.step("parse", 0.45, f"Parsing the graph in {os.path.basename(location.meta_path)}")
         meta = read_meta_graph(location.meta_path)
-        graph = GraphModel(meta.graph_def)
         timings["parse"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        self.step("analyse", 0.7, f"Analysing {len(graph):,} nodes")
-        training = training_only_mask(graph)
-        self.check_cancelled()
-        inputs = find_inputs(graph)
-        suggestions = suggest_outputs(graph, inputs, training)
-        self.check_cancelled()
-        variables = map_variables(graph, tensors)
-        model = OpenedModel(location=location, format="checkpoint", meta_graph=meta, graph=graph, tensors=tensors,
-                            variables=variables, inputs=inputs, suggestions=suggestions, training_mask=training,
-                            droppable_mask=droppable_control_mask(graph, training),
-                            op_counts=dict(Counter(graph.ops)), timings=timings, _reader=reader)
-        timings["analyse"] = time.perf_counter() - t
-        self.step("done", 1.0, f"Opened {os.path.basename(location.prefix)}: {len(graph):,} nodes")
-        return model
+        return analyse(self, location, "checkpoint", meta, tensors, reader, timings)
 
 
 def open_checkpoint(path: str, step: Optional[int] = None, progress=None) -> OpenedModel:
-    """Convenience: run an OpenJob to completion."""
+    """Convenience: run an OpenJob to completion (any supported format)."""
     return OpenJob(path, step).run(progress)

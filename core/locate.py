@@ -25,6 +25,13 @@ class CheckpointLocation:
     meta_path: str = ""  # the .meta that describes the graph ('' when there is none)
     prefixes: dict[int, str] = field(default_factory=dict)  # step -> prefix
     notes: list[str] = field(default_factory=list)  # things worth telling the user (moved folder...)
+    source: str = ""  # what the user opened (a folder, a .pb, a SavedModel folder...)
+    stem: str = ""  # default outputs are named stem + '.frozen.pb'
+    input_files: list[str] = field(default_factory=list)  # never written over
+
+    def __post_init__(self) -> None:
+        self.source = self.source or self.folder
+        self.stem = self.stem or self.prefix
 
 
 def prefix_of(path: str) -> Optional[str]:
@@ -174,8 +181,12 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
                          f"{os.path.basename(meta)}.")
         else:
             meta = ""
+    base = os.path.basename(chosen)
+    files = [os.path.join(folder, "checkpoint"), meta] + [
+        os.path.join(os.path.dirname(chosen), n) for n in os.listdir(os.path.dirname(chosen)) if n.startswith(base + ".")]
     return CheckpointLocation(folder=folder, prefix=chosen, step=step_of(chosen), steps=sorted(by_step),
-                              meta_path=meta, prefixes=by_step, notes=notes)
+                              meta_path=meta, prefixes=by_step, notes=notes, source=path,
+                              input_files=[os.path.abspath(f) for f in files if f])
 
 
 def checkpoint_steps(path: str) -> list[int]:

@@ -223,7 +223,7 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
         if r.dtype:
             dtype = _parse_dtype(r.dtype, f"{r.tensor}={r.name}")
             if graph_dtype and dtype != graph_dtype:
-                raise FreezerError(f"{node_name}:{index} is {graph_dtype}, so a {dtype} placeholder cannot replace it.",
+                raise FreezerError(f"{node_name}:{index} is {graph_dtype}: a placeholder of dtype {dtype} cannot replace it.",
                                    f"Leave the dtype out (it is taken from the graph) or give {graph_dtype}.")
         else:
             if not graph_dtype:

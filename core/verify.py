@@ -143,6 +143,25 @@ def run_frozen(graph_def, feeds: dict, outputs: list[str], init_op: str = "") ->
         return sess.run(outputs, feed_dict=feeds)
 
 
+def run_reference(model, feeds: dict, outputs: list[str], use_ema: bool = False) -> list[np.ndarray]:
+    """Run what the frozen graph was made from, the way a user would without tf-freezer."""
+    if model.format == "checkpoint":
+        return run_checkpoint(model, feeds, outputs, use_ema)
+    if model.format == "savedmodel":
+        return run_savedmodel(model, feeds, outputs)
+    # A frozen graph, or a TF2 model converted on open: the graph as opened is the reference.
+    return run_frozen(model.graph.graph_def, feeds, outputs)
+
+
+def run_savedmodel(model, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
+    tf = tfmod.tensorflow()
+    graph = tf.Graph()
+    tags = list(model.meta_graph.meta_info_def.tags)
+    with tf.compat.v1.Session(graph=graph) as sess:
+        tf.compat.v1.saved_model.loader.load(sess, tags, model.location.folder)
+        return sess.run(outputs, feed_dict=feeds)
+
+
 def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False) -> list[np.ndarray]:
     """Restore the training graph from its checkpoint (what the user would do by hand) and run it."""
     tf = tfmod.tensorflow()
@@ -217,9 +236,9 @@ class VerifyJob(Job[VerifyResult]):
             return failed(f"the frozen graph does not run: {_first_line(exc)}")
         self.step("run-checkpoint", 0.5, "Restoring the checkpoint and running it")
         try:
-            want = run_checkpoint(self.model, feeds, outputs, self.use_ema)
+            want = run_reference(self.model, feeds, outputs, self.use_ema)
         except Exception as exc:
-            return failed(f"the checkpoint graph does not run with the same inputs: {_first_line(exc)}")
+            return failed(f"the original {self.model.format} does not run with the same inputs: {_first_line(exc)}")
         self.step("compare", 0.95, "Comparing outputs")
         checks = [compare(name, g, w) for name, g, w in zip(outputs, got, want)]
         ok = all(c.ok for c in checks)
