@@ -397,17 +397,19 @@ class MainWindow(QMainWindow):
     # ===== open =================================================================================
     def open_dialog(self) -> None:
         """A native dialog; any checkpoint file (.meta, .index, .data-*, checkpoint) opens its folder's
-        checkpoint. Use Open Folder for a folder."""
+        checkpoint, saved_model.pb its SavedModel. Use Open Folder for a folder."""
         start = self.model.location.folder if self.model is not None else (self.recent_files() or [""])[0]
         path, _ = QFileDialog.getOpenFileName(
             self, "Open checkpoint", os.path.dirname(start) if os.path.isfile(start) else start,
-            "TensorFlow checkpoints (checkpoint *.meta *.index *.data-*);;All files (*)")
+            "TensorFlow models (checkpoint *.meta *.index *.data-* *.pb *.pbtxt *.keras *.h5);;"
+            "Checkpoints (checkpoint *.meta *.index *.data-*);;Frozen graphs and SavedModels (*.pb *.pbtxt);;"
+            "Keras models (*.keras *.h5);;All files (*)")
         if path:
             self.open_path(path)
 
     def open_folder_dialog(self) -> None:
         start = self.model.location.folder if self.model is not None else ""
-        path = QFileDialog.getExistingDirectory(self, "Open checkpoint folder", start)
+        path = QFileDialog.getExistingDirectory(self, "Open a checkpoint or SavedModel folder", start)
         if path:
             self.open_path(path)
 
