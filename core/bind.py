@@ -23,7 +23,6 @@ Switch/Merge, leaving both branches in place. Here:
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from . import tf as tfmod
 from .errors import FreezerError
@@ -77,8 +76,8 @@ def parse_bind(spec: str) -> tuple[str, object]:
 # ----- finding flags ------------------------------------------------------------------------------
 def find_flags(graph_def) -> list[str]:
     """Placeholders that look like training switches, for the GUI to offer binding: scalar bool
-    placeholders (with or without a default), and scalar numeric ones named like keep_prob, dropout,
-    is_training, phase or mode. In graph order."""
+    placeholders (with or without a default), and scalar numeric or string ones named like keep_prob,
+    dropout, is_training, phase or mode. In graph order."""
     flags = []
     for node in graph_def.node:
         if node.op not in PLACEHOLDER_OPS or "dtype" not in node.attr:
@@ -86,7 +85,8 @@ def find_flags(graph_def) -> list[str]:
         dtype = dtype_name(node.attr["dtype"].type)
         if not _scalar_like(node):
             continue
-        if dtype == "bool" or ((dtype in _FLOAT_TYPES or dtype in _INT_TYPES) and _FLAG_WORDS.search(node.name)):
+        if dtype == "bool" or ((dtype in _FLOAT_TYPES or dtype in _INT_TYPES or dtype == "string")
+                               and _FLAG_WORDS.search(node.name)):
             flags.append(node.name)
     return flags
 
@@ -108,12 +108,13 @@ def apply_binds(graph_def, binds: dict[str, object]):
     tfmod.tensorflow()
     from tensorflow.core.framework import graph_pb2
 
-    graph = GraphModel(graph_def)
+    index = {n.name: i for i, n in enumerate(graph_def.node)}
     replacements = {}
     for raw_name, value in binds.items():
         name = raw_name[:-2] if raw_name.endswith(":0") else raw_name
-        i = graph.index.get(name)
+        i = index.get(name)
         if i is None:
+            graph = GraphModel(graph_def)  # for close matches only: building it costs a pass over the edges
             close = [c for c in graph.close_matches(name) if graph.ops[graph.index[c]] in PLACEHOLDER_OPS]
             flags = find_flags(graph_def)
             suggestions = close or flags
@@ -191,7 +192,7 @@ def _const_for(node, value):
 
 
 def _a(word: str) -> str:
-    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+    return ("an " if word[:1].lower() in "aeio" else "a ") + word  # "a uint8"
 
 
 def _example(dtype: str) -> str:
@@ -291,6 +292,8 @@ class _Constants:
 
 def _fold_switches(graph_def) -> bool:
     nodes = list(graph_def.node)
+    if not any(n.op in SWITCH_OPS for n in nodes):
+        return False
     by_name = {n.name: n for n in nodes}
     constants = _Constants(by_name)
     live_port: dict[str, int] = {}
@@ -303,10 +306,11 @@ def _fold_switches(graph_def) -> bool:
         return False
 
     # Every edge once: producer -> [(consumer, output index or -1 for a control edge)].
+    parsed: dict[str, list[tuple[str, int]]] = {}
     edges: dict[str, list[tuple[str, int]]] = {}
     for node in nodes:
-        for raw in node.input:
-            base, index = split_tensor_name(raw)
+        pairs = parsed[node.name] = [split_tensor_name(raw) for raw in node.input]
+        for base, index in pairs:
             edges.setdefault(base, []).append((node.name, index))
 
     # Candidates: everything downstream of a dead Switch output. Deadness is then the greatest fixed
@@ -320,10 +324,12 @@ def _fold_switches(graph_def) -> bool:
         candidates.add(name)
         stack.extend(c for c, _ in edges.get(name, []))
 
-    def cut(raw: str) -> bool:
+    def cut_pair(base: str, index: int) -> bool:
         """An input from the output a constant predicate never takes: dead whatever happens."""
-        base, index = split_tensor_name(raw)
         return index >= 0 and base in live_port and index != live_port[base]
+
+    def cut(raw: str) -> bool:
+        return cut_pair(*split_tensor_name(raw))
 
     # Greatest fixed point of deadness = least fixed point of liveness, by a worklist: a candidate
     # comes alive when all its inputs are live (a Merge: when one data input is live). O(edges).
@@ -332,15 +338,14 @@ def _fold_switches(graph_def) -> bool:
     live_inputs: dict[str, int] = {}  # Merge candidate -> data inputs live
     work = []
     for name in candidates:
-        node = by_name[name]
-        if node.op in MERGE_OPS:
-            count = sum(1 for s in node.input if not s.startswith("^")
-                        and not cut(s) and split_tensor_name(s)[0] not in dead)
+        if by_name[name].op in MERGE_OPS:
+            count = sum(1 for base, index in parsed[name]
+                        if index >= 0 and base not in dead and not cut_pair(base, index))
             live_inputs[name] = count
             if count:
                 work.append(name)
         else:
-            count = sum(1 for s in node.input if cut(s) or split_tensor_name(s)[0] in dead)
+            count = sum(1 for base, index in parsed[name] if base in dead or cut_pair(base, index))
             waiting[name] = count
             if not count:
                 work.append(name)
@@ -384,57 +389,63 @@ def _fold_switches(graph_def) -> bool:
         return raw
 
     removed_switches = {n for n in live_port if n not in dead}
-    index_read = {split_tensor_name(raw)[0] for node in nodes if node.name not in dead
-                  for raw in node.input if split_tensor_name(raw)[1] == 1}
+    # Merges left with dead data inputs; with one live input they become an Identity of it.
+    merges: dict[str, list[tuple[int, str]]] = {}  # name -> live (position, input)
+    for name in candidates:
+        node = by_name[name]
+        if name not in dead and node.op in MERGE_OPS:
+            data = [s for s in node.input if not s.startswith("^")]
+            if any(tensor_dead(s) for s in data):
+                merges[name] = [(k, s) for k, s in enumerate(data) if not tensor_dead(s)]
     used_names = set(by_name)
-    merge_index: dict[str, str] = {}  # folded Merge -> the Const standing for its value_index
+    index_consts = {}  # folded Merge -> the int32 Const standing for its value_index output
+    for name, live in merges.items():
+        if len(live) == 1 and any(index == 1 for _, index in edges.get(name, [])):
+            index_consts[name] = _index_const(by_name[name], live[0][0], resolve(live[0][1]), used_names)
+
+    # Only the nodes reading a removed Switch, a folded Merge's value_index, or the Merges themselves change.
+    touched = set(merges)
+    for name in removed_switches:
+        touched.update(c for c, _ in edges.get(name, []))
+    for name in index_consts:
+        touched.update(c for c, index in edges.get(name, []) if index == 1)
+
     new_nodes = []
     for node in nodes:
         if node.name in dead or node.name in removed_switches:
             continue
-        inputs = list(node.input)
-        data = [s for s in inputs if not s.startswith("^")]
-        controls = [s for s in inputs if s.startswith("^")]
-        if node.op in MERGE_OPS and any(tensor_dead(s) for s in data):
-            live = [(k, s) for k, s in enumerate(data) if not tensor_dead(s)]
-            data = [s for _, s in live]
-            controls = [s for s in controls if s[1:] not in dead]
-            if len(live) == 1:
-                _merge_to_identity(node)
-                if node.name in index_read:
-                    const = _index_const(node, live[0][0], resolve(live[0][1]), used_names)
-                    merge_index[node.name] = const.name
-                    new_nodes.append(const)
-            else:  # a Merge that still joins several live inputs: only the dead ones go
-                node.attr["N"].i = len(data)
-        new_data = [resolve(s) for s in data]
-        new_controls = []
-        for s in controls:
-            base = s[1:]
-            if base in removed_switches:
-                target = "^" + split_tensor_name(resolve(by_name[base].input[0]))[0]
-            else:
-                target = s
-            if target not in new_controls:
-                new_controls.append(target)
-        new_inputs = new_data + new_controls
-        if new_inputs != inputs:
-            del node.input[:]
-            node.input.extend(new_inputs)
+        if node.name in touched:
+            _rewrite_inputs(node, merges.get(node.name), dead, removed_switches, by_name, resolve, index_consts)
         new_nodes.append(node)
-
-    # Consumers of a folded Merge's value_index output read the Const made for it.
-    if merge_index:
-        for node in new_nodes:
-            rewritten = []
-            for raw in node.input:
-                base, index = split_tensor_name(raw)
-                rewritten.append(merge_index[base] if index == 1 and base in merge_index else raw)
-            if rewritten != list(node.input):
-                del node.input[:]
-                node.input.extend(rewritten)
+    new_nodes.extend(index_consts.values())
     _replace_nodes(graph_def, new_nodes)
     return True
+
+
+def _rewrite_inputs(node, live, dead, removed_switches, by_name, resolve, index_consts) -> None:
+    """New inputs for a node touched by folding. `live`: for a folded Merge, its live data inputs."""
+    inputs = list(node.input)
+    data = [s for s in inputs if not s.startswith("^")]
+    controls = [s for s in inputs if s.startswith("^")]
+    if live is not None:
+        data = [s for _, s in live]
+        controls = [s for s in controls if s[1:] not in dead]
+        if len(live) == 1:
+            _merge_to_identity(node)
+        else:  # a Merge that still joins several live inputs: only the dead ones go
+            node.attr["N"].i = len(data)
+    new_inputs = []
+    for s in data:
+        base, index = split_tensor_name(s)
+        new_inputs.append(index_consts[base].name if index == 1 and base in index_consts else resolve(s))
+    for s in controls:
+        base = s[1:]
+        target = "^" + split_tensor_name(resolve(by_name[base].input[0]))[0] if base in removed_switches else s
+        if target not in new_inputs:
+            new_inputs.append(target)
+    if new_inputs != inputs:
+        del node.input[:]
+        node.input.extend(new_inputs)
 
 
 def _merge_to_identity(node) -> None:
@@ -473,16 +484,20 @@ def _unique(name: str, used: set[str]) -> str:
 
 
 def _replace_nodes(graph_def, nodes) -> None:
-    copies = [type(n)() for n in nodes]
-    for copy, node in zip(copies, nodes):
-        copy.CopyFrom(node)
+    """Make `nodes` (some of them graph_def's own) the graph's node list, in that order."""
+    from tensorflow.core.framework import graph_pb2
+
+    holder = graph_pb2.GraphDef()
+    holder.node.extend(nodes)  # copies, so clearing graph_def.node below cannot affect them
     del graph_def.node[:]
-    graph_def.node.extend(copies)
+    graph_def.node.extend(holder.node)
 
 
 # ----- v2: If / Case --------------------------------------------------------------------------------
 def _inline_constant_branches(graph_def) -> bool:
     nodes = list(graph_def.node)
+    if not any(n.op in IF_OPS or n.op in CASE_OPS for n in nodes):
+        return False
     by_name = {n.name: n for n in nodes}
     constants = _Constants(by_name)
     functions = {f.signature.name: f for f in graph_def.library.function}

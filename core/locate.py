@@ -84,9 +84,76 @@ def _resolve_in_folder(folder: str, recorded: str) -> tuple[Optional[str], bool]
     moved = os.path.normpath(candidate) != os.path.normpath(local)
     if os.path.exists(local + ".index"):
         return os.path.normpath(local), moved
+    if moved and _has_other_files(local):
+        # An incomplete copy here (no .index): say so rather than silently reading the other folder's.
+        return None, False
     if os.path.exists(candidate + ".index"):
         return os.path.normpath(candidate), False
     return None, False
+
+
+def _data_shards(prefix: str) -> list[tuple[int, int]]:
+    """(shard, of) for each .data-NNNNN-of-MMMMM file of `prefix` that exists."""
+    folder, base = os.path.split(prefix)
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    shards = []
+    for name in names:
+        m = _DATA_SUFFIX.search(name)
+        if m and name[: m.start()] == base:
+            shard, of = name[m.start() + len(".data-"):].split("-of-")
+            shards.append((int(shard), int(of)))
+    return sorted(shards)
+
+
+def _has_other_files(prefix: str) -> bool:
+    return os.path.exists(prefix + ".meta") or bool(_data_shards(prefix))
+
+
+def _incomplete(prefix: str) -> FreezerError:
+    """The error for a checkpoint that has some of its files but not its .index."""
+    folder, base = os.path.split(prefix)
+    if not _data_shards(prefix):
+        return FreezerError(f"{folder} has a graph ({base}.meta) but no checkpoint data (.index file).",
+                            "Copy the .index and .data-* files of the checkpoint beside it.")
+    return FreezerError(f"The checkpoint {base} in {folder} has its .data file(s) but no {base}.index.",
+                        f"The .index lists what the .data files hold: copy {base}.index from the training run "
+                        "beside them (an interrupted copy?).")
+
+
+def _check_complete(prefix: str) -> None:
+    """Refuse a checkpoint without its .index or with .data shards missing, before TensorFlow
+    reads it (TensorFlow only notices a missing .data file when a value is read)."""
+    if not os.path.exists(prefix + ".index"):
+        raise _incomplete(prefix)
+    folder, base = os.path.split(prefix)
+    shards = _data_shards(prefix)
+    if not shards:
+        raise FreezerError(f"The checkpoint {base} in {folder} has no .data file: its variable values are missing.",
+                           f"Copy {base}.data-00000-of-… from the training run beside its .index.")
+    of = max(total for _, total in shards)
+    present = {shard for shard, total in shards if total == of}
+    missing = [f"{base}.data-{k:05d}-of-{of:05d}" for k in range(of) if k not in present]
+    if missing:
+        raise FreezerError(f"The checkpoint {base} in {folder} lacks {len(missing)} of its {of} .data files "
+                           f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}).",
+                           "Copy all of them from the training run (an interrupted copy?).")
+
+
+def _subfolders_with_checkpoints(folder: str, names: list[str], limit: int = 200) -> list[str]:
+    """Names of the folder's direct subfolders that hold a checkpoint (a user dropped `runs/`, not
+    `runs/a/`). Bounded, so a huge folder does not stall the answer."""
+    found = []
+    for name in sorted(names)[:limit]:
+        sub = os.path.join(folder, name)
+        try:
+            if os.path.isdir(sub) and any(n.endswith(".index") for n in os.listdir(sub)):
+                found.append(name)
+        except OSError:
+            continue
+    return found
 
 
 def _scan_prefixes(folder: str) -> list[str]:
@@ -146,7 +213,14 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
         prefixes.append(requested_prefix)
     prefixes.sort(key=_order_key)
     if not prefixes:
-        metas = [n for n in os.listdir(folder) if n.endswith(".meta")]
+        names = os.listdir(folder)
+        partial = sorted({p for n in names if (p := prefix_of(os.path.join(folder, n))) and _data_shards(p)},
+                         key=_order_key)
+        if partial:  # .data (and maybe .meta) without the .index: name the file that is missing
+            named = [p for p in partial if latest_recorded and os.path.basename(p) == os.path.basename(
+                latest_recorded.replace("\\", "/"))]
+            raise _incomplete((named or partial)[-1])
+        metas = [n for n in names if n.endswith(".meta")]
         if latest_recorded or all_recorded:
             raise FreezerError(
                 f"The checkpoint state file in {folder} names {latest_recorded or all_recorded[-1]!r}, "
@@ -155,6 +229,12 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
         if metas:
             raise FreezerError(f"{folder} has a graph ({metas[0]}) but no checkpoint data (.index file).",
                                "Copy the .index and .data-* files of the checkpoint beside it.")
+        inside = _subfolders_with_checkpoints(folder, names)
+        if inside:
+            listed = ", ".join(repr(n) for n in inside[:3]) + (", ..." if len(inside) > 3 else "")
+            raise FreezerError(f"No TensorFlow checkpoint in {folder} itself.",
+                               f"Its subfolder {listed} holds one: open that." if len(inside) == 1 else
+                               f"Its subfolders {listed} hold checkpoints: open one of them.")
         raise FreezerError(f"No TensorFlow checkpoint in {folder}.",
                            "Pick a folder that holds model.ckpt-N.index and .data files, or one of those files.")
 
@@ -169,6 +249,13 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
     else:
         latest, _ = _resolve_in_folder(folder, latest_recorded) if latest_recorded else (None, False)
         chosen = latest or prefixes[-1]
+        if latest_recorded and latest is None:
+            named = os.path.basename(latest_recorded.replace("\\", "/"))
+            notes.append(f"The checkpoint state file names {named} as the latest, but it is missing or "
+                         f"incomplete here; using {os.path.basename(chosen)}.")
+    _check_complete(chosen)
+    if os.path.dirname(chosen) != os.path.normpath(folder):
+        notes.append(f"The checkpoint state file in {folder} points to {chosen}; using that checkpoint.")
 
     meta = chosen + ".meta"
     if not os.path.exists(meta):

@@ -16,7 +16,11 @@ def write_atomically(path: str, data: bytes, *, overwrite: bool = False,
     """Write `data` to `path`. `before_commit(temp_path)` runs on the complete temp file before the
     rename (verification happens there, so a cancelled verify leaves nothing behind)."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial", dir=folder)
+    try:
+        fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial", dir=folder)
+    except OSError as exc:  # os.access() said yes, the file system says no (root on /proc, a read-only mount...)
+        raise FreezerError(f"Cannot create a file in {folder}: {exc.strerror}.",
+                           "Choose a folder you may write to; nothing was written.") from None
     try:
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -36,10 +40,30 @@ def write_atomically(path: str, data: bytes, *, overwrite: bool = False,
             before_commit(temp)
         if os.path.exists(path) and not overwrite:
             raise FreezerError(f"{path} appeared while writing.", "Pass --overwrite to replace it.")
-        os.replace(temp, path)
+        try:
+            os.replace(temp, path)
+        except OSError as exc:
+            raise FreezerError(f"Cannot write {path}: {exc.strerror}.",
+                               "Choose another name or folder; nothing was written.") from None
     except BaseException:
         try:
             os.unlink(temp)
         except OSError:
             pass
         raise
+
+
+def check_writable(folder: str) -> None:
+    """Raise FreezerError unless a file can really be created in `folder`: os.access() says yes to
+    root everywhere, and on read-only mounts and special file systems (/proc) — ask before the work,
+    not after it. Creates and removes one empty hidden temp file."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tf-freezer-probe.", dir=folder)
+    except OSError as exc:
+        raise FreezerError(f"Cannot create a file in {folder}: {exc.strerror}.",
+                           "Choose a folder you may write to; nothing was written.") from None
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass

@@ -81,3 +81,18 @@ def sample_checkpoint() -> Path:
     """Folder of the bundled sample checkpoint (resources/sample). Treat as read-only."""
     assert (SAMPLE_DIR / "checkpoint").is_file(), f"bundled sample missing in {SAMPLE_DIR}"
     return SAMPLE_DIR
+
+
+@pytest.fixture(scope="session")
+def opened(checkpoints):
+    """``opened("slim_cnn")``: that test checkpoint opened with core, once per session."""
+    from core.load import open_checkpoint
+
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = open_checkpoint(checkpoints[name].prefix)
+        return cache[name]
+
+    return get

@@ -14,16 +14,6 @@ MODELS = ["toy_add", "toy_xy", "slim_cnn", "bn_control_deps", "slim_bn_control_d
           "resource_vars", "steps", "moved", "ema_restore", "partitioned", "lookup"]
 
 
-@pytest.fixture(scope="module")
-def opened(checkpoints):
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = open_checkpoint(checkpoints[name].prefix)
-        return cache[name]
-
-    return get
 
 
 def _freeze(model, spec, tmp_path, **kw):
