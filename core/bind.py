@@ -73,6 +73,15 @@ def parse_bind(spec: str) -> tuple[str, object]:
                        "Use true or false, a number such as 1.0, or a quoted string such as 'eval'.")
 
 
+def bind_text(value: object) -> str:
+    """The VALUE part of a `--bind NAME=VALUE` that parses back to `value`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return "'" + value + "'"
+    return repr(value)
+
+
 # ----- finding flags ------------------------------------------------------------------------------
 def find_flags(graph_def) -> list[str]:
     """Placeholders that look like training switches, for the GUI to offer binding: scalar bool

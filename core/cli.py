@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outputs", help="outputs to compare (default: the frozen graph's end nodes)")
     p.add_argument("--inputs", metavar="FEEDS.npz", help="input values (default: seeded random)")
     p.add_argument("--use-ema", action="store_true", help="compare against the moving-average values")
+    surgery_flags(p)
     p = sub.add_parser("gui", help="open the desktop app")
     p.add_argument("path", nargs="?", help="checkpoint to open")
     p.add_argument("--demo", action="store_true", help="open the bundled sample checkpoint")
@@ -99,6 +100,7 @@ def _freeze_flags(p, preview_only: bool = False) -> None:
     p.add_argument("--deny-vars", metavar="RE", help="variables matching RE stay variables")
     p.add_argument("--keep-training-deps", action="store_true",
                    help="follow control dependencies on training update ops too")
+    surgery_flags(p)
     if preview_only:
         return
     p.add_argument("-o", "--output", metavar="OUT.pb", help="where to write (default: next to the checkpoint)")
@@ -109,16 +111,35 @@ def _freeze_flags(p, preview_only: bool = False) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
 
+def surgery_flags(p) -> None:
+    p.add_argument("--rewire", action="append", default=[], metavar="TENSOR=NAME[:DTYPE[:SHAPE]]",
+                   help="replace a tensor (e.g. IteratorGetNext:0) with a new placeholder NAME; repeatable")
+    p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
+                   help="turn a placeholder (is_training, keep_prob) into a constant and fold the branches "
+                        "it decides; repeatable")
+
+
+def surgery_options(args) -> tuple[list, dict]:
+    """(rewires, binds) from --rewire and --bind, in the order given."""
+    from .bind import parse_bind
+    from .rewire import parse_rewire
+
+    binds = dict(parse_bind(spec) for spec in args.bind)
+    return [parse_rewire(spec) for spec in args.rewire], binds
+
+
 def _options(args):
     from .freeze import FreezeOptions
 
+    rewires, binds = surgery_options(args)
     outputs = [o.strip() for o in (args.outputs or "").split(",") if o.strip()]
     return FreezeOptions(
         outputs=outputs, output_path=getattr(args, "output", None) or "",
         clear_devices=not getattr(args, "keep_devices", False), use_ema=args.use_ema,
         allow_vars=args.allow_vars, deny_vars=args.deny_vars, drop_training_deps=not args.keep_training_deps,
         remove_training_nodes=not getattr(args, "keep_identity", False), verify=not getattr(args, "no_verify", False),
-        overwrite=getattr(args, "overwrite", False), verify_inputs=getattr(args, "inputs", None))
+        overwrite=getattr(args, "overwrite", False), verify_inputs=getattr(args, "inputs", None),
+        rewires=rewires, binds=binds)
 
 
 def _open(args, progress):
@@ -219,7 +240,11 @@ def _verify_text(verify) -> str:
 def cmd_verify(args, progress) -> int:
     from .verify import VerifyJob
 
+    from .surgery import operated
+
     model = _open(args, progress)
+    rewires, binds = surgery_options(args)
+    model = operated(model, rewires, binds)
     outputs = [o.strip() for o in (args.outputs or "").split(",") if o.strip()] or None
     if not os.path.exists(args.frozen):
         raise FreezerError(f"{args.frozen} does not exist.", "Pass the path of a frozen .pb.")

@@ -15,11 +15,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
 from . import tf as tfmod
+from .bind import bind_text
 from .errors import FreezerError
 from .jobs import Job
 from .load import OpenedModel
-from .output import write_atomically
+from .output import check_writable, write_atomically
 from .prune import PROTOBUF_LIMIT, PrunePreview, preview
+from .rewire import Rewire
 from .variables import VARIABLE_OPS, parse_slice_spec
 
 
@@ -36,6 +38,10 @@ class FreezeOptions:
     verify: bool = True
     overwrite: bool = False
     verify_inputs: Optional[str] = None  # .npz of feeds for verification
+    # Graph surgery, applied before pruning (core.surgery): placeholder name -> value, bound first;
+    # then each rewired tensor is replaced by a new placeholder.
+    binds: dict[str, object] = field(default_factory=dict)
+    rewires: list[Rewire] = field(default_factory=list)
 
     def variable_filter(self) -> Callable[[str], bool]:
         allow = _compile(self.allow_vars, "--allow-vars")
@@ -90,6 +96,10 @@ def command_line(model: OpenedModel, options: FreezeOptions) -> str:
             "-o", options.output_path or default_output_path(model)]
     if model.location.step is not None and model.location.steps and model.location.step != max(model.location.steps):
         args += ["--step", str(model.location.step)]
+    for name, value in options.binds.items():
+        args += ["--bind", f"{name}={bind_text(value)}"]
+    for rewire in options.rewires:
+        args += ["--rewire", rewire.spec()]
     if not options.clear_devices:
         args.append("--keep-devices")
     if options.use_ema:
@@ -127,26 +137,50 @@ def check_output_path(model: OpenedModel, path: str, overwrite: bool) -> str:
                            "Choose another name; tf-freezer never writes over its inputs.")
     if os.path.exists(path) and not overwrite:
         raise FreezerError(f"{path} already exists.", "Pass --overwrite (or confirm in the window) to replace it.")
+    check_writable(folder)
     return path
 
 
+@dataclass
+class FrozenGraph:
+    """The frozen GraphDef in memory, before it is written (exports start from here)."""
+    graph_def: object
+    model: OpenedModel  # what was frozen: the opened model, or the one graph surgery made from it
+    plan: PrunePreview
+    init_op: str  # run once before inference ('' when the graph has no tables)
+    variables_converted: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
 class FreezeJob(Job[FreezeResult]):
-    """Stages: prune, read-variables, convert, clean, write, verify."""
+    """Stages: surgery (when asked), prune, read-variables, convert, clean, write, verify."""
 
     def __init__(self, model: OpenedModel, options: FreezeOptions):
         super().__init__()
         self.model = model
         self.options = options
 
-    def _run(self) -> FreezeResult:
-        model, options = self.model, self.options
-        started = time.perf_counter()
-        timings: dict[str, float] = {}
+    def plan(self) -> PrunePreview:
+        """The prune preview of the graph to freeze, after any surgery the options ask for."""
+        options = self.options
+        if options.binds or options.rewires:
+            from .surgery import operated
 
+            self.step("surgery", 0.0, "Applying graph surgery")
+            operated(self.model, options.rewires, options.binds, job=self)
+        self.step("prune", 0.02, "Finding the nodes the outputs need")
+        return preview(self.model, options.outputs, options)
+
+    def build(self, plan: Optional[PrunePreview] = None) -> FrozenGraph:
+        """Prune, read the needed variables, turn them into constants, clean: no file is written."""
+        options = self.options
+        timings: dict[str, float] = {}
         t = time.perf_counter()
-        self.step("prune", 0.0, "Finding the nodes the outputs need")
-        plan = preview(model, options.outputs, options)
-        path = check_output_path(model, options.output_path or default_output_path(model), options.overwrite)
+        plan = plan or self.plan()
+        model = plan.model
+        unknown = [w for w in plan.warnings if w.code == "unknown-ops"]
+        if unknown:
+            raise FreezerError(unknown[0].message.replace("does not have", "cannot run"), unknown[0].fix)
         missing = [w for w in plan.warnings if w.code == "missing-variables"]
         if missing:
             raise FreezerError(missing[0].message + " Examples: " + ", ".join(missing[0].nodes) + ".", missing[0].fix)
@@ -156,6 +190,7 @@ class FreezeJob(Job[FreezeResult]):
             protected = set(output_nodes) | {model.graph.names[i] for i, op in enumerate(model.graph.ops)
                                              if op in ("Placeholder", "PlaceholderWithDefault")}
         pruned = _pruned_graph_def(model, plan, protected)
+        _check_inputs_exist(pruned)
         timings["prune"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -164,7 +199,15 @@ class FreezeJob(Job[FreezeResult]):
 
         t = time.perf_counter()
         self.step("convert", 0.55, f"Turning {len(values)} variables into constants")
-        frozen = _convert(pruned, values)
+        try:
+            frozen = _convert(pruned, values)
+        except (KeyError, IndexError, ValueError, TypeError) as exc:  # the converter's own checks, unexplained
+            raise FreezerError(f"TensorFlow's variable-to-constant converter failed on this graph: "
+                               f"{type(exc).__name__}: {_first_line(exc)}.",
+                               "The graph may be damaged; open the .meta written by the training run.",
+                               details=repr(exc)) from None
+        converted = len(values)
+        del values, pruned
         self.check_cancelled()
         timings["convert"] = time.perf_counter() - t
 
@@ -172,11 +215,21 @@ class FreezeJob(Job[FreezeResult]):
         self.step("clean", 0.65, "Clearing devices")
         frozen = _clean(frozen, options)
         init_op = _group_initializers(frozen, plan.init_ops)
-        size = frozen.ByteSize()
+        timings["clean"] = time.perf_counter() - t
+        return FrozenGraph(frozen, model, plan, init_op, converted, timings)
+
+    def _run(self) -> FreezeResult:
+        options = self.options
+        started = time.perf_counter()
+        plan = self.plan()
+        path = check_output_path(self.model, options.output_path or default_output_path(self.model), options.overwrite)
+        built = self.build(plan)
+        frozen, timings, init_op = built.graph_def, built.timings, built.init_op
+        data = frozen.SerializeToString()
+        size = len(data)
         if size >= PROTOBUF_LIMIT:
             raise FreezerError(f"The frozen graph is {size / 1024**3:.2f} GiB, over the 2 GiB limit of a protobuf file.",
                                "Export a SavedModel instead: it keeps the variables in separate files.")
-        timings["clean"] = time.perf_counter() - t
 
         t = time.perf_counter()
         self.step("write", 0.75, f"Writing {size / 1e6:.1f} MB to {os.path.basename(path)}")
@@ -190,24 +243,29 @@ class FreezeJob(Job[FreezeResult]):
 
                 self.step("verify", 0.8, "Verifying: running the frozen graph against the checkpoint")
                 tv = time.perf_counter()
-                job = VerifyJob(model, temp_path, outputs=plan.outputs, inputs_npz=options.verify_inputs,
+                job = VerifyJob(built.model, temp_path, outputs=plan.outputs, inputs_npz=options.verify_inputs,
                                 use_ema=options.use_ema, graph_def=frozen, init_op=init_op)
                 job._cancel = self._cancel  # one cancel stops both
                 verify_result = job.run(None)
                 timings["verify"] = time.perf_counter() - tv
+                if not verify_result.frozen_runs:  # never leave a .pb behind that cannot run
+                    raise FreezerError(f"Not written: {verify_result.reason[0].upper()}{verify_result.reason[1:]}.",
+                                       "Check the outputs and the warnings of the preview (--no-verify writes it "
+                                       "anyway).")
             self.check_cancelled()
 
-        write_atomically(path, frozen.SerializeToString(), overwrite=options.overwrite, before_commit=before_commit)
+        write_atomically(path, data, overwrite=options.overwrite, before_commit=before_commit)
+        del data
         self.step("done", 1.0, f"Wrote {path}")
         return FreezeResult(
-            output=path, variables_converted=len(values), variable_bytes=plan.variable_bytes,
-            ops_before=len(model.graph), ops_after=len(frozen.node), output_bytes=size,
+            output=path, variables_converted=built.variables_converted, variable_bytes=plan.variable_bytes,
+            ops_before=len(self.model.graph), ops_after=len(frozen.node), output_bytes=size,
             seconds=time.perf_counter() - started, timings=timings,
             warnings=[w.message for w in plan.warnings], verify=verify_result, init_op=init_op)
 
     def _read_variables(self, plan: PrunePreview) -> dict[str, tuple]:
         """Graph variable name -> (numpy value, DataType enum) for every variable to convert."""
-        model, options = self.model, self.options
+        model, options = plan.model, self.options
         if not plan.variable_ids:
             return {}
         reader = model.reader
@@ -218,7 +276,14 @@ class FreezeJob(Job[FreezeResult]):
             info = model.variables[i]
             key = info.ema_key if (options.use_ema and info.has_ema) else info.key
             self.step("read-variables", 0.05 + 0.5 * done / total, f"Reading {key}")
-            value = reader.get_tensor(key)
+            try:
+                value = reader.get_tensor(key)
+            except Exception as exc:  # TensorFlow raises IndexError, DataLossError, ... for a damaged .data
+                raise FreezerError(
+                    f"The .data file of {os.path.basename(model.location.prefix)} is incomplete or damaged: "
+                    f"reading {key!r} failed ({_first_line(exc)}).",
+                    "Copy the checkpoint again from the training run (an interrupted copy?). Nothing was written.",
+                    details=str(exc)) from None
             spec = parse_slice_spec(info.slice_spec)
             if spec:
                 value = value[tuple(slice(start, start + length) for start, length in spec)]
@@ -227,6 +292,24 @@ class FreezeJob(Job[FreezeResult]):
             values[info.node] = (value, node.attr["dtype"].type)
             done += info.nbytes
         return values
+
+
+def _check_inputs_exist(graph_def) -> None:
+    """A node reading a node that is not in the graph (a damaged or hand-edited file) would fail deep
+    in TensorFlow's converter with a bare KeyError: name both nodes instead."""
+    names = {n.name for n in graph_def.node}
+    for node in graph_def.node:
+        for raw in node.input:
+            source = raw.lstrip("^").split(":")[0]
+            if source not in names:
+                raise FreezerError(f"The node {node.name!r} reads {raw!r}, which is not in the graph.",
+                                   "The graph file is damaged or was edited by hand; use the one the training "
+                                   "run wrote.")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(exc).__name__
 
 
 def _check_shape(node, value, key: str) -> None:

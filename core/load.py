@@ -38,6 +38,12 @@ class OpenedModel:
     timings: dict[str, float] = field(default_factory=dict)
     _reader: object = field(default=None, repr=False)
     _kinds: Optional[list[str]] = field(default=None, repr=False)
+    # Set on a model made by graph surgery (core.surgery.operated): the model as opened, which
+    # verification runs; new placeholder tensor -> the tensor it replaced; bound placeholder -> value.
+    origin: Optional["OpenedModel"] = field(default=None, repr=False)
+    feed_map: dict[str, str] = field(default_factory=dict)
+    bound: dict[str, object] = field(default_factory=dict)
+    surgery_cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def reader(self):

@@ -6,7 +6,7 @@ precomputed sizes; no TensorFlow, no tensor data.
 from __future__ import annotations
 
 from collections import Counter, deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Optional
 
 from .analysis import UNFEEDABLE_INPUT_OPS, is_update_op
@@ -54,11 +54,13 @@ class PrunePreview:
     init_ops: list[str] = field(default_factory=list)  # table initialisers to run once before inference
     kept_mask: bytearray = field(repr=False, default_factory=bytearray)
     variable_ids: list[int] = field(repr=False, default_factory=list)
+    # The model the ids and mask refer to: the opened one, or the one graph surgery made from it.
+    model: object = field(repr=False, default=None, compare=False)
 
     def to_json(self) -> dict:
-        data = asdict(self)
-        data.pop("kept_mask")
-        data.pop("variable_ids")
+        internal = ("kept_mask", "variable_ids", "model")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in internal}
+        data["warnings"] = [asdict(w) for w in self.warnings]
         return data
 
 
@@ -108,6 +110,17 @@ def table_initializers(graph: GraphModel, mask: bytearray) -> list[int]:
     return found
 
 
+def unregistered_ops(op_types, graph_def) -> list[str]:
+    """The op types TensorFlow here does not know (functions of the graph's library count as known)."""
+    from .tf import tensorflow
+
+    tensorflow()
+    from tensorflow.python.framework import op_def_registry
+
+    functions = {f.signature.name for f in graph_def.library.function}
+    return sorted(op for op in op_types if op not in functions and op_def_registry.get(op) is None)
+
+
 def _examples(graph: GraphModel, ids: list[int], limit: int = 5) -> list[str]:
     return [graph.names[i] for i in ids[:limit]]
 
@@ -116,6 +129,10 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
     from .freeze import FreezeOptions
 
     options = options or FreezeOptions(outputs=outputs)
+    if options.binds or options.rewires:
+        from .surgery import operated
+
+        model = operated(model, options.rewires, options.binds)
     graph = model.graph
     resolved = resolve_outputs(graph, outputs)
     output_ids = list(dict.fromkeys(i for i, _ in resolved))
@@ -183,6 +200,14 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
             "ema-missing", "Use moving averages is on, but the checkpoint holds no moving averages for "
             "these variables.", "Turn it off; the raw variable values will be used."))
 
+    unknown = unregistered_ops(kept_by_op, graph.graph_def)
+    if unknown:
+        warnings.append(PreviewWarning(
+            "unknown-ops", f"The outputs need op(s) this TensorFlow does not have: {', '.join(unknown)} (not "
+            "registered; custom ops?).", "Pick outputs that do not need them, or freeze with the TensorFlow build "
+            "that trained the model (with its custom op libraries).",
+            _examples(graph, [i for i in kept_ids if ops[i] in set(unknown)])))
+
     if init_ids:
         warnings.append(PreviewWarning(
             "table-init", f"The outputs use {len(init_ids)} lookup table(s): the frozen graph keeps their "
@@ -195,4 +220,4 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
         removed=len(graph) - len(kept_ids), removed_by_op=dict(sorted(removed_by_op.items(), key=lambda kv: -kv[1])),
         kept_by_op=dict(sorted(kept_by_op.items(), key=lambda kv: -kv[1])), variables=len(var_ids),
         variable_bytes=variable_bytes, estimated_bytes=estimated, warnings=warnings, kept_mask=mask,
-        variable_ids=var_ids)
+        variable_ids=var_ids, model=model)

@@ -20,6 +20,7 @@ from .variables import EMA_SUFFIX
 ATOL = 1e-5
 RTOL = 1e-4
 _BATCH = 2  # unknown dimensions are fed as 2: catches graphs that silently assume batch 1
+_MAX_TEST_FEED_BYTES = 1 << 30
 
 
 @dataclass
@@ -37,6 +38,7 @@ class VerifyResult:
     reason: str = ""
     feeds: dict[str, str] = field(default_factory=dict)  # tensor -> "float32 (2, 28, 28, 1)"
     seconds: float = 0.0
+    frozen_runs: bool = True  # False: the frozen graph itself failed to import or run
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -93,12 +95,20 @@ def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0) -> dict
         else:
             if node.op == "PlaceholderWithDefault":
                 continue
-            dtype = tf.dtypes.as_dtype(node.attr["dtype"].type)
+            try:
+                dtype = tf.dtypes.as_dtype(node.attr["dtype"].type)
+            except (TypeError, ValueError):
+                raise FreezerError(f"The input {node.name!r} has an invalid dtype (DataType {node.attr['dtype'].type}).",
+                                   "The graph file is damaged; make or copy it again.") from None
             shape_proto = node.attr["shape"].shape
             if shape_proto.unknown_rank:
                 raise FreezerError(f"The input {node.name!r} has no known shape, so no test value can be made for it.",
                                    "Pass --inputs FEEDS.npz with a value for it.")
             shape = [d.size if d.size >= 0 else _BATCH for d in shape_proto.dim]
+            nbytes = int(np.prod(shape, dtype=np.float64)) * max(1, dtype.size)
+            if nbytes > _MAX_TEST_FEED_BYTES:
+                raise FreezerError(f"The input {node.name!r} has shape {tuple(shape)}: a test value would take "
+                                   f"{nbytes / 1e9:.1f} GB.", "Pass --inputs FEEDS.npz with a smaller value for it.")
             feeds[tensor] = _random_value(rng, dtype, shape)
     if given:
         raise FreezerError("The inputs file names tensors the frozen graph has no placeholder for: "
@@ -145,12 +155,27 @@ def run_frozen(graph_def, feeds: dict, outputs: list[str], init_op: str = "") ->
 
 def run_reference(model, feeds: dict, outputs: list[str], use_ema: bool = False) -> list[np.ndarray]:
     """Run what the frozen graph was made from, the way a user would without tf-freezer."""
+    if model.origin is not None:  # graph surgery: feed the original graph where the surgery cut it
+        feeds = reference_feeds(model, feeds)
+        model = model.origin
     if model.format == "checkpoint":
         return run_checkpoint(model, feeds, outputs, use_ema)
     if model.format == "savedmodel":
         return run_savedmodel(model, feeds, outputs)
     # A frozen graph, or a TF2 model converted on open: the graph as opened is the reference.
     return run_frozen(model.graph.graph_def, feeds, outputs)
+
+
+def reference_feeds(model, feeds: dict) -> dict:
+    """The operated graph's feeds, as the original graph takes them: a rewired input's value goes to
+    the tensor it replaced, and each bound flag is fed its bound value."""
+    tf = tfmod.tensorflow()
+    translated = {model.feed_map.get(name, name): value for name, value in feeds.items()}
+    original = model.origin.graph
+    for name, value in model.bound.items():
+        node = original.graph_def.node[original.index[name]]
+        translated[f"{name}:0"] = np.asarray(value, dtype=tf.dtypes.as_dtype(node.attr["dtype"].type).as_numpy_dtype)
+    return translated
 
 
 def run_savedmodel(model, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
@@ -168,7 +193,14 @@ def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False
     graph = tf.Graph()
     config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
     with graph.as_default():
-        saver = tf.compat.v1.train.import_meta_graph(model.location.meta_path, clear_devices=True)
+        try:
+            saver = tf.compat.v1.train.import_meta_graph(model.location.meta_path, clear_devices=True)
+        except tf.errors.NotFoundError:
+            # An op this TensorFlow lacks somewhere in the training graph (a custom optimizer, a summary
+            # plugin): the outputs may not need it. Restore just what they need, with the Saver's own ops.
+            if use_ema:
+                raise
+            return _run_checkpoint_subgraph(model, feeds, outputs)
         if use_ema:
             by_name = {v.op.name: v for v in tf.compat.v1.global_variables()}
             var_list = {}
@@ -183,6 +215,42 @@ def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False
     with tf.compat.v1.Session(graph=graph, config=config) as sess:
         saver.restore(sess, model.location.prefix)
         sess.run(tables)
+        return sess.run(outputs, feed_dict=feeds)
+
+
+def _run_checkpoint_subgraph(model, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
+    """Import only the nodes the outputs and the Saver's restore op need, restore the checkpoint by
+    running that restore op, and run the outputs."""
+    from .prune import keep_mask, table_initializers
+
+    tf = tfmod.tensorflow()
+    g = model.graph
+    saver_def = model.meta_graph.saver_def
+    if not saver_def.restore_op_name or saver_def.restore_op_name.split(":")[0] not in g.index:
+        raise FreezerError("The training graph needs ops this TensorFlow does not have, and has no Saver to "
+                           "restore the outputs' variables without them.", "Verify with the TensorFlow that trained it.")
+    roots = [g.index[o.split(":")[0]] for o in outputs] + [g.index[saver_def.restore_op_name.split(":")[0]]]
+    mask = keep_mask(g, roots, model.droppable_mask, drop_training_deps=False)
+    tables = table_initializers(g, mask)
+    if tables:
+        extra = keep_mask(g, tables, model.droppable_mask, drop_training_deps=False)
+        mask = bytearray(a | b for a, b in zip(mask, extra))
+    from tensorflow.core.framework import graph_pb2
+
+    sub = graph_pb2.GraphDef()
+    sub.versions.CopyFrom(g.graph_def.versions)
+    sub.library.CopyFrom(g.graph_def.library)
+    sub.node.extend(n for i, n in enumerate(g.graph_def.node) if mask[i])
+    for node in sub.node:
+        node.device = ""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(sub, name="")
+    config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
+    with tf.compat.v1.Session(graph=graph, config=config) as sess:
+        sess.run(saver_def.restore_op_name, {saver_def.filename_tensor_name: model.location.prefix})
+        if tables:
+            sess.run([g.names[i] for i in tables])
         return sess.run(outputs, feed_dict=feeds)
 
 
@@ -233,7 +301,9 @@ class VerifyJob(Job[VerifyResult]):
         try:
             got = run_frozen(graph_def, feeds, outputs, init_op)
         except Exception as exc:  # any TensorFlow error here is the verification's finding
-            return failed(f"the frozen graph does not run: {_first_line(exc)}")
+            result = failed(f"the frozen graph does not run: {_first_line(exc)}")
+            result.frozen_runs = False
+            return result
         self.step("run-checkpoint", 0.5, "Restoring the checkpoint and running it")
         try:
             want = run_reference(self.model, feeds, outputs, self.use_ema)

@@ -151,9 +151,6 @@ def test_truncated_data_file_opens_from_the_index(capsys, checkpoints, tmp_path)
     assert json.loads(succeeds(capsys, "inspect", str(folder), "--json"))["node_count"] > 0
 
 
-@pytest.mark.xfail(strict=True, reason="core/freeze.py FreezeJob._read_variables: reader.get_tensor() on a "
-                   "truncated .data file raises a bare IndexError ('Read less bytes than requested'), which the "
-                   "CLI reports as 'unexpected error'; it should be a FreezerError naming the .data file")
 def test_truncated_data_file_fails_freeze_with_one_line(capsys, checkpoints, tmp_path):
     spec = checkpoints["toy_add"]
     folder = copy_of(spec, tmp_path / "truncated")
@@ -244,16 +241,12 @@ def test_unknown_op_in_the_outputs_graph(capsys, checkpoints, tmp_path):
     assert "NoSuchOp42" in line
 
 
-@pytest.mark.xfail(strict=True, reason="core/prune.py preview: no warning for ops this TensorFlow does not "
-                   "register (NoSuchOp42); the user learns it only after freezing, from the verification")
 def test_unknown_op_is_warned_in_the_preview(capsys, checkpoints, tmp_path):
     folder = _with_unknown_op(checkpoints["toy_add"], tmp_path / "custom-op", "output")
     data = json.loads(succeeds(capsys, "preview", str(folder), "--outputs", "output", "--json"))
     assert any("NoSuchOp42" in w["message"] for w in data["warnings"]), data["warnings"]
 
 
-@pytest.mark.xfail(strict=True, reason="core/freeze.py: a graph with an unregistered op is frozen and written; "
-                   "verification then fails, but the .pb is left behind (never a broken .pb, issue 6)")
 def test_unknown_op_leaves_no_pb(capsys, checkpoints, tmp_path):
     folder = _with_unknown_op(checkpoints["toy_add"], tmp_path / "custom-op", "output")
     out = tmp_path / "out.pb"
@@ -262,9 +255,6 @@ def test_unknown_op_leaves_no_pb(capsys, checkpoints, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="core/verify.py run_checkpoint imports the whole .meta "
-                   "(import_meta_graph), so an unknown op in the training part fails the verification of a "
-                   "frozen graph that does not contain it")
 def test_unknown_op_outside_the_outputs_graph_does_not_matter(capsys, checkpoints, tmp_path):
     folder = _with_unknown_op(checkpoints["toy_add"], tmp_path / "custom-op", "loss")
     out = tmp_path / "out.pb"
@@ -457,9 +447,6 @@ def test_check_writable_probes_for_real(tmp_path):
 
 @pytest.mark.skipif(not (os.path.isdir("/proc/self") and os.access("/proc", os.W_OK)),
                     reason="needs Linux /proc and root (for whom os.access says yes)")
-@pytest.mark.xfail(strict=True, reason="core/freeze.py check_output_path trusts os.access: an unwritable folder "
-                   "that says yes (root on /proc, read-only mounts) is found only after freezing and verifying; "
-                   "calling core.output.check_writable(folder) there refuses it before any work")
 def test_unwritable_output_is_refused_before_any_work(checkpoints):
     from core.errors import FreezerError
     from core.freeze import FreezeJob, FreezeOptions

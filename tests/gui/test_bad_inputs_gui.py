@@ -185,8 +185,6 @@ def test_truncated_data_fails_the_freeze_and_the_window_lives(window, qtbot, tmp
     assert _freeze_to(window, qtbot, tmp_path / "good.pb", window.freezeFinished).verify.ok
 
 
-@pytest.mark.xfail(strict=True, reason="core/freeze.py FreezeJob._read_variables lets IndexError ('Read less bytes "
-                   "than requested') escape for a truncated .data file: the dialog says 'Unexpected error'")
 def test_truncated_data_freeze_error_is_explained(window, qtbot, tmp_path, checkpoints):
     folder = copy_of(checkpoints["toy_add"], tmp_path / "truncated")
     data = only(folder, ".data")
