@@ -6,7 +6,7 @@ must equal the untouched checkpoint graph run with the equivalent feeds.
 """
 from __future__ import annotations
 
-import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -67,23 +67,6 @@ def consumers_of(graph_def, tensor: str) -> list[str]:
     base, _, index = tensor.partition(":")
     forms = {tensor} | ({base} if index in ("", "0") else set())
     return [n.name for n in graph_def.node if any(s in forms for s in n.input)]
-
-
-def reopened(model, graph_def):
-    """The OpenedModel the window/CLI would hold after surgery: same checkpoint, new graph."""
-    from core.analysis import find_inputs, suggest_outputs, training_only_mask
-    from core.graph import GraphModel
-    from core.variables import map_variables
-
-    meta = type(model.meta_graph)()
-    meta.CopyFrom(model.meta_graph)
-    meta.graph_def.CopyFrom(graph_def)
-    graph = GraphModel(meta.graph_def)
-    training = training_only_mask(graph)
-    inputs = find_inputs(graph)
-    return dataclasses.replace(model, meta_graph=meta, graph=graph, training_mask=training, inputs=inputs,
-                               suggestions=suggest_outputs(graph, inputs, training),
-                               variables=map_variables(graph, model.tensors), _kinds=None)
 
 
 def assert_error(excinfo, *fragments):
@@ -178,10 +161,13 @@ def test_rewired_graph_freezes_without_the_iterator(checkpoints, opened, tmp_pat
     from core.freeze import FreezeJob, FreezeOptions
 
     spec, model = checkpoints["tfdata"], opened("tfdata")
-    new = apply_rewires(model.meta_graph.graph_def,
-                        [parse_rewire("IteratorGetNext:0=images"), parse_rewire("IteratorGetNext:1=labels")])
-    out = tmp_path / "tfdata_rewired.pb"
-    FreezeJob(reopened(model, new), FreezeOptions(outputs=["probs"], output_path=str(out), verify=False)).run()
+    rewires = [parse_rewire("IteratorGetNext:0=images"), parse_rewire("IteratorGetNext:1=labels")]
+    assert [w.code for w in model.preview(["probs"]).warnings if w.code == "unfeedable-inputs"]
+    options = FreezeOptions(outputs=["probs"], output_path=str(out := tmp_path / "tfdata_rewired.pb"), rewires=rewires)
+    assert not [w for w in model.preview(["probs"], options).warnings if w.code == "unfeedable-inputs"]
+    result = FreezeJob(model, options).run()
+    # Verified by feeding the checkpoint graph at IteratorGetNext:0 what the frozen one got at images:0.
+    assert result.verify.ok and result.verify.feeds == {"images:0": "float32 (2, 10)"}, result.verify
     frozen = v1.GraphDef()
     frozen.ParseFromString(out.read_bytes())
     ops = {n.op for n in frozen.node}
@@ -353,9 +339,9 @@ def test_bind_then_freeze_slim_cnn(checkpoints, opened, tmp_path):
     from core.freeze import FreezeJob, FreezeOptions
 
     spec, model = checkpoints["slim_cnn"], opened("slim_cnn")
-    new = apply_binds(model.meta_graph.graph_def, {"is_training": False})
     out = tmp_path / "slim_bound.pb"
-    FreezeJob(reopened(model, new), FreezeOptions(outputs=spec.outputs, output_path=str(out), verify=False)).run()
+    result = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), binds={"is_training": False})).run()
+    assert result.verify.ok, result.verify
     frozen = v1.GraphDef()
     frozen.ParseFromString(out.read_bytes())
     ops = {n.op for n in frozen.node}
@@ -561,3 +547,50 @@ def test_bind_errors(binds, fragments, opened):
     with pytest.raises(FreezerError) as excinfo:
         apply_binds(graph_def, binds)
     assert_error(excinfo, *fragments)
+
+
+# ----- surgery through the command line ------------------------------------------------------------
+def test_cli_freeze_and_verify_with_rewires(checkpoints, tmp_path, capsys):
+    from core.cli import main
+
+    folder = str(checkpoints["tfdata"].folder)
+    out = tmp_path / "rewired.pb"
+    flags = ["--rewire", "IteratorGetNext:0=images", "--rewire", "IteratorGetNext:1=labels"]
+    assert main(["preview", folder, "--outputs", "probs", "--json", "-q", *flags]) == 0
+    preview = json.loads(capsys.readouterr().out)
+    assert "unfeedable-inputs" not in {w["code"] for w in preview["warnings"]}
+    assert main(["freeze", folder, "--outputs", "probs", "-o", str(out), "--json", "-q", *flags]) == 0
+    assert json.loads(capsys.readouterr().out)["verify"]["ok"]
+    assert main(["verify", folder, str(out), "--json", "-q", *flags]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"]
+    # Without the rewires the frozen graph's input 'images' means nothing to the checkpoint graph.
+    assert main(["verify", folder, str(out), "-q"]) == 1
+    assert "verification failed" in capsys.readouterr().err
+
+
+def test_command_line_carries_the_surgery(checkpoints, opened, tmp_path, capsys):
+    import shlex
+
+    from core.cli import main
+    from core.freeze import FreezeOptions, command_line
+
+    model = opened("slim_cnn")
+    options = FreezeOptions(outputs=["predictions"], output_path=str(tmp_path / "bound.pb"),
+                            binds={"is_training": False}, rewires=[Rewire("images", "pixels")])
+    argv = shlex.split(command_line(model, options))
+    assert argv[argv.index("--bind") + 1] == "is_training=false"
+    assert argv[argv.index("--rewire") + 1] == "images=pixels"
+    assert main(argv[1:] + ["-q", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["verify"]["ok"] and list(data["verify"]["feeds"]) == ["pixels:0"]
+
+
+def test_surgery_errors_are_one_line(checkpoints, capsys):
+    from core.cli import main
+
+    folder = str(checkpoints["slim_cnn"].folder)
+    assert main(["preview", folder, "--outputs", "predictions", "--bind", "is_trainin=false"]) == 1
+    assert "Did you mean 'is_training'" in capsys.readouterr().err
+    assert main(["preview", folder, "--outputs", "predictions", "--rewire", "nosuch:0=x"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tf-freezer: ") and err.count("\n") == 1
