@@ -187,6 +187,9 @@ def cmd_inspect(args, progress) -> int:
         lines.append("moving averages: present (freeze with --use-ema to use them)")
     top = list(s["op_counts"].items())[:8]
     lines.append("ops: " + ", ".join(f"{op} {n}" for op, n in top))
+    for tensor in s.get("tensors", []):
+        shape = "(" + ", ".join(map(str, tensor["shape"])) + ")"
+        lines.append(f"  {tensor['key']:60} {tensor['dtype']:10} {shape:20} {_mb(tensor['nbytes'])}")
     _print(args, s, "\n".join(lines))
     return EXIT_OK
 
@@ -243,6 +246,7 @@ def cmd_verify(args, progress) -> int:
     from .surgery import operated
 
     model = _open(args, progress)
+    model.require_graph()
     rewires, binds = surgery_options(args)
     model = operated(model, rewires, binds)
     outputs = [o.strip() for o in (args.outputs or "").split(",") if o.strip()] or None

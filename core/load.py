@@ -20,6 +20,7 @@ from .locate import CheckpointLocation, checkpoint_steps, locate  # noqa: F401 -
 from .variables import VARIABLE_OPS, CheckpointTensor, VariableInfo, map_variables, read_checkpoint_index
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+TF2_CHECKPOINT = "tf2-checkpoint"  # the format of a model with variables but no graph
 
 
 @dataclass
@@ -54,6 +55,11 @@ class OpenedModel:
                                    "Open the training checkpoint or SavedModel instead.")
             self._reader = _open_reader(self.location.prefix)
         return self._reader
+
+    def require_graph(self) -> None:
+        """Refuse work that needs a graph on a model that has none (a TF2 object-based checkpoint)."""
+        if self.format == TF2_CHECKPOINT:
+            raise tf2_checkpoint_error(self.location.prefix, len(self.tensors))
 
     def preview(self, outputs: list[str], options=None):
         from .prune import preview
@@ -105,7 +111,7 @@ class OpenedModel:
             "checkpoint_tensors": {"count": len(self.tensors), "bytes": sum(t.nbytes for t in self.tensors.values())},
             "has_ema": self.has_ema,
             "notes": loc.notes,
-        }
+        } | ({"tensors": [vars(c) for c in self.tensors.values()]} if self.format == TF2_CHECKPOINT else {})
 
 
 def _open_reader(prefix: str):
@@ -175,6 +181,13 @@ def analyse(job: Job, location: CheckpointLocation, fmt: str, meta_graph, tensor
     return model
 
 
+def tf2_checkpoint_error(prefix: str, count: int) -> FreezerError:
+    return FreezerError(
+        f"{os.path.basename(prefix)} is a TF2 object-based checkpoint (tf.train.Checkpoint): it stores {count} "
+        "variables but no graph, so there is nothing to freeze.",
+        "Export the model as a SavedModel from your TF2 code (tf.saved_model.save) and open that.")
+
+
 class OpenJob(Job[OpenedModel]):
     """Open anything tf-freezer reads, recognised by content: a TF1 checkpoint (folder, prefix or
     file), a frozen GraphDef (.pb/.pbtxt), a SavedModel folder (TF1 builder or TF2), a Keras file.
@@ -209,10 +222,13 @@ class OpenJob(Job[OpenedModel]):
         tensors = read_checkpoint_index(reader)
         if not location.meta_path:
             if _OBJECT_GRAPH_KEY in tensors:
-                raise FreezerError(
-                    f"{os.path.basename(location.prefix)} is a TF2 object-based checkpoint (tf.train.Checkpoint): "
-                    f"it stores {len(tensors) - 1} variables but no graph, so there is nothing to freeze.",
-                    "Export the model as a SavedModel from your TF2 code (tf.saved_model.save) and open that.")
+                # Nothing to freeze, but its variables can still be browsed and exported to .npy.
+                from tensorflow.core.protobuf import meta_graph_pb2
+
+                del tensors[_OBJECT_GRAPH_KEY]
+                location.notes.append(tf2_checkpoint_error(location.prefix, len(tensors)).line())
+                timings["read-index"] = time.perf_counter() - t
+                return analyse(self, location, TF2_CHECKPOINT, meta_graph_pb2.MetaGraphDef(), tensors, reader, timings)
             raise FreezerError(f"The checkpoint {os.path.basename(location.prefix)} has no .meta graph file beside it.",
                                "Copy the model.ckpt-N.meta file from the training run into the folder.")
         timings["read-index"] = time.perf_counter() - t

@@ -129,6 +129,7 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
     from .freeze import FreezeOptions
 
     options = options or FreezeOptions(outputs=outputs)
+    model.require_graph()
     if options.binds or options.rewires:
         from .surgery import operated
 

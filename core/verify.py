@@ -283,6 +283,7 @@ class VerifyJob(Job[VerifyResult]):
         self.graph_def = graph_def
 
     def _run(self) -> VerifyResult:
+        self.model.require_graph()
         started = time.perf_counter()
         self.step("load", 0.0, f"Loading {os.path.basename(self.frozen_path)}")
         graph_def = self.graph_def if self.graph_def is not None else load_graph_def(self.frozen_path)

@@ -271,7 +271,7 @@ def test_tf2_object_based_checkpoint(capsys, tmp_path):
     tf = tfmod.tensorflow()
     folder = tmp_path / "tf2"
     tf.train.Checkpoint(w=tf.Variable([1.0, 2.0]), step=tf.Variable(3)).save(str(folder / "ckpt"))
-    for argv in every_command(folder, tmp_path)[:3]:
+    for argv in every_command(folder, tmp_path)[1:]:
         line = fails(capsys, *argv)
         assert "is a TF2 object-based checkpoint (tf.train.Checkpoint)" in line, line
         assert "tf.saved_model.save" in line

@@ -141,6 +141,13 @@ def test_tf2_object_checkpoint_is_explained(capsys, tmp_path):
     tf = tfmod.tensorflow()
     ckpt = tf.train.Checkpoint(w=tf.Variable([1.0, 2.0]))
     ckpt.save(str(tmp_path / "ckpt"))
-    code, _, err = run(capsys, "inspect", str(tmp_path), "-q")
-    assert code == 1
-    assert "TF2 object-based checkpoint" in err and "SavedModel" in err
+    # inspect lists its variables and says why it cannot be frozen; the commands that freeze refuse.
+    code, out, _ = run(capsys, "inspect", str(tmp_path), "-q", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["format"] == "tf2-checkpoint" and data["node_count"] == 0
+    assert any("TF2 object-based checkpoint" in n and "SavedModel" in n for n in data["notes"])
+    assert [(t["dtype"], t["shape"]) for t in data["tensors"] if t["key"].startswith("w/")] == [("float32", [2])]
+    code, out, _ = run(capsys, "inspect", str(tmp_path), "-q")
+    assert code == 0 and "w/.ATTRIBUTES/VARIABLE_VALUE" in out
+    code, _, err = run(capsys, "preview", str(tmp_path), "--outputs", "w", "-q")
+    assert code == 1 and "TF2 object-based checkpoint" in err and "SavedModel" in err
