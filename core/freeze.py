@@ -155,6 +155,10 @@ class FrozenGraph:
 class FreezeJob(Job[FreezeResult]):
     """Stages: surgery (when asked), prune, read-variables, convert, clean, write, verify."""
 
+    #: Verify in core.isolate's worker process (the CLI sets it): running a malformed graph can abort
+    #: TensorFlow's process, and there that is an error line instead. The worker reads the temp file.
+    verify_isolated = False
+
     def __init__(self, model: OpenedModel, options: FreezeOptions):
         super().__init__()
         self.model = model
@@ -178,6 +182,9 @@ class FreezeJob(Job[FreezeResult]):
         t = time.perf_counter()
         plan = plan or self.plan()
         model = plan.model
+        too_big = [w for w in plan.warnings if w.code == "size-limit"]
+        if too_big:  # known from the index alone: refuse before reading gigabytes
+            raise FreezerError(too_big[0].message, too_big[0].fix)
         unknown = [w for w in plan.warnings if w.code == "unknown-ops"]
         if unknown:
             raise FreezerError(unknown[0].message.replace("does not have", "cannot run"), unknown[0].fix)
@@ -244,7 +251,12 @@ class FreezeJob(Job[FreezeResult]):
                 self.step("verify", 0.8, "Verifying: running the frozen graph against the checkpoint")
                 tv = time.perf_counter()
                 job = VerifyJob(built.model, temp_path, outputs=plan.outputs, inputs_npz=options.verify_inputs,
-                                use_ema=options.use_ema, graph_def=frozen, init_op=init_op)
+                                use_ema=options.use_ema, graph_def=None if self.verify_isolated else frozen,
+                                init_op=init_op)
+                if self.verify_isolated:
+                    from .isolate import isolated
+
+                    job = isolated(job)
                 job._cancel = self._cancel  # one cancel stops both
                 verify_result = job.run(None)
                 timings["verify"] = time.perf_counter() - tv

@@ -460,3 +460,31 @@ def test_unwritable_output_is_refused_before_any_work(checkpoints):
     with pytest.raises(FreezerError, match="/proc"):
         job.run(lambda p: stages.append(p.stage))
     assert stages == ["prune"], stages
+
+
+# ---------------------------------------------------------------------------------------------
+# Over the 2 GiB protobuf limit: known from the checkpoint index, before any work
+# ---------------------------------------------------------------------------------------------
+def test_frozen_graph_over_2_gib_is_refused_from_the_preview(checkpoints, tmp_path):
+    """A real 2 GiB checkpoint is too big for the test suite; the index's sizes are what the preview
+    reads, so a model whose index claims 2.5 GiB for one variable behaves exactly like one."""
+    import dataclasses
+
+    from core.errors import FreezerError
+    from core.freeze import FreezeJob, FreezeOptions
+    from core.load import open_checkpoint
+
+    spec = checkpoints["toy_add"]
+    model = open_checkpoint(spec.folder)
+    i, info = next(iter(model.variables.items()))
+    model.variables[i] = dataclasses.replace(info, nbytes=5 * 2**29)
+    warning = next(w for w in model.preview(spec.outputs).warnings if w.code == "size-limit")
+    assert "2 GiB" in warning.message and "SavedModel" in warning.fix
+    out = tmp_path / "big.pb"
+    job = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out)))
+    job.throttle = 0
+    stages = []
+    with pytest.raises(FreezerError, match="over the 2 GiB limit"):
+        job.run(lambda p: stages.append(p.stage))
+    assert "read-variables" not in stages and not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
