@@ -5,8 +5,9 @@ import functools
 import re
 from collections import deque
 from dataclasses import dataclass
+from itertools import compress
 
-from .graph import GraphModel
+from .graph import GraphModel, gc_paused
 from .variables import VARIABLE_OPS
 
 FEEDABLE_INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
@@ -104,30 +105,63 @@ def is_training_scope(name: str) -> bool:
     return any(_is_training_segment(segment) for segment in name.split("/"))
 
 
+def training_scope_mask(names: list[str]) -> bytearray:
+    """is_training_scope for every name at once: consecutive names share their scope, so the scope
+    part is decided once per distinct scope and only the last segment per name."""
+    mask = bytearray(len(names))
+    by_scope: dict[str, bool] = {"": False}
+    segment = _is_training_segment
+    for i, name in enumerate(names):
+        scope, _, leaf = name.rpartition("/")
+        flag = by_scope.get(scope)
+        if flag is None:
+            flag = by_scope[scope] = any(segment(part) for part in scope.split("/"))
+        if flag or segment(leaf):
+            mask[i] = 1
+    return mask
+
+
 def training_only_mask(graph: GraphModel) -> bytearray:
     """1 for nodes that exist only to train, save or initialise: update ops, their groups (NoOps
     whose inputs are all training-only), and everything under training scopes. A control
     dependency on such a node is what `drop_training_deps` cuts."""
-    n = len(graph)
-    mask = bytearray(n)
-    ops, names = graph.ops, graph.names
-    for i in range(n):
-        if is_update_op(ops[i]) or is_training_scope(names[i]):
-            mask[i] = 1
-    # Groups: NoOp (tf.group) and Identity-with-control-deps wrappers of update ops, to a fixed point.
-    changed = True
-    while changed:
-        changed = False
-        for i in range(n):
-            if mask[i] or ops[i] != "NoOp":
-                continue
-            deps = graph.control_inputs[i] + [j for j, _ in graph.data_inputs[i]]
-            if deps and all(mask[j] for j in deps):
+    with gc_paused():
+        mask = training_scope_mask(graph.names)
+        ops = graph.ops
+        updates = {op for op in set(ops) if is_update_op(op)}
+        for i, op in enumerate(ops):
+            if op in updates:
                 mask[i] = 1
-                changed = True
-    return mask
+        # Groups: NoOp (tf.group) and Identity-with-control-deps wrappers of update ops, to a fixed point.
+        groups = [(i, graph.control_inputs[i] + [j for j, _ in graph.data_inputs[i]])
+                  for i, op in enumerate(ops) if op == "NoOp" and not mask[i]]
+        changed = True
+        while changed and groups:
+            changed = False
+            left = []
+            for i, deps in groups:
+                if deps and all(mask[j] for j in deps):
+                    mask[i] = 1
+                    changed = True
+                else:
+                    left.append((i, deps))
+            groups = left
+        return mask
 
 
+def _gc_paused(function):
+    """Run without cyclic garbage collection (see core.graph.gc_paused): these build per-node lists
+    over 100k-node graphs, and a collection in the middle walks every object of the process."""
+
+    @functools.wraps(function)
+    def paused(*args, **kwargs):
+        with gc_paused():
+            return function(*args, **kwargs)
+
+    return paused
+
+
+@_gc_paused
 def droppable_control_mask(graph: GraphModel, training: bytearray) -> bytearray:
     """1 for nodes a control dependency on which exists only to update variables.
 
@@ -151,14 +185,15 @@ def droppable_control_mask(graph: GraphModel, training: bytearray) -> bytearray:
 
 def find_inputs(graph: GraphModel) -> list[InputInfo]:
     result = []
+    input_ops = FEEDABLE_INPUT_OPS | UNFEEDABLE_INPUT_OPS
     for i, op in enumerate(graph.ops):
-        if is_training_scope(graph.names[i]):
+        if op not in input_ops or is_training_scope(graph.names[i]):
             continue  # the saver's filename placeholder and the like
         if op in FEEDABLE_INPUT_OPS:
             dtype, shape = graph.first_output(i)
             note = "optional: has a default value" if op == "PlaceholderWithDefault" else ""
             result.append(InputInfo(f"{graph.names[i]}:0", graph.names[i], op, dtype, shape, True, note))
-        elif op in UNFEEDABLE_INPUT_OPS:
+        else:
             for tensor, dtype, shape in graph.output_specs(i) or [(f"{graph.names[i]}:0", "", "")]:
                 result.append(InputInfo(tensor, graph.names[i], op, dtype, shape, False,
                                         "not feedable: rewire needed (the graph reads its data "
@@ -186,6 +221,7 @@ def _forward_reach(graph: GraphModel, seeds: list[int], blocked: bytearray) -> b
     return seen
 
 
+@_gc_paused
 def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytearray,
                     limit: int = 10) -> list[Suggestion]:
     """Rank likely inference outputs, best first.
@@ -214,26 +250,45 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
                 first.append(node_id)
         label_reach = _forward_reach(graph, first, training)
 
+    reach_ids = list(compress(range(n), reach))
+    # Loss-like names. The pattern never spans a '/', so a name matches when one of its segments
+    # does: decide each distinct scope once, and each distinct last segment once.
     loss_search = _LOSS_NAME.search
     loss_like = bytearray(n)
-    for i in range(n):
-        if reach[i] and loss_search(names[i]):
+    scope_loss: dict[str, bool] = {"": False}
+    leaf_loss: dict[str, bool] = {}
+    for i in reach_ids:
+        scope, _, leaf = names[i].rpartition("/")
+        flag = scope_loss.get(scope)
+        if flag is None:
+            flag = scope_loss[scope] = loss_search(scope) is not None
+        if not flag:
+            flag = leaf_loss.get(leaf)
+            if flag is None:
+                flag = leaf_loss[leaf] = loss_search(leaf) is not None
+        if flag:
             loss_like[i] = 1
     # Consumers that are variable updates or moving averages mark batch statistics, not outputs.
     update_like = bytearray(n)
-    for i in range(n):
-        if is_update_op(ops[i]) or ("oving" in names[i] and _MOVING_AVERAGE.search(names[i])):
+    updates = {op for op in set(ops) if is_update_op(op)}
+    moving_average = _MOVING_AVERAGE.search
+    for i, op in enumerate(ops):
+        if op in updates:
+            update_like[i] = 1
+    for i, name in enumerate(names):
+        if "oving" in name and moving_average(name):
             update_like[i] = 1
     name_bonus = functools.lru_cache(maxsize=65536)(_name_bonus)
     generic = {op.lower() for op in set(ops)}
     op_score = _OP_SCORE
     all_consumers = graph.consumers
     candidates = []
-    for i in range(n):
-        if not reach[i] or training[i]:
+    input_set = set(input_ids)
+    for i in reach_ids:
+        if training[i]:
             continue
         op = ops[i]
-        if op in _NEVER_OUTPUT_OPS or i in input_ids:
+        if op in _NEVER_OUTPUT_OPS or i in input_set:
             continue
         name = names[i]
         if op == "Identity" and "cond" in name and _COND_PLUMBING.search(name):

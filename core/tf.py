@@ -53,4 +53,10 @@ def _quiet_import():
                 os.close(saved)
     tf_module.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
+    # The import leaves ~300k long-lived objects (modules, op wrappers) that every later full
+    # garbage collection would walk again; opening a 100k-node graph triggers dozens of those.
+    # Frozen, the collector skips them (it still collects everything made from here on).
+    import gc
+
+    gc.freeze()
     return tf_module

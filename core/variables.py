@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Optional
 
-from .graph import GraphModel
+from .graph import GraphModel, gc_paused
 
 VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
 EMA_SUFFIX = "/ExponentialMovingAverage"
@@ -56,13 +56,14 @@ def tensor_nbytes(dtype: str, shape) -> int:
 
 def read_checkpoint_index(reader) -> dict[str, CheckpointTensor]:
     """Every tensor the checkpoint holds, from its index only (no data is read)."""
-    shapes = reader.get_variable_to_shape_map()
-    dtypes = reader.get_variable_to_dtype_map()
-    out = {}
-    for key, shape in shapes.items():
-        dtype = dtypes[key].name
-        out[key] = CheckpointTensor(key, dtype, tuple(shape), tensor_nbytes(dtype, shape))
-    return out
+    with gc_paused():  # tens of thousands of small objects (see core.graph.gc_paused)
+        shapes = reader.get_variable_to_shape_map()
+        dtypes = reader.get_variable_to_dtype_map()
+        out = {}
+        for key, shape in shapes.items():
+            dtype = dtypes[key].name
+            out[key] = CheckpointTensor(key, dtype, tuple(shape), tensor_nbytes(dtype, shape))
+        return out
 
 
 def _const_strings(graph: GraphModel, node_id: int) -> list[str]:
@@ -116,6 +117,11 @@ def _assigned_variable(graph: GraphModel, node_id: int, depth: int = 0) -> Optio
 
 def map_variables(graph: GraphModel, tensors: dict[str, CheckpointTensor]) -> dict[int, VariableInfo]:
     """VariableInfo for every variable node in the graph."""
+    with gc_paused():  # thousands of small objects: no collection walking the whole process meanwhile
+        return _map_variables(graph, tensors)
+
+
+def _map_variables(graph: GraphModel, tensors: dict[str, CheckpointTensor]) -> dict[int, VariableInfo]:
     from_savers = restore_mapping(graph)
     result = {}
     for i, op in enumerate(graph.ops):
@@ -131,11 +137,12 @@ def map_variables(graph: GraphModel, tensors: dict[str, CheckpointTensor]) -> di
                     break
         if key and key not in tensors:
             key = ""
-        dtype = graph.first_output(i)[0].removesuffix("_ref")
         if "dtype" in node.attr:
             from .graph import dtype_name
 
             dtype = dtype_name(node.attr["dtype"].type)
+        else:  # the op registry's answer costs ~25 us a node: only when the attr does not say
+            dtype = graph.first_output(i)[0].removesuffix("_ref")
         shape = tuple(d.size for d in node.attr["shape"].shape.dim) if "shape" in node.attr else ()
         if key:
             shape = _slice_shape(slice_spec) or tensors[key].shape

@@ -5,12 +5,14 @@ Built for 100k+ node graphs (see ARCHITECTURE.md, "Large trees in Qt"):
   index's internal pointer relies on; `parent()` is O(1) through `ScopeItem.row`;
 - wide scopes expose their children in batches (`canFetchMore` / `fetchMore`);
 - search never goes through a proxy model: core's `GraphModel.search` returns the matching ids and
-  `set_filter` shows them with their ancestors (a filtered child list per visible scope).
+  `set_filter` shows them with their ancestors: core marks the visible rows at once (vectorised), and a
+  scope's filtered child list is made only when the view asks for that scope.
 
 Column 0 of every node row is checkable: ticked nodes are the freeze outputs.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Callable, Iterable, Optional
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -32,7 +34,7 @@ class NodeTreeModel(QAbstractItemModel):
     """Rows are `ScopeItem`s; columns: name, op, device, output (dtype and shape)."""
 
     COLUMNS = ("Name", "Op", "Device", "Output")
-    BATCH = 1000  # children exposed per fetch in wide scopes
+    BATCH = 250  # children exposed per fetch in wide scopes (the view lays out every exposed row)
 
     checkedChanged = Signal()
 
@@ -44,8 +46,10 @@ class NodeTreeModel(QAbstractItemModel):
         self._suggested: set[int] = set()
         self._checked: dict[int, None] = {}  # ordered set: ticking order is the outputs' order
         self._loaded: dict[int, int] = {}  # id(item) -> rows exposed so far
-        self._filtered: Optional[dict[int, list]] = None  # id(item) -> visible children
-        self._filtered_row: dict[int, int] = {}
+        self._visible: Optional[bytes] = None  # with a filter: 1 per scope row (ScopeItem.serial) shown
+        self._parents: bytes = b""  # with a filter: 1 per scope row with a shown child
+        self._filtered: dict[int, list] = {}  # id(item) -> its visible children, made on first ask
+        self._filtered_row: dict[int, int] = {}  # id(item) -> its row among its parent's visible children
         self._output_text: dict[int, str] = {}
         self._in_reset = False
         self._bold = QFont()
@@ -61,8 +65,7 @@ class NodeTreeModel(QAbstractItemModel):
         self._suggested = set(suggested)
         self._checked = {}
         self._loaded = {}
-        self._filtered = None
-        self._filtered_row = {}
+        self._visible, self._filtered, self._filtered_row = None, {}, {}
         self._output_text = {}
         self._end_reset()
         self.checkedChanged.emit()
@@ -71,10 +74,11 @@ class NodeTreeModel(QAbstractItemModel):
         """Show only these node ids and their ancestors; None shows everything."""
         self.beginResetModel()
         self._loaded = {}
+        self._filtered, self._filtered_row = {}, {}
         if ids is None or self.graph is None or len(ids) == len(self.graph.names):
-            self._filtered, self._filtered_row = None, {}  # everything matches: no filter at all
+            self._visible = None  # everything matches: no filter at all
         else:
-            self._filtered, self._filtered_row = self._build_filter(ids)
+            self._visible, self._parents = self.graph.scope_visibility(ids)
         self._end_reset()
 
     def _end_reset(self) -> None:
@@ -87,44 +91,23 @@ class NodeTreeModel(QAbstractItemModel):
         finally:
             self._in_reset = False
 
-    def _build_filter(self, ids: list[int]):
-        root = self._root
-        scope_item = self.graph.scope_item
-        visible: dict[int, list] = {id(root): []}
-        seen: set[int] = set()
-        for i in ids:
-            item = scope_item(i)
-            while item is not root and id(item) not in seen:
-                seen.add(id(item))
-                parent = item.parent
-                siblings = visible.get(id(parent))
-                if siblings is None:
-                    siblings = visible[id(parent)] = []
-                siblings.append(item)
-                item = parent
-        rows: dict[int, int] = {}
-        for siblings in visible.values():
-            if len(siblings) > 1:
-                siblings.sort(key=_row_key)
-            for r, child in enumerate(siblings):
-                rows[id(child)] = r
-        return visible, rows
-
     @property
     def filtered(self) -> bool:
-        return self._filtered is not None
+        return self._visible is not None
 
     def visible_scopes(self) -> list:
         """With a filter on: the items that have visible children (the ones to expand)."""
-        if self._filtered is None:
+        if self._visible is None:
             return []
-        return [siblings[0].parent for key, siblings in self._filtered.items()
-                if siblings and siblings[0].parent is not self._root]
+        import numpy as np
+
+        serials = np.flatnonzero(np.frombuffer(self._parents, dtype=np.uint8))
+        return _Rows(self.graph.scope_rows, serials[serials != 0])  # the root (0) is never expanded
 
     def is_visible(self, node_id: int) -> bool:
-        if self._filtered is None:
+        if self._visible is None:
             return True
-        return id(self.graph.scope_item(node_id)) in self._filtered_row
+        return bool(self._visible[self.graph.scope_item(node_id).serial])
 
     # ----- checked outputs ----------------------------------------------------------------------
     def checked_ids(self) -> list[int]:
@@ -154,14 +137,23 @@ class NodeTreeModel(QAbstractItemModel):
 
     # ----- tree structure -----------------------------------------------------------------------
     def _children(self, item) -> list:
-        if self._filtered is not None:
-            return self._filtered.get(id(item), [])
-        return item.children
+        if self._visible is None:
+            return item.children
+        children = self._filtered.get(id(item))
+        if children is None:
+            visible = self._visible
+            children = self._filtered[id(item)] = [c for c in item.children if visible[c.serial]]
+            self._filtered_row.update(zip(map(id, children), range(len(children))))
+        return children
 
     def _row(self, item) -> int:
-        if self._filtered is not None:
-            return self._filtered_row[id(item)]
-        return item.row
+        if self._visible is None:
+            return item.row
+        row = self._filtered_row.get(id(item))
+        if row is None:
+            self._children(item.parent)
+            row = self._filtered_row[id(item)]
+        return row
 
     def _item(self, index: QModelIndex):
         return index.internalPointer() if index.isValid() else self._root
@@ -209,7 +201,10 @@ class NodeTreeModel(QAbstractItemModel):
     def hasChildren(self, parent: QModelIndex = QModelIndex()) -> bool:
         if self._root is None or (parent.isValid() and parent.column() != 0):
             return False
-        return bool(self._children(self._item(parent)))
+        item = self._item(parent)
+        if self._visible is not None:  # asked for every laid-out row: no child list made for it
+            return bool(self._parents[item.serial])
+        return bool(item.children)
 
     def canFetchMore(self, parent: QModelIndex) -> bool:
         if self._in_reset or self._root is None or (parent.isValid() and parent.column() != 0):
@@ -241,7 +236,7 @@ class NodeTreeModel(QAbstractItemModel):
             item = item.parent
         parent_index = QModelIndex()
         for item in reversed(chain):
-            if self._filtered is not None and id(item) not in self._filtered_row:
+            if self._visible is not None and not self._visible[item.serial]:
                 return QModelIndex()
             row = self._row(item)
             if row >= self._exposed(self._item(parent_index)):
@@ -348,8 +343,25 @@ class NodeTreeModel(QAbstractItemModel):
         return text
 
 
-def _row_key(item) -> int:
-    return item.row
+class _Rows(Sequence):
+    """Scope rows by serial, made into ScopeItems only when looked at: a broad search has tens of
+    thousands of scopes with visible children, and the window only counts them then."""
+
+    def __init__(self, rows: list, serials):
+        self._rows = rows
+        self._serials = serials
+
+    def __len__(self) -> int:
+        return len(self._serials)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self._rows[i] for i in self._serials[k].tolist()]
+        return self._rows[int(self._serials[k])]
+
+    def __iter__(self):
+        rows = self._rows
+        return (rows[i] for i in self._serials.tolist())
 
 
 def _check_state(value) -> Qt.CheckState:

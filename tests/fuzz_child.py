@@ -5,9 +5,9 @@ run here, in a child process: one child handles a batch of mutants in turn. Befo
 writes the mutant's index to ``current`` (and a marker line on stderr), then runs it through what the
 app does with a file the user drops on it — ``OpenJob(path).run()``, ``model.summary()``,
 ``model.preview(outputs)``, a ``FreezeJob`` with verification, and for ``.pb`` mutants also a
-``VerifyJob`` of the mutant against the original checkpoint — and appends one JSON line per mutant
-to ``results``. If the child dies, the parent knows from ``current`` which mutant killed it and
-starts a new child from the next one.
+``VerifyJob`` of the mutant against the original checkpoint; the last two in core.isolate's worker
+process, as the window runs them — and appends one JSON line per mutant to ``results``. If the child
+dies, the parent knows from ``current`` which mutant killed it and starts a new child from the next one.
 
 Usage: python fuzz_child.py SPEC.json START END RESULTS CURRENT   (runs mutants START..END-1)
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -202,19 +203,24 @@ def mutant(spec: dict, index: int) -> tuple[dict, bytes, str]:
 # The child: run a batch of mutants, one JSON line each.
 # -------------------------------------------------------------------------------------------------
 def _where(exc: BaseException) -> str:
-    """file:line of the innermost frame in our code (core/ or gui/), else the innermost frame."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    ours = [f for f in frames if f"{os.sep}core{os.sep}" in f.filename or f"{os.sep}gui{os.sep}" in f.filename]
+    """file:line of the innermost frame in our code (core/ or gui/), else the innermost frame; in the
+    worker process's traceback when the exception came from there."""
+    remote = getattr(exc, "remote_traceback", "")
+    if remote:
+        frames = [(m.group(1), int(m.group(2))) for m in re.finditer(r'File "([^"]+)", line (\d+)', remote)]
+    else:
+        frames = [(f.filename, f.lineno) for f in traceback.extract_tb(exc.__traceback__)]
+    ours = [f for f in frames if f"{os.sep}core{os.sep}" in f[0] or f"{os.sep}gui{os.sep}" in f[0]]
     frame = (ours or frames or [None])[-1]
     if frame is None:
         return "?"
-    path = frame.filename
+    path, line = frame
     for root in ("core", "gui"):
         marker = f"{os.sep}{root}{os.sep}"
         if marker in path:
             path = root + "/" + path.rsplit(marker, 1)[1]
             break
-    return f"{path}:{frame.lineno}"
+    return f"{path}:{line}"
 
 
 def _stage_setup(target: dict, data: bytes, folder: str) -> str:
@@ -240,6 +246,7 @@ def _stage_setup(target: dict, data: bytes, folder: str) -> str:
 def run_one(spec: dict, index: int, originals: dict) -> dict:
     from core.errors import FreezerError
     from core.freeze import FreezeJob, FreezeOptions
+    from core.isolate import WorkerCrash, isolated
     from core.load import OpenJob
     from core.verify import VerifyJob
 
@@ -260,19 +267,21 @@ def run_one(spec: dict, index: int, originals: dict) -> dict:
             stage = "preview"
             model.preview(outputs)
             stage = "freeze"
-            result = FreezeJob(model, FreezeOptions(outputs=outputs, output_path=os.path.join(folder, "out.pb"),
-                                                    overwrite=True)).run()
+            result = isolated(FreezeJob(model, FreezeOptions(outputs=outputs, overwrite=True,
+                                                             output_path=os.path.join(folder, "out.pb")))).run()
             record["verify_ok"] = None if result.verify is None else bool(result.verify.ok)
         if target["kind"] == "pb" and target.get("checkpoint"):
             stage = "verify-pb"
             original = originals.get(target["checkpoint"])
             if original is None:
                 original = originals[target["checkpoint"]] = OpenJob(target["checkpoint"]).run()
-            check = VerifyJob(original, path, outputs=target["outputs"]).run()
+            check = isolated(VerifyJob(original, path, outputs=target["outputs"])).run()
             record["verify_pb_ok"] = bool(check.ok)
         record.update(outcome="ok", stage="done")
     except FreezerError as exc:
         record.update(outcome="error", stage=stage, message=exc.line()[:300])
+        if isinstance(exc, WorkerCrash):  # TensorFlow aborted; the app's process lived on
+            record.update(worker_died=exc.signal or "exit", stderr=[exc.reason])
     except Exception as exc:  # noqa: BLE001 - what the fuzz is looking for
         record.update(outcome="bug", stage=stage, type=type(exc).__name__, message=str(exc)[:300],
                       where=_where(exc))
@@ -297,8 +306,10 @@ def child_main(argv: list[str]) -> int:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if root not in sys.path:  # the repository's core, installed or not
         sys.path.insert(0, root)
+    import core.isolate
     import core.tf
 
+    core.isolate.warm_up()  # the worker imports TensorFlow alongside this process
     tf = core.tf.tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -314,6 +325,7 @@ def child_main(argv: list[str]) -> int:
             out.write(json.dumps(record) + "\n")
             out.flush()
     os.close(current)
+    core.isolate.shutdown()
     return 0
 
 

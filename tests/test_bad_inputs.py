@@ -304,8 +304,6 @@ def test_second_tensor_of_a_multi_output_node(capsys, checkpoints, tmp_path):
     assert out.is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="core/graph.py GraphModel.resolve does not check the output index: "
-                   "'probs:5' passes the preview and freeze writes a .pb whose verification then fails")
 def test_output_index_beyond_the_nodes_outputs(capsys, checkpoints, tmp_path):
     spec = checkpoints["tfdata"]
     out = tmp_path / "o.pb"

@@ -1,0 +1,391 @@
+"""The desktop app on the benchmark models, offscreen (issue 5).
+
+Usage:  python benchmarks/bench_gui.py [--cache DIR] [--starts 5] [--opens 3] [--json [FILE]]
+
+Run it with the project's venv interpreter; the models come from `benchmarks/make_models.py`
+(resnet50 is (a), huge is (c)). Every measurement runs in a child process with
+QT_QPA_PLATFORM=offscreen and a throw-away settings folder (XDG_CONFIG_HOME), so the user's recent
+files and window layout are left alone.
+
+  * window shown: wall time from spawning `tf-freezer` (gui.launch.main, what the script runs) to
+    the moment the app itself records as "window shown" (its first event-loop turn after show(),
+    where it starts loading TensorFlow); the child quits right there. Median of --starts runs.
+  * open until the tree is usable: in one app process, after TensorFlow has loaded (as it does in
+    the background after the window shows), `MainWindow.open_path` on (a) and (c), alternating,
+    --opens times each; time until `modelOpened` has been emitted (the tree model holds the graph)
+    and the pending events are processed (the view has laid out its rows). Also: the protobuf parse
+    of the same .meta alone (MetaGraphDef.ParseFromString, median of 3), and the difference; and,
+    of the open, the background open job (window.timings["open"]) and the variable inspector's
+    refill in the GUI thread (timed by wrapping its set_model).
+  * search on (c): 20 queries typed into the search field, each applied at once (no debounce):
+    wall time of `apply_search` plus the event processing that repaints the tree; p50, p95.
+  * preview on (c): 20 outputs ticked one after another in the tree; wall time from the tick to
+    `previewUpdated` (the window recomputes on the next event-loop turn) plus event processing;
+    p50, p95. The core part (`core.prune.preview`) is reported beside it.
+  * event-loop stall: a 10 ms QTimer heartbeat runs while (a) is frozen from the window (Freeze
+    button: the freeze and its verification run in the app's TensorFlow worker process); the
+    longest gap between two heartbeats, minus the 10 ms period. The same for 1 s of idle before.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DEFAULT_CACHE = HERE / ".cache"
+QUERIES = ["block", "fc2", "kernel", "Adam", "stage3/block1", "op:MatMul", "re:block\\d+/fc1/", "relu", "gradients",
+           "bias", "output", "no_such_node", "cond/Switch", "beta", "Adam_1", "stage8", "read", "moving", "op:Conv*",
+           "net/stage2 batch"]
+TICKS = 20
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil
+    return ordered[int(rank) - 1]
+
+
+# --------------------------------------------------------------------------------------------------
+# Children
+# --------------------------------------------------------------------------------------------------
+def child_startup() -> int:
+    """Start the app as `tf-freezer` does; report when it records the window as shown, then quit."""
+    import gui.main_window as main_window
+
+    report = {}
+
+    def shown(window) -> None:  # the app calls start_tensorflow right after recording "window shown"
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+
+        report["shown_epoch"] = time.time()
+        report["window_shown_s_from_run"] = window.timings.get("window-shown")
+        QTimer.singleShot(0, QApplication.instance().quit)
+
+    main_window.MainWindow.start_tensorflow = shown
+    from gui.launch import main
+
+    code = main(["gui"])
+    report["exit"] = code
+    print("BENCH " + json.dumps(report), flush=True)
+    return 0
+
+
+def child_session(cache: Path, models: dict, opens: int, work: Path) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import random
+
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow()
+    window.show()
+    app.processEvents()
+    report: dict = {}
+
+    def wait_for(*signals, timeout: float = 600.0):
+        loop = QEventLoop()
+        got: list = []
+
+        def slot(*args):
+            got.append(args)
+            loop.quit()
+
+        for signal in signals:
+            signal.connect(slot)
+        QTimer.singleShot(int(timeout * 1000), loop.quit)
+        if not got:
+            loop.exec()
+        for signal in signals:
+            signal.disconnect(slot)
+        if not got:
+            raise TimeoutError(f"no signal within {timeout} s")
+        return got[0]
+
+    # Where an open's time goes in the window: the variable inspector's refill is timed on the side.
+    inspector_s: list[float] = []
+    variables = getattr(window, "variables", None)
+    if variables is not None and hasattr(variables, "set_model"):
+        fill = variables.set_model
+
+        def timed_fill(model, fill=fill):
+            t0 = time.perf_counter()
+            try:
+                return fill(model)
+            finally:
+                inspector_s.append(time.perf_counter() - t0)
+
+        variables.set_model = timed_fill
+
+    t = time.perf_counter()
+    import core.tf
+
+    if not core.tf.is_loaded():
+        window.start_tensorflow()
+        wait_for(window.tensorflowReady)
+    report["tensorflow_s"] = time.perf_counter() - t
+
+    def open_model(name: str) -> dict:
+        path = str(cache / models[name]["folder"])
+        inspector_s.clear()
+        t0 = time.perf_counter()
+        window.open_path(path)
+        wait_for(window.modelOpened, window.openFailed)
+        t1 = time.perf_counter()
+        app.processEvents()
+        rows = window.tree_model.rowCount()
+        t2 = time.perf_counter()
+        return {"opened_s": t1 - t0, "usable_s": t2 - t0, "rows": rows, "nodes": len(window.model.graph),
+                "stages": dict(window.model.timings), "window_open_s": window.timings.get("open"),
+                "tree_s": window.timings.get("tree"), "variable_inspector_s": sum(inspector_s)}
+
+    # ---- opens, alternating (a) and (c) ----
+    opened: dict[str, list] = {"resnet50": [], "huge": []}
+    for k in range(opens):
+        for name in (("resnet50", "huge") if k % 2 == 0 else ("huge", "resnet50")):
+            opened[name].append(open_model(name))
+            print(f"  open {name}: usable in {opened[name][-1]['usable_s']:.2f} s", file=sys.stderr, flush=True)
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    parse: dict[str, float] = {}
+    for name in opened:
+        data = Path(cache / (models[name]["prefix"] + ".meta")).read_bytes()
+        times = []
+        for _ in range(3):
+            meta = meta_graph_pb2.MetaGraphDef()
+            t0 = time.perf_counter()
+            meta.ParseFromString(data)
+            times.append(time.perf_counter() - t0)
+            del meta
+        parse[name] = statistics.median(times)
+    report["open"] = opened
+    report["parse_s"] = parse
+
+    # ---- search and preview on (c) ----
+    open_model("huge")
+    graph = window.model.graph
+    searches = []
+    for query in QUERIES:
+        window.search_field.setText(query)
+        counts = []
+        window.searchApplied.connect(counts.append)
+        t0 = time.perf_counter()
+        window.apply_search()
+        app.processEvents()
+        elapsed = time.perf_counter() - t0
+        window.searchApplied.disconnect(counts.append)
+        searches.append({"query": query, "s": elapsed, "matches": counts[-1] if counts else None,
+                         "core_s": window.timings.get("search"), "search_tree_s": window.timings.get("search+tree")})
+    window.search_field.setText("")
+    window.apply_search()
+    app.processEvents()
+    report["search"] = searches
+
+    rnd = random.Random(5)
+    training = window.model.training_mask
+    candidates = [graph.index[s.name] for s in window.model.suggestions if s.name in graph.index]
+    pool = [i for i in range(len(graph)) if not training[i] and graph.ops[i] not in ("Const", "NoOp", "Assert")]
+    candidates += [i for i in rnd.sample(pool, TICKS * 2) if i not in candidates]
+    ticks = []
+    for node_id in candidates[:TICKS]:
+        t0 = time.perf_counter()
+        window.tree_model.set_checked(node_id, True)
+        wait_for(window.previewUpdated, timeout=60)
+        app.processEvents()
+        elapsed = time.perf_counter() - t0
+        ticks.append({"node": graph.names[node_id], "s": elapsed, "core_s": window.timings.get("preview"),
+                      "outputs": len(window.outputs())})
+    window.tree_model.clear_checked()
+    app.processEvents()
+    report["preview"] = ticks
+
+    # ---- event-loop stall while (a) is frozen ----
+    open_model("resnet50")
+    beats: list[float] = []
+    heartbeat = QTimer()
+    heartbeat.setInterval(10)
+    heartbeat.timeout.connect(lambda: beats.append(time.perf_counter()))
+    heartbeat.start()
+    idle_until = time.perf_counter() + 1.0
+    while time.perf_counter() < idle_until:
+        app.processEvents(QEventLoop.AllEvents, 50)
+        time.sleep(0.001)
+    idle = list(beats)
+    beats.clear()
+    graph = window.model.graph
+    for name in models["resnet50"]["outputs"]:
+        window.tree_model.set_checked(graph.index[name], True)
+    app.processEvents()
+    out = work / "resnet50.gui.pb"
+    window.options_panel.output_path.setText(str(out))
+    t0 = time.perf_counter()
+    beats.append(t0)
+    window.start_freeze()
+    got = wait_for(window.freezeFinished, window.freezeFailed, window.freezeCancelled, timeout=1800)
+    t1 = time.perf_counter()
+    beats.append(t1)
+    heartbeat.stop()
+    result = got[0] if got else None
+
+    def gaps(times: list[float]) -> list[float]:
+        return [b - a for a, b in zip(times, times[1:])]
+
+    freeze_gaps = gaps(beats)
+    report["freeze"] = {
+        "seconds": t1 - t0, "ok": hasattr(result, "output_bytes"), "result": str(result)[:300] if not hasattr(
+            result, "output_bytes") else {"output_bytes": result.output_bytes, "seconds": result.seconds,
+                                          "verified": bool(result.verify and result.verify.ok)},
+        "beats": len(beats), "max_gap_s": max(freeze_gaps), "p99_gap_s": _percentile(freeze_gaps, 99),
+        "gaps_over_100ms": sum(g > 0.110 for g in freeze_gaps),
+        "idle_max_gap_s": max(gaps(idle)) if len(idle) > 1 else None,
+    }
+    print("BENCH " + json.dumps(report, default=str), flush=True)
+    window.close()
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Parent
+# --------------------------------------------------------------------------------------------------
+def _child(args: list[str], env: dict, timeout: float) -> tuple[dict, float]:
+    spawn = time.time()
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve())] + args, env=env, cwd=str(REPO),
+                          capture_output=True, text=True, timeout=timeout)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("BENCH ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"child {args[:2]} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][6:]), spawn
+
+
+def _ms(seconds) -> str:
+    return "—" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _s(seconds) -> str:
+    return "—" if seconds is None else f"{seconds:.2f} s"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"models folder (default {DEFAULT_CACHE})")
+    parser.add_argument("--starts", type=int, default=5, help="app starts to time (default 5)")
+    parser.add_argument("--opens", type=int, default=3, help="opens of each model (default 3)")
+    parser.add_argument("--json", nargs="?", const="-", metavar="FILE", help="dump the raw numbers as JSON")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds before a child is killed")
+    parser.add_argument("--child", choices=["startup", "session"], help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    cache = Path(args.cache).resolve()
+
+    if args.child == "startup":
+        return child_startup()
+    if args.child == "session":
+        models = json.loads((cache / "models.json").read_text())["models"]
+        return child_session(cache, models, args.opens, Path(args.work))
+
+    index = cache / "models.json"
+    if not index.exists():
+        parser.error(f"{index} not found; run benchmarks/make_models.py --cache {cache} first")
+    models = json.loads(index.read_text())["models"]
+    missing = [m for m in ("resnet50", "huge") if m not in models]
+    if missing:
+        parser.error(f"not in {index}: {', '.join(missing)} (build them with make_models.py --only ...)")
+    to_stdout_json = args.json == "-"
+    report = sys.stderr if to_stdout_json else sys.stdout
+
+    def log(msg: str) -> None:
+        print(msg, file=report, flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-gui-", dir=cache))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(work / "config"),
+               TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    started = time.time()
+    try:
+        starts = []
+        for k in range(args.starts):
+            child, spawn = _child(["--child", "startup", "--cache", str(cache)], env, args.timeout)
+            child["spawn_to_shown_s"] = child["shown_epoch"] - spawn
+            starts.append(child)
+            log(f"start {k + 1}/{args.starts}: window shown {child['spawn_to_shown_s']:.2f} s after launch")
+        log("session: TensorFlow, opens, search, preview, freeze (a few minutes)")
+        session, _ = _child(["--child", "session", "--cache", str(cache), "--opens", str(args.opens),
+                             "--work", str(work)], env, args.timeout)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    shown = statistics.median(s["spawn_to_shown_s"] for s in starts)
+    usable = {name: statistics.median(o["usable_s"] for o in runs) for name, runs in session["open"].items()}
+    parse = session["parse_s"]
+    after_parse = usable["huge"] - parse["huge"]
+    search = [q["s"] for q in session["search"]]
+    preview = [t["s"] for t in session["preview"]]
+    preview_core = [t["core_s"] for t in session["preview"] if t["core_s"] is not None]
+    freeze = session["freeze"]
+    rows = [
+        ("window shown after launch (median of %d)" % len(starts), _s(shown), "≤ 1 s", shown <= 1.0),
+        ("(a) resnet50 open → usable tree (median of %d)" % len(session["open"]["resnet50"]),
+         _s(usable["resnet50"]), "", None),
+        ("(c) huge open → usable tree (median of %d)" % len(session["open"]["huge"]), _s(usable["huge"]), "", None),
+        ("(c) protobuf parse of its .meta alone", _s(parse["huge"]), "", None),
+        ("(c) usable tree after its graph is parsed", _s(after_parse), "≤ 2 s", after_parse <= 2.0),
+        ("  of which: open job in the worker thread (core open + scope tree + name index)",
+         _s(statistics.median(o["window_open_s"] for o in session["open"]["huge"])), "", None),
+        ("  of which: the variable inspector's refill (GUI thread)",
+         _s(statistics.median(o["variable_inspector_s"] for o in session["open"]["huge"])), "", None),
+        (f"(c) search p50 / p95 ({len(search)} queries)",
+         f"{_ms(_percentile(search, 50))} / {_ms(_percentile(search, 95))}", "p95 ≤ 50 ms",
+         _percentile(search, 95) <= 0.05),
+        (f"(c) preview on ticking p50 / p95 ({len(preview)} ticks)",
+         f"{_ms(_percentile(preview, 50))} / {_ms(_percentile(preview, 95))}", "p95 ≤ 100 ms",
+         _percentile(preview, 95) <= 0.1),
+        ("(c) preview, core.prune.preview part p95", _ms(_percentile(preview_core, 95)) if preview_core else "—",
+         "", None),
+        ("longest event-loop stall, freeze of (a) from the window", _ms(max(0.0, freeze["max_gap_s"] - 0.010)),
+         "≤ 100 ms", freeze["max_gap_s"] - 0.010 <= 0.1 and freeze["ok"]),
+        ("  (the same heartbeat, 1 s idle before the freeze)",
+         _ms(max(0.0, freeze["idle_max_gap_s"] - 0.010)) if freeze["idle_max_gap_s"] else "—", "", None),
+    ]
+    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+               "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
+               "loadavg_at_end": os.getloadavg()}
+    log("")
+    log(f"{machine['cpus']} CPUs, {machine['mem_gib']} GiB; load average at end {machine['loadavg_at_end'][0]:.2f}; "
+        f"TensorFlow loaded in the app in {session['tensorflow_s']:.1f} s")
+    log("| measure | value | target | met |")
+    log("|---|---:|---|---|")
+    for label, value, target, met in rows:
+        log(f"| {label} | {value} | {target} | {'' if met is None else ('yes' if met else 'NO')} |")
+    log("")
+    log(f"freeze of (a) from the window: {freeze['seconds']:.1f} s (open in the worker, freeze, verify), "
+        f"result {freeze['result']}; heartbeat gaps over 100 ms: {freeze['gaps_over_100ms']}")
+    slow = sorted(session["search"], key=lambda q: -q["s"])[:3]
+    log("slowest searches: " + ", ".join(f"{q['query']!r} {_ms(q['s'])} ({q['matches']} matches)" for q in slow))
+    data = {"machine": machine, "seconds": time.time() - started, "starts": starts, "session": session,
+            "summary": {label: value for label, value, _, _ in rows}}
+    if args.json == "-":
+        print(json.dumps(data, indent=1, default=str))
+    elif args.json:
+        Path(args.json).write_text(json.dumps(data, indent=1, default=str) + "\n")
+        log(f"raw numbers: {args.json}")
+    return 0 if all(met is not False for _, _, _, met in rows) else 1
+
+
+if __name__ == "__main__":
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    sys.exit(main())
