@@ -1,38 +1,150 @@
 """Writing outputs so that nothing is ever half-written: a temp file in the target folder, flushed,
 synced and renamed; on any error or cancel the temp file is removed and an existing target is
-left exactly as it was."""
+left exactly as it was. A process killed mid-write cannot clean up: the next write to the same
+target (or the app, when its TensorFlow worker dies) removes what it left."""
 from __future__ import annotations
 
 import errno
+import functools
 import os
+import shutil
 import tempfile
 from typing import Callable, Optional
 
 from .errors import FreezerError
 
+_TEMP_SUFFIX = ".partial"
 
-def write_atomically(path: str, data: bytes, *, overwrite: bool = False,
-                     before_commit: Optional[Callable[[str], None]] = None) -> None:
-    """Write `data` to `path`. `before_commit(temp_path)` runs on the complete temp file before the
-    rename (verification happens there, so a cancelled verify leaves nothing behind)."""
+#: Called with each target path just before its temp file is created. The isolation worker
+#: (core.isolate) sets it to tell the app, which removes the temp file if the worker dies mid-write.
+on_write: Optional[Callable[[str], None]] = None
+
+
+def _temp_prefix(path: str) -> str:
+    return "." + os.path.basename(path) + "."
+
+
+def remove_stale_temps(path: str, pid: Optional[int] = None) -> list[str]:
+    """Remove the temp files (and export scratch folders) that writers of `path` left behind when
+    they died (a TensorFlow abort gives no chance to clean up): those of process `pid`, or of any
+    process no longer running. A temp name carries its writer's pid, so a live writer's is kept."""
     folder = os.path.dirname(os.path.abspath(path))
+    prefix = _temp_prefix(path)
+    removed = []
     try:
-        fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial", dir=folder)
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(_TEMP_SUFFIX)):
+            continue
+        owner = name[len(prefix):-len(_TEMP_SUFFIX)].split(".", 1)[0]
+        if not owner.isdigit() or int(owner) == os.getpid():
+            continue  # not ours (no pid: another tool's file), or this process's own write in progress
+        if pid is not None and int(owner) != pid:
+            continue
+        if pid is None and _running(int(owner)):
+            continue
+        full = os.path.join(folder, name)
+        try:
+            if os.path.isdir(full) and not os.path.islink(full):  # an export's scratch folder
+                shutil.rmtree(full)
+            else:
+                os.unlink(full)
+            removed.append(full)
+        except OSError:
+            pass
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, it is someone else's
+        return True
+    return True
+
+
+class Deferred:
+    """A piece of a file whose bytes are made only when it is written: `produce()` returns them
+    (bytes-like, `nbytes` long). A frozen graph's constants are read from the checkpoint this way,
+    one at a time while the previous one goes to disk (see graph_chunks)."""
+
+    __slots__ = ("nbytes", "produce")
+
+    def __init__(self, nbytes: int, produce: Callable[[], object]):
+        self.nbytes = nbytes
+        self.produce = produce
+
+
+def _nbytes(piece) -> int:
+    return piece.nbytes if isinstance(piece, Deferred) else memoryview(piece).nbytes
+
+
+def size_of(pieces) -> int:
+    """The bytes a list of pieces (bytes-like or Deferred) makes."""
+    return sum(_nbytes(piece) for piece in pieces)
+
+
+_WRITEBACK_BYTES = 16 << 20  # after this much, ask the kernel to start writing it to disk
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it; read once, at import, before any thread writes files
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def write_atomically(path: str, data, *, overwrite: bool = False,
+                     before_commit: Optional[Callable[[str], None]] = None) -> None:
+    """Write `data` to `path`: bytes, or a list of pieces written one after another: bytes-like, or
+    Deferred (a frozen graph's constants go to the file straight from their arrays: see
+    graph_chunks). `before_commit(temp_path)` runs on the complete temp file before the rename
+    (verification happens there, so a cancelled verify leaves nothing behind)."""
+    pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
+    size = sum(_nbytes(piece) for piece in pieces)
+    folder = os.path.dirname(os.path.abspath(path))
+    remove_stale_temps(path)
+    if on_write is not None:
+        on_write(path)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=_TEMP_SUFFIX, dir=folder)
     except OSError as exc:  # os.access() said yes, the file system says no (root on /proc, a read-only mount...)
         raise FreezerError(f"Cannot create a file in {folder}: {exc.strerror}.",
                            "Choose a folder you may write to; nothing was written.") from None
     try:
+        # mkstemp makes the file private (0600); a .pb is a deliverable, so give it the mode any new file gets.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                view = memoryview(data)
-                # Large outputs in chunks: a full disk then fails on a write, not in one giant call.
-                for start in range(0, len(view), 64 << 20):
-                    fh.write(view[start:start + (64 << 20)])
+            with os.fdopen(fd, "wb") as fh, _Ahead(pieces) as ahead:
+                written = synced = 0
+                for k, piece in enumerate(pieces):
+                    if isinstance(piece, Deferred):
+                        expected, piece = piece.nbytes, ahead.take(k)  # and the next one starts
+                        if memoryview(piece).nbytes != expected:
+                            raise FreezerError(f"Internal error: a part of {os.path.basename(path)} is "
+                                               f"{memoryview(piece).nbytes} bytes, not {expected}.",
+                                               "Please report this; nothing was written.")
+                    view = memoryview(piece).cast("B")
+                    # Large outputs in chunks: a full disk then fails on a write, not in one giant call.
+                    for start in range(0, len(view), 64 << 20):
+                        fh.write(view[start:start + (64 << 20)])
+                    written += len(view)
+                    del view, piece
+                    if written - synced >= _WRITEBACK_BYTES:
+                        fh.flush()
+                        _start_writeback(fh.fileno(), synced, written - synced)
+                        synced = written
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
-                raise FreezerError(f"The disk holding {folder} is full ({len(data) / 1e6:.1f} MB were to be written).",
+                raise FreezerError(f"The disk holding {folder} is full ({size / 1e6:.1f} MB were to be written).",
                                    "Free some space or choose another folder; nothing was written.") from None
             raise FreezerError(f"Cannot write to {folder}: {exc.strerror}.",
                                "Choose another folder; nothing was written.") from None
@@ -53,6 +165,55 @@ def write_atomically(path: str, data: bytes, *, overwrite: bool = False,
         raise
 
 
+class _Ahead:
+    """Makes the Deferred pieces of a list one step ahead of the writer, in one helper thread: the
+    next constant is read from the checkpoint (TensorFlow's reader, CRC checks included) while the
+    current one is copied to the file, so the two overlap instead of adding up. At most two pieces'
+    bytes are alive at once; each is dropped from the list when taken."""
+
+    def __init__(self, pieces: list):
+        self.pieces = pieces
+        self.pool = None
+        self.futures: dict = {}
+
+    def __enter__(self) -> "_Ahead":
+        if any(isinstance(piece, Deferred) for piece in self.pieces):
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="tf-freezer-read")
+            self._start(0)
+        return self
+
+    def _start(self, first: int) -> None:
+        for k in range(first, len(self.pieces)):
+            piece = self.pieces[k]
+            if isinstance(piece, Deferred):
+                self.futures[k] = self.pool.submit(piece.produce)
+                return
+
+    def take(self, k: int):
+        future = self.futures.pop(k)
+        self.pieces[k] = None
+        self._start(k + 1)
+        return future.result()
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)  # an error: wait for a read under way
+            self.futures.clear()
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Have the kernel start writing a range to disk now, without waiting for it (Linux starts the
+    writeback of dirty pages on POSIX_FADV_DONTNEED): the final fsync then waits for the last
+    pieces only, and the disk works while the next piece is read from the checkpoint."""
+    if hasattr(os, "posix_fadvise"):
+        try:
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass
+
+
 def check_writable(folder: str) -> None:
     """Raise FreezerError unless a file can really be created in `folder`: os.access() says yes to
     root everywhere, and on read-only mounts and special file systems (/proc) — ask before the work,
@@ -67,3 +228,88 @@ def check_writable(folder: str) -> None:
         os.unlink(probe)
     except OSError:
         pass
+
+
+# ----- serializing a GraphDef in pieces -----------------------------------------------------------
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def graph_chunks(graph_def, detached: Optional[dict] = None,
+                 on_load: Optional[Callable[[str, float], None]] = None) -> list:
+    """`graph_def` serialized, as a list of pieces to write one after another; `detached` maps Const
+    node names to the arrays holding their bytes, which the GraphDef lacks (core.freeze._convert),
+    or to values read only when written (objects with `nbytes` and `load()`: Deferred pieces;
+    `on_load(node name, fraction of those bytes loaded before)` is called before each is read).
+
+    A parser reads the pieces as `graph_def` with each detached array as its node's tensor_content,
+    but those bytes are never copied: each array's buffer is a piece of its own. Serializing a
+    400 MB frozen graph the usual way copies every byte into the GraphDef, again into upb's buffer
+    and again into a bytes object; here they go from the checkpoint's array to the file."""
+    if not detached:
+        return [graph_def.SerializeToString()]
+    import numpy as np
+
+    def content(array):
+        return memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+
+    pieces: list = []
+    small: list[bytes] = []  # consecutive small encodings, joined into one piece
+    lazy_total = max(1, sum(a.nbytes for a in detached.values() if hasattr(a, "load")))
+    lazy_done = 0
+
+    def load(name: str, array, before: int):
+        if on_load is not None:
+            on_load(name, before / lazy_total)
+        return content(array.load())
+
+    for node in graph_def.node:
+        array = detached.get(node.name)
+        if array is None:
+            data = node.SerializeToString()
+            small += (b"\x0a", _varint(len(data)), data)  # GraphDef.node = 1
+            continue
+        nbytes = array.nbytes
+        head = _const_node_head(node, nbytes)
+        small += (b"\x0a", _varint(len(head) + nbytes), head)
+        pieces.append(b"".join(small))
+        if hasattr(array, "load"):  # read only when written (core.freeze.LazyValue)
+            pieces.append(Deferred(nbytes, functools.partial(load, node.name, array, lazy_done)))
+            lazy_done += nbytes
+        else:
+            pieces.append(content(array))
+        small = []
+    rest = type(graph_def)()  # the other fields (library, versions) after the nodes, as a parser expects them
+    for field, value in graph_def.ListFields():
+        if field.name == "node":
+            continue
+        if field.message_type is not None:
+            getattr(rest, field.name).CopyFrom(value)
+        else:
+            setattr(rest, field.name, value)
+    small.append(rest.SerializeToString())
+    pieces.append(b"".join(small))
+    return pieces
+
+
+def _const_node_head(node, content_bytes: int) -> bytes:
+    """The encoding of Const `node` up to its tensor_content, which is `content_bytes` long: the node
+    without its value attr, then the value attr's map entry whose TensorProto ends with the content."""
+    from tensorflow.core.framework import node_def_pb2
+
+    rest = node_def_pb2.NodeDef()
+    rest.CopyFrom(node)
+    del rest.attr["value"]
+    tensor = node.attr["value"].tensor.SerializeToString() + b"\x22" + _varint(content_bytes)  # tensor_content = 4
+    tensor_len = len(tensor) + content_bytes
+    attr = b"\x42" + _varint(tensor_len)  # AttrValue.tensor = 8
+    attr_len = len(attr) + tensor_len
+    entry = b"\x0a\x05value\x12" + _varint(attr_len)  # map entry: key = 1, value = 2
+    entry_len = len(entry) + attr_len
+    return rest.SerializeToString() + b"\x2a" + _varint(entry_len) + entry + attr + tensor  # NodeDef.attr = 5
+

@@ -87,7 +87,11 @@ def run(path: Optional[str] = None, demo: bool = False) -> int:
             window.open_path(os.path.abspath(target))
 
     QTimer.singleShot(0, after_first_paint)
-    return app.exec()
+    code = app.exec()
+    from .worker import stop_tensorflow_worker
+
+    stop_tensorflow_worker()
+    return code
 
 
 if __name__ == "__main__":  # python -m gui.app [PATH]

@@ -4,6 +4,10 @@ A `JobRunner` owns one job. The job runs in a daemon thread; its progress report
 the GUI thread through queued signals. `detach()` (used when a newer job replaces this one or the user
 cancels) guarantees that nothing from this job is delivered afterwards, so a stale result can never
 land in the window.
+
+Jobs that run TensorFlow graphs (freeze, verify, export) go further: the thread drives them in
+core.isolate's worker process, because TensorFlow aborts its whole process on some malformed graphs;
+there an abort is a `failed` signal with the reason, and the window lives on.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
+from core import isolate
 from core.errors import Cancelled
 
 
@@ -38,7 +43,7 @@ class JobRunner(QObject):
 
     def __init__(self, job: Any, name: str = "job", parent: Optional[QObject] = None):
         super().__init__(parent)
-        self.job = job
+        self.job = isolate.isolated(job) if isolate.needs_isolation(job) else job
         self.name = name
         self.started_at = 0.0
         self.seconds = 0.0
@@ -83,7 +88,9 @@ class JobRunner(QObject):
         except Cancelled:
             self._bridge.finished.emit("cancelled", None)
         except BaseException as exc:  # noqa: BLE001 - everything must reach the GUI, never a dead thread
-            exc.traceback_text = traceback.format_exc()  # type: ignore[attr-defined]
+            # From the worker process, its own traceback says where it went wrong.
+            exc.traceback_text = (getattr(exc, "remote_traceback", "")  # type: ignore[attr-defined]
+                                  or traceback.format_exc())
             self._bridge.finished.emit("failed", exc)
         else:
             self._bridge.finished.emit("succeeded", result)
@@ -123,3 +130,14 @@ class CallJob:
 
     def cancel(self) -> None:
         pass
+
+
+def start_tensorflow_worker() -> None:
+    """Start the worker process that freeze jobs run in, so that its TensorFlow import (seconds)
+    overlaps with the user ticking outputs; called when a model opens."""
+    isolate.warm_up()
+
+
+def stop_tensorflow_worker() -> None:
+    """At app exit: stop the worker process (a job still running there is cancelled, then killed)."""
+    isolate.shutdown()

@@ -70,6 +70,16 @@ class CheckpointFactory:
         return list(self._specs)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tensorflow_worker():
+    """core.isolate's worker process (freezing and verifying run there): one for the whole session,
+    so only the first job pays for its TensorFlow import; stopped at the end, leaving no process."""
+    yield
+    isolate = sys.modules.get("core.isolate")
+    if isolate is not None:
+        isolate.shutdown()
+
+
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory) -> CheckpointFactory:
     """All test checkpoints, each built lazily on first access (see tests/checkpoints.py)."""

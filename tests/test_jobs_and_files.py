@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 
 import pytest
 
@@ -111,3 +112,11 @@ def test_command_line_round_trips_options(checkpoints):
 
     args = build_parser().parse_args(line.split()[1:])
     assert args.use_ema and args.keep_devices and args.deny_vars == "bias"
+
+
+def test_written_file_gets_the_usual_mode_not_the_temp_files_private_one(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    target = tmp_path / "model.pb"
+    write_atomically(str(target), b"graph")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # like `open(..., "w")`, not mkstemp's 0600

@@ -1,0 +1,660 @@
+"""Run TensorFlow work in a worker process, so that TensorFlow aborting ends the worker, not the app.
+
+TensorFlow kills its whole process on some malformed graphs: a C++ CHECK failure (grappler's constant
+folding on a Const whose value dtype differs from its dtype attr, found by fuzzing) calls abort(),
+which no Python code can catch. A job that runs graphs (freeze, verify, export) is therefore sent to
+one long-lived worker process; `IsolatedJob` stands in for it with the same interface (`run(progress)`,
+`cancel()`, the same result, FreezerError and Cancelled), and a dead worker becomes a `WorkerCrash`
+(a FreezerError naming what TensorFlow said) instead of a dead window.
+
+The worker is a fresh interpreter (spawned, never forked: forking a process that runs Qt and
+TensorFlow threads is unsafe; and started with `python -c`, not multiprocessing's spawn, which would
+re-run the app's main script in it), imports TensorFlow once and is reused, so only the first job pays
+for the import; `warm_up()` starts it in the background ahead of the first job. It re-opens each model
+itself from its location (an OpenedModel is far too big to send), keeps the last few open, and builds
+the job from the parent's job's picklable state. A worker that died is started again for the next job.
+"""
+from __future__ import annotations
+
+import atexit
+import collections
+import faulthandler
+import itertools
+import json
+import os
+import pickle
+import queue
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection, wait
+from typing import Any, Optional
+
+from .errors import Cancelled, FreezerError
+from .jobs import Job, Progress
+
+#: Jobs that run TensorFlow graphs (sessions and grappler, the variable-to-constant converter): the
+#: ones a malformed graph can abort. Opening only parses protos and never aborted under fuzzing.
+ISOLATED_JOBS = frozenset({"core.freeze.FreezeJob", "core.verify.VerifyJob", "core.export.ExportJob"})
+
+#: seconds a worker gets to honour a cancel before it is killed (TensorFlow checks for a cancel only
+#: between stages; a long Session.run does not stop by itself)
+CANCEL_GRACE = 2.0
+
+_MODELS_KEPT = 2  # opened models the worker keeps: the GUI freezes the same model again and again
+_POLL = 0.05
+_JOB_INTERNALS = frozenset(vars(Job()))
+_in_worker = False  # True inside the worker process: its jobs run where they are
+
+# How each stage reads in "TensorFlow crashed while ...".
+_DOING = {
+    "start": "starting", "open": "opening the model", "surgery": "applying graph surgery",
+    "prune": "pruning the graph", "read-variables": "reading the variables",
+    "convert": "turning variables into constants", "clean": "cleaning the graph", "write": "writing the file",
+    "verify": "verifying the frozen graph", "load": "loading the frozen graph",
+    "run-frozen": "running the frozen graph", "run-checkpoint": "running the original model",
+    "compare": "comparing outputs", "export": "exporting",
+}
+_GLOG_FATAL = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]\s]+\] (.+)$")
+
+
+class WorkerCrash(FreezerError):
+    """The worker process died in the middle of a job (a TensorFlow CHECK failure, a segfault, the
+    kernel's out-of-memory killer). `reason` is what TensorFlow said, `signal` e.g. 'SIGABRT'."""
+
+    def __init__(self, message: str, hint: str, details: str, reason: str = "", signal_name: str = "",
+                 stage: str = ""):
+        super().__init__(message, hint, details)
+        self.reason = reason
+        self.signal = signal_name
+        self.stage = stage
+
+
+def needs_isolation(job: Any) -> bool:
+    """Whether `job` is one of ISOLATED_JOBS (or a subclass). Looked up among the loaded modules only:
+    a job's module is loaded by the time there is a job, and the others need not be."""
+    if _in_worker:
+        return False
+    for name in ISOLATED_JOBS:
+        module, _, cls = name.rpartition(".")
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(job, getattr(loaded, cls, ())):
+            return True
+    return False
+
+
+def isolated(job: Job, worker: Optional["Worker"] = None) -> Job:
+    """`job`, to be run in the worker process (the shared one unless `worker` is given). Inside the
+    worker, or for a job already isolated, `job` itself."""
+    if _in_worker or isinstance(job, IsolatedJob):
+        return job
+    return IsolatedJob(job, worker)
+
+
+class IsolatedJob(Job[Any]):
+    """Runs `job` in a worker process. Its attributes travel by pickle, an OpenedModel among them as a
+    `ModelRef` that the worker opens again."""
+
+    def __init__(self, job: Job, worker: Optional["Worker"] = None):
+        super().__init__()
+        self.job = job
+        self.worker = worker
+        self.stage = ""  # the last stage the worker reported: names the crash
+
+    def _run(self):
+        payload = _payload(self.job)
+        return (self.worker or shared_worker()).run(payload, self)
+
+    def report(self, progress: Progress) -> None:
+        self.stage = progress.stage
+        if self._progress is not None:
+            self._progress(progress)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What the worker needs to open a model the way the app did."""
+    source: str
+    step: Optional[int]
+    files: tuple  # (path, size, mtime_ns) of each input file: a file changed on disk is opened afresh
+    nodes: int  # node count as the app opened it: a mismatch means the files changed under us
+    rewires: tuple = ()  # graph surgery that made the model (core.surgery), as --rewire specs
+    binds: tuple = ()  # and as (placeholder, value) pairs
+
+    @classmethod
+    def of(cls, model) -> "ModelRef":
+        origin = model.origin if model.origin is not None else model
+        loc = origin.location
+        files = []
+        for path in loc.input_files or [loc.source]:
+            try:
+                st = os.stat(path)
+                files.append((path, st.st_size, st.st_mtime_ns))
+            except OSError:
+                files.append((path, -1, -1))
+        rewires, binds = _surgery_of(model) if model.origin is not None else ((), ())
+        return cls(loc.source, loc.step, tuple(files), len(origin.graph), rewires, binds)
+
+    @property
+    def key(self) -> tuple:
+        return self.source, self.step, self.files
+
+
+def _surgery_of(model) -> tuple:
+    """(rewire specs, bind pairs) of a model made by core.surgery.operated, found through the cache
+    its origin keeps (the key holds the specs, which parse back to the same Rewires)."""
+    for key, value in model.origin.surgery_cache.items():
+        if value is model:
+            return tuple(key[0]), tuple(model.bound.items())
+    raise TypeError("a model made by graph surgery that its origin no longer caches cannot be sent to the "
+                    "TensorFlow worker; give the job the opened model and the surgery in its options")
+
+
+def _payload(job: Job) -> bytes:
+    from .load import OpenedModel
+
+    state = {}
+    for name, value in vars(job).items():
+        if name in _JOB_INTERNALS:
+            continue
+        state[name] = ModelRef.of(value) if isinstance(value, OpenedModel) else value
+    try:
+        return pickle.dumps((type(job), state), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # a programming error: the job holds something that cannot travel
+        raise TypeError(f"{type(job).__name__} cannot be sent to the TensorFlow worker: {exc}") from None
+
+
+# =================================================================================================
+# The app's side
+# =================================================================================================
+class Worker:
+    """One worker process, running one job at a time (others wait their turn), started on demand and
+    again after it died. All methods may be called from any thread."""
+
+    def __init__(self, keep_warm: bool = True, grace: float = CANCEL_GRACE, tensorflow: bool = True):
+        self.keep_warm = keep_warm  # after a crash or a kill, start the next worker at once
+        self.grace = grace
+        self.tensorflow = tensorflow  # import it on start (False: a worker for jobs without it)
+        self.started = 0  # processes started so far
+        self.ready_seconds: Optional[float] = None  # the last start's time to a ready TensorFlow
+        self._job_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._process = None
+        self._requests = None
+        self._events = None
+        self._log_path = ""
+        self._ready = False
+        self._closing = False
+        self._started_at = 0.0
+        self._ids = itertools.count(1)
+
+    @property
+    def pid(self) -> Optional[int]:
+        process = self._process
+        return process.pid if process is not None else None
+
+    def is_alive(self) -> bool:
+        process = self._process
+        return process is not None and process.poll() is None
+
+    def start(self) -> None:
+        """Start the process unless it runs; returns at once (TensorFlow loads in the background)."""
+        with self._lock:
+            if self.is_alive():
+                return
+            self._discard()
+            requests_out, requests_in = Pipe(duplex=False)
+            events_out, events_in = Pipe(duplex=False)
+            fd, self._log_path = tempfile.mkstemp(prefix="tf-freezer-worker-", suffix=".log")
+            os.close(fd)
+            child_fds = (requests_out.fileno(), events_in.fileno())
+            try:
+                # The worker's stderr (TensorFlow's fatal line, faulthandler's stack) and any stray
+                # stdout (the CLI's stdout carries JSON) go to the log, opened with O_APPEND so that
+                # the app can empty it between jobs (the worker then writes from its start again).
+                with os.fdopen(os.open(self._log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
+                    process = subprocess.Popen(
+                        [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path), *map(str, child_fds),
+                         str(int(self.tensorflow))],
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=child_fds)
+            finally:
+                requests_out.close()  # the child's ends: closed here, so either side sees the other die
+                events_in.close()
+            self._process, self._requests, self._events = process, requests_in, events_out
+            self._ready, self._closing = False, False
+            self._started_at = time.time()  # wall clock: the worker reports when it was ready in it
+            self.started += 1
+
+    def wait_ready(self, timeout: float = 120.0) -> bool:
+        """Start the process if needed and wait until TensorFlow is imported in it."""
+        deadline = time.monotonic() + timeout
+        if not self._job_lock.acquire(timeout=timeout):
+            return False
+        try:
+            self.start()
+            while not self._ready:
+                left = deadline - time.monotonic()
+                if left <= 0 or not wait([self._events], timeout=left):
+                    return False
+                try:
+                    message = self._events.recv()
+                except (EOFError, OSError):
+                    return False
+                self._handle_ready(message)
+            return True
+        finally:
+            self._job_lock.release()
+
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop the process (a running job is cancelled and then killed); no zombie is left."""
+        with self._lock:
+            process = self._process
+            if process is None:
+                return
+            self._closing = True
+            self._send_quietly(("stop",))
+            # Still importing TensorFlow, it has run nothing yet: no reason to wait for it.
+            patience = timeout if self._ready else 0
+        _end(process, patience)
+        # A running job notices the death and tidies up itself; otherwise tidy up here.
+        if self._job_lock.acquire(timeout=1.0):
+            try:
+                with self._lock:
+                    if self._process is process:
+                        self._discard()
+            finally:
+                self._job_lock.release()
+
+    def run(self, payload: bytes, job: IsolatedJob):
+        while not self._job_lock.acquire(timeout=_POLL):
+            job.check_cancelled()
+        try:
+            return self._run_locked(payload, job)
+        finally:
+            self._job_lock.release()
+
+    # ----- one job --------------------------------------------------------------------------------
+    def _run_locked(self, payload: bytes, job: IsolatedJob):
+        job.check_cancelled()
+        self.start()
+        process, events = self._process, self._events
+        pid = process.pid
+        if not self._ready:
+            job.report(Progress("start", 0.0, "Starting TensorFlow in a worker process"))
+        try:
+            os.truncate(self._log_path, 0)  # the log then holds this job's lines only
+        except OSError:
+            pass
+        job_id = next(self._ids)
+        targets: list[str] = []
+        cancel_sent = None
+        try:
+            self._send(("run", job_id, payload))
+            while True:
+                if job.cancelled and cancel_sent is None:
+                    self._send_quietly(("cancel", job_id))
+                    cancel_sent = time.monotonic()
+                if cancel_sent is not None and time.monotonic() - cancel_sent > self.grace:
+                    self._kill(process, pid, targets)
+                    raise Cancelled()
+                message = self._receive(process, events)
+                if message is None:
+                    continue
+                if message[0] == "ready":
+                    self._handle_ready(message)
+                    continue
+                kind, data = message[0], message[2]
+                if message[1] != job_id:
+                    continue
+                if kind == "progress":
+                    job.report(data)
+                elif kind == "target":
+                    targets.append(data)
+                elif kind == "result":
+                    return data
+                else:
+                    break
+        except _Gone:
+            raise self._died(process, pid, job, targets) from None
+        except (KeyboardInterrupt, SystemExit):  # Ctrl+C in the CLI: stop the worker's writing too
+            self._kill(process, pid, targets)
+            raise
+        if kind == "freezer":
+            raise FreezerError(*data)
+        if kind == "cancelled":
+            raise Cancelled()
+        raise _remote_exception(*data)
+
+    @staticmethod
+    def _receive(process, events):
+        """The worker's next message, None after a poll interval without one; _Gone when it died."""
+        try:
+            if not wait([events], timeout=_POLL):
+                if process.poll() is not None:
+                    raise _Gone  # ended, yet its pipe is open: something it started holds it
+                return None
+            return events.recv()
+        except (EOFError, OSError, ValueError):  # ValueError: shutdown() closed the pipe meanwhile
+            raise _Gone from None
+
+    def _handle_ready(self, message) -> None:
+        if message[0] == "ready":
+            self._ready = True
+            self.ready_seconds = message[2] - self._started_at
+
+    def _died(self, process, pid: int, job: IsolatedJob, targets: list[str]) -> BaseException:
+        """The worker is gone: clean up after it and say why, as well as its log tells."""
+        code = _end(process, 5.0)
+        log = _read_tail(self._log_path)
+        with self._lock:
+            closing, ready = self._closing, self._ready
+            if self._process is process:
+                self._discard()
+        _remove_temps(targets, pid)
+        if closing:
+            return Cancelled()
+        if self.keep_warm and ready:
+            self.start()
+        return _crash_error(code, log, job.stage, ready)
+
+    def _kill(self, process, pid: int, targets: list[str]) -> None:
+        _end(process, 0)
+        with self._lock:
+            ready = self._ready
+            if self._process is process:
+                self._discard()
+        _remove_temps(targets, pid)
+        if self.keep_warm and ready and not self._closing:
+            self.start()
+
+    def _send(self, message) -> None:
+        with self._lock:
+            if self._requests is None:
+                raise _Gone
+            try:
+                self._requests.send(message)
+            except (OSError, ValueError):
+                raise _Gone from None
+
+    def _send_quietly(self, message) -> None:
+        try:
+            self._send(message)
+        except _Gone:
+            pass  # whoever waits on the process finds out
+
+    def _discard(self) -> None:
+        """Forget the (ended) process: close its pipes, reap it, remove its log."""
+        for conn in (self._requests, self._events):
+            if conn is not None:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+        if self._process is not None:
+            _end(self._process, 0)
+        if self._log_path:
+            try:
+                os.unlink(self._log_path)
+            except OSError:
+                pass
+        self._process = self._requests = self._events = None
+        self._log_path = ""
+        self._ready = False
+
+
+def _end(process: subprocess.Popen, timeout: float) -> Optional[int]:
+    """Wait up to `timeout` seconds for the process to end, then kill it; reap it (no zombie).
+    Its exit status (negative: the signal that ended it)."""
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+class _Gone(Exception):
+    """The worker process ended (or its pipe closed) while a job was talking to it."""
+
+
+def _remove_temps(targets: list[str], pid: int) -> None:
+    from .output import remove_stale_temps
+
+    for target in dict.fromkeys(targets):
+        remove_stale_temps(target, pid=pid)
+
+
+def _read_tail(path: str, size: int = 256 << 10) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - size))
+            return fh.read().decode("utf-8", "replace").replace("\x00", "")
+    except OSError:
+        return ""
+
+
+def _signal_name(code: Optional[int]) -> str:
+    if code is not None and code < 0:
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            return f"signal {-code}"
+    return ""
+
+
+def crash_reason(log: str) -> str:
+    """The line of a dead process's stderr that says why: TensorFlow's fatal log line (its CHECK
+    message), a C++ exception, or Python's fatal error; '' when there is none."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        match = _GLOG_FATAL.match(line)
+        if match:
+            return match.group(1)
+    for line in reversed(lines):
+        if "Check failed" in line or line.startswith("terminate called"):
+            return line
+    for line in lines:
+        if line.startswith("Fatal Python error: "):
+            return line[len("Fatal Python error: "):]
+    return ""
+
+
+def _crash_error(code: Optional[int], log: str, stage: str, ready: bool) -> WorkerCrash:
+    sig = _signal_name(code)
+    reason = " ".join(crash_reason(log).split())[:300]
+    if not reason:
+        reason = f"killed by {sig}" if sig else f"exit status {code}"
+    noise = ("Extension modules:", "    @ ")
+    tail = [line for line in log.splitlines() if line.strip() and not line.startswith(noise)][-60:]
+    details = f"The worker process ended with {sig or f'exit status {code}'}.\n" + "\n".join(tail)
+    if not ready:
+        return WorkerCrash(f"TensorFlow could not start in a worker process: {reason}.",
+                           "Check that `python -c \"import tensorflow\"` works; nothing was written.",
+                           details, reason, sig, stage)
+    doing = _DOING.get(stage, f"at the {stage!r} stage" if stage else "starting the job")
+    if sig == "SIGKILL":
+        hint = ("Something outside killed the worker process, most likely the system running out of "
+                "memory; nothing was written. Free some memory and try again.")
+    else:
+        hint = ("The graph is malformed in a way TensorFlow cannot survive; nothing was written. Open the "
+                "checkpoint the training run wrote, or export the graph again from the training code.")
+    return WorkerCrash(f"TensorFlow crashed while {doing}: {reason.rstrip('.')}.", hint, details, reason, sig, stage)
+
+
+def _remote_exception(pickled: bytes, type_name: str, message: str, tb: str) -> BaseException:
+    """An unexpected exception from the worker, as itself when it unpickles; its traceback as text."""
+    try:
+        exc = pickle.loads(pickled) if pickled else None
+    except Exception:  # noqa: BLE001 - a class the app cannot rebuild still gets reported
+        exc = None
+    if not isinstance(exc, BaseException):
+        exc = RuntimeError(f"{type_name}: {message}")
+    exc.remote_traceback = tb  # type: ignore[attr-defined]
+    return exc
+
+
+# ----- the shared worker ---------------------------------------------------------------------------
+_shared: Optional[Worker] = None
+_shared_lock = threading.Lock()
+
+
+def shared_worker() -> Worker:
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Worker()
+            atexit.register(shutdown)
+        return _shared
+
+
+def warm_up() -> None:
+    """Start the shared worker now, so that its TensorFlow import overlaps with what the user does
+    before the first freeze."""
+    if not _in_worker:
+        shared_worker().start()
+
+
+def shutdown(timeout: float = 2.0) -> None:
+    """Stop the shared worker, if one runs (at app exit; also registered with atexit)."""
+    if _shared is not None:
+        _shared.shutdown(timeout)
+
+
+# =================================================================================================
+# The worker's side
+# =================================================================================================
+# argv: the app's sys.path (so the worker imports the same core, and tests' modules), the fds of
+# the two pipes, whether to import TensorFlow.
+_BOOTSTRAP = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
+              "from core.isolate import _main; _main(*map(int, sys.argv[2:5]))")
+
+
+def _main(requests_fd: int, events_fd: int, tensorflow: int) -> None:
+    _serve(Connection(requests_fd, writable=False), Connection(events_fd, readable=False), bool(tensorflow))
+
+
+def _serve(requests, events, tensorflow: bool = True) -> None:
+    """The worker's main loop: jobs run on the main thread, one at a time; a reader thread takes the
+    app's messages meanwhile, so a cancel reaches a running job."""
+    global _in_worker
+    _in_worker = True
+    # Ctrl+C in a terminal reaches the whole process group: the app decides what to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    faulthandler.enable()  # the Python stack of a fatal signal goes into the log too
+
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    cancels: dict[int, threading.Event] = {}
+
+    def read() -> None:
+        while True:
+            try:
+                message = requests.recv()
+            except (EOFError, OSError):  # the app is gone: finish (cancelled) and leave
+                for event in list(cancels.values()):
+                    event.set()
+                inbox.put(None)
+                return
+            if message[0] == "run":
+                cancels[message[1]] = threading.Event()
+                inbox.put((message[1], message[2], cancels[message[1]]))
+            elif message[0] == "cancel" and message[1] in cancels:
+                cancels[message[1]].set()
+            elif message[0] == "stop":
+                for event in list(cancels.values()):
+                    event.set()
+                inbox.put(None)
+                return
+
+    threading.Thread(target=read, name="tf-freezer-worker-inbox", daemon=True).start()
+    from . import output
+    from . import tf as tfmod
+
+    try:
+        if tensorflow:
+            tfmod.tensorflow()
+    except BaseException:  # noqa: BLE001 - the app reads why from the log
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(3)
+    events.send(("ready", os.getpid(), time.time()))
+    models: collections.OrderedDict = collections.OrderedDict()
+    while True:
+        item = inbox.get()
+        if item is None:
+            break
+        job_id, payload, cancel = item
+
+        def send(kind: str, data, job_id=job_id) -> None:
+            events.send((kind, job_id, data))
+
+        output.on_write = lambda path, send=send: send("target", path)
+        try:
+            reply = ("result", _run_job(payload, cancel, models, send))
+        except FreezerError as exc:
+            reply = ("freezer", (exc.message, exc.hint, exc.details))
+        except Cancelled:
+            reply = ("cancelled", None)
+        except BaseException as exc:  # noqa: BLE001 - everything goes back to the app
+            reply = ("bug", _describe(exc))
+        finally:
+            output.on_write = None
+            cancels.pop(job_id, None)
+        try:
+            send(*reply)
+        except (EOFError, OSError):
+            break
+        except Exception as exc:  # noqa: BLE001 - a result that does not pickle
+            send("bug", _describe(TypeError(f"the result cannot be sent back to the app: {exc}")))
+    sys.stderr.flush()
+    os._exit(0)  # no interpreter teardown: TensorFlow's can take seconds, and nothing is left to do
+
+
+def _run_job(payload: bytes, cancel: threading.Event, models: collections.OrderedDict, send):
+    cls, state = pickle.loads(payload)
+    for name, value in state.items():
+        if isinstance(value, ModelRef):
+            state[name] = _open(value, models, send)
+    job = cls.__new__(cls)
+    Job.__init__(job)
+    vars(job).update(state)
+    job._cancel = cancel
+    return job.run(lambda progress: send("progress", progress))
+
+
+def _open(ref: ModelRef, models: collections.OrderedDict, send):
+    from .load import OpenJob
+
+    model = models.get(ref.key)
+    if model is None:
+        send("progress", Progress("open", 0.0, "Opening the model in the TensorFlow worker"))
+        model = OpenJob(ref.source, ref.step).run()
+        models[ref.key] = model
+        while len(models) > _MODELS_KEPT:
+            models.popitem(last=False)
+    models.move_to_end(ref.key)
+    if len(model.graph) != ref.nodes:
+        models.pop(ref.key, None)
+        raise FreezerError(f"{ref.source} changed on disk since it was opened.", "Open it again, then retry.")
+    if ref.rewires or ref.binds:
+        from .rewire import parse_rewire
+        from .surgery import operated
+
+        model = operated(model, [parse_rewire(spec) for spec in ref.rewires], dict(ref.binds))
+    return model
+
+
+def _describe(exc: BaseException) -> tuple:
+    try:
+        pickled = pickle.dumps(exc)
+        pickle.loads(pickled)
+    except Exception:  # noqa: BLE001 - the parent gets the type name and message instead
+        pickled = b""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return pickled, type(exc).__name__, str(exc)[:1000], text
