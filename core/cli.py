@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", metavar="FEEDS.npz", help="input values (default: seeded random)")
     p.add_argument("--use-ema", action="store_true", help="compare against the moving-average values")
     surgery_flags(p)
+    p = sub.add_parser("export", help="export the outputs' subgraph as a SavedModel, TFLite or ONNX model")
+    common(p)
+    _export_flags(p)
     p = sub.add_parser("gui", help="open the desktop app")
     p.add_argument("path", nargs="?", help="checkpoint to open")
     p.add_argument("--demo", action="store_true", help="open the bundled sample checkpoint")
@@ -109,6 +112,22 @@ def _freeze_flags(p, preview_only: bool = False) -> None:
     p.add_argument("--no-verify", action="store_true", help="skip running the result against the checkpoint")
     p.add_argument("--inputs", metavar="FEEDS.npz", help="input values for verification (default: seeded random)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def _export_flags(p) -> None:
+    p.add_argument("--to", required=True, choices=("savedmodel", "tflite", "onnx"), help="the format to write")
+    _freeze_flags(p, preview_only=True)
+    p.add_argument("-o", "--output", metavar="OUT", help="where to write (default: next to the input)")
+    p.add_argument("--no-verify", action="store_true", help="skip running the export against the input")
+    p.add_argument("--inputs", metavar="FEEDS.npz", help="input values for verification (default: seeded random)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--keep-variables", action="store_true",
+                   help="SavedModel: keep variables in variables/ instead of constants (automatic over 2 GiB)")
+    p.add_argument("--batch-size", type=int, default=1, metavar="N", help="TFLite: size of an unknown batch dimension")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D,D,...",
+                   help="TFLite: the whole shape of an input; repeatable")
+    p.add_argument("--optimize", action="store_true", help="TFLite: quantize weights (Optimize.DEFAULT)")
+    p.add_argument("--opset", type=int, metavar="N", help="ONNX: the opset to target (default: tf2onnx's)")
 
 
 def surgery_flags(p) -> None:
@@ -212,12 +231,20 @@ def cmd_preview(args, progress) -> int:
 
 def cmd_freeze(args, progress) -> int:
     from .freeze import FreezeJob, default_output_path
+    from .isolate import warm_up
 
+    if not args.no_verify:
+        warm_up()  # verification runs in the worker process; it imports TensorFlow meanwhile
     model = _open(args, progress)
     _need_outputs(model, args)
     options = _options(args)
     options.output_path = options.output_path or default_output_path(model)
-    result = FreezeJob(model, options).run(progress)
+    job = FreezeJob(model, options)
+    # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure):
+    # isolated, that is one line and exit 1 instead of "Aborted". Opening and converting stay in this
+    # process (they never aborted under fuzzing), so a --no-verify freeze costs no second import.
+    job.verify_isolated = True
+    result = job.run(progress)
     progress.finish()
     data = result.to_json()
     lines = [f"wrote {result.output} ({_mb(result.output_bytes)}) in {result.seconds:.2f} s",
@@ -241,10 +268,11 @@ def _verify_text(verify) -> str:
 
 
 def cmd_verify(args, progress) -> int:
+    from .isolate import isolated, warm_up
+    from .surgery import operated
     from .verify import VerifyJob
 
-    from .surgery import operated
-
+    warm_up()  # the graph runs in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
     model = _open(args, progress)
     model.require_graph()
     rewires, binds = surgery_options(args)
@@ -252,7 +280,8 @@ def cmd_verify(args, progress) -> int:
     outputs = [o.strip() for o in (args.outputs or "").split(",") if o.strip()] or None
     if not os.path.exists(args.frozen):
         raise FreezerError(f"{args.frozen} does not exist.", "Pass the path of a frozen .pb.")
-    result = VerifyJob(model, args.frozen, outputs=outputs, inputs_npz=args.inputs, use_ema=args.use_ema).run(progress)
+    result = isolated(VerifyJob(model, args.frozen, outputs=outputs, inputs_npz=args.inputs,
+                                use_ema=args.use_ema)).run(progress)
     progress.finish()
     _print(args, result.to_json(), _verify_text(result))
     if not result.ok:
@@ -261,7 +290,39 @@ def cmd_verify(args, progress) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"inspect": cmd_inspect, "preview": cmd_preview, "freeze": cmd_freeze, "verify": cmd_verify}
+def cmd_export(args, progress) -> int:
+    from .export import FORMATS, ExportJob, ExportOptions, default_export_path, parse_input_shape
+    from .isolate import isolated, warm_up
+
+    warm_up()  # the export runs in the worker process (see below); it imports TensorFlow meanwhile
+    model = _open(args, progress)
+    _need_outputs(model, args)
+    freeze = _options(args)
+    freeze.output_path = freeze.output_path or default_export_path(model, args.to)
+    options = ExportOptions(to=args.to, freeze=freeze, opset=args.opset, batch_size=args.batch_size,
+                            input_shapes=dict(parse_input_shape(spec) for spec in args.input_shape),
+                            tflite_optimize=args.optimize, keep_variables=args.keep_variables)
+    # The converters (TFLite's MLIR, tf2onnx) and the runtimes that verify an export are TensorFlow
+    # code a malformed graph can abort, not only a Session: the whole export runs in the worker.
+    result = isolated(ExportJob(model, options)).run(progress)
+    progress.finish()
+    lines = [f"wrote {result.output} ({FORMATS[result.format]}, {_mb(result.output_bytes)}) in {result.seconds:.2f} s",
+             "inputs: " + (", ".join(f"{name} {kind}" for name, kind in result.inputs.items()) or "none"),
+             "outputs: " + ", ".join(result.outputs)]
+    if result.variables_kept:
+        lines.append("variables: kept in variables/")
+    lines += [f"warning: {w}" for w in result.warnings]
+    if result.verify is not None:
+        lines.append(_verify_text(result.verify))
+    _print(args, result.to_json(), "\n".join(lines))
+    if result.verify is not None and not result.verify.ok:
+        sys.stderr.write(f"tf-freezer: wrote {result.output}, but verification failed: {result.verify.reason}\n")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+COMMANDS = {"inspect": cmd_inspect, "preview": cmd_preview, "freeze": cmd_freeze, "verify": cmd_verify,
+            "export": cmd_export}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -16,7 +16,7 @@ from .analysis import (FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS, InputInfo, Sugg
 from .errors import FreezerError
 from .graph import GraphModel
 from .jobs import Job
-from .locate import CheckpointLocation, checkpoint_steps, locate  # noqa: F401 - re-exported
+from .locate import CheckpointLocation, locate
 from .variables import VARIABLE_OPS, CheckpointTensor, VariableInfo, map_variables, read_checkpoint_index
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"

@@ -1,0 +1,757 @@
+"""Export: the frozen graph as a SavedModel, a TFLite flatbuffer or an ONNX model, each verified by
+running it with its own runtime (SavedModel loader, TFLite interpreter, onnxruntime) against the
+checkpoint on the same inputs.
+
+The graph comes from the freeze pipeline in memory (`FreezeJob.build`): the same surgery, pruning,
+variable values (moving averages included) and cleaning as a frozen .pb, so an export computes what
+the .pb tf-freezer would write. A SavedModel over the 2 GiB protobuf limit keeps its variables in its
+variables/ files instead of as constants, which is why the freeze pipeline points there.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import re
+import shlex
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from . import output as output_module
+from . import tf as tfmod
+from .bind import bind_text
+from .errors import FreezerError
+from .freeze import FreezeJob, FreezeOptions, _check_inputs_exist, _clean, _group_initializers, _pruned_graph_def
+from .jobs import Job, Progress
+from .load import OpenedModel
+from .output import check_writable, write_atomically
+from .prune import PROTOBUF_LIMIT
+from .variables import VARIABLE_OPS
+
+FORMATS = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
+_SUFFIXES = {"savedmodel": ".savedmodel", "tflite": ".tflite", "onnx": ".onnx"}
+_SERVING_KEY = "serving_default"
+# Quantized weights change outputs by design: a quantized TFLite model passes when every output is
+# within this fraction of the reference output's largest magnitude.
+QUANTIZED_TOLERANCE = 0.05
+_ONNX_STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
+
+
+@dataclass
+class ExportOptions:
+    to: str  # 'savedmodel' | 'tflite' | 'onnx'
+    freeze: FreezeOptions  # outputs, surgery, EMA, ...; its output_path is the export target
+    opset: Optional[int] = None  # ONNX opset (default: tf2onnx's preferred one)
+    batch_size: int = 1  # TFLite: the size given to an unknown first (batch) dimension
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)  # TFLite: whole shapes, by input name
+    tflite_optimize: bool = False  # TFLite: quantize weights (Optimize.DEFAULT); verified with a looser tolerance
+    keep_variables: bool = False  # SavedModel: variables in variables/ rather than constants (forced over 2 GiB)
+
+
+@dataclass
+class ExportResult:
+    output: str
+    format: str
+    output_bytes: int  # the file, or every file of a SavedModel folder
+    seconds: float
+    inputs: dict[str, str] = field(default_factory=dict)  # input tensor -> "float32 (1, 8, 8, 1)" as exported
+    outputs: list[str] = field(default_factory=list)
+    variables_kept: bool = False  # SavedModel whose variables stay in variables/
+    init_op: str = ""  # SavedModel main op running the table initialisers ('' without tables)
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    verify: Optional[object] = None  # VerifyResult
+    details: dict = field(default_factory=dict)  # format specifics: ONNX opset, signature keys
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["verify"] = self.verify.to_json() if self.verify is not None else None
+        return data
+
+
+def check_format(to: str) -> str:
+    fmt = (to or "").strip().lower()
+    if fmt not in FORMATS:
+        raise FreezerError(f"Cannot export to {to!r}.", "Choose one of: " + ", ".join(FORMATS) + ".")
+    return fmt
+
+
+def default_export_path(model: OpenedModel, to: str) -> str:
+    """Next to the input: model.ckpt-2050 -> model.ckpt-2050.tflite, model.pb -> model.onnx."""
+    return model.location.stem + _SUFFIXES[check_format(to)]
+
+
+def parse_input_shape(spec: str) -> tuple[str, list[int]]:
+    """'images=1,224,224,3' -> ('images', [1, 224, 224, 3]); '' after '=' is a scalar."""
+    name, sep, dims = (spec or "").partition("=")
+    name = name.strip()
+    if name.endswith(":0"):
+        name = name[:-2]
+    try:
+        shape = [int(d) for d in dims.replace(" ", "").split(",") if d]
+    except ValueError:
+        shape = [-1]
+    if not sep or not name or any(d < 0 for d in shape):
+        raise FreezerError(f"The input shape {spec!r} is not of the form NAME=D,D,...",
+                           "Write it like 'images=1,224,224,3' (every dimension known).")
+    return name, shape
+
+
+def export_command_line(model: OpenedModel, options: ExportOptions) -> str:
+    """The `tf-freezer export` command that does what these options do."""
+    fmt = check_format(options.to)
+    fo = options.freeze
+    args = ["tf-freezer", "export", model.location.source, "--to", fmt, "-o",
+            fo.output_path or default_export_path(model, fmt), "--outputs", ",".join(fo.outputs)]
+    loc = model.location
+    if loc.step is not None and loc.steps and loc.step != max(loc.steps):
+        args += ["--step", str(loc.step)]
+    for name, value in fo.binds.items():
+        args += ["--bind", f"{name}={bind_text(value)}"]
+    for rewire in fo.rewires:
+        args += ["--rewire", rewire.spec()]
+    if fo.use_ema:
+        args.append("--use-ema")
+    if fo.allow_vars:
+        args += ["--allow-vars", fo.allow_vars]
+    if fo.deny_vars:
+        args += ["--deny-vars", fo.deny_vars]
+    if not fo.drop_training_deps:
+        args.append("--keep-training-deps")
+    if fmt == "onnx" and options.opset:
+        args += ["--opset", str(options.opset)]
+    if fmt == "tflite":
+        if options.batch_size != 1:
+            args += ["--batch-size", str(options.batch_size)]
+        for name, shape in options.input_shapes.items():
+            args += ["--input-shape", f"{name}={','.join(map(str, shape))}"]
+        if options.tflite_optimize:
+            args.append("--optimize")
+    if fmt == "savedmodel" and options.keep_variables:
+        args.append("--keep-variables")
+    if not fo.verify:
+        args.append("--no-verify")
+    elif fo.verify_inputs:
+        args += ["--inputs", fo.verify_inputs]
+    if fo.overwrite:
+        args.append("--overwrite")
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def check_export_path(model: OpenedModel, path: str, fmt: str, overwrite: bool) -> str:
+    """Refuse before any work: a missing or read-only folder, anything the model is read from, an
+    existing target without overwrite, and a folder that is not a SavedModel (never deleted)."""
+    path = os.path.abspath(os.path.expanduser(path))
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise FreezerError(f"The output folder {folder} does not exist.", "Create it first, or choose another path.")
+    inputs = [os.path.abspath(p) for p in model.location.input_files]
+    inside = [p for p in inputs if p == path or p.startswith(path.rstrip(os.sep) + os.sep)]
+    if inside or any(os.path.exists(p) and os.path.exists(path) and os.path.samefile(p, path) for p in inputs):
+        raise FreezerError(f"The output path {path} is, or holds, a file the model is read from.",
+                           "Choose another name; tf-freezer never writes over its inputs.")
+    if os.path.isdir(path):
+        if fmt != "savedmodel":
+            raise FreezerError(f"The output path {path} is a folder.",
+                               f"Give a file name ending in {_SUFFIXES[fmt]}.")
+        if os.listdir(path) and not any(os.path.exists(os.path.join(path, f))
+                                        for f in ("saved_model.pb", "saved_model.pbtxt")):
+            raise FreezerError(f"{path} is a folder that is not a SavedModel.",
+                               "Choose another name; tf-freezer replaces only a SavedModel folder.")
+    if os.path.lexists(path) and not overwrite:
+        raise FreezerError(f"{path} already exists.", "Pass --overwrite (or confirm in the window) to replace it.")
+    check_writable(folder)
+    return path
+
+
+@dataclass
+class _Input:
+    tensor: str  # 'images:0'
+    node: str
+    dtype: object  # tf.DType
+    shape: Optional[list[Optional[int]]]  # None: unknown rank
+
+    def text(self) -> str:
+        shape = self.shape
+        dims = "unknown rank" if shape is None else "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+        return f"{self.dtype.name} {dims}"
+
+
+def _graph_inputs(graph_def) -> list[_Input]:
+    """The placeholders the pruned graph still has: exactly those the outputs need. A
+    PlaceholderWithDefault keeps its default and is not a required input."""
+    tf = tfmod.tensorflow()
+    found = []
+    for node in graph_def.node:
+        if node.op != "Placeholder":
+            continue
+        proto = node.attr["shape"].shape
+        shape = None if proto.unknown_rank else [d.size if d.size >= 0 else None for d in proto.dim]
+        found.append(_Input(f"{node.name}:0", node.name, tf.dtypes.as_dtype(node.attr["dtype"].type), shape))
+    return found
+
+
+@contextlib.contextmanager
+def _scratch_folder(target: str):
+    """A hidden folder beside `target` (same file system, so the result moves by a rename), removed
+    afterwards whatever happens: a cancel or an error leaves nothing behind."""
+    parent = os.path.dirname(target)
+    hook = getattr(output_module, "on_write", None)
+    if hook is not None:  # the app's watch over a worker that may die mid-write
+        hook(target)
+    try:
+        # Named like write_atomically's temp files (target, then the writer's pid), so the same
+        # clean-up finds what a killed writer left.
+        work = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.{os.getpid()}.", suffix=".partial", dir=parent)
+    except OSError as exc:
+        raise FreezerError(f"Cannot create a folder in {parent}: {exc.strerror}.",
+                           "Choose a folder you may write to; nothing was written.") from None
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _signature_keys(inputs: list[_Input], outputs: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Tensor -> signature key, for inputs and for outputs."""
+    taken: set[str] = set()
+    input_keys = {i.tensor: _signature_key(i.node, taken) for i in inputs}
+    taken = set()
+    return input_keys, {o: _signature_key(o, taken) for o in outputs}
+
+
+def _signature_key(name: str, taken: set[str]) -> str:
+    # Keys become keyword arguments of the loaded signature function in TF2: identifiers only.
+    key = re.sub(r"\W", "_", name[:-2] if name.endswith(":0") else name) or "tensor"
+    if not (key[0].isalpha() or key[0] == "_"):
+        key = "t_" + key
+    base, k = key, 1
+    while key in taken:
+        key, k = f"{base}_{k}", k + 1
+    taken.add(key)
+    return key
+
+
+class ExportJob(Job[ExportResult]):
+    """Stages: surgery, prune, read-variables, convert, clean (the freeze pipeline), export, write, verify."""
+
+    def __init__(self, model: OpenedModel, options: ExportOptions):
+        super().__init__()
+        self.model = model
+        self.options = options
+
+    # ----- the pipeline ---------------------------------------------------------------------------
+    def _run(self) -> ExportResult:
+        started = time.perf_counter()
+        options, fo = self.options, self.options.freeze
+        fmt = check_format(options.to)
+        if fmt == "tflite" and options.batch_size < 1:
+            raise FreezerError(f"The batch size must be at least 1, not {options.batch_size}.",
+                               "Pass --batch-size 1 (the usual size on a device).")
+        freezer = FreezeJob(self.model, fo)
+        self._adopt(freezer, 0.0, 0.5)
+        plan = freezer.plan()
+        # The reference: the opened model, or the graph surgery made from it (run_reference feeds the
+        # opened graph through the cut).
+        self._reference_model = plan.model
+        path = check_export_path(self.model, fo.output_path or default_export_path(self.model, fmt), fmt, fo.overwrite)
+        warnings_ = [w.message for w in plan.warnings if w.code != "size-limit"]
+        too_big = any(w.code == "size-limit" for w in plan.warnings)
+        if too_big and fmt != "savedmodel":
+            raise FreezerError(f"The frozen graph would be about {plan.estimated_bytes / 1024**3:.2f} GiB, over the "
+                               f"2 GiB limit of a protobuf file, which {FORMATS[fmt]} cannot hold either.",
+                               "Export a SavedModel instead: it keeps the variables in separate files.")
+        keep = fmt == "savedmodel" and (options.keep_variables or too_big)
+        values: dict = {}
+        if not keep:
+            built = freezer.build(plan)
+            graph_def, init_op, timings = built.graph_def, built.init_op, dict(built.timings)
+            left = [n.name for n in graph_def.node if n.op in VARIABLE_OPS]
+            if left:
+                raise FreezerError(f"{len(left)} variable(s) stay variables (--allow-vars/--deny-vars), so the "
+                                   f"{FORMATS[fmt]} model would have no values for them, e.g. {left[0]!r}.",
+                                   "Export without --allow-vars/--deny-vars (a SavedModel can keep every variable: "
+                                   "--keep-variables).")
+            if fmt == "savedmodel" and graph_def.ByteSize() >= PROTOBUF_LIMIT:
+                too_big = keep = True
+        if keep:
+            graph_def, init_op, values, timings = self._with_variables(freezer, plan)
+        if too_big:
+            warnings_.append(f"The graph with its variables as constants is over the 2 GiB protobuf limit: the "
+                             f"SavedModel keeps {len(values)} variables in its variables/ files.")
+        inputs = _graph_inputs(graph_def)
+        outputs = list(plan.outputs)
+        writer = {"savedmodel": self._savedmodel, "tflite": self._tflite, "onnx": self._onnx}[fmt]
+        result = writer(path, graph_def, init_op, inputs, outputs, values, timings)
+        result.seconds = time.perf_counter() - started
+        result.warnings = warnings_ + result.warnings
+        self.step("done", 1.0, f"Wrote {path}")
+        return result
+
+    def _adopt(self, child: Job, low: float, high: float) -> None:
+        """Run `child`'s stages as part of this job: one cancel stops both, its progress is ours, scaled."""
+        child._cancel = self._cancel
+
+        def forward(p: Progress) -> None:
+            if self._progress is not None:
+                self._progress(Progress(p.stage, low + (high - low) * p.fraction, p.message))
+
+        child._progress = forward
+
+    def _with_variables(self, freezer: FreezeJob, plan):
+        """The pruned graph with its variables still variables, and their checkpoint values (moving
+        averages and partitions resolved as the freeze would): for a SavedModel's variables/ files."""
+        t = time.perf_counter()
+        model, fo = plan.model, self.options.freeze
+        unknown = [w for w in plan.warnings if w.code == "unknown-ops"]
+        if unknown:  # as FreezeJob.build refuses them
+            raise FreezerError(unknown[0].message.replace("does not have", "cannot run"), unknown[0].fix)
+        self.step("prune", 0.1, "Keeping the variables as variables")
+        graph_def = _pruned_graph_def(model, plan, None)
+        _check_inputs_exist(graph_def)
+        kept_variables = [i for i in range(len(model.graph)) if plan.kept_mask[i] and i in model.variables]
+        timings = {"prune": time.perf_counter() - t}
+        missing = [model.graph.names[i] for i in kept_variables if not model.variables[i].in_checkpoint]
+        if missing:
+            raise FreezerError(f"{len(missing)} variable(s) the outputs need have no value in the checkpoint, e.g. "
+                               f"{missing[0]!r}.", "Pick a checkpoint saved after these variables existed.")
+        t = time.perf_counter()
+        values = freezer._read_variables(dataclasses.replace(plan, variable_ids=kept_variables))
+        timings["read-variables"] = time.perf_counter() - t
+        graph_def = _clean(graph_def, fo)
+        init_op = _group_initializers(graph_def, plan.init_ops)
+        return graph_def, init_op, values, timings
+
+    # ----- SavedModel -----------------------------------------------------------------------------
+    def _savedmodel(self, path, graph_def, init_op, inputs, outputs, values, timings) -> ExportResult:
+        fo = self.options.freeze
+        input_keys, output_keys = _signature_keys(inputs, outputs)
+        verify_result = None
+        kept = bool(values)
+        with _scratch_folder(path) as work:
+            t = time.perf_counter()
+            self.step("export", 0.55, "Building the SavedModel" + (" with its variables" if values else ""))
+            built = os.path.join(work, "savedmodel")
+            _build_savedmodel(built, os.path.join(work, "values", "values"), graph_def, input_keys, output_keys,
+                              init_op, values)
+            values.clear()
+            timings["export"] = time.perf_counter() - t
+            self.check_cancelled()
+            if fo.verify:
+                t = time.perf_counter()
+                self.step("verify", 0.8, "Verifying: loading the SavedModel and running its serving signature")
+                verify_result = self._verify(
+                    "SavedModel", graph_def, outputs,
+                    lambda feeds: _run_savedmodel(built, feeds, input_keys, output_keys))
+                timings["verify"] = time.perf_counter() - t
+            self.check_cancelled()
+            t = time.perf_counter()
+            self.step("write", 0.95, f"Moving the SavedModel to {os.path.basename(path)}")
+            _replace_folder(built, path, fo.overwrite)
+            timings["write"] = time.perf_counter() - t
+        return ExportResult(
+            output=path, format="savedmodel", output_bytes=_folder_bytes(path), seconds=0.0,
+            inputs={i.tensor: i.text() for i in inputs}, outputs=outputs, variables_kept=kept, init_op=init_op,
+            timings=timings, verify=verify_result, details={"signature": _SERVING_KEY, "tags": ["serve"],
+                                           "signature_inputs": input_keys, "signature_outputs": output_keys})
+
+    # ----- TFLite ---------------------------------------------------------------------------------
+    def _tflite(self, path, graph_def, init_op, inputs, outputs, values, timings) -> ExportResult:
+        """Through a scratch SavedModel: TensorFlow's v2 converter reads its signature (which names the
+        TFLite model's inputs and outputs) and its main op (so lookup tables come initialised)."""
+        options = self.options
+        t = time.perf_counter()
+        fixed = _fix_input_shapes(graph_def, inputs, options.batch_size, options.input_shapes)
+        input_keys, output_keys = _signature_keys(inputs, outputs)
+        self.step("export", 0.55, "Converting with TensorFlow's TFLite converter")
+        with _scratch_folder(path) as work:
+            scratch = os.path.join(work, "savedmodel")
+            _build_savedmodel(scratch, "", fixed, input_keys, output_keys, init_op, {})
+            self.check_cancelled()
+            data = _convert_tflite(scratch, options.tflite_optimize)
+        timings["export"] = time.perf_counter() - t
+        self.check_cancelled()
+        exported = _graph_inputs(fixed)
+        verify_result = self._write_file(
+            path, data, "TFLite", fixed, outputs, timings,
+            lambda temp: (lambda feeds: _run_tflite(temp, feeds, input_keys, output_keys)),
+            loose=options.tflite_optimize)
+        warnings_ = []
+        if options.tflite_optimize:
+            warnings_.append(f"Weights are quantized: outputs are verified to within {QUANTIZED_TOLERANCE:.0%} of "
+                             "their largest value, not to float precision.")
+        return ExportResult(
+            output=path, format="tflite", output_bytes=len(data), seconds=0.0,
+            inputs={i.tensor: i.text() for i in exported}, outputs=outputs, init_op=init_op, timings=timings,
+            warnings=warnings_, verify=verify_result,
+            details={"optimized": options.tflite_optimize, "signature": _SERVING_KEY,
+                     "signature_inputs": input_keys, "signature_outputs": output_keys})
+
+    # ----- ONNX -----------------------------------------------------------------------------------
+    def _onnx(self, path, graph_def, init_op, inputs, outputs, values, timings) -> ExportResult:
+        t = time.perf_counter()
+        if init_op:
+            raise FreezerError("The outputs use lookup tables, which tf2onnx cannot carry into an ONNX model "
+                               "from a frozen graph.", "Export a SavedModel or a TFLite model instead.")
+        self.step("export", 0.55, "Converting with tf2onnx")
+        model_proto = _convert_onnx(graph_def, [i.tensor for i in inputs], outputs, self.options.opset)
+        data = model_proto.SerializeToString()
+        opset = next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), None)
+        del model_proto
+        timings["export"] = time.perf_counter() - t
+        self.check_cancelled()
+        verify_result = self._write_file(
+            path, data, "ONNX", graph_def, outputs, timings,
+            lambda temp: (lambda feeds: _run_onnx(temp, feeds, outputs)))
+        return ExportResult(
+            output=path, format="onnx", output_bytes=len(data), seconds=0.0,
+            inputs={i.tensor: i.text() for i in inputs}, outputs=outputs, timings=timings,
+            verify=verify_result, details={"opset": opset})
+
+    # ----- writing and verifying ------------------------------------------------------------------
+    def _write_file(self, path, data: bytes, what: str, graph_def, outputs, timings, runner, loose=False):
+        """Write atomically; verification runs on the complete temp file before it takes the name."""
+        fo = self.options.freeze
+        verify_result = None
+        t = time.perf_counter()
+        self.step("write", 0.7, f"Writing {len(data) / 1e6:.1f} MB to {os.path.basename(path)}")
+
+        def before_commit(temp: str) -> None:
+            nonlocal verify_result
+            timings["write"] = time.perf_counter() - t
+            if fo.verify:
+                tv = time.perf_counter()
+                self.step("verify", 0.8, f"Verifying: running the {what} model against the checkpoint")
+                verify_result = self._verify(what, graph_def, outputs, runner(temp), loose=loose, rename=(temp, path))
+                timings["verify"] = time.perf_counter() - tv
+            self.check_cancelled()
+
+        write_atomically(path, data, overwrite=fo.overwrite, before_commit=before_commit)
+        return verify_result
+
+    def _verify(self, what: str, graph_def, outputs: list[str], run, loose: bool = False, rename=("", "")):
+        """Run the export and the model it was made from on the same feeds and compare. An export that
+        does not run is never written; a reference that does not run is a failed verification."""
+        from .verify import VerifyResult, _first_line, compare, make_feeds, run_reference
+
+        started = time.perf_counter()
+        fo = self.options.freeze
+        feeds = make_feeds(graph_def, fo.verify_inputs)
+        described = {k: f"{v.dtype} {tuple(v.shape)}" for k, v in feeds.items()}
+        try:
+            got = run(feeds)
+        except FreezerError:
+            raise
+        except Exception as exc:  # the runtime's own error is the finding
+            reason = _first_line(exc)
+            if rename[0]:  # the runtime names the temp file; the user knows the target
+                reason = reason.replace(rename[0], rename[1])
+            raise FreezerError(f"Not written: the {what} model does not run with its own runtime: {reason}",
+                               "Check the outputs and the preview's warnings, or export another format "
+                               "(--no-verify writes it anyway).", details=repr(exc)) from None
+        self.check_cancelled()
+        self.step("verify", 0.9, f"Running the {self.model.format} on the same inputs")
+        try:
+            want = run_reference(self._reference_model, feeds, outputs, fo.use_ema)
+        except Exception as exc:
+            return VerifyResult(False, reason=f"the original {self.model.format} does not run with the same "
+                                f"inputs: {_first_line(exc)}", feeds=described,
+                                seconds=time.perf_counter() - started)
+        checks = [_compare_loose(name, g, w) if loose else compare(name, g, w)
+                  for name, g, w in zip(outputs, got, want)]
+        ok = all(c.ok for c in checks)
+        reason = "" if ok else "; ".join(f"{c.name}: {c.reason}" for c in checks if not c.ok)
+        return VerifyResult(ok, checks, reason, described, time.perf_counter() - started)
+
+
+def _compare_loose(name: str, got, want):
+    from .verify import OutputCheck, compare
+
+    check = compare(name, got, want)
+    if check.ok or check.max_abs_diff is None:
+        return check
+    scale = max(1.0, float(np.max(np.abs(np.asarray(want, dtype=np.float64)))) if np.size(want) else 1.0)
+    ok = check.max_abs_diff <= QUANTIZED_TOLERANCE * scale
+    return OutputCheck(name, check.max_abs_diff, ok,
+                       "" if ok else f"max abs diff {check.max_abs_diff:.3g} over the quantized tolerance")
+
+
+# ----- SavedModel -----------------------------------------------------------------------------------
+def _build_savedmodel(folder: str, values_prefix: str, graph_def, input_keys: dict, output_keys: dict,
+                      init_op: str, values: dict) -> None:
+    """A TF1 SavedModel (tag 'serve') with one `serving_default` predict signature. With `values`,
+    the graph's variables are restored from them and saved into variables/."""
+    from .verify import _first_line
+
+    try:
+        _write_savedmodel(folder, values_prefix, graph_def, input_keys, output_keys, init_op, values)
+    except OSError as exc:
+        raise FreezerError(f"Cannot write the SavedModel beside {os.path.basename(folder)}: {exc.strerror}.",
+                           "Free some space or choose another folder; nothing was written.") from None
+    except Exception as exc:  # the graph was checked by the freeze pipeline: this is TensorFlow's finding
+        raise FreezerError(f"TensorFlow cannot build a SavedModel from this graph: {_first_line(exc)}",
+                           "Check the outputs and the preview's warnings.", details=repr(exc)) from None
+
+
+def _write_savedmodel(folder: str, values_prefix: str, graph_def, input_keys: dict, output_keys: dict,
+                      init_op: str, values: dict) -> None:
+    tf = tfmod.tensorflow()
+    v1 = tf.compat.v1
+    names = sorted(values)
+    if values:
+        # Written eagerly here and restored by the SavedModel's own saver, so no assign ops or feed
+        # placeholders are left in the exported graph.
+        os.makedirs(os.path.dirname(values_prefix), exist_ok=True)
+        tf.raw_ops.SaveV2(prefix=values_prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                          tensors=[tf.constant(values[n][0]) for n in names])
+    graph = tf.Graph()
+    with graph.as_default():
+        v1.import_graph_def(graph_def, name="")
+        saver = None
+        if values:
+            saveables = {}
+            for n in names:
+                tensor = graph.get_operation_by_name(n).outputs[0]
+                if tensor.dtype == tf.resource:  # the Saver takes a resource variable by a read of it
+                    tensor = tf.raw_ops.ReadVariableOp(resource=tensor, dtype=values[n][1], name=n + "/export_read")
+                saveables[n] = tensor
+            saver = v1.train.Saver(saveables, sharded=True, allow_empty=True)
+        info = v1.saved_model.utils.build_tensor_info
+        signature = v1.saved_model.signature_def_utils.build_signature_def(
+            inputs={key: info(graph.get_tensor_by_name(t)) for t, key in input_keys.items()},
+            outputs={key: info(graph.get_tensor_by_name(t)) for t, key in output_keys.items()},
+            method_name=v1.saved_model.signature_constants.PREDICT_METHOD_NAME)
+        main_op = graph.get_operation_by_name(init_op) if init_op else None
+        with v1.Session(graph=graph) as sess:
+            if saver is not None:
+                saver.restore(sess, values_prefix)
+            builder = v1.saved_model.Builder(folder)
+            builder.add_meta_graph_and_variables(
+                sess, [v1.saved_model.tag_constants.SERVING], signature_def_map={_SERVING_KEY: signature},
+                main_op=main_op, saver=saver, strip_default_attrs=True)
+            builder.save()
+
+
+def _run_savedmodel(folder: str, feeds: dict, input_keys: dict, output_keys: dict) -> list:
+    """Load with the SavedModel loader and run through the signature, the way a server calls it."""
+    tf = tfmod.tensorflow()
+    v1 = tf.compat.v1
+    with v1.Session(graph=tf.Graph()) as sess:
+        meta = v1.saved_model.loader.load(sess, [v1.saved_model.tag_constants.SERVING], folder)
+        signature = meta.signature_def[_SERVING_KEY]
+        feed = {signature.inputs[input_keys[t]].name: value for t, value in feeds.items() if t in input_keys}
+        return sess.run([signature.outputs[output_keys[o]].name for o in output_keys], feed_dict=feed)
+
+
+def _replace_folder(built: str, path: str, overwrite: bool) -> None:
+    """Move the finished SavedModel folder to `path`; an existing target is moved aside first and put
+    back if the move fails, so it is never lost half-way."""
+    if not os.path.lexists(path):
+        os.replace(built, path)
+        return
+    if not overwrite:
+        raise FreezerError(f"{path} appeared while exporting.", "Pass --overwrite to replace it.")
+    aside = built + ".old"
+    os.replace(path, aside)
+    try:
+        os.replace(built, path)
+    except OSError as exc:
+        os.replace(aside, path)
+        raise FreezerError(f"Cannot write {path}: {exc.strerror}.",
+                           "Choose another name or folder; nothing was written.") from None
+    if os.path.isdir(aside) and not os.path.islink(aside):
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.unlink(aside)
+
+
+def _folder_bytes(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
+
+
+# ----- TFLite ---------------------------------------------------------------------------------------
+def _fix_input_shapes(graph_def, inputs: list[_Input], batch_size: int, given: dict[str, list[int]]):
+    """A copy whose placeholders have the static shapes TFLite wants: the batch dimension set to
+    `batch_size` unless a whole shape is given."""
+    by_node = {i.node: i for i in inputs}
+    unknown = [name for name in given if name not in by_node]
+    if unknown:
+        raise FreezerError(f"--input-shape names {', '.join(map(repr, unknown))}, which the exported graph does not "
+                           "take as an input.", "Inputs: " + (", ".join(by_node) or "none") + ".")
+    shapes = {}
+    for i in inputs:
+        shape = given.get(i.node)
+        if shape is None:
+            if i.shape is None:
+                raise FreezerError(f"The input {i.node!r} has no known shape, which TFLite needs.",
+                                   f"Give it, e.g. --input-shape {i.node}=1,224,224,3.")
+            shape = [batch_size if (k == 0 and d is None) else d for k, d in enumerate(i.shape)]
+            if any(d is None for d in shape):
+                raise FreezerError(f"The input {i.node!r} has shape {i.text().split(' ', 1)[1]}: TFLite needs every "
+                                   "dimension but the batch known.",
+                                   f"Give it, e.g. --input-shape {i.node}=" +
+                                   ",".join(str(d if d is not None else 1) for d in shape) + ".")
+        shapes[i.node] = shape
+    fixed = type(graph_def)()
+    fixed.CopyFrom(graph_def)
+    for node in fixed.node:
+        if node.name in shapes:
+            proto = node.attr["shape"].shape
+            proto.Clear()
+            for d in shapes[node.name]:
+                proto.dim.add().size = d
+    return fixed
+
+
+def _convert_tflite(savedmodel: str, optimize: bool) -> bytes:
+    tf = tfmod.tensorflow()
+    try:
+        converter = tf.lite.TFLiteConverter.from_saved_model(savedmodel, signature_keys=[_SERVING_KEY])
+        if optimize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return converter.convert()
+    except Exception as exc:
+        raise _tflite_error(exc) from None
+
+
+_UNSUPPORTED_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+
+
+def _tflite_error(exc: BaseException) -> FreezerError:
+    """The converter's error as one sentence naming the ops TFLite cannot take: those it has no
+    kernel for, else those it failed to lower (with the converter's reason)."""
+    from .verify import _first_line
+
+    missing: dict[str, str] = {}  # op -> a node using it
+    flex: set[str] = set()
+    failed: dict[str, tuple[str, str]] = {}  # op -> (node, the converter's reason)
+    for err in getattr(exc, "errors", None) or []:
+        op = err.operator.name.split(".", 1)[-1]
+        calls = [c.name for c in err.location.call] if err.HasField("location") else []
+        node = calls[0].split("@")[0] if calls else ""
+        code = type(err).ErrorCode.Name(err.error_code)
+        message = err.error_message.strip().splitlines()[0] if err.error_message.strip() else ""
+        if code in ("ERROR_NEEDS_FLEX_OPS", "ERROR_NEEDS_CUSTOM_OPS") or "neither a custom op nor a flex op" in message:
+            missing.setdefault(op, node)
+            if code == "ERROR_NEEDS_FLEX_OPS":
+                flex.add(op)
+        elif op and op != "Const":  # constants are where the converter reports some pass failures
+            # The most specific reason wins over the generic 'failed to legalize'.
+            if op not in failed or failed[op][1].startswith("failed to legalize"):
+                failed[op] = (node, message)
+    if not missing and not failed:
+        missing = {op: "" for op in _UNSUPPORTED_OP.findall(str(exc))}
+    text = str(exc)
+    if missing:
+        named = ", ".join(f"{op} ({node})" if node and node != op else op for op, node in sorted(missing.items()))
+        hint = "Pick outputs computed before these ops, or export ONNX or a SavedModel instead."
+        if flex:
+            needs = ", ".join(sorted(flex))
+            hint = f"{needs} would need TensorFlow's Flex kernels in the app's TFLite runtime. " + hint
+        return FreezerError(f"TFLite cannot express {len(missing)} op(s) of this graph: {named}.", hint, details=text)
+    if failed:
+        named = ", ".join(f"{op} ({node})" if node and node != op else op for op, (node, _) in sorted(failed.items()))
+        reason = next(iter(sorted(failed.items())))[1][1].rstrip(".")
+        return FreezerError(f"TFLite's converter cannot convert {named}: {reason[:300]}.",
+                            "Export ONNX or a SavedModel instead, or pick outputs computed before these ops.",
+                            details=text)
+    line = next((s.strip() for s in text.splitlines() if "error:" in s), "") or _first_line(exc)
+    return FreezerError(f"TensorFlow's TFLite converter cannot convert this graph: {line[:300]}",
+                        "Export ONNX or a SavedModel instead, or pick other outputs.", details=text)
+
+
+def _interpreter(path: str):
+    try:  # TFLite's own package, where installed: tf.lite.Interpreter is deprecated in its favour
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = tfmod.tensorflow().lite.Interpreter
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Interpreter(model_path=path, num_threads=2)
+
+
+def _run_tflite(path: str, feeds: dict, input_keys: dict, output_keys: dict) -> list:
+    """Run through the model's signature; an --inputs file with another batch size is resized to."""
+    runner = _interpreter(path).get_signature_runner(_SERVING_KEY)
+    results = runner(**{key: feeds[t] for t, key in input_keys.items()})
+    return [results[key] for key in output_keys.values()]
+
+
+# ----- ONNX -----------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_loggers(*names: str):
+    """tf2onnx logs every unconvertible node with a traceback; its findings reach the user as one
+    FreezerError instead."""
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in names]
+    for logger, _ in saved:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
+
+
+def _convert_onnx(graph_def, inputs: list[str], outputs: list[str], opset: Optional[int]):
+    tfmod.tensorflow()
+    try:
+        with _quiet_loggers("tf2onnx"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import onnx
+            import tf2onnx
+    except ImportError as exc:
+        raise FreezerError(f"ONNX export needs the tf2onnx and onnx packages ({exc}).",
+                           "Install them: pip install tf2onnx onnx onnxruntime.") from None
+    # tf2onnx knows the opsets up to its table's last; before 9 it has too few ops to convert a CNN.
+    newest = min(max(tf2onnx.constants.OPSET_TO_IR_VERSION), onnx.defs.onnx_opset_version())
+    if opset is not None and not (9 <= opset <= newest):
+        raise FreezerError(f"ONNX opset {opset} is not supported here.",
+                           f"Choose an opset from 9 to {newest}, or leave it out (tf2onnx's default).")
+    from .verify import _first_line
+
+    try:
+        with _quiet_loggers("tf2onnx"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model_proto, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=inputs or None,
+                                                            output_names=outputs, opset=opset)
+    except Exception as exc:  # tf2onnx raises plain ValueErrors and assertion failures
+        raise FreezerError(f"tf2onnx cannot convert this graph: {_first_line(exc)}",
+                           "Export a SavedModel or TFLite model instead, or pick other outputs.",
+                           details=repr(exc)) from None
+    # tf2onnx leaves an op it cannot convert in the model under its TensorFlow name: find those.
+    left: dict[str, str] = {}
+    for node in model_proto.graph.node:
+        if node.domain in _ONNX_STANDARD_DOMAINS and not onnx.defs.has(node.op_type, node.domain):
+            left.setdefault(node.op_type, node.name)
+    if left:
+        named = ", ".join(f"{op} ({node})" if node != op else op for op, node in sorted(left.items()))
+        raise FreezerError(f"ONNX cannot express {len(left)} op(s) of this graph (tf2onnx has no conversion): "
+                           f"{named}.", "Pick outputs computed before these ops, or export a SavedModel instead.")
+    return model_proto
+
+
+def _run_onnx(path: str, feeds: dict, outputs: list[str]) -> list:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    feed = {}
+    for tensor, value in feeds.items():
+        if tensor not in names:
+            continue  # a PlaceholderWithDefault given in --inputs that tf2onnx folded
+        if value.dtype == object:  # onnxruntime takes str, TensorFlow bytes
+            value = np.vectorize(lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else b,
+                                 otypes=[object])(value)
+        feed[tensor] = value
+    return session.run(outputs, feed)
