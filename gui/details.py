@@ -10,7 +10,7 @@ import html
 from collections import deque
 from typing import Optional
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import (QComboBox, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
                                QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QHBoxLayout,
@@ -44,9 +44,11 @@ def _fmt_bytes(n: int) -> str:
 
 
 class DetailsView(QTextBrowser):
-    """Rich text about one node. Links `node:<id>` emit `nodeActivated(id)`."""
+    """Rich text about one node. Links `node:<id>` emit `nodeActivated(id)`; a right-click emits
+    `nodeMenuRequested(id, global position)` for the linked node under the mouse, else the shown one."""
 
     nodeActivated = Signal(int)
+    nodeMenuRequested = Signal(int, QPoint)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -54,10 +56,26 @@ class DetailsView(QTextBrowser):
         self.setOpenLinks(False)
         self.setOpenExternalLinks(False)
         self.anchorClicked.connect(self._on_anchor)
+        self.node_id: Optional[int] = None
         self.show_placeholder()
 
     def show_placeholder(self, text: str = "Select a node to see its details.") -> None:
+        self.node_id = None
         self.setHtml(f"<p><i>{html.escape(text)}</i></p>")
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt API
+        anchor = self.anchorAt(event.pos())
+        target = self.node_id
+        if anchor.startswith("node:"):
+            try:
+                target = int(anchor[5:])
+            except ValueError:
+                pass
+        if target is None:
+            super().contextMenuEvent(event)
+            return
+        event.accept()
+        self.nodeMenuRequested.emit(target, event.globalPos())
 
     def _on_anchor(self, url) -> None:
         text = url.toString()
@@ -68,6 +86,7 @@ class DetailsView(QTextBrowser):
                 pass
 
     def show_node(self, model, node_id: int) -> None:
+        self.node_id = node_id
         graph = model.graph
         d = graph.details(node_id)
         kind = model.node_kind(node_id) if hasattr(model, "node_kind") else ""
@@ -147,9 +166,10 @@ class _NodeBox(QGraphicsRectItem):
 
 class NeighbourhoodView(QGraphicsView):
     """Inputs on the left, the node in the middle, consumers on the right; a hop or two deep.
-    Clicking a box emits `nodeActivated(id)`."""
+    Clicking a box emits `nodeActivated(id)`; right-clicking one `nodeMenuRequested(id, global pos)`."""
 
     nodeActivated = Signal(int)
+    nodeMenuRequested = Signal(int, QPoint)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -163,6 +183,23 @@ class NeighbourhoodView(QGraphicsView):
     def clear(self) -> None:
         self.scene().clear()
         self.boxes = {}
+
+    def node_at(self, pos) -> Optional[int]:
+        """The node whose box (or label) is at a viewport position."""
+        for item in self.items(pos):
+            while item is not None and not isinstance(item, _NodeBox):
+                item = item.parentItem()
+            if item is not None:
+                return item.node_id
+        return None
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt API
+        node = self.node_at(event.pos())
+        if node is None:
+            super().contextMenuEvent(event)
+            return
+        event.accept()
+        self.nodeMenuRequested.emit(node, event.globalPos())
 
     def show_node(self, model, node_id: int, hops: int = 1, limit: int = 12) -> None:
         graph = model.graph
@@ -291,6 +328,7 @@ class DetailsPane(QWidget):
     """The details text above the neighbourhood picture, with a hop selector."""
 
     nodeActivated = Signal(int)
+    nodeMenuRequested = Signal(int, QPoint)  # right-click on a node: the window builds the menu
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -320,6 +358,8 @@ class DetailsPane(QWidget):
         layout.addWidget(self.splitter)
         self.text.nodeActivated.connect(self.nodeActivated)
         self.picture.nodeActivated.connect(self.nodeActivated)
+        self.text.nodeMenuRequested.connect(self.nodeMenuRequested)
+        self.picture.nodeMenuRequested.connect(self.nodeMenuRequested)
         self.hops.currentIndexChanged.connect(self._redraw)
         self._model = None
         self._node: Optional[int] = None

@@ -10,20 +10,29 @@ import os
 import time
 from typing import Callable, Optional
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit,
-                               QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QMainWindow, QMenu, QMessageBox, QPlainTextEdit,
+                               QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QToolButton,
+                               QVBoxLayout, QWidget)
 
 import core.tf
 from core.errors import FreezerError
+from core.bind import bind_text as _value_text
+from core.graph import split_tensor_name
+from core.jobs import Job
+from core.rewire import Rewire
 
 from .details import DetailsPane
+from .export_dialog import TITLES as EXPORT_TITLES
+from .export_dialog import ExportDialog
 from .node_tree import NodeTreeModel, NodeTreeView
 from .panels import OptionsPanel, PreviewPanel, ResultPanel
 from .resources import SAMPLE, icon
-from .worker import CallJob, JobRunner
+from .surgery_widgets import FeedHereDialog, TensorChoice, default_placeholder_name, feedable_outputs
+from .variable_inspector import VariableInspector
+from .worker import CallJob, JobRunner, start_tensorflow_worker
 
 ORGANISATION = "tf-freezer"
 APPLICATION = "tf-freezer"
@@ -34,6 +43,10 @@ EXPAND_LIMIT = 400  # expand every matched scope when there are at most this man
 
 def settings() -> QSettings:
     return QSettings(ORGANISATION, APPLICATION)
+
+
+def _verify_status(verify) -> str:
+    return "not verified" if verify is None else ("verified" if verify.ok else "VERIFICATION FAILED")
 
 
 def _checkpoint_steps(path: str) -> list[int]:
@@ -64,6 +77,20 @@ class _OpenAndIndex:
         self.job.cancel()
 
 
+class _SurgeryJob(Job):
+    """core.surgery.operated as a job: binding and rewiring copy the GraphDef and analyse the new graph
+    again, about as long as opening it, so it runs off the GUI thread."""
+
+    def __init__(self, model, rewires: list[Rewire], binds: dict[str, object]):
+        super().__init__()
+        self.model, self.rewires, self.binds = model, rewires, binds
+
+    def _run(self):
+        from core.surgery import operated
+
+        return operated(self.model, self.rewires, self.binds, job=self)
+
+
 class MainWindow(QMainWindow):
     # For tests and scripting: every outcome is a signal.
     tensorflowReady = Signal()
@@ -73,7 +100,11 @@ class MainWindow(QMainWindow):
     freezeFinished = Signal(object)  # FreezeResult
     freezeFailed = Signal(str)
     freezeCancelled = Signal()
+    exportFinished = Signal(object)  # core.export.ExportResult
+    exportFailed = Signal(str)
+    exportCancelled = Signal()
     searchApplied = Signal(int)  # match count
+    surgeryFailed = Signal(str)  # a rewire or bind that does not fit the graph
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -87,7 +118,18 @@ class MainWindow(QMainWindow):
         self.error_handler: Optional[Callable[[str, str, str], None]] = None
         #: called as (title, question) -> bool; blocking dialog by default, replace in tests
         self.confirm: Callable[[str, str], bool] = self._confirm_dialog
+        #: called as (tensor choice, default name, names taken, rewire being edited or None) -> Rewire or
+        #: None; the Feed here dialog by default, replace in tests
+        self.ask_rewire: Callable[..., Optional[Rewire]] = self._ask_rewire_dialog
+        #: called as (format, proposed core ExportOptions) -> ExportOptions or None; the Export dialog by
+        #: default, replace in tests
+        self.ask_export: Callable[[str, object], Optional[object]] = self._ask_export_dialog
+        self._export_paths: dict[str, str] = {}  # format -> last path chosen, for this model
         self.timings: dict[str, float] = {}
+        self._surgery_runner: Optional[JobRunner] = None
+        self._surgery_running_key: Optional[tuple] = None
+        self._surgery_error: Optional[tuple[tuple, str]] = None  # (surgery key, why it failed)
+        self._fix_actions: dict[str, Callable[[], None]] = {}
         self._tf_runner: Optional[JobRunner] = None
         self._open_runner: Optional[JobRunner] = None
         self._freeze_runner: Optional[JobRunner] = None
@@ -125,7 +167,28 @@ class MainWindow(QMainWindow):
         self.cancel_action.triggered.connect(self.cancel_job)
         self.clear_outputs_action = QAction("C&lear ticked outputs", self)
         self.clear_outputs_action.triggered.connect(lambda: self.tree_model.clear_checked())
-        for action in (self.find_action, self.freeze_action, self.cancel_action):
+        self.feed_action = QAction("Feed &here (make input)…", self)
+        self.feed_action.setShortcut(QKeySequence("Ctrl+I"))
+        self.feed_action.setToolTip("Replace an output of the selected node with a new placeholder (Ctrl+I)")
+        self.feed_action.triggered.connect(self.feed_selected)
+        self.export_actions: dict[str, QAction] = {}
+        for fmt, text in (("savedmodel", "&SavedModel…"), ("tflite", "&TFLite…"), ("onnx", "&ONNX…")):
+            action = QAction(text, self)
+            action.setObjectName(f"export:{fmt}")
+            action.setToolTip(f"Freeze the ticked outputs and export them as {text.strip('&…')}, verified")
+            action.triggered.connect(lambda _c=False, f=fmt: self.start_export(f))
+            self.export_actions[fmt] = action
+        self.export_actions["savedmodel"].setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.export_actions["tflite"].setShortcut(QKeySequence("Ctrl+Shift+L"))
+        self.export_actions["onnx"].setShortcut(QKeySequence("Ctrl+Shift+X"))
+        self.details_tab_action = QAction("&Node details", self)
+        self.details_tab_action.setShortcut(QKeySequence("Ctrl+1"))
+        self.details_tab_action.triggered.connect(lambda: self.middle_tabs.setCurrentWidget(self.details))
+        self.variables_tab_action = QAction("&Variables (checkpoint tensors)", self)
+        self.variables_tab_action.setShortcut(QKeySequence("Ctrl+2"))
+        self.variables_tab_action.triggered.connect(self.show_variables)
+        for action in (self.find_action, self.freeze_action, self.cancel_action, self.feed_action,
+                       self.details_tab_action, self.variables_tab_action, *self.export_actions.values()):
             self.addAction(action)
 
     def _build_ui(self) -> None:
@@ -177,6 +240,8 @@ class MainWindow(QMainWindow):
         self.tree.setColumnWidth(2, 70)
         self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
         self.tree_model.checkedChanged.connect(self._on_checked_changed)
+        self.tree.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_tree_menu)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(4, 4, 4, 4)
@@ -186,9 +251,21 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.suggestions)
         left_layout.addWidget(self.tree, 1)
 
-        # --- middle: details + neighbourhood
+        # --- middle: details + neighbourhood, and the variable inspector
         self.details = DetailsPane()
         self.details.nodeActivated.connect(self.select_node)
+        self.details.nodeMenuRequested.connect(self.show_node_menu)
+        self.variables = VariableInspector()
+        self.variables.nodeActivated.connect(self._on_variable_activated)
+        self.variables.exported.connect(lambda path: self.log(f"Exported a checkpoint tensor to {path}."))
+        self.variables.exportFailed.connect(lambda exc: self.report_error("Cannot export the tensor", exc))
+        self.middle_tabs = QTabWidget()
+        self.middle_tabs.setObjectName("middleTabs")
+        self.middle_tabs.setDocumentMode(True)
+        self.middle_tabs.addTab(self.details, "Node")
+        self.middle_tabs.addTab(self.variables, "Variables")
+        self.middle_tabs.setTabToolTip(0, "The selected node and its neighbourhood (Ctrl+1)")
+        self.middle_tabs.setTabToolTip(1, "Every tensor of the checkpoint and the variable that reads it (Ctrl+2)")
 
         # --- right: preview, options, freeze, result
         self.preview_panel = PreviewPanel()
@@ -196,6 +273,7 @@ class MainWindow(QMainWindow):
         self.preview_panel.nodeActivated.connect(self.select_node)
         self.options_panel = OptionsPanel()
         self.options_panel.changed.connect(self._schedule_preview)
+        self.options_panel.rewire_list.editRequested.connect(self.edit_rewire)
         self.freeze_button = QPushButton(icon("freeze"), "Freeze")
         self.freeze_button.setObjectName("freezeButton")
         self.freeze_button.setToolTip("Freeze the ticked outputs (Ctrl+Enter)")
@@ -210,8 +288,21 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(0)
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setFormat("")
+        self.export_menu = QMenu("E&xport", self)
+        for action in self.export_actions.values():
+            self.export_menu.addAction(action)
+        self.export_button = QToolButton()
+        self.export_button.setObjectName("exportButton")
+        self.export_button.setText("Export")
+        self.export_button.setToolTip("Export the ticked outputs as a SavedModel, TFLite or ONNX model")
+        self.export_button.setMenu(self.export_menu)
+        self.export_button.setPopupMode(QToolButton.InstantPopup)
+        self.export_button.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        self.export_button.setSizePolicy(self.freeze_button.sizePolicy().horizontalPolicy(),
+                                         self.freeze_button.sizePolicy().verticalPolicy())
         buttons = QHBoxLayout()
         buttons.addWidget(self.freeze_button, 1)
+        buttons.addWidget(self.export_button)
         buttons.addWidget(self.cancel_button)
         self.result_panel = ResultPanel()
         right_content = QWidget()
@@ -240,7 +331,7 @@ class MainWindow(QMainWindow):
         self.main_splitter = QSplitter(Qt.Horizontal)
         self.main_splitter.setObjectName("mainSplitter")
         self.main_splitter.addWidget(left)
-        self.main_splitter.addWidget(self.details)
+        self.main_splitter.addWidget(self.middle_tabs)
         self.main_splitter.addWidget(right)
         self.main_splitter.setStretchFactor(0, 3)
         self.main_splitter.setStretchFactor(1, 2)
@@ -278,9 +369,15 @@ class MainWindow(QMainWindow):
         edit_menu = self.menuBar().addMenu("&Edit")
         edit_menu.addAction(self.find_action)
         edit_menu.addAction(self.clear_outputs_action)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.feed_action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.details_tab_action)
+        view_menu.addAction(self.variables_tab_action)
         freeze_menu = self.menuBar().addMenu("F&reeze")
         freeze_menu.addAction(self.freeze_action)
         freeze_menu.addAction(self.cancel_action)
+        self.menuBar().addMenu(self.export_menu)
         help_menu = self.menuBar().addMenu("&Help")
         sample = help_menu.addAction("Open the &sample checkpoint")
         sample.setToolTip("A small TF1 training checkpoint shipped with tf-freezer")
@@ -454,6 +551,7 @@ class MainWindow(QMainWindow):
             return
         path, _ = self._opening or ("", None)
         self.timings["open"] = runner.seconds
+        start_tensorflow_worker()  # freezing runs there: its TensorFlow import overlaps with ticking outputs
         self.set_model(model)
         self._add_recent(path)
         graph = model.graph
@@ -461,8 +559,11 @@ class MainWindow(QMainWindow):
                  f"{len(model.inputs)} inputs, in {runner.seconds:.2f} s.")
         for note in getattr(model.location, "notes", []) or []:
             self.log(note)
-        self.statusBar().showMessage(f"Opened {os.path.basename(model.location.prefix)} "
-                                     f"({len(graph.names)} nodes) in {runner.seconds:.2f} s.", 8000)
+        if self._graphless_reason():
+            self.statusBar().showMessage(self._graphless_reason())
+        else:
+            self.statusBar().showMessage(f"Opened {os.path.basename(model.location.prefix)} "
+                                         f"({len(graph.names)} nodes) in {runner.seconds:.2f} s.", 8000)
         self.modelOpened.emit(model)
 
     def _on_open_failed(self, runner: JobRunner, exc) -> None:
@@ -501,12 +602,18 @@ class MainWindow(QMainWindow):
                 self.tree.expand(self.tree_model.index(r, 0))
         self._fill_suggestions()
         self._fill_steps()
+        self._reset_surgery(model)
+        self.variables.set_model(model)
         self.options_panel.set_ema_available(any(getattr(v, "has_ema", False) for v in model.variables.values()))
         self.options_panel.path_is_default = True
         self.options_panel.output_path.clear()
+        self._export_paths = {}
         self.result_panel.clear()
         self.details.clear()
-        self.preview_panel.clear("Tick one or more outputs in the tree (or a suggestion above it).")
+        self.preview_panel.clear(self._nothing_ticked_message())
+        if self._graphless_reason():
+            # A TF2 object-based checkpoint: nothing to tick, but its tensors can be browsed and exported.
+            self.middle_tabs.setCurrentWidget(self.variables)
         self.setWindowTitle(f"{os.path.basename(model.location.prefix)} — tf-freezer")
         self._update_actions()
 
@@ -687,6 +794,16 @@ class MainWindow(QMainWindow):
     def outputs(self) -> list[str]:
         return self.tree_model.checked_names() if self.model is not None else []
 
+    def _graphless_reason(self) -> str:
+        """Why the open model has no graph to freeze (a TF2 object-based checkpoint), or ''."""
+        if self.model is None or self.model.graph.names:
+            return ""
+        notes = getattr(self.model.location, "notes", []) or []
+        return notes[0] if notes else ""
+
+    def _nothing_ticked_message(self) -> str:
+        return self._graphless_reason() or "Tick one or more outputs in the tree (or a suggestion above it)."
+
     def update_preview(self) -> None:
         """Ask core what freezing the ticked outputs keeps (fast: called on every tick)."""
         self.preview_timer.stop()
@@ -694,14 +811,17 @@ class MainWindow(QMainWindow):
             return
         outputs = self.outputs()
         if not outputs:
-            self.preview_panel.clear("Tick one or more outputs in the tree (or a suggestion above it).")
+            self.preview_panel.clear(self._nothing_ticked_message())
             return
         from core.freeze import default_output_path
 
+        options = self.options_panel.options(outputs)
+        if (options.rewires or options.binds) and not self._surgery_ready(options):
+            return  # the preview follows when the operated graph is ready
         self.preview_panel.fixable = self._fixes()
         started = time.perf_counter()
         try:
-            preview = self.model.preview(outputs, self.options_panel.options(outputs))
+            preview = self.model.preview(outputs, options)
         except FreezerError as exc:
             self.preview_panel.show_error(exc.line())
             return
@@ -715,28 +835,288 @@ class MainWindow(QMainWindow):
         self.previewUpdated.emit(preview)
 
     def _fixes(self) -> dict[str, str]:
-        """Warning code -> the one-click fix the window can apply for it right now."""
+        """Warning code -> the one-click fix the window can apply for it right now (its link text); the
+        fixes themselves are kept for `apply_fix`."""
         panel = self.options_panel
-        fixes = {}
+        flags = panel.flag_binder
+        fixes: dict[str, str] = {}
+        actions: dict[str, Callable[[], None]] = {}
+
+        def offer(code: str, text: str, action: Callable[[], None]) -> None:
+            fixes[code], actions[code] = text, action
+
+        def bind(name: str):
+            return lambda: flags.set_bound(name, flags.inference_default(name))
+
+        unbound = [f for f in flags.flags() if not flags.is_bound(f) and flags.inference_default(f) is not None]
+        switch = next((f for f in unbound if flags.dtype(f) == "bool"), None)
+        dropout = next((f for f in unbound if flags.dtype(f) != "bool"), None)
         if not panel.drop_training_deps.isChecked():
-            fixes["training-ops"] = "Drop training-only dependencies"
+            offer("training-ops", "Drop training-only dependencies", lambda: panel.drop_training_deps.setChecked(True))
+        elif switch is not None:
+            # Batch norm's moving-average updates sit behind the training switch: binding it folds them away.
+            offer("training-ops", f"Bind {switch} = false", bind(switch))
+        if dropout is not None or switch is not None:
+            name = dropout or switch
+            offer("random-ops", f"Bind {name} = {_value_text(flags.inference_default(name))}", bind(name))
+        if any(not i.feedable for i in self.model.inputs):
+            offer("unfeedable-inputs", "Feed new placeholders instead", self.feed_pipeline)
         if panel.use_ema.isEnabled() and not panel.use_ema.isChecked():
-            fixes["ema-available"] = "Use moving averages"
+            offer("ema-available", "Use moving averages", lambda: panel.use_ema.setChecked(True))
         if panel.use_ema.isChecked():
-            fixes["ema-missing"] = "Turn moving averages off"
+            offer("ema-missing", "Turn moving averages off", lambda: panel.use_ema.setChecked(False))
+        self._fix_actions = actions
         return fixes
 
     def apply_fix(self, code: str) -> None:
         """Apply the fix a preview warning offers (a link next to the warning)."""
-        panel = self.options_panel
-        if code == "training-ops":
-            panel.drop_training_deps.setChecked(True)
-        elif code == "ema-available":
-            panel.use_ema.setChecked(True)
-        elif code == "ema-missing":
-            panel.use_ema.setChecked(False)
+        if self.model is None:
+            return
+        if code not in self._fix_actions:
+            self._fixes()
+        action = self._fix_actions.get(code)
+        if action is None:
+            return
+        action()
         self.log(f"Applied the fix for '{code}'.")
         self._schedule_preview()
+
+    # ===== graph surgery: feed here, bind flags =================================================
+    def _reset_surgery(self, model) -> None:
+        """A new model: its own training flags, no rewires, no surgery running."""
+        from core.bind import find_flags
+
+        if self._surgery_runner is not None:
+            self._surgery_runner.detach()
+            self._surgery_runner = None
+        self._surgery_running_key = None
+        self._surgery_error = None
+        graph = model.graph
+        flags = []
+        for name in find_flags(graph.graph_def):
+            specs = graph.output_specs(graph.index[name])
+            flags.append((name, specs[0][1] if specs else ""))
+        panel = self.options_panel
+        panel.flag_binder.blockSignals(True)
+        panel.rewire_list.blockSignals(True)
+        panel.flag_binder.set_flags(flags)
+        panel.rewire_list.clear()
+        panel.flag_binder.blockSignals(False)
+        panel.rewire_list.blockSignals(False)
+
+    def _surgery_ready(self, options) -> bool:
+        """True when the graph these rewires and binds make is at hand; otherwise start making it in the
+        background (or show why it cannot be made) and return False."""
+        from core.surgery import surgery_key
+
+        key = surgery_key(options.rewires, options.binds)
+        if self._surgery_error is not None and self._surgery_error[0] == key:
+            self.preview_panel.show_error(self._surgery_error[1])
+            return False
+        if key in self.model.surgery_cache:
+            return True
+        if self._surgery_runner is not None and self._surgery_running_key == key:
+            return False
+        if self._surgery_runner is not None:
+            self._surgery_runner.detach()
+        job = _SurgeryJob(self.model, list(options.rewires), dict(options.binds))
+        runner = JobRunner(job, "surgery")
+        self._surgery_runner, self._surgery_running_key = runner, key
+        self.preview_panel.clear("Applying graph surgery (" + ", ".join(
+            [f"bind {k}" for k in options.binds] + [f"feed {r.tensor}" for r in options.rewires]) + ")…")
+        model = self.model
+        started = time.perf_counter()
+        runner.succeeded.connect(lambda m: self._on_surgery_done(runner, model, key, m, started))
+        runner.failed.connect(lambda e: self._on_surgery_failed(runner, key, e))
+        runner.done.connect(lambda: self._on_surgery_runner_done(runner))
+        runner.start()
+        return False
+
+    def _on_surgery_done(self, runner: JobRunner, model, key: tuple, operated, started: float) -> None:
+        if runner is not self._surgery_runner or model is not self.model:
+            return
+        # A runner that works in another process hands back a copy: keep it where core looks for it.
+        model.surgery_cache.setdefault(key, operated)
+        self.timings["surgery"] = time.perf_counter() - started
+        self._schedule_preview()
+
+    def _on_surgery_failed(self, runner: JobRunner, key: tuple, exc) -> None:
+        if runner is not self._surgery_runner:
+            return
+        if isinstance(exc, FreezerError):
+            line = exc.line()
+        else:
+            line = f"Unexpected error in graph surgery: {type(exc).__name__}: {exc}"
+            self.log(getattr(exc, "traceback_text", "") or line)
+        self._surgery_error = (key, line)
+        self.log(f"Graph surgery failed: {line}")
+        self.surgeryFailed.emit(line)
+        self._schedule_preview()
+
+    def _on_surgery_runner_done(self, runner: JobRunner) -> None:
+        if runner is self._surgery_runner:
+            self._surgery_runner = None
+            self._surgery_running_key = None
+
+    def build_node_menu(self, node_id: int) -> QMenu:
+        """The right-click menu of a node, in the tree, the details and the neighbourhood picture: tick it,
+        feed any of its outputs through a new placeholder, bind it if it is a training flag."""
+        menu = QMenu(self)
+        menu.setObjectName("nodeMenu")
+        if self.model is None or not 0 <= node_id < len(self.model.graph.names):
+            return menu
+        graph = self.model.graph
+        name = graph.names[node_id]
+        ticked = self.tree_model.is_checked(node_id)
+        tick = menu.addAction("Untick as output" if ticked else "Tick as output")
+        tick.setObjectName("tickOutput")
+        tick.triggered.connect(lambda: self.tree_model.set_checked(node_id, not ticked))
+        menu.addSeparator()
+        rewires = self.options_panel.rewire_list
+        choices = [] if self.model.node_kind(node_id) == "input" else feedable_outputs(graph, node_id)
+        for choice in choices:
+            row = rewires.find(choice.tensor)
+            if row >= 0:
+                current = rewires.rewires()[row]
+                edit = menu.addAction(f"Edit the input feeding {choice.tensor} ({current.name})…")
+                edit.setObjectName(f"editFeed:{choice.tensor}")
+                edit.triggered.connect(lambda _c=False, r=row: self.edit_rewire(r))
+                remove = menu.addAction(f"Stop feeding {choice.tensor} (remove the rewire)")
+                remove.setObjectName(f"removeFeed:{choice.tensor}")
+                remove.triggered.connect(lambda _c=False, r=row: rewires.remove(r))
+                continue
+            info = " ".join(p for p in (choice.dtype, choice.shape) if p)
+            text = "Feed here (make input)" if len(choices) == 1 else f"Feed here (make input): {choice.tensor}"
+            action = menu.addAction(text + (f"  [{info}]" if info else "") + "…")
+            action.setObjectName(f"feedHere:{choice.tensor}")
+            action.setToolTip(f"Replace {choice.tensor} with a new placeholder: whatever reads it reads the "
+                              "placeholder instead")
+            action.triggered.connect(lambda _c=False, t=choice.tensor: self.feed_here(t))
+        if not choices:
+            none = menu.addAction("Feed here (make input)")
+            none.setEnabled(False)
+            none.setToolTip("This node is already an input, or has no data output to replace")
+        flags = self.options_panel.flag_binder
+        if name in flags.flags():
+            menu.addSeparator()
+            if flags.is_bound(name):
+                unbind = menu.addAction(f"Unbind {name} (feed it again)")
+                unbind.setObjectName(f"unbind:{name}")
+                unbind.triggered.connect(lambda: flags.set_bound(name, enabled=False))
+            else:
+                value = flags.inference_default(name)
+                bind = menu.addAction(f"Bind {name} = {_value_text(value)}")
+                bind.setObjectName(f"bind:{name}")
+                bind.triggered.connect(lambda: flags.set_bound(name, value))
+        return menu
+
+    def show_node_menu(self, node_id: int, global_pos: QPoint) -> None:
+        menu = self.build_node_menu(node_id)
+        menu.setAttribute(Qt.WA_DeleteOnClose)
+        menu.popup(global_pos)
+
+    def _on_tree_menu(self, pos: QPoint) -> None:
+        node = self.tree_model.node_id(self.tree.indexAt(pos))
+        if node >= 0:
+            self.show_node_menu(node, self.tree.viewport().mapToGlobal(pos))
+
+    def feed_selected(self) -> None:
+        """Ctrl+I: feed the selected node's output; with several outputs, show its menu to pick one."""
+        node = self.details._node
+        if self.model is None or node is None:
+            return
+        choices = feedable_outputs(self.model.graph, node)
+        if len(choices) == 1 and self.model.node_kind(node) != "input":
+            self.feed_here(choices[0].tensor)
+            return
+        index = self.tree_model.index_for_node(node)
+        rect = self.tree.visualRect(index)
+        self.show_node_menu(node, self.tree.viewport().mapToGlobal(rect.bottomLeft() if rect.isValid() else QPoint()))
+
+    def feed_here(self, tensor: str) -> Optional[Rewire]:
+        """Ask for the placeholder that replaces `tensor` (name, dtype, shape from the graph) and add it to
+        the rewired inputs; the preview follows. Returns the Rewire, or None when cancelled."""
+        if self.model is None:
+            return None
+        graph = self.model.graph
+        base, index = split_tensor_name(tensor)
+        node = graph.index.get(base)
+        if node is None:
+            return None
+        tensor = f"{base}:{max(index, 0)}"
+        choice = next((c for c in feedable_outputs(graph, node) if c.tensor == tensor), None)
+        if choice is None:
+            self.report_error("Cannot feed this tensor", FreezerError(
+                f"{tensor} is not a data output of {base} that a placeholder can replace.",
+                "Pick one of the node's data outputs (resource and variant handles cannot be fed)."))
+            return None
+        rewires = self.options_panel.rewire_list
+        row = rewires.find(tensor)
+        existing = rewires.rewires()[row] if row >= 0 else None
+        taken = _Taken(graph.index, rewires.names() - ({existing.name} if existing else set()))
+        name = existing.name if existing else default_placeholder_name(tensor, len(graph.output_specs(node)), taken)
+        rewire = self.ask_rewire(choice, name, taken, existing)
+        if rewire is None:
+            return None
+        rewires.add(rewire)
+        self.log(f"Feeding {tensor} through the new placeholder {rewire.name!r} (--rewire '{rewire.spec()}').")
+        return rewire
+
+    def edit_rewire(self, row: int) -> None:
+        rewires = self.options_panel.rewire_list.rewires()
+        if 0 <= row < len(rewires):
+            self.feed_here(rewires[row].tensor)
+
+    def _ask_rewire_dialog(self, choice: TensorChoice, name: str, taken, existing: Optional[Rewire]):
+        dialog = FeedHereDialog(choice, name, taken, self, rewire=existing)
+        return dialog.rewire() if dialog.exec() == QDialog.Accepted else None
+
+    def feed_pipeline(self) -> list[Rewire]:
+        """The fix for "reads from an input pipeline": every output of the iterators and queues that the
+        ticked outputs need becomes a new placeholder with a default name (renamed by double-clicking it)."""
+        if self.model is None:
+            return []
+        graph = self.model.graph
+        preview = self.preview_panel.preview
+        plan_graph = getattr(getattr(preview, "model", None), "graph", None)
+
+        def kept(name: str) -> bool:
+            if plan_graph is None:
+                return True
+            j = plan_graph.index.get(name)
+            return j is not None and bool(preview.kept_mask[j])
+
+        rewires = self.options_panel.rewire_list
+        added = []
+        for node_name in dict.fromkeys(i.node for i in self.model.inputs if not i.feedable):
+            node = graph.index.get(node_name)
+            if node is None or not kept(node_name):
+                continue
+            needed = {k for c in graph.consumers[node] if kept(graph.names[c])
+                      for p, k in graph.data_inputs[c] if p == node}
+            for choice in feedable_outputs(graph, node):
+                index = split_tensor_name(choice.tensor)[1]
+                if index not in needed or rewires.find(choice.tensor) >= 0:
+                    continue
+                taken = _Taken(graph.index, rewires.names())
+                name = default_placeholder_name(choice.tensor, len(graph.output_specs(node)), taken)
+                # dtype and shape left to core: the graph's, with the batch dimension open.
+                rewire = Rewire(choice.tensor, name)
+                rewires.add(rewire)
+                added.append(rewire)
+        if added:
+            self.log("Feeding the input pipeline through new placeholders: "
+                     + ", ".join(f"--rewire '{r.spec()}'" for r in added) + ". Double-click one to rename it.")
+        return added
+
+    # ===== variable inspector ===================================================================
+    def show_variables(self) -> None:
+        self.middle_tabs.setCurrentWidget(self.variables)
+        self.variables.filter_field.setFocus(Qt.ShortcutFocusReason)
+
+    def _on_variable_activated(self, node_id: int) -> None:
+        self.middle_tabs.setCurrentWidget(self.details)
+        self.select_node(node_id)
 
     # ===== freeze ===============================================================================
     def start_freeze(self) -> None:
@@ -817,10 +1197,16 @@ class MainWindow(QMainWindow):
         self.timings["freeze"] = runner.seconds
         self.result_panel.show_result(result, self._freeze_command)
         QTimer.singleShot(0, lambda: self.right_scroll.ensureWidgetVisible(self.result_panel, 0, 0))
-        verify = result.verify
-        status = "not verified" if verify is None else ("verified" if verify.ok else "VERIFICATION FAILED")
+        status = _verify_status(result.verify)
         self.log(f"Wrote {result.output}: {result.variables_converted} variables converted, ops "
                  f"{result.ops_before} -> {result.ops_after}, {result.seconds:.2f} s, {status}.")
+        self._log_checks(result)
+        self.statusBar().showMessage(f"Frozen to {result.output} ({status}).", 10000)
+        self.freezeFinished.emit(result)
+
+    def _log_checks(self, result) -> None:
+        """Verification per output and the warnings of a freeze or export result, in the log."""
+        verify = result.verify
         if verify is not None:
             for check in verify.outputs:
                 diff = "n/a" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}"
@@ -829,8 +1215,6 @@ class MainWindow(QMainWindow):
                 self.log(f"  {verify.reason}")
         for warning in result.warnings or []:
             self.log(f"  warning: {warning}")
-        self.statusBar().showMessage(f"Frozen to {result.output} ({status}).", 10000)
-        self.freezeFinished.emit(result)
 
     def _on_freeze_failed(self, runner: JobRunner, exc) -> None:
         if runner is not self._freeze_runner:
@@ -850,6 +1234,88 @@ class MainWindow(QMainWindow):
             self._freeze_runner = None
             self._reset_progress(keep_value=True)
             self._update_actions()
+
+    # ===== export ===============================================================================
+    def start_export(self, fmt: str) -> None:
+        """Export > SavedModel/TFLite/ONNX: ask where (and the format's options), then run core's
+        ExportJob like a freeze: progress, Esc to cancel, the result panel with its verification."""
+        if self.model is None or self._freeze_runner is not None or self._open_runner is not None:
+            return
+        outputs = self.outputs()
+        title = EXPORT_TITLES.get(fmt, fmt)
+        if not outputs:
+            self.report_error("Nothing to export", FreezerError(
+                "No output is ticked.", "Tick the model's output node in the tree (or a suggested output)."))
+            return
+        from core.export import ExportJob, ExportOptions, default_export_path, export_command_line
+
+        freeze = self.options_panel.options(outputs)
+        freeze.output_path = self._export_paths.get(fmt) or default_export_path(self.model, fmt)
+        options = self.ask_export(fmt, ExportOptions(to=fmt, freeze=freeze))
+        if options is None:
+            return
+        path = options.freeze.output_path
+        self._export_paths[fmt] = path
+        if os.path.lexists(path):
+            if not self.confirm("Overwrite?", f"{path} already exists. Replace it?"):
+                self.log(f"{title} export not started: {path} exists.")
+                return
+            options.freeze.overwrite = True
+        try:
+            job = ExportJob(self.model, options)
+            command = export_command_line(self.model, options)
+        except FreezerError as exc:
+            self.report_error(f"Cannot export to {title}", exc)
+            return
+        self._freeze_command = command
+        self.result_panel.clear()
+        runner = JobRunner(job, f"export-{fmt}")
+        self._freeze_runner = runner
+        self._last_stage = ""
+        self.log(f"Exporting {', '.join(outputs)} to {title}: {path}")
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Starting…")
+        runner.progressed.connect(lambda p: self._on_freeze_progress(runner, p))
+        runner.succeeded.connect(lambda r: self._on_exported(runner, r))
+        runner.failed.connect(lambda e: self._on_export_failed(runner, e, title))
+        runner.cancelled.connect(lambda: self._on_export_cancelled(runner, title))
+        runner.done.connect(lambda: self._on_freeze_done(runner))
+        runner.start()
+        self._update_actions()
+
+    def _ask_export_dialog(self, fmt: str, options):
+        from core.export import export_command_line
+
+        model = self.model
+        dialog = ExportDialog(options, lambda o: export_command_line(model, o), self)
+        return dialog.options() if dialog.exec() == QDialog.Accepted else None
+
+    def _on_exported(self, runner: JobRunner, result) -> None:
+        if runner is not self._freeze_runner:
+            return
+        title = EXPORT_TITLES.get(result.format, result.format)
+        self.timings[f"export-{result.format}"] = runner.seconds
+        self.result_panel.show_export(result, self._freeze_command)
+        QTimer.singleShot(0, lambda: self.right_scroll.ensureWidgetVisible(self.result_panel, 0, 0))
+        status = _verify_status(result.verify)
+        self.log(f"Wrote the {title} model {result.output} ({result.output_bytes:,} bytes), "
+                 f"{result.seconds:.2f} s, {status}.")
+        self._log_checks(result)
+        self.statusBar().showMessage(f"Exported to {result.output} ({status}).", 10000)
+        self.exportFinished.emit(result)
+
+    def _on_export_failed(self, runner: JobRunner, exc, title: str) -> None:
+        if runner is not self._freeze_runner:
+            return
+        line = self.report_error(f"{title} export failed", exc)
+        self.exportFailed.emit(line)
+
+    def _on_export_cancelled(self, runner: JobRunner, title: str) -> None:
+        if runner is not self._freeze_runner:
+            return
+        self.log(f"{title} export cancelled; nothing was written.")
+        self.statusBar().showMessage("Export cancelled.", 5000)
+        self.exportCancelled.emit()
 
     # ===== progress, log, errors ================================================================
     def _show_progress(self, progress) -> None:
@@ -910,10 +1376,16 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(busy or opening)
         self.cancel_button.setEnabled(busy or opening)
         self.options_panel.setEnabled(not busy)
+        self.feed_action.setEnabled(self.model is not None and not busy)
+        for action in self.export_actions.values():
+            action.setEnabled(can_freeze)
+        self.export_button.setEnabled(can_freeze)
 
     # ===== closing ==============================================================================
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.save_settings()
+        if self._surgery_runner is not None:
+            self._surgery_runner.detach()
         runner = self._freeze_runner
         if runner is not None:
             # Let the job remove its temporary file before the process goes away.
@@ -922,3 +1394,19 @@ class MainWindow(QMainWindow):
         if self._open_runner is not None:
             self._open_runner.detach()
         super().closeEvent(event)
+
+
+class _Taken:
+    """Names a new placeholder may not take: the graph's nodes and the other rewired inputs (a view, so a
+    100k-node graph's names are not copied for every dialog)."""
+
+    def __init__(self, index: dict, extra: set[str]):
+        self.index, self.extra = index, extra
+
+    def __contains__(self, name) -> bool:
+        return name in self.index or name in self.extra
+
+    def __iter__(self):
+        yield from self.index
+        yield from self.extra
+

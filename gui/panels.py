@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, Q
 
 from core.freeze import FreezeOptions
 
+from .surgery_widgets import FlagBinder, RewireList
+
 
 def fmt_bytes(n: float) -> str:
     n = float(n)
@@ -200,7 +202,12 @@ class OptionsPanel(QGroupBox):
         inputs_row.setContentsMargins(0, 0, 0, 0)
         inputs_row.addWidget(self.verify_inputs, 1)
         inputs_row.addWidget(self.verify_browse)
+        # Graph surgery first: it decides which graph the other options apply to.
+        self.flag_binder = FlagBinder()
+        self.rewire_list = RewireList()
         form = QFormLayout(self)
+        form.addRow("Bind training flags:", self.flag_binder)
+        form.addRow("Rewired inputs:", self.rewire_list)
         form.addRow(self.clear_devices)
         form.addRow(self.use_ema)
         form.addRow(self.drop_training_deps)
@@ -215,6 +222,8 @@ class OptionsPanel(QGroupBox):
             box.toggled.connect(self.changed)
         for field in (self.allow_vars, self.deny_vars):
             field.editingFinished.connect(self.changed)
+        self.flag_binder.changed.connect(self.changed)
+        self.rewire_list.changed.connect(self.changed)
 
     def _on_path_edited(self, text: str) -> None:
         self.path_is_default = not text.strip()
@@ -259,6 +268,8 @@ class OptionsPanel(QGroupBox):
             verify=self.verify.isChecked(),
             overwrite=overwrite,
             verify_inputs=(self.verify_inputs.text().strip() or None) if self.verify.isChecked() else None,
+            binds=self.flag_binder.binds(),
+            rewires=self.rewire_list.rewires(),
         )
 
 
@@ -310,14 +321,42 @@ class ResultPanel(QGroupBox):
         self.hide()
 
     def show_result(self, result, command: str = "") -> None:
+        """A FreezeResult."""
         self.result = result
         self.command = command
+        self.setTitle("Result")
         lines = [
             f"<b>Wrote</b> {html.escape(str(result.output))} ({fmt_bytes(result.output_bytes)})",
             f"Variables converted: {result.variables_converted} ({fmt_bytes(result.variable_bytes)})",
             f"Ops: {result.ops_before} → {result.ops_after}",
             f"Time: {result.seconds:.2f} s",
         ]
+        self._finish(result, lines, "the frozen graph", command, "tf-freezer freeze")
+
+    def show_export(self, result, command: str = "") -> None:
+        """A core.export.ExportResult: the same panel, the export's own facts."""
+        from .export_dialog import TITLES
+
+        self.result = result
+        self.command = command
+        title = TITLES.get(result.format, result.format)
+        self.setTitle(f"Result: {title} export")
+        what = "folder" if os.path.isdir(str(result.output)) else "file"
+        lines = [f"<b>Wrote</b> {html.escape(str(result.output))} ({title} {what}, {fmt_bytes(result.output_bytes)})"]
+        if result.inputs:
+            lines.append("Inputs: " + ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in result.inputs.items()))
+        if result.outputs:
+            lines.append("Outputs: " + html.escape(", ".join(result.outputs)))
+        details = getattr(result, "details", None) or {}
+        if details.get("opset"):
+            lines.append(f"ONNX opset {details['opset']}")
+        if details.get("signature"):
+            lines.append(f"Signature: {html.escape(str(details['signature']))}"
+                         + (" (variables kept in variables/)" if getattr(result, "variables_kept", False) else ""))
+        lines.append(f"Time: {result.seconds:.2f} s")
+        self._finish(result, lines, f"the {title} model", command, "tf-freezer export")
+
+    def _finish(self, result, lines: list[str], what: str, command: str, program: str) -> None:
         if result.timings:
             lines.append("<small>" + ", ".join(f"{html.escape(k)} {v:.2f} s" for k, v in result.timings.items())
                          + "</small>")
@@ -331,7 +370,7 @@ class ResultPanel(QGroupBox):
             self.table.hide()
         else:
             if verify.ok:
-                self.verify_label.setText("<b style='color:#2e9d5b'>&#10004; Verified</b>: the frozen graph "
+                self.verify_label.setText(f"<b style='color:#2e9d5b'>&#10004; Verified</b>: {what} "
                                           "gives the same outputs as the checkpoint.")
             else:
                 reason = html.escape(verify.reason or "outputs differ")
@@ -350,6 +389,7 @@ class ResultPanel(QGroupBox):
             frame = 2 * self.table.frameWidth()
             self.table.setFixedHeight(min(160, self.table.horizontalHeader().height() + rows + frame + 2))
         self.copy_button.setEnabled(bool(command))
+        self.copy_button.setToolTip(f"Copy the equivalent `{program} …` command line")
         self.show()
 
     def show_in_folder(self) -> None:

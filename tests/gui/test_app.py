@@ -8,9 +8,15 @@ from gui_helpers import OPEN_TIMEOUT_MS
 
 
 def _run_until_opened(qapp, monkeypatch, **kwargs):
-    """Run the event loop of `run()` until its window has opened a model (or time runs out)."""
+    """Run the event loop of `run()` until its window has opened a model (or time runs out). `run()`
+    stops the TensorFlow worker on its way out: recorded here, so the session's worker lives on for
+    the other tests (stopping one: tests/test_isolate.py)."""
+    import gui.worker
     from gui import app as app_module
     from gui.main_window import MainWindow
+
+    stopped = []
+    monkeypatch.setattr(gui.worker, "stop_tensorflow_worker", lambda: stopped.append(True))
 
     windows = []
     original_init = MainWindow.__init__
@@ -25,6 +31,7 @@ def _run_until_opened(qapp, monkeypatch, **kwargs):
     QTimer.singleShot(OPEN_TIMEOUT_MS * 3, lambda: QApplication.instance().exit(2))
     code = app_module.run(**kwargs)
     assert len(windows) == 1
+    assert stopped == [True]
     window = windows[0]
     try:
         return code, window

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 from PySide6.QtCore import Qt, QUrl
@@ -167,8 +166,10 @@ def test_freeze_completes_in_background_and_verifies(opened, qtbot, tmp_path):
 
 def test_cancel_mid_freeze_leaves_no_file(opened, qtbot, tmp_path, monkeypatch):
     """Esc while the frozen graph is already in its temporary file (verification running): the job
-    stops and nothing is left behind."""
+    stops and nothing is left behind. The freeze runs in core.isolate's worker process, so the job
+    class that holds at verification comes from a module the worker can import."""
     import core.freeze
+    import worker_jobs
 
     window = opened
     tick(window, qtbot, top_output(window))
@@ -178,24 +179,11 @@ def test_cancel_mid_freeze_leaves_no_file(opened, qtbot, tmp_path, monkeypatch):
     window.options_panel.output_path.setText(str(out))
     window.options_panel.path_is_default = False
 
-    reached = threading.Event()
-    original_step = core.freeze.FreezeJob.step
-
-    def slow_step(self, stage, fraction, message):
-        original_step(self, stage, fraction, message)  # reports the stage
-        if stage == "verify":
-            reached.set()
-            for _ in range(600):  # hold the job here until the window cancels it (max 60 s)
-                if self.cancelled:
-                    break
-                threading.Event().wait(0.1)
-            self.check_cancelled()
-
-    monkeypatch.setattr(core.freeze.FreezeJob, "step", slow_step)
+    monkeypatch.setattr(core.freeze, "FreezeJob", worker_jobs.FreezeHeldAtVerify)
     with qtbot.waitSignal(window.freezeCancelled, timeout=FREEZE_TIMEOUT_MS):
         window.freeze_button.click()
-        qtbot.waitUntil(reached.is_set, timeout=FREEZE_TIMEOUT_MS)
-        qtbot.waitUntil(lambda: "verify" in window.progress_bar.format(), timeout=5000)
+        qtbot.waitUntil(lambda: "verify" in window.progress_bar.format(), timeout=FREEZE_TIMEOUT_MS)
+        assert [n for n in os.listdir(out_dir) if n.endswith(".partial")]  # mid-write indeed
         qtbot.keyClick(window, Qt.Key_Escape)
     assert not out.exists()
     assert os.listdir(out_dir) == []  # no temporary file either
