@@ -3,8 +3,8 @@
 
 A QAbstractTableModel over core's `model.tensors` / `model.variables` behind a QSortFilterProxyModel:
 a checkpoint of a large model holds tens of thousands of tensors (optimizer slots, EMA shadows), so
-no widget per row. Sorting uses raw values (Qt.UserRole), not the displayed text, so "2.0 MB" sorts
-after "512 bytes".
+no widget per row. The table model sorts itself by raw values, not the displayed text, so "2.0 MB"
+sorts after "512 bytes"; the proxy only filters.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 from .panels import fmt_bytes
 from .worker import CallJob, JobRunner
 
-SORT_ROLE = Qt.UserRole
 NODE_ROLE = Qt.UserRole + 1  # graph node id of the first variable reading the tensor (-1: none)
 
 
@@ -39,7 +38,7 @@ class TensorTableModel(QAbstractTableModel):
         """Show an opened model's checkpoint tensors (none for a frozen graph)."""
         self.beginResetModel()
         tensors = getattr(model, "tensors", None) or {}
-        self._rows = [tensors[k] for k in sorted(tensors)]
+        self._rows = [tensors[k] for k in sorted(tensors, key=str.lower)]
         readers: dict[str, list[tuple[int, str]]] = {}
         for node_id, info in sorted((getattr(model, "variables", None) or {}).items()):
             if info.key:
@@ -52,6 +51,28 @@ class TensorTableModel(QAbstractTableModel):
 
     def tensor(self, row: int):
         return self._rows[row]
+
+    def sort(self, column: int, order=Qt.AscendingOrder) -> None:  # noqa: D401 - Qt API
+        """Sort the rows by a column's raw value in Python: one key per row instead of the proxy's
+        data() call per comparison (~90k calls on a 6.5k-tensor checkpoint, seconds on the GUI thread)."""
+        if not self._rows or not 0 <= column < len(self.COLUMNS):
+            return
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        before = [self._rows[i.row()] for i in persistent]
+        keys = {self.NAME: lambda t: t.key.lower(), self.DTYPE: lambda t: t.dtype,
+                self.SHAPE: lambda t: prod(t.shape) if t.shape else 1, self.SIZE: lambda t: t.nbytes,
+                self.READ_BY: lambda t: self._first_reader(t.key).lower()}[column]
+        # Ties keep name order, so a sort by dtype or size stays readable.
+        self._rows.sort(key=lambda t: t.key.lower())
+        self._rows.sort(key=keys, reverse=order == Qt.DescendingOrder)
+        where = {id(t): row for row, t in enumerate(self._rows)}
+        self.changePersistentIndexList(persistent, [self.index(where[id(t)], i.column()) for t, i in zip(before, persistent)])
+        self.layoutChanged.emit()
+
+    def _first_reader(self, key: str) -> str:
+        readers = self._readers.get(key)
+        return readers[0][1] if readers else ""
 
     def readers(self, key: str) -> list[tuple[int, str]]:
         return self._readers.get(key, [])
@@ -91,15 +112,6 @@ class TensorTableModel(QAbstractTableModel):
                 names = [name for _, name in self._readers.get(t.key, [])]
                 return ", ".join(names) if names else "—"
             return None
-        if role == SORT_ROLE:
-            if column == self.SHAPE:
-                return prod(t.shape) if t.shape else 1  # by element count: (3, 3, 8, 16) after (10,)
-            if column == self.SIZE:
-                return t.nbytes
-            if column == self.READ_BY:
-                names = [name for _, name in self._readers.get(t.key, [])]
-                return names[0] if names else ""
-            return self.data(index, Qt.DisplayRole)
         if role == NODE_ROLE:
             readers = self._readers.get(t.key)
             return readers[0][0] if readers else -1
@@ -122,14 +134,16 @@ def _shape(shape) -> str:
 
 
 class TensorFilterProxy(QSortFilterProxyModel):
-    """Case-insensitive substring filter over the name and read-by columns, sorting by raw values."""
+    """Case-insensitive substring filter over the name and read-by columns. Sorting is the source
+    model's (rows keep its order here), so opening a big checkpoint sorts nothing through the proxy."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setSortRole(SORT_ROLE)
-        self.setFilterCaseSensitivity(Qt.CaseInsensitive)
-        self.setSortCaseSensitivity(Qt.CaseInsensitive)
+        self.setDynamicSortFilter(False)
         self._needle = ""
+
+    def sort(self, column: int, order=Qt.AscendingOrder) -> None:  # noqa: D401 - Qt API
+        self.sourceModel().sort(column, order)
 
     def set_text(self, text: str) -> None:
         self._needle = text.strip().lower()
@@ -240,6 +254,8 @@ class VariableInspector(QWidget):
             self._runner = None
         self._model = model
         self.table_model.set_model(model)
+        header = self.table.horizontalHeader()
+        self.table_model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
         self.apply_filter()
         if model is None:
             self.message.setText("Open a checkpoint to list its tensors.")

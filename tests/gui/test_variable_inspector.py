@@ -40,7 +40,7 @@ def test_lists_every_tensor_and_its_reader(qtbot, sample_model):
     model = inspector.table_model
     assert model.rowCount() == len(sample_model.tensors)
     keys = [model.data(model.index(r, TensorTableModel.NAME)) for r in range(model.rowCount())]
-    assert keys == sorted(sample_model.tensors)
+    assert keys == sorted(sample_model.tensors, key=str.lower)
     # Each graph variable's key names it as the reader; its EMA shadow too.
     info = next(v for v in sample_model.variables.values() if v.has_ema)
     row = keys.index(info.key)
@@ -85,6 +85,15 @@ def test_filter_and_sort(qtbot, sample_model):
     inspector.table.sortByColumn(TensorTableModel.SIZE, Qt.DescendingOrder)
     sizes = [sample_model.tensors[proxy.data(proxy.index(r, 0))].nbytes for r in range(proxy.rowCount())]
     assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
+
+    # The selection follows its tensor through a sort, and a re-open keeps the chosen order.
+    key = min(sample_model.tensors, key=lambda k: (sample_model.tensors[k].nbytes, k.lower()))
+    assert inspector.select_key(key)
+    inspector.table.sortByColumn(TensorTableModel.SIZE, Qt.AscendingOrder)
+    assert inspector.selected_key() == key and inspector.table.currentIndex().row() == 0
+    inspector.set_model(sample_model)
+    sizes = [sample_model.tensors[proxy.data(proxy.index(r, 0))].nbytes for r in range(proxy.rowCount())]
+    assert sizes == sorted(sizes)
 
 
 def test_export_selected_to_npy(qtbot, sample_model, tmp_path):
