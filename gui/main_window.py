@@ -861,6 +861,8 @@ class MainWindow(QMainWindow):
             offer("random-ops", f"Bind {name} = {_value_text(flags.inference_default(name))}", bind(name))
         if any(not i.feedable for i in self.model.inputs):
             offer("unfeedable-inputs", "Feed new placeholders instead", self.feed_pipeline)
+        # Over 2 GiB a .pb cannot be written at all; a SavedModel keeps the weights beside the graph.
+        offer("size-limit", "Export as a SavedModel instead", lambda: self.start_export("savedmodel"))
         if panel.use_ema.isEnabled() and not panel.use_ema.isChecked():
             offer("ema-available", "Use moving averages", lambda: panel.use_ema.setChecked(True))
         if panel.use_ema.isChecked():

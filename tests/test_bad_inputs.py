@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
-from files import copy_of, only
+from files import copy_of, only, with_unknown_op
 
 PREFIX = "tf-freezer: "
 
@@ -211,25 +211,11 @@ def test_garbage_index(capsys, checkpoints, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # A graph that needs an op this TensorFlow does not have
 # ---------------------------------------------------------------------------------------------
-def _with_unknown_op(spec, folder: Path, node: str) -> Path:
-    from tensorflow.core.protobuf import meta_graph_pb2
-
-    copy_of(spec, folder)
-    meta_path = only(folder, ".meta")
-    meta = meta_graph_pb2.MetaGraphDef()
-    meta.ParseFromString(meta_path.read_bytes())
-    renamed = [n for n in meta.graph_def.node if n.name == node]
-    assert renamed, node
-    renamed[0].op = "NoSuchOp42"
-    meta_path.write_bytes(meta.SerializeToString())
-    return folder
-
-
 def test_unknown_op_in_the_outputs_graph(capsys, checkpoints, tmp_path):
     """What each command says today: the graph opens (it can be browsed) and freezing fails in one
     line naming the op."""
     spec = checkpoints["toy_add"]
-    folder = _with_unknown_op(spec, tmp_path / "custom-op", "output")
+    folder = with_unknown_op(spec, tmp_path / "custom-op", "output")
     data = json.loads(succeeds(capsys, "inspect", str(folder), "--json"))
     assert data["op_counts"].get("NoSuchOp42") == 1
     out = tmp_path / "out.pb"
@@ -242,13 +228,13 @@ def test_unknown_op_in_the_outputs_graph(capsys, checkpoints, tmp_path):
 
 
 def test_unknown_op_is_warned_in_the_preview(capsys, checkpoints, tmp_path):
-    folder = _with_unknown_op(checkpoints["toy_add"], tmp_path / "custom-op", "output")
+    folder = with_unknown_op(checkpoints["toy_add"], tmp_path / "custom-op", "output")
     data = json.loads(succeeds(capsys, "preview", str(folder), "--outputs", "output", "--json"))
     assert any("NoSuchOp42" in w["message"] for w in data["warnings"]), data["warnings"]
 
 
 def test_unknown_op_leaves_no_pb(capsys, checkpoints, tmp_path):
-    folder = _with_unknown_op(checkpoints["toy_add"], tmp_path / "custom-op", "output")
+    folder = with_unknown_op(checkpoints["toy_add"], tmp_path / "custom-op", "output")
     out = tmp_path / "out.pb"
     line = fails(capsys, "freeze", str(folder), "--outputs", "output", "-o", str(out))
     assert "NoSuchOp42" in line
@@ -256,7 +242,7 @@ def test_unknown_op_leaves_no_pb(capsys, checkpoints, tmp_path):
 
 
 def test_unknown_op_outside_the_outputs_graph_does_not_matter(capsys, checkpoints, tmp_path):
-    folder = _with_unknown_op(checkpoints["toy_add"], tmp_path / "custom-op", "loss")
+    folder = with_unknown_op(checkpoints["toy_add"], tmp_path / "custom-op", "loss")
     out = tmp_path / "out.pb"
     data = json.loads(succeeds(capsys, "freeze", str(folder), "--outputs", "output", "-o", str(out), "--json"))
     assert data["verify"]["ok"]

@@ -3,12 +3,17 @@ through window.error_handler) and the window lives on — it opens and freezes a
 The same inputs are checked through the command line in tests/test_bad_inputs.py."""
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 
-from files import copy_of, only
+from files import copy_of, only, with_unknown_op
 from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS, drop
 
 
@@ -72,6 +77,25 @@ def _tf2_checkpoint(tmp_path, checkpoints):
     return folder
 
 
+def _savedmodel_without_variables(tmp_path, checkpoints):
+    from core import tf as tfmod
+
+    tf = tfmod.tensorflow()
+    v1 = tf.compat.v1
+    folder = tmp_path / "exported"
+    with tf.Graph().as_default() as g, v1.Session(graph=g) as sess:
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        w = v1.get_variable("w", [3, 2], use_resource=False)
+        y = tf.identity(tf.matmul(x, w), name="y")
+        sess.run(v1.global_variables_initializer())
+        builder = v1.saved_model.Builder(str(folder))
+        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
+            "serving_default": v1.saved_model.predict_signature_def({"x": x}, {"y": y})})
+        builder.save()
+    shutil.rmtree(folder / "variables")
+    return folder
+
+
 def _random_file(tmp_path, checkpoints):
     path = tmp_path / "notes.txt"
     path.write_text("not a model")
@@ -91,6 +115,7 @@ BAD_INPUTS = {
     "missing-meta": (_missing_meta, "has no .meta graph file beside it"),
     "garbage-meta": (_garbage_meta, "is not a valid TensorFlow graph (MetaGraphDef)"),
     "garbage-index": (_garbage_index, "TensorFlow cannot read the checkpoint model.ckpt-3"),
+    "savedmodel-without-variables": (_savedmodel_without_variables, "has variables but no variables/ folder"),
     "random-file": (_random_file, "notes.txt is not a TensorFlow checkpoint"),
     "missing-path": (_missing_path, "does not exist"),
 }
@@ -312,3 +337,89 @@ def test_the_window_survives_a_tensorflow_abort(window_in_a_child):
     # The window's process exited without a hang, and took its (restarted) worker with it.
     worker = proc.stdout.split("SURVIVED worker ", 1)[1].split()[0]
     assert worker != "None" and not os.path.exists(f"/proc/{worker}")
+
+
+def _hashes(folder) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_graph_with_an_unknown_op_opens_warns_and_refuses_to_freeze(window, qtbot, tmp_path, checkpoints):
+    folder = with_unknown_op(checkpoints["toy_add"], tmp_path / "custom-op", "output")
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        window.open_path(str(folder))  # browsable: the op is only a name until the graph runs
+    index = window.tree_model.index_for_node(window.model.graph.index["output"])
+    with qtbot.waitSignal(window.previewUpdated, timeout=5000) as blocker:
+        window.tree_model.setData(index, Qt.Checked.value, Qt.CheckStateRole)
+    assert any("NoSuchOp42" in w.message for w in blocker.args[0].warnings)
+    assert "NoSuchOp42" in window.preview_panel.warnings.text()
+    out = tmp_path / "never.pb"
+    line = _freeze_to(window, qtbot, out, window.freezeFailed)
+    assert "NoSuchOp42" in line and "\n" not in line and not out.exists()
+
+
+@pytest.mark.parametrize("which", ["meta", "index"])
+def test_output_path_equal_to_an_input_file_is_refused(opened, qtbot, which):
+    window = opened
+    _tick_top_output(window, qtbot)
+    folder = window.model.location.folder
+    before = _hashes(Path(folder))
+    target = next(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith("." + which))
+    # The window asks before replacing an existing file and the test answers yes: core still refuses.
+    line = _freeze_to(window, qtbot, target, window.freezeFailed)
+    assert "never writes over its inputs" in line and window.errors.errors[-1][1] == line
+    assert _hashes(Path(folder)) == before
+
+
+def test_output_in_a_missing_folder_is_refused(opened, qtbot, tmp_path):
+    window = opened
+    _tick_top_output(window, qtbot)
+    line = _freeze_to(window, qtbot, tmp_path / "gone" / "model.pb", window.freezeFailed)
+    assert "does not exist" in line and not (tmp_path / "gone").exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 16 KiB file system (tmpfs), so the write fails with ENOSPC in whichever process writes."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], check=True,
+                       capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot mount a small tmpfs here ({exc})")
+    try:
+        yield mount
+    finally:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True, timeout=30)
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_old_file(opened, qtbot, tiny_disk, tmp_path):
+    window = opened
+    _tick_top_output(window, qtbot)
+    target = tiny_disk / "model.pb"
+    target.write_bytes(b"the previous model")
+    line = _freeze_to(window, qtbot, target, window.freezeFailed)
+    assert line.startswith(f"The disk holding {tiny_disk} is full"), line
+    assert target.read_bytes() == b"the previous model"
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["model.pb"]
+    assert _freeze_to(window, qtbot, tmp_path / "good.pb", window.freezeFinished).verify.ok
+
+
+def test_a_graph_over_the_protobuf_limit_offers_a_savedmodel(opened, qtbot, monkeypatch):
+    """The index's sizes are what the preview reads; one variable claiming 2.5 GiB behaves like a
+    real 2.5 GiB model (too big to build in the test suite)."""
+    import dataclasses
+
+    window = opened
+    model = window.model
+    i, info = next((i, v) for i, v in model.variables.items() if v.in_checkpoint)
+    monkeypatch.setitem(model.variables, i, dataclasses.replace(info, nbytes=5 * 2**29))
+    _tick_top_output(window, qtbot)
+    preview = window.preview_panel.preview
+    assert "size-limit" in {w.code for w in preview.warnings}
+    assert window.preview_panel.fixable["size-limit"] == "Export as a SavedModel instead"
+    asked = []
+    window.ask_export = lambda fmt, options: asked.append((fmt, options)) or None
+    window.preview_panel.warnings.linkActivated.emit("fix:size-limit")
+    assert [fmt for fmt, _ in asked] == ["savedmodel"]
