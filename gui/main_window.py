@@ -266,6 +266,8 @@ class MainWindow(QMainWindow):
         self.middle_tabs.addTab(self.variables, "Variables")
         self.middle_tabs.setTabToolTip(0, "The selected node and its neighbourhood (Ctrl+1)")
         self.middle_tabs.setTabToolTip(1, "Every tensor of the checkpoint and the variable that reads it (Ctrl+2)")
+        self._variables_model = None  # the model the variables tab shows once it is looked at
+        self.middle_tabs.currentChanged.connect(lambda _i: self._fill_variables())
 
         # --- right: preview, options, freeze, result
         self.preview_panel = PreviewPanel()
@@ -603,7 +605,10 @@ class MainWindow(QMainWindow):
         self._fill_suggestions()
         self._fill_steps()
         self._reset_surgery(model)
-        self.variables.set_model(model)
+        # A big checkpoint's table (thousands of tensors) is filled when its tab is shown, not on
+        # every open: the tree is what a user looks at first.
+        self._variables_model = model
+        self._fill_variables()
         self.options_panel.set_ema_available(any(getattr(v, "has_ema", False) for v in model.variables.values()))
         self.options_panel.path_is_default = True
         self.options_panel.output_path.clear()
@@ -1112,6 +1117,10 @@ class MainWindow(QMainWindow):
         return added
 
     # ===== variable inspector ===================================================================
+    def _fill_variables(self) -> None:
+        if self.middle_tabs.currentWidget() is self.variables and self.variables.model is not self._variables_model:
+            self.variables.set_model(self._variables_model)
+
     def show_variables(self) -> None:
         self.middle_tabs.setCurrentWidget(self.variables)
         self.variables.filter_field.setFocus(Qt.ShortcutFocusReason)

@@ -248,6 +248,11 @@ class VariableInspector(QWidget):
         self.set_model(None)
 
     # ----- content ------------------------------------------------------------------------------
+    @property
+    def model(self):
+        """The core OpenedModel shown (None before any)."""
+        return self._model
+
     def set_model(self, model) -> None:
         if self._runner is not None:
             self._runner.detach()

@@ -135,3 +135,21 @@ def test_window_tab_and_navigation(opened, qtbot):
     window.variables.table.doubleClicked.emit(index)  # -> the variable in the tree and its details
     assert window.middle_tabs.currentWidget() is window.details
     assert window.details._node == window.model.graph.index[info.node]
+
+
+def test_the_table_fills_when_its_tab_is_shown(opened, qtbot, checkpoints):
+    from gui_helpers import OPEN_TIMEOUT_MS
+
+    window = opened
+    first = window.model
+    assert window.middle_tabs.currentWidget() is window.details
+    assert window.variables.model is None  # opening did not fill the hidden table
+    window.variables_tab_action.trigger()
+    assert window.variables.model is first
+    window.details_tab_action.trigger()
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        window.open_path(str(checkpoints["toy_add"].folder))
+    assert window.variables.model is first  # still hidden: not refilled yet
+    window.variables_tab_action.trigger()
+    assert window.variables.model is window.model
+    assert window.variables.table_model.rowCount() == len(window.model.tensors)
