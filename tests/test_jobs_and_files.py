@@ -8,7 +8,9 @@ import stat
 
 import pytest
 
+from core.cli import main
 from core.errors import Cancelled, FreezerError
+from core.export import ExportJob, ExportOptions
 from core.freeze import FreezeJob, FreezeOptions, command_line, default_output_path
 from core.load import open_checkpoint
 from core.output import write_atomically
@@ -41,7 +43,12 @@ def test_inputs_are_never_written(checkpoints, tmp_path):
     model = open_checkpoint(spec.folder)
     model.preview(spec.outputs)
     FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "o.pb"))).run()
+    assert main(["verify", str(spec.folder), str(tmp_path / "o.pb"), "-q"]) == 0
+    for fmt, name in (("savedmodel", "saved"), ("tflite", "o.tflite"), ("onnx", "o.onnx")):
+        ExportJob(model, ExportOptions(to=fmt, freeze=FreezeOptions(outputs=spec.outputs,
+                                                                    output_path=str(tmp_path / name)))).run()
     assert _hashes(spec.folder) == before
+    assert sorted(os.listdir(tmp_path)) == ["o.onnx", "o.pb", "o.tflite", "saved"]
 
 
 def test_output_path_equal_to_an_input_is_refused(checkpoints):
