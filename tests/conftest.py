@@ -6,6 +6,7 @@ The environment variables below must be set before TensorFlow (or Qt) is importe
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 import time
@@ -106,3 +107,55 @@ def opened(checkpoints):
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def other_formats(tmp_path_factory, checkpoints):
+    """One small model of every kind, saved the way its users save it."""
+    from google.protobuf import text_format
+
+    from core import tf as tfmod
+    from core.freeze import FreezeJob, FreezeOptions
+    from core.load import open_checkpoint
+
+    tf = tfmod.tensorflow()
+    import keras
+
+    root = tmp_path_factory.mktemp("formats")
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 3], name="x")
+        w = tf.compat.v1.get_variable("w", [3, 2], initializer=tf.compat.v1.random_normal_initializer(seed=1),
+                                      use_resource=False)
+        y = tf.nn.softmax(tf.matmul(x, w), name="probs")
+        with tf.compat.v1.Session(graph=g) as s:
+            s.run(tf.compat.v1.global_variables_initializer())
+            builder = tf.compat.v1.saved_model.Builder(str(root / "tf1_savedmodel"))
+            sig = tf.compat.v1.saved_model.predict_signature_def({"x": x}, {"probs": y})
+            builder.add_meta_graph_and_variables(s, ["serve"], signature_def_map={"serving_default": sig})
+            builder.save()
+
+    class Model(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(tf.random.stateless_normal([3, 2], seed=[1, 2]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+        def __call__(self, x):
+            return {"probs": tf.nn.softmax(tf.matmul(x, self.w))}
+
+    module = Model()
+    tf.saved_model.save(module, str(root / "tf2_savedmodel"), signatures=module.__call__)
+    net = keras.Sequential([keras.Input((3,), name="x"), keras.layers.Dense(2, activation="softmax", name="probs")])
+    net.save(str(root / "model.keras"))
+    net.save(str(root / "model.h5"))
+    lam = keras.Sequential([keras.Input((3,), name="x"), keras.layers.Lambda(lambda t: t * 2)])
+    lam.save(str(root / "lambda.keras"))
+    # A frozen graph, in binary and text, under misleading extensions: recognised by content.
+    spec = checkpoints["toy_add"]
+    frozen = root / "toy.pb"
+    FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(frozen))).run()
+    shutil.copy(frozen, root / "toy_binary.txt")
+    from core.verify import load_graph_def
+
+    (root / "toy_text.pb").write_text(text_format.MessageToString(load_graph_def(str(frozen))))
+    return root

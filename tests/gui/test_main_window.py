@@ -310,3 +310,17 @@ def test_freeze_verifies_with_given_inputs(opened, qtbot, tmp_path):
     assert result.verify.ok, result.verify
     assert "(3, 28, 28, 1)" in str(result.verify.feeds)
     assert f"--inputs {feeds}" in window.result_panel.command
+
+
+@pytest.mark.parametrize("name, output", [("toy.pb", "output"), ("toy_text.pb", "output"),
+                                          ("tf1_savedmodel", "probs"), ("tf2_savedmodel", None),
+                                          ("model.keras", None)])
+def test_other_formats_open_in_the_tree(window, qtbot, other_formats, name, output):
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        drop(window, other_formats / name)
+    model = window.model
+    assert window.errors.errors == [] and window.tree_model.rowCount() > 0
+    top = output or model.suggestions[0].name
+    assert window.suggestions.count() > 0 and window.suggestions.item(0).text().startswith(top)
+    index = window.tree_model.index_for_node(model.graph.index[top])
+    assert index.isValid() and window.tree_model.data(index) == top.rsplit("/", 1)[-1]
