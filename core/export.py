@@ -31,7 +31,7 @@ from .errors import FreezerError
 from .freeze import FreezeJob, FreezeOptions, _check_inputs_exist, _clean, _group_initializers, _pruned_graph_def
 from .jobs import Job, Progress
 from .load import OpenedModel
-from .output import check_writable, write_atomically
+from .output import check_target, write_atomically
 from .prune import PROTOBUF_LIMIT
 from .variables import VARIABLE_OPS
 
@@ -146,28 +146,14 @@ def export_command_line(model: OpenedModel, options: ExportOptions) -> str:
 
 
 def check_export_path(model: OpenedModel, path: str, fmt: str, overwrite: bool) -> str:
-    """Refuse before any work: a missing or read-only folder, anything the model is read from, an
-    existing target without overwrite, and a folder that is not a SavedModel (never deleted)."""
-    path = os.path.abspath(os.path.expanduser(path))
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        raise FreezerError(f"The output folder {folder} does not exist.", "Create it first, or choose another path.")
-    inputs = [os.path.abspath(p) for p in model.location.input_files]
-    inside = [p for p in inputs if p == path or p.startswith(path.rstrip(os.sep) + os.sep)]
-    if inside or any(os.path.exists(p) and os.path.exists(path) and os.path.samefile(p, path) for p in inputs):
-        raise FreezerError(f"The output path {path} is, or holds, a file the model is read from.",
-                           "Choose another name; tf-freezer never writes over its inputs.")
-    if os.path.isdir(path):
-        if fmt != "savedmodel":
-            raise FreezerError(f"The output path {path} is a folder.",
-                               f"Give a file name ending in {_SUFFIXES[fmt]}.")
-        if os.listdir(path) and not any(os.path.exists(os.path.join(path, f))
-                                        for f in ("saved_model.pb", "saved_model.pbtxt")):
-            raise FreezerError(f"{path} is a folder that is not a SavedModel.",
-                               "Choose another name; tf-freezer replaces only a SavedModel folder.")
-    if os.path.lexists(path) and not overwrite:
-        raise FreezerError(f"{path} already exists.", "Pass --overwrite (or confirm in the window) to replace it.")
-    check_writable(folder)
+    """Refuse before any work: check_target's cases, and a folder that is not a SavedModel (never
+    deleted, even with overwrite)."""
+    path = check_target(path, model.location.input_files, overwrite=overwrite, suffix=_SUFFIXES[fmt],
+                        folder_ok=fmt == "savedmodel")
+    if os.path.isdir(path) and os.listdir(path) and not any(
+            os.path.exists(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt")):
+        raise FreezerError(f"{path} is a folder that is not a SavedModel.",
+                           "Choose another name; tf-freezer replaces only a SavedModel folder.")
     return path
 
 

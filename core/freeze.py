@@ -25,7 +25,7 @@ from .errors import FreezerError
 from .graph import gc_paused
 from .jobs import Job
 from .load import OpenedModel
-from .output import check_writable, graph_chunks, size_of, write_atomically
+from .output import check_target, graph_chunks, size_of, write_atomically
 from .prune import PROTOBUF_LIMIT, PrunePreview, preview
 from .rewire import Rewire
 from .variables import VARIABLE_OPS, parse_slice_spec
@@ -129,22 +129,7 @@ def command_line(model: OpenedModel, options: FreezeOptions) -> str:
 
 def check_output_path(model: OpenedModel, path: str, overwrite: bool) -> str:
     """Refuse before any work: a missing or read-only folder, an input file, an existing file."""
-    path = os.path.abspath(os.path.expanduser(path))
-    folder = os.path.dirname(path)
-    if os.path.isdir(path):
-        raise FreezerError(f"The output path {path} is a folder.", "Give a file name ending in .pb.")
-    if not os.path.isdir(folder):
-        raise FreezerError(f"The output folder {folder} does not exist.", "Create it first, or choose another path.")
-    if not os.access(folder, os.W_OK):
-        raise FreezerError(f"The output folder {folder} is not writable.", "Choose a folder you may write to.")
-    inputs = set(model.location.input_files)
-    if path in inputs or (os.path.exists(path) and any(os.path.exists(p) and os.path.samefile(path, p) for p in inputs)):
-        raise FreezerError(f"The output path {path} is one of the files it is made from.",
-                           "Choose another name; tf-freezer never writes over its inputs.")
-    if os.path.exists(path) and not overwrite:
-        raise FreezerError(f"{path} already exists.", "Pass --overwrite (or confirm in the window) to replace it.")
-    check_writable(folder)
-    return path
+    return check_target(path, model.location.input_files, overwrite=overwrite, suffix=".pb")
 
 
 @dataclass

@@ -214,6 +214,32 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
             pass
 
 
+def check_target(path: str, input_files, *, overwrite: bool, suffix: str, folder_ok: bool = False,
+                 exists_hint: str = "Pass --overwrite (or confirm in the window) to replace it.") -> str:
+    """Refuse an output path before any work: a folder where a file is wanted (unless `folder_ok`), a
+    missing or read-only folder, one of the model's own files (or a folder holding one), an existing
+    target without `overwrite`. Returns the absolute path."""
+    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    folder = os.path.dirname(path)
+    if os.path.isdir(path) and not folder_ok:
+        raise FreezerError(f"The output path {path} is a folder.", f"Give a file name ending in {suffix}.")
+    if not os.path.isdir(folder):
+        raise FreezerError(f"The output folder {folder} does not exist.", "Create it first, or choose another path.")
+    if not os.access(folder, os.W_OK):
+        raise FreezerError(f"The output folder {folder} is not writable.", "Choose a folder you may write to.")
+    inputs = [os.path.abspath(p) for p in input_files]
+    if any(p == path or (os.path.exists(p) and os.path.exists(path) and os.path.samefile(p, path)) for p in inputs):
+        raise FreezerError(f"The output path {path} is one of the files it is made from.",
+                           "Choose another name; tf-freezer never writes over its inputs.")
+    if any(p.startswith(path.rstrip(os.sep) + os.sep) for p in inputs):
+        raise FreezerError(f"The output path {path} holds one of the files it is made from.",
+                           "Choose another name; tf-freezer never writes over its inputs.")
+    if os.path.lexists(path) and not overwrite:
+        raise FreezerError(f"{path} already exists.", exists_hint)
+    check_writable(folder)
+    return path
+
+
 def check_writable(folder: str) -> None:
     """Raise FreezerError unless a file can really be created in `folder`: os.access() says yes to
     root everywhere, and on read-only mounts and special file systems (/proc) — ask before the work,

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import difflib
 import io
-import os
 
 from .errors import FreezerError
-from .output import write_atomically
+from .output import check_target, write_atomically
 
 
 def export_tensor(model, key: str, path: str, overwrite: bool = False) -> int:
@@ -26,14 +25,9 @@ def export_tensor(model, key: str, path: str, overwrite: bool = False) -> int:
             "Run `tf-freezer inspect --json` to list the checkpoint's tensors." if tensors else
             "This model has no checkpoint (a frozen graph holds its values as constants).")
         raise FreezerError(f"The checkpoint holds no tensor named {key!r}.", hint)
-    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
-    folder = os.path.dirname(path)
-    if os.path.isdir(path):
-        raise FreezerError(f"The output path {path} is a folder.", "Give a file name ending in .npy.")
-    if not os.path.isdir(folder):
-        raise FreezerError(f"The output folder {folder} does not exist.", "Create it first, or choose another path.")
-    if os.path.exists(path) and not overwrite:
-        raise FreezerError(f"{path} already exists.", "Choose another name, or confirm replacing it.")
+    location = getattr(model, "location", None)
+    path = check_target(path, getattr(location, "input_files", []), overwrite=overwrite, suffix=".npy",
+                        exists_hint="Choose another name, or confirm replacing it.")
     try:
         value = model.reader.get_tensor(key)
     except FreezerError:

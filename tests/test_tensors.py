@@ -82,3 +82,18 @@ def test_string_tensors_save_without_pickle(tmp_path):
 def test_default_name():
     assert default_npy_name("conv1/kernel/ExponentialMovingAverage") == "conv1_kernel_ExponentialMovingAverage.npy"
     assert default_npy_name("global_step") == "global_step.npy"
+
+
+def test_export_never_writes_over_the_checkpoints_own_files(sample_checkpoint, tmp_path):
+    import shutil
+
+    from core.load import open_checkpoint
+
+    folder = shutil.copytree(sample_checkpoint, tmp_path / "sample")
+    model = open_checkpoint(str(folder))
+    key = next(iter(model.tensors))
+    index = next(p for p in model.location.input_files if p.endswith(".index"))
+    before = open(index, "rb").read()
+    with pytest.raises(FreezerError, match="one of the files it is made from"):
+        export_tensor(model, key, index, overwrite=True)  # the window's save dialog had confirmed it
+    assert open(index, "rb").read() == before
