@@ -711,6 +711,7 @@ def _convert_onnx(graph_def, inputs: list[str], outputs: list[str], opset: Optio
         raise FreezerError(f"tf2onnx cannot convert this graph: {_first_line(exc)}",
                            "Export a SavedModel or TFLite model instead, or pick other outputs.",
                            details=repr(exc)) from None
+    _fill_loop_carried_types(model_proto)
     # tf2onnx leaves an op it cannot convert in the model under its TensorFlow name: find those.
     left: dict[str, str] = {}
     for node in model_proto.graph.node:
@@ -721,6 +722,41 @@ def _convert_onnx(graph_def, inputs: list[str], outputs: list[str], opset: Optio
         raise FreezerError(f"ONNX cannot express {len(left)} op(s) of this graph (tf2onnx has no conversion): "
                            f"{named}.", "Pick outputs computed before these ops, or export a SavedModel instead.")
     return model_proto
+
+
+def _fill_loop_carried_types(model_proto) -> None:
+    """Give Loop bodies the element types tf2onnx leaves unset. A TensorList a TF loop reads
+    (`TensorListFromTensor` + `TensorListGetItem`, as in every dynamic_rnn) becomes a plain tensor
+    carried through the ONNX Loop, but its body input and output keep type 0 ("undefined"), which
+    onnxruntime refuses to load, and the scalar shape of the variant. ONNX requires a loop-carried
+    value to keep the type of the Loop's input for it, so that type is the right one (the shape is
+    left unknown)."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model_proto).graph
+    except Exception:  # noqa: BLE001 - inference is a help here; without it nothing is filled
+        return
+    types = {v.name: v.type.tensor_type.elem_type for v in
+             [*inferred.input, *inferred.value_info, *inferred.output] if v.type.HasField("tensor_type")}
+    types.update({t.name: t.data_type for t in model_proto.graph.initializer})
+    for node in model_proto.graph.node:
+        if node.op_type != "Loop":
+            continue
+        body = next((a.g for a in node.attribute if a.name == "body"), None)
+        if body is None:
+            continue
+        # Loop inputs: trip count, condition, then the carried values; body inputs: iteration,
+        # condition, then the same carried values; body outputs: condition, then carried values.
+        for k, outer in enumerate(node.input[2:]):
+            elem_type = types.get(outer, 0)
+            if not elem_type:
+                continue
+            for value in (body.input[k + 2] if k + 2 < len(body.input) else None,
+                          body.output[k + 1] if k + 1 < len(body.output) else None):
+                if value is not None and value.type.HasField("tensor_type") and not value.type.tensor_type.elem_type:
+                    value.type.tensor_type.elem_type = elem_type
+                    value.type.tensor_type.ClearField("shape")  # the variant's scalar shape is not the tensor's
 
 
 def _run_onnx(path: str, feeds: dict, outputs: list[str]) -> list:

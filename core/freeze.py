@@ -25,6 +25,7 @@ from .errors import FreezerError
 from .graph import gc_paused
 from .jobs import Job
 from .load import OpenedModel
+from .loop_variables import strip_unused_loop_variables
 from .output import check_target, graph_chunks, size_of, write_atomically
 from .prune import PROTOBUF_LIMIT, PrunePreview, preview
 from .rewire import Rewire
@@ -225,6 +226,12 @@ class FreezeJob(Job[FreezeResult]):
         t = time.perf_counter()
         self.step("clean", 0.65, "Clearing devices")
         frozen = _clean(frozen, options)
+        if options.remove_training_nodes:
+            self.step("clean", 0.68, "Removing loop variables nothing reads (gradient accumulators)")
+            keep = set(output_nodes) | set(plan.init_ops) | set(protected or ())
+            if strip_unused_loop_variables(frozen, keep) and constants:
+                present = {n.name for n in frozen.node}
+                constants = {name: value for name, value in constants.items() if name in present}
         init_op = _group_initializers(frozen, plan.init_ops)
         timings["clean"] = time.perf_counter() - t
         return FrozenGraph(frozen, model, plan, init_op, converted, timings, constants)

@@ -275,3 +275,17 @@ def test_default_export_path(cnn):
     assert default_export_path(cnn, "savedmodel").endswith(".savedmodel")
     with pytest.raises(FreezerError, match="Choose one of: savedmodel, tflite, onnx"):
         default_export_path(cnn, "caffe")
+
+
+@pytest.mark.parametrize("to", ["tflite", "onnx"])
+def test_a_v2_while_loop_trained_with_gradients_exports(to, opened, checkpoints, tmp_path):
+    """The GRU of cond_rnn_v2 runs in a v2 While whose training added 16 gradient accumulators
+    (EmptyTensorList loop variables) and whose output TensorArray nothing reads: the freeze drops
+    them, so TFLite's converter and tf2onnx take the loop (both refused it before)."""
+    spec = checkpoints["cond_rnn_v2"]
+    path = tmp_path / ("gru." + to)
+    batch = {"batch_size": len(spec.feeds["inputs:0"])} if to == "tflite" else {}  # TFLite's shapes are static
+    result = export(opened("cond_rnn_v2"), to, path, outputs=["output"], **batch)
+    assert result.verify.ok, result.verify.reason
+    got = run_export(path, to, spec.feeds, ["output:0"])[0]
+    np.testing.assert_allclose(got, spec.notes["reference"]["output"], atol=TOLERANCE, rtol=TOLERANCE)
