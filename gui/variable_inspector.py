@@ -202,11 +202,14 @@ class VariableInspector(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(TensorTableModel.NAME, QHeaderView.Stretch)
+        # The name matters most and the pane is narrow: it keeps a readable width (the table scrolls
+        # sideways) and "Read by" takes what is left.
+        header.setSectionResizeMode(TensorTableModel.NAME, QHeaderView.Interactive)
+        header.resizeSection(TensorTableModel.NAME, 240)
         for column in (TensorTableModel.DTYPE, TensorTableModel.SHAPE, TensorTableModel.SIZE):
             header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(TensorTableModel.READ_BY, QHeaderView.Interactive)
-        header.resizeSection(TensorTableModel.READ_BY, 140)
+        header.setStretchLastSection(True)
+        header.setMinimumSectionSize(60)
         self.table.doubleClicked.connect(self._on_double_click)
         self.export_button = QPushButton("Export to .npy…")
         self.export_button.setObjectName("exportNpyButton")
