@@ -118,6 +118,8 @@ def _export_flags(p) -> None:
     p.add_argument("--to", required=True, choices=("savedmodel", "tflite", "onnx"), help="the format to write")
     _freeze_flags(p, preview_only=True)
     p.add_argument("-o", "--output", metavar="OUT", help="where to write (default: next to the input)")
+    p.add_argument("--keep-devices", action="store_true", help="keep device placements (default: cleared)")
+    p.add_argument("--keep-identity", action="store_true", help="keep Identity/CheckNumerics training nodes")
     p.add_argument("--no-verify", action="store_true", help="skip running the export against the input")
     p.add_argument("--inputs", metavar="FEEDS.npz", help="input values for verification (default: seeded random)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import keyword
 import logging
 import os
 import re
@@ -125,6 +126,10 @@ def export_command_line(model: OpenedModel, options: ExportOptions) -> str:
         args += ["--deny-vars", fo.deny_vars]
     if not fo.drop_training_deps:
         args.append("--keep-training-deps")
+    if not fo.clear_devices:
+        args.append("--keep-devices")
+    if not fo.remove_training_nodes:
+        args.append("--keep-identity")
     if fmt == "onnx" and options.opset:
         args += ["--opset", str(options.opset)]
     if fmt == "tflite":
@@ -145,15 +150,24 @@ def export_command_line(model: OpenedModel, options: ExportOptions) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
+_SAVEDMODEL_PARTS = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "assets.extra",
+                               "fingerprint.pb"})
+
+
 def check_export_path(model: OpenedModel, path: str, fmt: str, overwrite: bool) -> str:
     """Refuse before any work: check_target's cases, and a folder that is not a SavedModel (never
     deleted, even with overwrite)."""
     path = check_target(path, model.location.input_files, overwrite=overwrite, suffix=_SUFFIXES[fmt],
                         folder_ok=fmt == "savedmodel")
-    if os.path.isdir(path) and os.listdir(path) and not any(
-            os.path.exists(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt")):
-        raise FreezerError(f"{path} is a folder that is not a SavedModel.",
-                           "Choose another name; tf-freezer replaces only a SavedModel folder.")
+    if os.path.isdir(path):
+        entries = set(os.listdir(path))
+        # Replacing deletes the folder: only one that holds a SavedModel and nothing else.
+        if entries and (not entries & {"saved_model.pb", "saved_model.pbtxt"} or entries - _SAVEDMODEL_PARTS):
+            extra = sorted(entries - _SAVEDMODEL_PARTS)
+            raise FreezerError(f"{path} is a folder that is not a SavedModel" +
+                               (f" alone (it also holds {', '.join(extra[:3])})." if entries & {"saved_model.pb", "saved_model.pbtxt"}
+                                else "."),
+                               "Choose another name; tf-freezer replaces only a folder holding just a SavedModel.")
     return path
 
 
@@ -218,6 +232,8 @@ def _signature_key(name: str, taken: set[str]) -> str:
     key = re.sub(r"\W", "_", name[:-2] if name.endswith(":0") else name) or "tensor"
     if not (key[0].isalpha() or key[0] == "_"):
         key = "t_" + key
+    if keyword.iskeyword(key):  # 'class' cannot be a keyword argument
+        key += "_"
     base, k = key, 1
     while key in taken:
         key, k = f"{base}_{k}", k + 1
@@ -232,6 +248,7 @@ class ExportJob(Job[ExportResult]):
         super().__init__()
         self.model = model
         self.options = options
+        self._ignored_feeds: list[str] = []
 
     # ----- the pipeline ---------------------------------------------------------------------------
     def _run(self) -> ExportResult:
@@ -273,12 +290,16 @@ class ExportJob(Job[ExportResult]):
             warnings_.append(f"The graph with its variables as constants is over the 2 GiB protobuf limit: the "
                              f"SavedModel keeps {len(values)} variables in its variables/ files.")
         inputs = _graph_inputs(graph_def)
-        outputs = list(plan.outputs)
+        outputs = list(dict.fromkeys(plan.outputs))  # 'probs' and 'probs:0' are one output
         writer = {"savedmodel": self._savedmodel, "tflite": self._tflite, "onnx": self._onnx}[fmt]
         result = writer(path, graph_def, init_op, inputs, outputs, values, timings)
         result.seconds = time.perf_counter() - started
+        if self._ignored_feeds:
+            warnings_.append(f"The --inputs value(s) for {', '.join(self._ignored_feeds)} were not used: the "
+                             f"{FORMATS[fmt]} model has no input for them (a PlaceholderWithDefault keeps its "
+                             "default), so both sides were run with the default.")
         result.warnings = warnings_ + result.warnings
-        self.step("done", 1.0, f"Wrote {path}")
+        self.done(f"Wrote {path}")
         return result
 
     def _adopt(self, child: Job, low: float, high: float) -> None:
@@ -430,6 +451,11 @@ class ExportJob(Job[ExportResult]):
         started = time.perf_counter()
         fo = self.options.freeze
         feeds = make_feeds(graph_def, fo.verify_inputs)
+        # Only the exported model's inputs may be fed, on both sides: a value given for a
+        # PlaceholderWithDefault reaches the reference only, and the outputs would differ by it.
+        exported = {i.tensor for i in _graph_inputs(graph_def)}
+        self._ignored_feeds = sorted(set(feeds) - exported)
+        feeds = {name: value for name, value in feeds.items() if name in exported}
         described = {k: f"{v.dtype} {tuple(v.shape)}" for k, v in feeds.items()}
         try:
             got = run(feeds)
@@ -461,10 +487,13 @@ def _compare_loose(name: str, got, want):
     from .verify import OutputCheck, compare
 
     check = compare(name, got, want)
-    if check.ok or check.max_abs_diff is None:
+    got, want = np.asarray(got), np.asarray(want)
+    # Quantization moves float values a little; it never excuses a different class id or an inf.
+    if check.ok or check.max_abs_diff is None or not (got.dtype.kind in "fc" and want.dtype.kind in "fc"):
         return check
-    scale = max(1.0, float(np.max(np.abs(np.asarray(want, dtype=np.float64)))) if np.size(want) else 1.0)
-    ok = check.max_abs_diff <= QUANTIZED_TOLERANCE * scale
+    finite = np.abs(want[np.isfinite(want)].astype(np.float64))
+    scale = max(1.0, float(finite.max())) if finite.size else 1.0
+    ok = bool(np.isfinite(check.max_abs_diff)) and check.max_abs_diff <= QUANTIZED_TOLERANCE * scale
     return OutputCheck(name, check.max_abs_diff, ok,
                        "" if ok else f"max abs diff {check.max_abs_diff:.3g} over the quantized tolerance")
 
@@ -545,7 +574,11 @@ def _replace_folder(built: str, path: str, overwrite: bool) -> None:
     if not overwrite:
         raise FreezerError(f"{path} appeared while exporting.", "Pass --overwrite to replace it.")
     aside = built + ".old"
-    os.replace(path, aside)
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        raise FreezerError(f"Cannot replace {path}: {exc.strerror}.",
+                           "Close what uses it, or choose another name; nothing was written.") from None
     try:
         os.replace(built, path)
     except OSError as exc:
@@ -776,4 +809,7 @@ def _run_onnx(path: str, feeds: dict, outputs: list[str]) -> list:
             value = np.vectorize(lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else b,
                                  otypes=[object])(value)
         feed[tensor] = value
-    return session.run(outputs, feed)
+    results = session.run(outputs, feed)
+    # Back to TensorFlow's bytes, so string outputs compare equal to the reference's.
+    return [np.vectorize(lambda v: v.encode("utf-8") if isinstance(v, str) else v, otypes=[object])(r)
+            if isinstance(r, np.ndarray) and r.dtype == object and r.size else r for r in results]

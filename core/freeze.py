@@ -281,7 +281,7 @@ class FreezeJob(Job[FreezeResult]):
 
         write_atomically(path, data, overwrite=options.overwrite, before_commit=before_commit)
         del data
-        self.step("done", 1.0, f"Wrote {path}")
+        self.done(f"Wrote {path}")
         return FreezeResult(
             output=path, variables_converted=built.variables_converted, variable_bytes=plan.variable_bytes,
             ops_before=len(self.model.graph), ops_after=len(frozen.node), output_bytes=size,

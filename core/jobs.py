@@ -60,6 +60,12 @@ class Job(Generic[T]):
         self._last_report = (stage, now)
         self._progress(Progress(stage, max(0.0, min(1.0, fraction)), message))
 
+    def done(self, message: str) -> None:
+        """Report the end. No cancel check: once the output is committed, a late cancel must not
+        turn a written file into a "cancelled, nothing written"."""
+        if self._progress is not None:
+            self._progress(Progress("done", 1.0, message))
+
     def run(self, progress: Optional[ProgressCallback] = None) -> T:
         self._progress = progress
         self.check_cancelled()

@@ -227,11 +227,13 @@ def check_target(path: str, input_files, *, overwrite: bool, suffix: str, folder
         raise FreezerError(f"The output folder {folder} does not exist.", "Create it first, or choose another path.")
     if not os.access(folder, os.W_OK):
         raise FreezerError(f"The output folder {folder} is not writable.", "Choose a folder you may write to.")
-    inputs = [os.path.abspath(p) for p in input_files]
-    if any(p == path or (os.path.exists(p) and os.path.exists(path) and os.path.samefile(p, path)) for p in inputs):
+    # Real paths on both sides: an input reached through a symlink is still the input.
+    inputs = [os.path.realpath(p) for p in input_files]
+    real = os.path.realpath(path)
+    if any(p == real or (os.path.exists(p) and os.path.exists(path) and os.path.samefile(p, path)) for p in inputs):
         raise FreezerError(f"The output path {path} is one of the files it is made from.",
                            "Choose another name; tf-freezer never writes over its inputs.")
-    if any(p.startswith(path.rstrip(os.sep) + os.sep) for p in inputs):
+    if any(p.startswith(real.rstrip(os.sep) + os.sep) for p in inputs):
         raise FreezerError(f"The output path {path} holds one of the files it is made from.",
                            "Choose another name; tf-freezer never writes over its inputs.")
     if os.path.lexists(path) and not overwrite:

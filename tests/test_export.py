@@ -289,3 +289,79 @@ def test_a_v2_while_loop_trained_with_gradients_exports(to, opened, checkpoints,
     assert result.verify.ok, result.verify.reason
     got = run_export(path, to, spec.feeds, ["output:0"])[0]
     np.testing.assert_allclose(got, spec.notes["reference"]["output"], atol=TOLERANCE, rtol=TOLERANCE)
+
+
+def test_overwrite_never_reaches_the_inputs_through_a_symlink(checkpoints, tmp_path):
+    """The checkpoint folder also holds a saved_model.pb, and is opened through a symlink: exporting a
+    SavedModel over the real folder with --overwrite must still see that it holds the inputs."""
+    import shutil
+
+    from core.load import open_checkpoint
+
+    real = shutil.copytree(checkpoints["slim_cnn"].folder, tmp_path / "run")
+    (real / "saved_model.pb").write_bytes(b"an old export")
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    model = open_checkpoint(str(tmp_path / "link" / os.path.basename(checkpoints["slim_cnn"].prefix)))
+    before = _listing(real)
+    with pytest.raises(FreezerError, match="holds one of the files it is made from"):
+        export(model, "savedmodel", real, binds={"is_training": False}, overwrite=True)
+    assert _listing(real) == before
+
+
+def test_a_savedmodel_folder_with_other_files_is_never_replaced(cnn, tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"old")
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(FreezerError, match=r"not a SavedModel alone \(it also holds notes.txt\)"):
+        export(cnn, "savedmodel", folder, binds={"is_training": False}, overwrite=True)
+    assert _listing(folder) == ["notes.txt", "saved_model.pb"]
+
+
+def test_a_cancel_after_the_write_does_not_claim_nothing_was_written(cnn, tmp_path):
+    target = tmp_path / "late.onnx"
+    job = ExportJob(cnn, ExportOptions(to="onnx", freeze=FreezeOptions(
+        outputs=["predictions"], output_path=str(target), binds={"is_training": False})))
+    job.throttle = 0
+
+    def progress(p):
+        if p.stage == "write" and target.exists():
+            job.cancel()  # the user pressed Esc just as the file landed
+
+    result = job.run(progress)
+    assert result.output == str(target) and target.is_file()
+
+
+def test_an_output_named_twice_is_exported_and_checked_once(cnn, tmp_path):
+    result = export(cnn, "savedmodel", tmp_path / "twice", outputs=["predictions", "predictions:0"],
+                    binds={"is_training": False})
+    assert result.verify.ok and [c.name for c in result.verify.outputs] == ["predictions:0"]
+
+
+def test_quantized_tolerance_excuses_neither_class_ids_nor_infinities():
+    from core.export import _compare_loose
+
+    assert not _compare_loose("classes:0", np.array([40, 980]), np.array([0, 937])).ok
+    assert not _compare_loose("y:0", np.array([np.inf, 1.0], np.float32), np.array([1e30, 50.0], np.float32)).ok
+    assert _compare_loose("p:0", np.array([1.02, 2.0], np.float32), np.array([1.0, 2.0], np.float32)).ok
+
+
+def test_signature_keys_are_python_identifiers():
+    from core.export import _signature_key
+
+    taken: set[str] = set()
+    assert [_signature_key(n, taken) for n in ("class:0", "scope/in put:0", "3d:0", "lambda:1")] == \
+        ["class_", "scope_in_put", "t_3d", "lambda_1"]
+    assert all(k.isidentifier() for k in taken)
+
+
+def test_command_line_keeps_devices_and_training_nodes(cnn, tmp_path):
+    from core.cli import _options, build_parser
+
+    options = ExportOptions(to="tflite", freeze=FreezeOptions(
+        outputs=["predictions"], output_path=str(tmp_path / "a b.tflite"), clear_devices=False,
+        remove_training_nodes=False))
+    argv = shlex.split(export_command_line(cnn, options))
+    assert "--keep-devices" in argv and "--keep-identity" in argv
+    parsed = _options(build_parser().parse_args(argv[1:]))
+    assert parsed.clear_devices is False and parsed.remove_training_nodes is False
