@@ -573,7 +573,9 @@ def _replace_folder(built: str, path: str, overwrite: bool) -> None:
         return
     if not overwrite:
         raise FreezerError(f"{path} appeared while exporting.", "Pass --overwrite to replace it.")
-    aside = built + ".old"
+    # Outside the scratch folder, under a visible name that no clean-up removes: if the process dies
+    # between the two renames, the user's previous SavedModel is still there to be found.
+    aside = f"{path}.previous-{os.getpid()}"
     try:
         os.replace(path, aside)
     except OSError as exc:
