@@ -204,6 +204,15 @@ class Worker:
         process = self._process
         return process is not None and process.poll() is None
 
+    def start_if_idle(self) -> None:
+        """start(), unless a job runs: that job's thread restarts a worker that died under it, after
+        reading why from its log, which starting from here could discard first."""
+        if self._job_lock.acquire(blocking=False):
+            try:
+                self.start()
+            finally:
+                self._job_lock.release()
+
     def start(self) -> None:
         """Start the process unless it runs; returns at once (TensorFlow loads in the background)."""
         with self._lock:
@@ -323,8 +332,8 @@ class Worker:
                     break
         except _Gone:
             raise self._died(process, pid, job, targets) from None
-        except (KeyboardInterrupt, SystemExit):  # Ctrl+C in the CLI: stop the worker's writing too
-            self._kill(process, pid, targets)
+        except BaseException:  # Ctrl+C, a failing progress callback (a closed stderr)...: the job must
+            self._kill(process, pid, targets)  # not go on writing after its caller was told it failed
             raise
         if kind == "freezer":
             raise FreezerError(*data)
@@ -517,8 +526,9 @@ def shared_worker() -> Worker:
 def warm_up() -> None:
     """Start the shared worker now, so that its TensorFlow import overlaps with what the user does
     before the first freeze."""
-    if not _in_worker:
-        shared_worker().start()
+    if _in_worker:
+        return
+    shared_worker().start_if_idle()
 
 
 def shutdown(timeout: float = 2.0) -> None:
@@ -561,11 +571,18 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
                     event.set()
                 inbox.put(None)
                 return
+            except Exception:  # noqa: BLE001 - one unreadable request must not stop the reading
+                traceback.print_exc()
+                sys.stderr.flush()
+                continue
             if message[0] == "run":
                 cancels[message[1]] = threading.Event()
                 inbox.put((message[1], message[2], cancels[message[1]]))
-            elif message[0] == "cancel" and message[1] in cancels:
-                cancels[message[1]].set()
+            elif message[0] == "cancel":
+                # The job may have finished (and left `cancels`) since the cancel was sent.
+                event = cancels.get(message[1])
+                if event is not None:
+                    event.set()
             elif message[0] == "stop":
                 for event in list(cancels.values()):
                     event.set()

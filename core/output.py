@@ -4,6 +4,7 @@ left exactly as it was. A process killed mid-write cannot clean up: the next wri
 target (or the app, when its TensorFlow worker dies) removes what it left."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -38,8 +39,10 @@ def remove_stale_temps(path: str, pid: Optional[int] = None) -> list[str]:
     for name in names:
         if not (name.startswith(prefix) and name.endswith(_TEMP_SUFFIX)):
             continue
-        owner = name[len(prefix):-len(_TEMP_SUFFIX)].split(".", 1)[0]
-        if not owner.isdigit() or int(owner) == os.getpid():
+        # '<pid>.<random>': a sibling target's temp ('.model.pb.7.<pid>.<random>.partial' beside
+        # model.pb) has more dots and is not this target's.
+        owner, _, random_part = name[len(prefix):-len(_TEMP_SUFFIX)].partition(".")
+        if not owner.isdigit() or "." in random_part or int(owner) == os.getpid():
             continue  # not ours (no pid: another tool's file), or this process's own write in progress
         if pid is not None and int(owner) != pid:
             continue
@@ -118,10 +121,12 @@ def write_atomically(path: str, data, *, overwrite: bool = False,
         raise FreezerError(f"Cannot create a file in {folder}: {exc.strerror}.",
                            "Choose a folder you may write to; nothing was written.") from None
     try:
-        # mkstemp makes the file private (0600); a .pb is a deliverable, so give it the mode any new file gets.
-        os.fchmod(fd, 0o666 & ~_UMASK)
         try:
             with os.fdopen(fd, "wb") as fh, _Ahead(pieces) as ahead:
+                # mkstemp makes the file private (0600); a .pb is a deliverable: the mode any new file
+                # gets. Some file systems (vfat, CIFS) refuse modes; the file is fine without.
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, 0o666 & ~_UMASK)
                 written = synced = 0
                 for k, piece in enumerate(pieces):
                     if isinstance(piece, Deferred):

@@ -225,3 +225,37 @@ def test_the_next_write_removes_temp_files_of_dead_writers(tmp_path):
     assert target.read_bytes() == b"whole"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, live.name, foreign.name, other.name])
     assert remove_stale_temps(str(tmp_path / "other.pb"), pid=dead_pid) == [str(other)]
+
+
+def test_a_failing_progress_callback_stops_the_job_in_the_worker(bare_worker, tmp_path):
+    """The caller gave up (the CLI's stderr was closed): the job must not go on to write its file."""
+    target = tmp_path / "model.pb"
+    target.write_bytes(b"old")
+
+    def progress(p):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(BrokenPipeError):
+        isolated(worker_jobs.SlowWrite(str(target)), bare_worker).run(progress)
+    time.sleep(1.5)  # past the moment the job would have committed
+    assert target.read_bytes() == b"old" and _leftovers(tmp_path) == []
+    assert isolated(worker_jobs.Echo(["a"]), bare_worker).run() == bare_worker.pid
+
+
+def test_a_cancel_for_a_job_that_already_ended_is_ignored(bare_worker):
+    """A cancel sent just as its job finished reaches the worker after the job left: the worker's
+    reader must shrug it off and go on taking jobs."""
+    assert isolated(worker_jobs.Echo(["a"]), bare_worker).run() == bare_worker.pid
+    bare_worker._send(("cancel", 10**9))
+    started = time.monotonic()
+    assert isolated(worker_jobs.Echo(["b"]), bare_worker).run() == bare_worker.pid
+    assert time.monotonic() - started < 5
+
+
+def test_a_sibling_targets_temp_file_is_not_taken_for_a_dead_writers(tmp_path):
+    """Writing model.pb cleans up '.model.pb.<dead pid>.<random>.partial', but not the temp file of
+    a live writer of model.pb.4000000 ('.model.pb.4000000.<pid>.<random>.partial')."""
+    sibling = tmp_path / f".model.pb.4000000.{os.getppid()}.abcd1234.partial"
+    sibling.write_bytes(b"half")
+    assert remove_stale_temps(str(tmp_path / "model.pb")) == []
+    assert sibling.exists()

@@ -77,3 +77,17 @@ class Echo(Job):
         for i, stage in enumerate(self.stages):
             self.step(stage, i / len(self.stages), stage)
         return os.getpid()
+
+
+class SlowWrite(Job):
+    """Reports progress, then takes a second (a long TensorFlow stage) before committing `path`."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def _run(self):
+        self.step("prune", 0.1, "Pruning")
+        time.sleep(1.0)
+        write_atomically(self.path, b"new contents", overwrite=True)
+        return "written"
