@@ -310,6 +310,10 @@ class Worker:
                 if job.cancelled and cancel_sent is None:
                     self._send_quietly(("cancel", job_id))
                     cancel_sent = time.monotonic()
+                if cancel_sent is not None and not self._ready:
+                    # Still importing TensorFlow: the job has not begun and will end as soon as it
+                    # does (its cancel is already in the worker). Killing would throw the import away.
+                    cancel_sent = time.monotonic()
                 if cancel_sent is not None and time.monotonic() - cancel_sent > self.grace:
                     self._kill(process, pid, targets)
                     raise Cancelled()

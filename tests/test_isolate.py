@@ -259,3 +259,25 @@ def test_a_sibling_targets_temp_file_is_not_taken_for_a_dead_writers(tmp_path):
     sibling.write_bytes(b"half")
     assert remove_stale_temps(str(tmp_path / "model.pb")) == []
     assert sibling.exists()
+
+
+def test_a_cancel_while_tensorflow_loads_keeps_the_worker():
+    """Esc pressed while the worker still imports TensorFlow: the job ends cancelled, and the worker
+    (and its seconds of import) is kept for the next job instead of being killed."""
+    worker = Worker(keep_warm=True, grace=0.2, tensorflow=True)
+    try:
+        job = isolated(worker_jobs.Echo(["a"]), worker)
+        stages = []
+
+        def progress(p):
+            stages.append(p.stage)
+            if p.stage == "start":  # "Starting TensorFlow in a worker process"
+                job.cancel()
+
+        with pytest.raises(Cancelled):
+            job.run(progress)
+        assert stages[0] == "start" and worker.ready_seconds is not None
+        pid = worker.pid
+        assert isolated(worker_jobs.Echo(["b"]), worker).run() == pid
+    finally:
+        worker.shutdown()
