@@ -106,23 +106,23 @@ def _freeze_flags(p, preview_only: bool = False) -> None:
     surgery_flags(p)
     if preview_only:
         return
-    p.add_argument("-o", "--output", metavar="OUT.pb", help="where to write (default: next to the checkpoint)")
+    _writing_flags(p, "OUT.pb", "the checkpoint")
+
+
+def _writing_flags(p, metavar: str, source: str) -> None:
+    """What freeze and export share beyond the preview: where, how, verification, overwrite."""
+    p.add_argument("-o", "--output", metavar=metavar, help=f"where to write (default: next to {source})")
     p.add_argument("--keep-devices", action="store_true", help="keep device placements (default: cleared)")
     p.add_argument("--keep-identity", action="store_true", help="keep Identity/CheckNumerics training nodes")
-    p.add_argument("--no-verify", action="store_true", help="skip running the result against the checkpoint")
+    p.add_argument("--no-verify", action="store_true", help=f"skip running the result against {source}")
     p.add_argument("--inputs", metavar="FEEDS.npz", help="input values for verification (default: seeded random)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
 
 def _export_flags(p) -> None:
     p.add_argument("--to", required=True, choices=("savedmodel", "tflite", "onnx"), help="the format to write")
     _freeze_flags(p, preview_only=True)
-    p.add_argument("-o", "--output", metavar="OUT", help="where to write (default: next to the input)")
-    p.add_argument("--keep-devices", action="store_true", help="keep device placements (default: cleared)")
-    p.add_argument("--keep-identity", action="store_true", help="keep Identity/CheckNumerics training nodes")
-    p.add_argument("--no-verify", action="store_true", help="skip running the export against the input")
-    p.add_argument("--inputs", metavar="FEEDS.npz", help="input values for verification (default: seeded random)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _writing_flags(p, "OUT", "the input")
     p.add_argument("--keep-variables", action="store_true",
                    help="SavedModel: keep variables in variables/ instead of constants (automatic over 2 GiB)")
     p.add_argument("--batch-size", type=int, default=1, metavar="N", help="TFLite: size of an unknown batch dimension")

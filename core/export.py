@@ -27,9 +27,9 @@ import numpy as np
 
 from . import output as output_module
 from . import tf as tfmod
-from .bind import bind_text
 from .errors import FreezerError
-from .freeze import FreezeJob, FreezeOptions, _check_inputs_exist, _clean, _group_initializers, _pruned_graph_def
+from .freeze import (FreezeJob, FreezeOptions, _check_inputs_exist, _clean, _group_initializers, _pruned_graph_def,
+                     freeze_option_args, verify_option_args)
 from .jobs import Job, Progress
 from .load import OpenedModel
 from .output import check_target, write_atomically
@@ -111,25 +111,7 @@ def export_command_line(model: OpenedModel, options: ExportOptions) -> str:
     fo = options.freeze
     args = ["tf-freezer", "export", model.location.source, "--to", fmt, "-o",
             fo.output_path or default_export_path(model, fmt), "--outputs", ",".join(fo.outputs)]
-    loc = model.location
-    if loc.step is not None and loc.steps and loc.step != max(loc.steps):
-        args += ["--step", str(loc.step)]
-    for name, value in fo.binds.items():
-        args += ["--bind", f"{name}={bind_text(value)}"]
-    for rewire in fo.rewires:
-        args += ["--rewire", rewire.spec()]
-    if fo.use_ema:
-        args.append("--use-ema")
-    if fo.allow_vars:
-        args += ["--allow-vars", fo.allow_vars]
-    if fo.deny_vars:
-        args += ["--deny-vars", fo.deny_vars]
-    if not fo.drop_training_deps:
-        args.append("--keep-training-deps")
-    if not fo.clear_devices:
-        args.append("--keep-devices")
-    if not fo.remove_training_nodes:
-        args.append("--keep-identity")
+    args += freeze_option_args(model, fo)
     if fmt == "onnx" and options.opset:
         args += ["--opset", str(options.opset)]
     if fmt == "tflite":
@@ -141,12 +123,7 @@ def export_command_line(model: OpenedModel, options: ExportOptions) -> str:
             args.append("--optimize")
     if fmt == "savedmodel" and options.keep_variables:
         args.append("--keep-variables")
-    if not fo.verify:
-        args.append("--no-verify")
-    elif fo.verify_inputs:
-        args += ["--inputs", fo.verify_inputs]
-    if fo.overwrite:
-        args.append("--overwrite")
+    args += verify_option_args(fo)
     return " ".join(shlex.quote(a) for a in args)
 
 

@@ -101,8 +101,17 @@ def command_line(model: OpenedModel, options: FreezeOptions) -> str:
     """The `tf-freezer freeze` command that does what these options do: a click-through becomes a script."""
     args = ["tf-freezer", "freeze", model.location.source, "--outputs", ",".join(options.outputs),
             "-o", options.output_path or default_output_path(model)]
-    if model.location.step is not None and model.location.steps and model.location.step != max(model.location.steps):
-        args += ["--step", str(model.location.step)]
+    args += freeze_option_args(model, options)
+    args += verify_option_args(options)
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def freeze_option_args(model: OpenedModel, options: FreezeOptions) -> list[str]:
+    """The command-line flags for `options`' step, surgery and freezing choices (freeze and export)."""
+    args = []
+    loc = model.location
+    if loc.step is not None and loc.steps and loc.step != max(loc.steps):
+        args += ["--step", str(loc.step)]
     for name, value in options.binds.items():
         args += ["--bind", f"{name}={bind_text(value)}"]
     for rewire in options.rewires:
@@ -119,13 +128,19 @@ def command_line(model: OpenedModel, options: FreezeOptions) -> str:
         args.append("--keep-training-deps")
     if not options.remove_training_nodes:
         args.append("--keep-identity")
+    return args
+
+
+def verify_option_args(options: FreezeOptions) -> list[str]:
+    """The flags for verification and overwriting, which come last on both command lines."""
+    args = []
     if not options.verify:
         args.append("--no-verify")
     elif options.verify_inputs:
         args += ["--inputs", options.verify_inputs]
     if options.overwrite:
         args.append("--overwrite")
-    return " ".join(shlex.quote(a) for a in args)
+    return args
 
 
 def check_output_path(model: OpenedModel, path: str, overwrite: bool) -> str:
