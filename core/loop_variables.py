@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from .graph import split_tensor_name
+
 _WHILE_OPS = ("While", "StatelessWhile")
 _PER_OUTPUT_ATTRS = ("T", "output_shapes", "_output_shapes")
 
@@ -77,20 +79,13 @@ def _read_outputs(graph_def) -> set[tuple[str, int]]:
     read = set()
     for node in graph_def.node:
         for raw in node.input:
-            if raw.startswith("^"):
-                continue
-            name, _, index = raw.rpartition(":")
-            read.add((name, int(index)) if name and index.isdigit() else (raw, 0))
+            if not raw.startswith("^"):
+                read.add(split_tensor_name(raw))
     return read
 
 
 def _data_inputs(node) -> list[str]:
     return [i for i in node.input if not i.startswith("^")]
-
-
-def _producer(raw: str) -> str:
-    name, _, index = raw.rpartition(":")
-    return name if name and index.isdigit() else raw
 
 
 def _dead_loop_variables(node, body, cond, read_outputs: set) -> list[int]:
@@ -242,10 +237,10 @@ def _remove_unused(graph_def, start: list[str], keep: set[str]) -> None:
     consumers: Counter = Counter()
     for node in graph_def.node:
         for raw in node.input:
-            consumers[_producer(raw.lstrip("^"))] += 1
+            consumers[split_tensor_name(raw)[0]] += 1
     by_name = {n.name: n for n in graph_def.node}
     dead: set[str] = set()
-    stack = [_producer(raw) for raw in start]
+    stack = [split_tensor_name(raw)[0] for raw in start]
     while stack:
         name = stack.pop()
         node = by_name.get(name)
@@ -253,7 +248,7 @@ def _remove_unused(graph_def, start: list[str], keep: set[str]) -> None:
             continue
         dead.add(name)
         for raw in node.input:
-            producer = _producer(raw.lstrip("^"))
+            producer = split_tensor_name(raw)[0]
             consumers[producer] -= 1
             stack.append(producer)
     if dead:
