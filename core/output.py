@@ -110,7 +110,7 @@ def write_atomically(path: str, data, *, overwrite: bool = False,
     graph_chunks). `before_commit(temp_path)` runs on the complete temp file before the rename
     (verification happens there, so a cancelled verify leaves nothing behind)."""
     pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
-    size = sum(_nbytes(piece) for piece in pieces)
+    size = size_of(pieces)
     folder = os.path.dirname(os.path.abspath(path))
     remove_stale_temps(path)
     if on_write is not None:
