@@ -156,9 +156,18 @@ def import_frozen(graph_def):
 
 
 def run_imported(graph, feeds: dict, outputs: list[str], init_op: str = "") -> list[np.ndarray]:
-    """Run a frozen graph the way it is deployed: a default session, Grappler on."""
+    """Run a frozen graph, with Grappler's constant folding: the pass that evaluates the frozen
+    constants as a deployed session does (and that aborts on a malformed one). Its other passes
+    only rewrite for speed, and each copies every constant: on a 419 MB frozen graph the default
+    set took 22 s and 3.3 GB, constant folding alone 2.7 s."""
     tf = tfmod.tensorflow()
-    with tf.compat.v1.Session(graph=graph) as sess:
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    config = tf.compat.v1.ConfigProto()
+    rewrite = config.graph_options.rewrite_options
+    rewrite.optimizers.append("constfold")
+    rewrite.meta_optimizer_iterations = rewriter_config_pb2.RewriterConfig.ONE
+    with tf.compat.v1.Session(graph=graph, config=config) as sess:
         if init_op:
             sess.run(init_op)
         return sess.run(outputs, feed_dict=feeds)
@@ -285,7 +294,7 @@ class VerifyJob(Job[VerifyResult]):
         self.stage("run-frozen", 0.0, "Importing the frozen graph")
         try:
             graph = import_frozen(graph_def)
-            self.stage("run-frozen", 0.3, "Running the frozen graph (TensorFlow optimises it first)")
+            self.stage("run-frozen", 0.3, "Running the frozen graph")
             return run_imported(graph, feeds, outputs, init_op)
         except Exception as exc:  # any TensorFlow error here is the verification's finding
             return f"the frozen graph does not run: {_first_line(exc)}"
