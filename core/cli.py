@@ -233,19 +233,22 @@ def cmd_preview(args, progress) -> int:
 
 def cmd_freeze(args, progress) -> int:
     from .freeze import FreezeJob, default_output_path
-    from .isolate import warm_up
+    from .isolate import ModelRef, isolated, warm_up
 
-    if not args.no_verify:
-        warm_up()  # verification runs in the worker process; it imports TensorFlow meanwhile
-    model = _open(args, progress)
-    _need_outputs(model, args)
     options = _options(args)
-    options.output_path = options.output_path or default_output_path(model)
-    job = FreezeJob(model, options)
-    # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure):
-    # isolated, that is one line and exit 1 instead of "Aborted". Opening and converting stay in this
-    # process (they never aborted under fuzzing), so a --no-verify freeze costs no second import.
-    job.verify_isolated = True
+    if not args.no_verify and args.outputs and args.outputs.strip(","):
+        # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure):
+        # so the whole freeze runs in the worker process, where that is one line and exit 1 instead
+        # of "Aborted", and TensorFlow is imported (and the model opened) once, there, not here too.
+        warm_up()
+        _check_output_early(args, options)
+        job = isolated(FreezeJob(ModelRef(args.path, args.step, (), -1), options))
+    else:
+        # --no-verify runs nothing (converting never aborted under fuzzing): no worker to start.
+        model = _open(args, progress)
+        _need_outputs(model, args)
+        options.output_path = options.output_path or default_output_path(model)
+        job = FreezeJob(model, options)
     result = job.run(progress)
     progress.finish()
     data = result.to_json()
@@ -261,6 +264,21 @@ def cmd_freeze(args, progress) -> int:
         sys.stderr.write(f"tf-freezer: wrote {result.output}, but verification failed: {verify.reason}\n")
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _check_output_early(args, options) -> None:
+    """What FreezeJob checks first, here: the worker cannot see this process's view of the output
+    folder, and the answer comes while TensorFlow is still loading. Checkpoints only (the other
+    formats' files are known once opened; the worker checks those)."""
+    from . import formats
+    from .locate import locate
+    from .output import check_target
+
+    if formats.detect(args.path) != "checkpoint":
+        return
+    location = locate(args.path, args.step)
+    options.output_path = check_target(options.output_path or location.stem + ".frozen.pb", location.input_files,
+                                       overwrite=options.overwrite, suffix=".pb")
 
 
 def _verify_text(verify) -> str:

@@ -125,7 +125,8 @@ class ModelRef:
     source: str
     step: Optional[int]
     files: tuple  # (path, size, mtime_ns) of each input file: a file changed on disk is opened afresh
-    nodes: int  # node count as the app opened it: a mismatch means the files changed under us
+    nodes: int  # node count as the app opened it: a mismatch means the files changed under us (-1: not
+    # opened there; the CLI sends the path as given, for the worker to open)
     rewires: tuple = ()  # graph surgery that made the model (core.surgery), as --rewire specs
     binds: tuple = ()  # and as (placeholder, value) pairs
 
@@ -661,7 +662,7 @@ def _open(ref: ModelRef, models: collections.OrderedDict, send):
         while len(models) > _MODELS_KEPT:
             models.popitem(last=False)
     models.move_to_end(ref.key)
-    if len(model.graph) != ref.nodes:
+    if ref.nodes >= 0 and len(model.graph) != ref.nodes:
         models.pop(ref.key, None)
         raise FreezerError(f"{ref.source} changed on disk since it was opened.", "Open it again, then retry.")
     if ref.rewires or ref.binds:

@@ -252,7 +252,7 @@ class VerifyJob(Job[VerifyResult]):
     def _run(self) -> VerifyResult:
         self.model.require_graph()
         started = time.perf_counter()
-        self.stage("load", 0.0, f"Loading {os.path.basename(self.frozen_path)}")
+        self.stage("load", 0.0, "Reading the frozen graph back from its file")
         graph_def = self.graph_def if self.graph_def is not None else load_graph_def(self.frozen_path)
         outputs = [o if ":" in o else f"{o}:0" for o in (self.outputs or sink_outputs(graph_def))]
         if not outputs:
