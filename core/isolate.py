@@ -48,6 +48,12 @@ ISOLATED_JOBS = frozenset({"core.freeze.FreezeJob", "core.verify.VerifyJob", "co
 #: between stages; a long Session.run does not stop by itself)
 CANCEL_GRACE = 2.0
 
+#: Stages that spend their time inside one Session.run (verification's runs and restore, Grappler
+#: included), which no cancel check interrupts: a cancel there kills the worker after this grace,
+#: so that Cancel ends a verification within a second (the next job starts a new worker).
+RUNNING_GRAPH_STAGES = frozenset({"run-frozen", "restore", "run-reference"})
+RUNNING_GRAPH_GRACE = 0.3
+
 _MODELS_KEPT = 2  # opened models the worker keeps: the GUI freezes the same model again and again
 _POLL = 0.05
 _JOB_INTERNALS = frozenset(vars(Job()))
@@ -316,7 +322,8 @@ class Worker:
                     # Still importing TensorFlow: the job has not begun and will end as soon as it
                     # does (its cancel is already in the worker). Killing would throw the import away.
                     cancel_sent = time.monotonic()
-                if cancel_sent is not None and time.monotonic() - cancel_sent > self.grace:
+                grace = min(self.grace, RUNNING_GRAPH_GRACE) if job.stage in RUNNING_GRAPH_STAGES else self.grace
+                if cancel_sent is not None and time.monotonic() - cancel_sent > grace:
                     self._kill(process, pid, targets)
                     raise Cancelled()
                 message = self._receive(process, events)
