@@ -30,7 +30,7 @@ from typing import Optional
 from .bind import CASE_OPS, IF_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS, bind_text, find_flags, scalar_values
 from .graph import GraphModel, dtype_name, gc_paused
 
-RANDOM_OPS = frozenset({"RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUniformInt",
+RANDOM_OP_TYPES = frozenset({"RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUniformInt",
                         "Multinomial", "RandomShuffle", "RandomGamma", "RandomPoisson", "RandomPoissonV2"})
 FUSED_BATCH_NORM_OPS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
 _CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
@@ -249,7 +249,7 @@ class TrainingModeAnalysis:
                 attr = nodes[i].attr
                 if "is_training" not in attr or attr["is_training"].b:  # the op's default is true
                     found.append(_Evidence(i, BATCH_NORM))
-            elif op in RANDOM_OPS:
+            elif op in RANDOM_OP_TYPES:
                 found.append(_Evidence(i, DROPOUT, self._gate(i, float_flags) if float_flags else ""))
             elif op == "Mean" and self._batch_moments(i):
                 found.append(_Evidence(i, MOMENTS))
@@ -303,7 +303,7 @@ class TrainingModeAnalysis:
             for node in fdef.node_def:
                 if node.op in FUSED_BATCH_NORM_OPS and ("is_training" not in node.attr or node.attr["is_training"].b):
                     kind = BATCH_NORM
-                elif node.op in RANDOM_OPS:
+                elif node.op in RANDOM_OP_TYPES:
                     kind = DROPOUT
                 else:
                     called = [node.op] if node.op in self._functions else []
