@@ -455,20 +455,26 @@ class TrainingModeAnalysis:
         return cache[name]
 
 
-def describe(mode: OutputMode, flag_fix: bool = True) -> tuple[str, str]:
+def describe(mode: OutputMode) -> tuple[str, str]:
     """(message, fix) of the preview's warning for an output in training mode."""
+    effects = []
+    if BATCH_NORM in mode.kinds or MOMENTS in mode.kinds:
+        effects.append("it normalises with the statistics of the batch it is fed, so one input gives different "
+                       "results alone and in a batch")
+    if DROPOUT in mode.kinds:
+        effects.append("dropout changes its results from run to run")
+    effect = (" Frozen like this, " + " and ".join(effects) + ".") if effects else ""
     if mode.always:
-        message = (f"{mode.output} computes in training mode whatever the flags say: {mode.what()}. Frozen, it "
-                   "normalises with the statistics of the batch it is fed, so one input gives different results "
-                   "alone and in a batch.")
+        message = f"{mode.output} computes in training mode whatever the flags say: {mode.what()}.{effect}"
         fix = (f"Pick the inference tower's {mode.equivalent} instead." if mode.equivalent else
-               "Pick an output of the inference tower (built with is_training=False), or rebuild the inference "
+               "Pick an output of an inference tower (built with is_training=False), or rebuild the inference "
                "graph with is_training=False and freeze that.")
         return message, fix
-    names = ", ".join(f"{f.name}={bind_text(f.default)}" for f in mode.flags) or "a training flag"
-    message = (f"{mode.output} computes in training mode by default, because {names} (the training value) is "
-               f"its default" + (f": {mode.what()}." if mode.kinds else "."))
-    binds = " ".join(f"--bind {f.name}={bind_text(f.inference)}" for f in mode.flags)
-    fix = (f"Bind {', '.join(f'{f.name} = {bind_text(f.inference)}' for f in mode.flags)} (inference)"
-           + (f" ({binds}), or feed it at inference." if binds and flag_fix else "."))
+    flags = mode.flags
+    defaults = ", ".join(f"{f.name} defaults to {bind_text(f.default)}" for f in flags) or "a training flag's default"
+    message = f"{mode.output} computes in training mode by default ({defaults}, its training value)" + (
+        f": {mode.what()}.{effect}" if mode.kinds else f".{effect}")
+    binds = ", ".join(f"{f.name} = {bind_text(f.inference)}" for f in flags)
+    fix = (f"Bind {binds} (--bind " + " --bind ".join(f"{f.name}={bind_text(f.inference)}" for f in flags)
+           + "), or feed the inference value at inference." if flags else "Bind the training flag to its inference value.")
     return message, fix
