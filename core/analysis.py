@@ -355,12 +355,10 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
             score += 4
             frontier = True
             reasons.append("the end of the inference path (only the loss or training reads it)")
-        if op == "Identity" and any(training[j] for j in control_inputs[i]):
+        if loss_like[i]:
             score -= 12
-            reasons.append("the training loss wrapped in a control dependency on the train step")
-        elif loss_like[i]:
-            score -= 12
-            reasons.append("a loss or metric")
+            reasons.append("the training loss wrapped in a control dependency on the train step"
+                           if op == "Identity" and any(training[j] for j in control_inputs[i]) else "a loss or metric")
         if label_reach[i]:
             score -= 8
             reasons.append("computed from the labels")
