@@ -10,7 +10,6 @@ import json
 
 import numpy as np
 import pytest
-import training_checkpoints as builders
 from checkpoints import run_checkpoint, run_frozen
 from test_export import run_export
 
@@ -23,31 +22,39 @@ from core.warning_codes import RANDOM_OPS, TRAINING_FLAG_DEFAULT, TRAINING_MODE
 TOLERANCE = 1e-4
 
 
-def _built(tmp_path_factory, name, build):
-    spec = build(tmp_path_factory.mktemp(name))
-    return spec, open_checkpoint(spec.prefix)
+@pytest.fixture(scope="session")
+def built(training_checkpoints):
+    """``built("slim_towers")``: (its ModelSpec, the model opened with core), once per session."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            spec = training_checkpoints[name]
+            cache[name] = spec, open_checkpoint(spec.prefix)
+        return cache[name]
+
+    return get
 
 
 @pytest.fixture(scope="session")
-def towers(tmp_path_factory):
-    return _built(tmp_path_factory, "slim_towers", builders.build_slim_towers)
+def towers(built):
+    return built("slim_towers")
 
 
 @pytest.fixture(scope="session")
-def aux_logits(tmp_path_factory):
-    return _built(tmp_path_factory, "slim_aux_logits", builders.build_slim_aux_logits)
+def aux_logits(built):
+    return built("slim_aux_logits")
 
 
 @pytest.fixture(scope="session")
-def densenet(tmp_path_factory):
-    return _built(tmp_path_factory, "densenet_tfdata", builders.build_densenet_tfdata)
+def densenet(built):
+    return built("densenet_tfdata")
 
 
-@pytest.fixture(scope="session", params=["v1", "v2"])
-def training_default(request, tmp_path_factory):
+@pytest.fixture(scope="session", params=["training_default", "training_default_v2"])
+def training_default(request, built):
     """is_training = placeholder_with_default(True) through v1 Switch/Merge and through a v2 If."""
-    return _built(tmp_path_factory, f"training_default_{request.param}",
-                  lambda folder: builders.build_training_default(folder, v1_flow=request.param == "v1"))
+    return built(request.param)
 
 
 def _names(model) -> list[str]:

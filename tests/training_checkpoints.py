@@ -8,6 +8,7 @@ which is what a frozen or exported model must reproduce.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from checkpoints import ModelSpec, _finish, _rng, _save, _session, _tf1_graph, run_checkpoint, slim, tf, v1
@@ -170,3 +171,12 @@ def build_training_default(folder: Path, *, v1_flow: bool = True) -> ModelSpec:
         name="training_default" if v1_flow else "training_default_v2", folder=folder, prefix=prefix,
         outputs=[probs.op.name], feeds=feeds, feedable_inputs=["images", "is_training", "labels"],
         notes={"inference": {probs.op.name: inference}}))
+
+
+ALL_BUILDERS: dict[str, Callable[[Path], ModelSpec]] = {
+    "slim_towers": build_slim_towers,
+    "slim_aux_logits": build_slim_aux_logits,
+    "densenet_tfdata": build_densenet_tfdata,
+    "training_default": build_training_default,
+    "training_default_v2": lambda folder: build_training_default(folder, v1_flow=False),
+}
