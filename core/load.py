@@ -166,7 +166,7 @@ def analyse(job: Job, location: CheckpointLocation, fmt: str, meta_graph, tensor
         for sig in signature_inputs:
             by_name[sig.name] = sig
         inputs = list(by_name.values())
-    mode = TrainingModeAnalysis(graph)
+    mode = TrainingModeAnalysis(graph, training)
     suggestions = suggest_outputs(graph, inputs, training, mode=mode)
     if signature_outputs:
         # What the model's author declared beats any guess.

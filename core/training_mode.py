@@ -154,9 +154,12 @@ class _PlaceholdersOnly:
 class TrainingModeAnalysis:
     """Training-mode facts of one graph, computed once when it is opened (see the module docstring)."""
 
-    def __init__(self, graph: GraphModel):
+    def __init__(self, graph: GraphModel, training: Optional[bytearray] = None):
+        """`training`: nodes that exist only to train (core.analysis.training_only_mask): training mode
+        is not followed into them (gradients, optimizer updates), which no output computes from."""
         with gc_paused():
             self.graph = graph
+            self._blocked = training if training is not None else bytearray(len(graph))
             self.flags = training_flags(graph)
             self._functions = {f.signature.name: f for f in graph.graph_def.library.function}
             self._function_kinds: dict[str, str] = {}
@@ -171,6 +174,9 @@ class TrainingModeAnalysis:
                 self.inference = self.default = empty
                 return
             self.inference = self._assign({f.name: f.inference for f in self.flags})
+            if not any(f.defaults_to_training for f in self.flags):
+                self.default = self.inference  # the defaults are the inference values
+                return
             self.default = self._assign({f.name: f.inference if f.default is None else f.default for f in self.flags})
             self.default.tainted = bytearray(a | b for a, b in zip(self.default.tainted, self._flag_reach()))
 
@@ -367,7 +373,7 @@ class TrainingModeAnalysis:
         dead = bytearray(len(graph))
         if not live_port:
             return dead
-        ops, data_inputs, consumers = graph.ops, graph.data_inputs, graph.consumers
+        ops, data_inputs, consumers, blocked = graph.ops, graph.data_inputs, graph.consumers, self._blocked
 
         def merge_dead(c: int) -> bool:
             return all(dead[p] or (p in live_port and k != live_port[p]) for p, k in data_inputs[c])
@@ -387,7 +393,7 @@ class TrainingModeAnalysis:
         while queue:
             i = queue.popleft()
             for c in consumers[i]:
-                if dead[c] or (ops[c] in MERGE_OPS and not merge_dead(c)):
+                if dead[c] or blocked[c] or (ops[c] in MERGE_OPS and not merge_dead(c)):
                     continue
                 dead[c] = 1
                 queue.append(c)
@@ -399,7 +405,7 @@ class TrainingModeAnalysis:
         graph = self.graph
         tainted = bytearray(len(graph))
         ops, data_inputs, consumers = graph.ops, graph.data_inputs, graph.consumers
-        dead, live_port = assignment.dead, assignment.live_port
+        dead, live_port, blocked = assignment.dead, assignment.live_port, self._blocked
         queue = deque()
         for s in seeds:
             if not tainted[s]:
@@ -409,7 +415,7 @@ class TrainingModeAnalysis:
             i = queue.popleft()
             port = live_port.get(i)
             for c in consumers[i]:
-                if tainted[c] or dead[c]:
+                if tainted[c] or dead[c] or blocked[c]:
                     continue
                 positions = [k for k, (p, out) in enumerate(data_inputs[c]) if p == i and (port is None or out == port)]
                 if not positions:

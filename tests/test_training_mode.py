@@ -199,3 +199,28 @@ def test_outputs_of_an_inference_graph_are_not_flagged(opened, checkpoints):
     model = opened("slim_cnn")
     assert not model.training_mode.default.tainted[model.graph.index["predictions"]]
     assert not {TRAINING_MODE, TRAINING_FLAG_DEFAULT} & set(_codes(model.preview(["predictions"])))
+
+
+# ----- a deep graph of one repeated layer ---------------------------------------------------------------
+def test_a_deep_graph_does_not_fill_the_suggestions_with_one_layer(tmp_path):
+    """300 layers named layer_0000/MatMul ... layer_0299/add: one suggestion stands for them all."""
+    import re
+
+    from checkpoints import tf, v1
+
+    g = tf.Graph()
+    with g.as_default():
+        h = v1.placeholder(tf.float32, [None, 4], name="x")
+        rng = np.random.RandomState(7)
+        for k in range(300):
+            with tf.name_scope(f"layer_{k:04d}"):
+                h = tf.add(tf.matmul(h, tf.constant(rng.rand(4, 4).astype(np.float32) / 4)), 0.1, name="add")
+        tf.nn.softmax(h, name="Softmax")
+    path = tmp_path / "deep.pb"
+    path.write_bytes(g.as_graph_def().SerializeToString())
+    model = open_checkpoint(str(path))
+    names = _names(model)
+    assert names[0] == "Softmax", names
+    patterns = [re.sub(r"\d+", "#", name) for name in names]
+    assert len(patterns) == len(set(patterns)), names
+    assert sum(1 for name in names if name.startswith("layer_")) <= 2, names
