@@ -106,6 +106,7 @@ class _Assignment:
     branches: dict[int, list[str]]  # If/Case/call id -> the functions it may run
     tainted: bytearray = field(default_factory=bytearray)
     live_evidence: list[_Evidence] = field(default_factory=list)
+    random: set[int] = field(default_factory=set)  # random ops (or calls of them) no flag controls here
 
 
 class _NodeLookup:
@@ -362,6 +363,13 @@ class TrainingModeAnalysis:
             kind = next((k for k in map(self._function_kind, funcs) if k), "")
             if kind and not dead[b]:
                 live.append(_Evidence(b, kind))
+        # Random ops no flag controls are what the model computes (sampling, noise layers), not a
+        # training mode: the preview's random-ops warning covers them. Dropout is training mode when a
+        # flag turns it on: behind the flag's branch, or gated by keep_prob, at a training value.
+        kept = getattr(self, "inference", None)
+        always_random = {e.node for e in kept.live_evidence} | kept.random if kept is not None else set()
+        assignment.random = {e.node for e in live if e.kind == DROPOUT and not e.gate}
+        live = [e for e in live if e.kind != DROPOUT or e.gate or (kept is not None and e.node not in always_random)]
         assignment.live_evidence = live
         assignment.tainted = self._forward(assignment, [e.node for e in live])
         return assignment
