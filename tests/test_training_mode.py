@@ -196,6 +196,20 @@ def test_freeze_keeps_the_flag_feedable_and_warns(training_default, tmp_path, ca
     np.testing.assert_allclose(inference, spec.notes["inference"]["probs"], atol=TOLERANCE)
 
 
+def test_a_keep_prob_default_is_a_training_default_and_export_binds_it_to_one(built, tmp_path, capsys):
+    spec, model = built("keep_prob_default")
+    (flag,) = model.training_mode.flags
+    assert (flag.name, flag.default, flag.inference) == ("keep_prob", 0.5, 1.0)
+    warning = next(w for w in model.preview(spec.outputs).warnings if w.code == TRAINING_FLAG_DEFAULT)
+    assert "keep_prob defaults to 0.5" in warning.message and "dropout" in warning.message
+    assert RANDOM_OPS not in _codes(model.preview(spec.outputs))
+    path = tmp_path / "m.onnx"
+    assert main(["export", spec.prefix, "--to", "onnx", "--outputs", "probs", "-o", str(path), "-q"]) == 0
+    assert "note: bound keep_prob=1.0 (inference); pass --bind keep_prob=VALUE" in capsys.readouterr().out
+    np.testing.assert_allclose(run_export(path, "onnx", spec.feeds, ["probs"])[0], spec.notes["inference"]["probs"],
+                               atol=TOLERANCE)
+
+
 def test_outputs_of_an_inference_graph_are_not_flagged(opened, checkpoints):
     """slim_cnn's is_training defaults to False: nothing computes in training mode."""
     model = opened("slim_cnn")
