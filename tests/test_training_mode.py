@@ -240,3 +240,11 @@ def test_a_deep_graph_does_not_fill_the_suggestions_with_one_layer(tmp_path):
     patterns = [re.sub(r"\d+", "#", name) for name in names]
     assert len(patterns) == len(set(patterns)), names
     assert sum(1 for name in names if name.startswith("layer_")) <= 2, names
+
+
+def test_non_fused_batch_norm_on_batch_moments_is_training_mode(opened, checkpoints):
+    """bn_control_deps: tf.layers.batch_normalization(training=True) on a 2-D tensor (tf.nn.moments)."""
+    model = opened("bn_control_deps")
+    warning = next(w for w in model.preview(["output"]).warnings if w.code == TRAINING_MODE)
+    assert "moments over the batch" in warning.message
+    assert all("moments" in node for node in warning.nodes)
