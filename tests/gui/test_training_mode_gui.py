@@ -46,3 +46,24 @@ def test_the_flag_fix_binds_and_an_export_shows_its_default_binds(window, qtbot,
     assert result.inference_binds == {"is_training": False} and result.verify.ok
     assert "Bound for inference: bound is_training=false (inference)" in window.result_panel.summary.text()
     assert window.suggestions.item(0).checkState() == Qt.Checked
+
+
+def test_the_export_dialog_says_which_flags_it_binds(qtbot, training_checkpoints):
+    from core.export import ExportOptions, export_command_line, inference_binds
+    from core.freeze import FreezeOptions
+    from core.load import open_checkpoint
+    from gui.export_dialog import ExportDialog
+
+    model = open_checkpoint(training_checkpoints["training_default"].prefix)
+    options = ExportOptions(to="onnx", freeze=FreezeOptions(outputs=["probs"], output_path="/tmp/x.onnx"))
+    binds = inference_binds(model, options.freeze)
+    assert binds == {"is_training": False}
+    dialog = ExportDialog(options, lambda o: export_command_line(model, o), inference_binds=binds)
+    qtbot.addWidget(dialog)
+    assert not dialog.binds_note.isHidden()
+    assert dialog.binds_note.text().startswith("Bound for inference: is_training = false.")
+    explicit = dataclasses.replace(options.freeze, binds={"is_training": True})
+    assert inference_binds(model, explicit) == {}
+    plain = ExportDialog(options, lambda o: export_command_line(model, o))
+    qtbot.addWidget(plain)
+    assert plain.binds_note.isHidden()
