@@ -164,9 +164,13 @@ class TrainingModeAnalysis:
             self.flags = training_flags(graph)
             self._functions = {f.signature.name: f for f in graph.graph_def.library.function}
             self._function_kinds: dict[str, str] = {}
-            self._evidence = self._find_evidence()
-            self._branching = [i for i, op in enumerate(graph.ops) if op in _BRANCHING_OPS]
-            self._switches = [i for i, op in enumerate(graph.ops) if op in SWITCH_OPS]
+            # One pass over the op types finds the few nodes any of this looks at.
+            looked_at = FUSED_BATCH_NORM_OPS | RANDOM_OP_TYPES | _BRANCHING_OPS | SWITCH_OPS | {"Mean"}
+            ids = [i for i, op in enumerate(graph.ops) if op in looked_at]
+            ops = graph.ops
+            self._evidence = self._find_evidence(ids)
+            self._branching = [i for i in ids if ops[i] in _BRANCHING_OPS]
+            self._switches = [i for i in ids if ops[i] in SWITCH_OPS]
             self._by_name = _NodeLookup(graph)
             self._tails: Optional[dict[str, list[int]]] = None
             n = len(graph)
@@ -246,12 +250,13 @@ class TrainingModeAnalysis:
         return bool(self._reach_of(flag.name)[i])
 
     # ----- evidence -------------------------------------------------------------------------------
-    def _find_evidence(self) -> list[_Evidence]:
+    def _find_evidence(self, ids: list[int]) -> list[_Evidence]:
         graph = self.graph
         nodes, ops = graph.graph_def.node, graph.ops
         found = []
         float_flags = {f.name for f in self.flags if f.dtype in _FLOAT_TYPES}
-        for i, op in enumerate(ops):
+        for i in ids:
+            op = ops[i]
             if op in FUSED_BATCH_NORM_OPS:
                 attr = nodes[i].attr
                 if "is_training" not in attr or attr["is_training"].b:  # the op's default is true
