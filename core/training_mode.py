@@ -113,11 +113,11 @@ class _NodeLookup:
     """name -> NodeDef over a GraphModel, without a second dict of the whole graph."""
 
     def __init__(self, graph: GraphModel):
-        self.index, self.nodes = graph.index, graph.graph_def.node
+        self.graph = graph
 
     def get(self, name: str):
-        i = self.index.get(name)
-        return None if i is None else self.nodes[i]
+        i = self.graph.index.get(name)
+        return None if i is None else self.graph.graph_def.node[i]
 
 
 def training_flags(graph: GraphModel) -> list[TrainingFlag]:
