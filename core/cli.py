@@ -232,6 +232,7 @@ def cmd_preview(args, progress) -> int:
 
 
 def cmd_freeze(args, progress) -> int:
+    from .cli_freeze import FreezeWithNotes, training_default_notes
     from .freeze import FreezeJob, default_output_path
     from .isolate import ModelRef, isolated, warm_up
 
@@ -242,14 +243,15 @@ def cmd_freeze(args, progress) -> int:
         # of "Aborted", and TensorFlow is imported (and the model opened) once, there, not here too.
         warm_up()
         _check_output_early(args, options)
-        job = isolated(FreezeJob(ModelRef(args.path, args.step, (), -1), options))
+        result, notes = isolated(FreezeWithNotes(ModelRef(args.path, args.step, (), -1), options)).run(progress)
+        sys.stderr.writelines(notes)
     else:
         # --no-verify runs nothing (converting never aborted under fuzzing): no worker to start.
         model = _open(args, progress)
         _need_outputs(model, args)
         options.output_path = options.output_path or default_output_path(model)
-        job = FreezeJob(model, options)
-    result = job.run(progress)
+        sys.stderr.writelines(training_default_notes(model, options))
+        result = FreezeJob(model, options).run(progress)
     progress.finish()
     data = result.to_json()
     lines = [f"wrote {result.output} ({_mb(result.output_bytes)}) in {result.seconds:.2f} s",
@@ -279,6 +281,7 @@ def _check_output_early(args, options) -> None:
     location = locate(args.path, args.step)
     options.output_path = check_target(options.output_path or location.stem + ".frozen.pb", location.input_files,
                                        overwrite=options.overwrite, suffix=".pb")
+
 
 
 def _verify_text(verify) -> str:
@@ -331,6 +334,7 @@ def cmd_export(args, progress) -> int:
              "outputs: " + ", ".join(result.outputs)]
     if result.variables_kept:
         lines.append("variables: kept in variables/")
+    lines += [f"note: {note}" for note in result.notes()]
     lines += [f"warning: {w}" for w in result.warnings]
     if result.verify is not None:
         lines.append(_verify_text(result.verify))

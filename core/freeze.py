@@ -30,6 +30,7 @@ from .output import check_target, graph_chunks, size_of, write_atomically
 from .prune import PROTOBUF_LIMIT, PrunePreview, preview
 from .rewire import Rewire
 from .variables import VARIABLE_OPS, parse_slice_spec
+from .warning_codes import MISSING_VARIABLES, SIZE_LIMIT, UNKNOWN_OPS
 
 
 @dataclass
@@ -203,13 +204,13 @@ class FreezeJob(Job[FreezeResult]):
         t = time.perf_counter()
         plan = plan or self.plan()
         model = plan.model
-        too_big = [w for w in plan.warnings if w.code == "size-limit"]
+        too_big = [w for w in plan.warnings if w.code == SIZE_LIMIT]
         if too_big:  # known from the index alone: refuse before reading gigabytes
             raise FreezerError(too_big[0].message, too_big[0].fix)
-        unknown = [w for w in plan.warnings if w.code == "unknown-ops"]
+        unknown = [w for w in plan.warnings if w.code == UNKNOWN_OPS]
         if unknown:
             raise FreezerError(unknown[0].message.replace("does not have", "cannot run"), unknown[0].fix)
-        missing = [w for w in plan.warnings if w.code == "missing-variables"]
+        missing = [w for w in plan.warnings if w.code == MISSING_VARIABLES]
         if missing:
             raise FreezerError(missing[0].message + " Examples: " + ", ".join(missing[0].nodes) + ".", missing[0].fix)
         output_nodes = [o.rsplit(":", 1)[0] for o in plan.outputs]
