@@ -664,7 +664,8 @@ def _open(ref: ModelRef, models: collections.OrderedDict, send):
     model = models.get(ref.key)
     if model is None:
         send("progress", Progress("open", 0.0, "Opening the model in the TensorFlow worker"))
-        model = OpenJob(ref.source, ref.step).run()
+        # Its steps under the "open" stage at 0: the job's own fractions start after it.
+        model = OpenJob(ref.source, ref.step).run(lambda p: send("progress", Progress("open", 0.0, p.message)))
         models[ref.key] = model
         while len(models) > _MODELS_KEPT:
             models.popitem(last=False)
