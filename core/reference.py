@@ -51,6 +51,8 @@ def run_checkpoint_reference(meta_graph, prefix: str, feeds: dict, outputs: list
     chunks = add_restore_nodes(sub, variables, keys, tensors, prefix, use_ema)
     restored = len(variables)
     del variables
+    report("restore", 0.4, f"Importing the {len(sub.node):,} nodes the outputs need, with restore ops for "
+                           f"{restored} variables")
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(sub, name="")
@@ -61,7 +63,7 @@ def run_checkpoint_reference(meta_graph, prefix: str, feeds: dict, outputs: list
         total = max(1, sum(size for _, size, _ in chunks))
         done = 0
         for op, size, first in chunks:
-            report("restore", 0.1 + 0.9 * done / total, f"Restoring {first}")
+            report("restore", 0.6 + 0.4 * done / total, f"Restoring {first}")
             sess.run(op)
             done += size
         if tables:

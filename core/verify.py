@@ -294,8 +294,8 @@ class VerifyJob(Job[VerifyResult]):
     compare. The fractions are shares of a typical run (STAGES)."""
 
     #: stage -> (first, last) fraction of the job
-    STAGES = {"load": (0.0, 0.05), "run-frozen": (0.05, 0.45), "restore": (0.45, 0.7),
-              "run-reference": (0.7, 0.95), "compare": (0.95, 1.0)}
+    STAGES = {"load": (0.0, 0.1), "run-frozen": (0.1, 0.45), "restore": (0.45, 0.75),
+              "run-reference": (0.75, 0.97), "compare": (0.97, 1.0)}
 
     def __init__(self, model, frozen_path: str, outputs: Optional[list[str]] = None,
                  inputs_npz: Optional[str] = None, use_ema: bool = False, graph_def=None, init_op: str = ""):

@@ -15,7 +15,7 @@ from core.freeze import FreezeJob, FreezeOptions
 from core.isolate import IsolatedJob, Worker
 from core.verify import VerifyJob
 
-VERIFY_STAGES = ["run-frozen", "restore", "run-reference", "compare"]
+VERIFY_STAGES = ["load", "run-frozen", "restore", "run-reference", "compare"]
 
 
 def _freeze(model, spec, out, **kw):
