@@ -60,7 +60,7 @@ _DOING = {
     "convert": "turning variables into constants", "clean": "cleaning the graph", "write": "writing the file",
     "verify": "verifying the frozen graph", "load": "loading the frozen graph",
     "run-frozen": "running the frozen graph", "run-checkpoint": "running the original model",
-    "compare": "comparing outputs", "export": "exporting",
+    "compare": "comparing outputs", "batch-probe": "running each sample of the batch alone", "export": "exporting",
 }
 _GLOG_FATAL = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]\s]+\] (.+)$")
 
@@ -340,7 +340,7 @@ class Worker:
             self._kill(process, pid, targets)  # not go on writing after its caller was told it failed
             raise
         if kind == "freezer":
-            raise FreezerError(*data)
+            raise _freezer_error(*data)
         if kind == "cancelled":
             raise Cancelled()
         raise _remote_exception(*data)
@@ -501,6 +501,18 @@ def _crash_error(code: Optional[int], log: str, stage: str, ready: bool) -> Work
     return WorkerCrash(f"TensorFlow crashed while {doing}: {reason.rstrip('.')}.", hint, details, reason, sig, stage)
 
 
+def _freezer_error(message: str, hint: str, details: str, pickled: bytes = b"") -> FreezerError:
+    """The job's FreezerError: itself when it was a subclass that pickles, else rebuilt from its parts."""
+    if pickled:
+        try:
+            exc = pickle.loads(pickled)
+        except Exception:  # noqa: BLE001 - the parts say it all the same
+            exc = None
+        if isinstance(exc, FreezerError):
+            return exc
+    return FreezerError(message, hint, details)
+
+
 def _remote_exception(pickled: bytes, type_name: str, message: str, tb: str) -> BaseException:
     """An unexpected exception from the worker, as itself when it unpickles; its traceback as text."""
     try:
@@ -619,7 +631,9 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
         try:
             reply = ("result", _run_job(payload, cancel, models, send))
         except FreezerError as exc:
-            reply = ("freezer", (exc.message, exc.hint, exc.details))
+            # A subclass travels as itself (VerificationFailed carries its result); it must pickle.
+            pickled = b"" if type(exc) is FreezerError else _describe(exc)[0]
+            reply = ("freezer", (exc.message, exc.hint, exc.details, pickled))
         except Cancelled:
             reply = ("cancelled", None)
         except BaseException as exc:  # noqa: BLE001 - everything goes back to the app
