@@ -294,7 +294,7 @@ def _written_exit(output: str, verify) -> int:
     from .verify import NOT_VERIFIED
 
     if verify is not None and verify.status == NOT_VERIFIED:
-        sys.stderr.write(f"tf-freezer: wrote {output}, but it is not verified: {verify.reason}. {verify.hint}\n")
+        sys.stderr.write(f"tf-freezer: wrote {output}, but it is not verified: {verify.reason.rstrip('.')}. {verify.hint}\n")
         return EXIT_NOT_VERIFIED
     return EXIT_OK
 
@@ -303,7 +303,7 @@ def _verify_text(verify) -> str:
     from .verify import NOT_VERIFIED
 
     if verify.status == NOT_VERIFIED:
-        return f"not verified: {verify.reason}. {verify.hint}"
+        return f"not verified: {verify.reason.rstrip('.')}. {verify.hint}"
     lines = ["verified" if verify.ok else f"verification FAILED: {verify.reason}"]
     lines[0] += f" (tolerance: {verify.tolerance})" if verify.tolerance else ""
     for c in verify.outputs:
@@ -338,7 +338,7 @@ def cmd_verify(args, progress) -> int:
     progress.finish()
     _print(args, result.to_json(), _verify_text(result))
     if result.status == NOT_VERIFIED:
-        sys.stderr.write(f"tf-freezer: not verified: {result.reason}. {result.hint}\n")
+        sys.stderr.write(f"tf-freezer: not verified: {result.reason.rstrip('.')}. {result.hint}\n")
         return EXIT_NOT_VERIFIED
     if not result.ok:
         sys.stderr.write(f"tf-freezer: verification failed: {result.reason}\n")

@@ -211,6 +211,17 @@ def _demand(op, k: int) -> Optional[list]:
             return [inner, None] if ta else [None, inner]
         inner = other[0] if ta else other[1]
         return [None, inner] if tb else [inner, None]
+    if op.type in ("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):  # tf.matmul of an unknown rank
+        other = _static(op.inputs[1 - k])
+        if other is None or len(other) < 2:
+            return None
+        adj_x, adj_y = op.get_attr("adj_x"), op.get_attr("adj_y")
+        batch = [None] * (len(other) - 2)
+        if k == 0:
+            inner = other[-1] if adj_y else other[-2]
+            return batch + ([inner, None] if adj_x else [None, inner])
+        inner = other[-2] if adj_x else other[-1]
+        return batch + ([None, inner] if adj_y else [inner, None])
     if op.type in _CONV_OPS and k == 0:
         rank = _CONV_OPS[op.type]
         kernel = _static(op.inputs[1])

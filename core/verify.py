@@ -172,6 +172,14 @@ def _timed_out(exc: BaseException) -> bool:
     return isinstance(exc, tfmod.tensorflow().errors.DeadlineExceededError)
 
 
+def _rejects_values(exc: BaseException) -> bool:
+    """Whether a run failed on the values fed (an op's check of its input: a parse, a shape, an index)
+    rather than on the graph (an op not registered, an uninitialised variable, a missing tensor)."""
+    errors = tfmod.tensorflow().errors
+    return isinstance(exc, (errors.InvalidArgumentError, errors.OutOfRangeError, errors.UnimplementedError)) \
+        or (isinstance(exc, ValueError) and "Cannot feed value of shape" in str(exc))
+
+
 _BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "File ", "[[", "Instructions for updating")
 
 
@@ -376,6 +384,8 @@ def verify_runs(run_result: Callable, run_original: Callable, feeds: TestFeeds, 
         except Exception as exc:  # any TensorFlow error here is the verification's finding
             if _timed_out(exc):
                 return result(NOT_VERIFIED, f"timed out after {timeout:g} s running the {what}", timeout_hint)
+            if not _rejects_values(exc):
+                return result(FAILED, f"the {what} does not run{runtime}: {_first_line(exc)}", frozen_runs=False)
             step("run-checkpoint", 0.5, f"Running the {original} on the same inputs")
             try:  # do the inputs explain it? The original must reject them too.
                 run_original(feeds.values)
@@ -391,8 +401,11 @@ def verify_runs(run_result: Callable, run_original: Callable, feeds: TestFeeds, 
             if _timed_out(exc):
                 return result(NOT_VERIFIED, f"timed out after {timeout:g} s running the original {original}",
                               timeout_hint)
-            return result(NOT_VERIFIED, f"the original {original} does not run with the same inputs: "
-                          f"{_first_line(exc)}", inputs_hint)
+            line = f"the original {original} does not run with the same inputs: {_first_line(exc)}"
+            if not _rejects_values(exc):
+                # A feed or fetch name it lacks, an op it cannot run: not something other inputs change.
+                return result(FAILED, line)
+            return result(NOT_VERIFIED, line, inputs_hint)
         step("compare", 0.9, "Comparing outputs")
         checks = [compare(name, g, w, tolerance) for name, g, w in zip(outputs, got, want)]
         if not all(c.ok for c in checks):

@@ -96,3 +96,172 @@ def test_seed_example_with_unknown_rank_int_inputs_freezes_verified(models, tmp_
     feeds = {"input_x:0": np.int32(10), "input_y:0": np.int32(3)}
     got = run_frozen(out, feeds, ["op_to_store"])[0]
     assert int(got) == 31 == int(run_checkpoint(models["seed"], feeds, ["op_to_store"])[0])
+
+
+def test_unshaped_float_input_gets_the_shape_its_matmul_needs(models, tmp_path, capsys):
+    out = tmp_path / "dense.pb"
+    code, stdout, err = cli(capsys, "freeze", folder(models["unshaped_dense"]), "--outputs", "probs", "-o", out,
+                            "--json", "-q")
+    assert code == 0, err
+    verify = json.loads(stdout)["verify"]
+    assert verify["status"] == "verified"
+    assert verify["feeds"]["x:0"].startswith("float32 (2, 4) (shape from its consumer MatMul")
+    assert verify["batch_probe"].startswith("passed")
+    x = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(run_frozen(out, {"x:0": x}, ["probs"])[0],
+                               run_checkpoint(models["unshaped_dense"], {"x:0": x}, ["probs"])[0], rtol=1e-6, atol=1e-7)
+
+
+def _example(pixels, label) -> bytes:
+    from tensorflow.core.example import example_pb2
+
+    ex = example_pb2.Example()
+    ex.features.feature["pixels"].float_list.value.extend(pixels)
+    ex.features.feature["label"].int64_list.value.append(label)
+    return ex.SerializeToString()
+
+
+def test_string_input_parsed_as_tf_example_is_verified_with_real_records(models, tmp_path, capsys):
+    out = tmp_path / "examples.pb"
+    code, stdout, err = cli(capsys, "freeze", folder(models["parses_examples"]), "--outputs", "logits", "-o", out,
+                            "--json", "-q")
+    assert code == 0, err
+    verify = json.loads(stdout)["verify"]
+    assert verify["status"] == "verified", verify
+    assert "tf.train.Example records for ParseExample" in verify["feeds"]["serialized:0"]
+    records = np.array([_example([1, 2, 3, 4], 1), _example([0.5, -1, 0, 2], 0)], dtype=object)
+    want = run_checkpoint(models["parses_examples"], {"serialized:0": records}, ["logits"])[0]
+    np.testing.assert_allclose(run_frozen(out, {"serialized:0": records}, ["logits"])[0], want, rtol=1e-6)
+
+
+def test_made_up_values_follow_what_the_graph_does_with_them():
+    from core.feeds import make_test_feeds
+
+    with _tf1_graph() as g:
+        ids = v1.placeholder(tf.int32, [None], name="ids")
+        table = tf.constant(np.arange(6, dtype=np.float32).reshape(2, 3))
+        tf.gather(table, ids, name="rows")
+        count = v1.placeholder(tf.int64, name="count")
+        tf.multiply(count, 2, name="twice")
+        text = v1.placeholder(tf.string, [3], name="text")
+        tf.strings.length(text, name="lengths")
+        image = v1.placeholder(tf.float32, name="image")
+        tf.nn.conv2d(image, tf.zeros([3, 3, 5, 2]), strides=1, padding="VALID", name="conv")
+    feeds = make_test_feeds(g.as_graph_def())
+    assert set(np.unique(feeds.values["ids:0"])) <= {0, 1}  # an index stays small
+    assert feeds.values["count:0"].shape == () and feeds.values["count:0"] >= 1  # a value: not 0 and 1 only
+    assert all(len(s) for s in feeds.values["text:0"])  # never the empty string
+    assert feeds.values["image:0"].shape == (2, 32, 32, 5) and "Conv2D" in feeds.notes["image:0"]
+    assert feeds.batched == ["ids:0", "image:0"] and not feeds.problems
+
+
+# ----- statuses and exit codes ---------------------------------------------------------------------------
+def test_endless_loop_is_written_not_verified_timed_out_exit_3(models, tmp_path, capsys):
+    out = tmp_path / "loop.pb"
+    code, stdout, err = cli(capsys, "freeze", folder(models["endless"]), "--outputs", "out", "-o", out,
+                            "--verify-timeout", 3, "--json", "-q")
+    assert code == 3, err
+    assert out.is_file()
+    assert err.startswith(f"tf-freezer: wrote {out}, but it is not verified: timed out after 3 s")
+    assert "--verify-timeout" in err and err.count("\n") == 1
+    verify = json.loads(stdout)["verify"]
+    assert verify["status"] == "not-verified" and not verify["ok"] and verify["timeout"] == 3
+    # The written graph is the model: on an input the loop ends on, it gives what the original gives.
+    feeds = {"x:0": np.float32(3.0)}
+    assert float(run_frozen(out, feeds, ["out"])[0]) == float(run_checkpoint(models["endless"], feeds, ["out"])[0]) == 9.5
+    # `verify` says the same with the same exit code; with inputs it finishes on, it verifies.
+    assert cli(capsys, "verify", folder(models["endless"]), out, "--verify-timeout", 2, "-q")[0] == 3
+    np.savez(tmp_path / "feeds.npz", x=np.float32(3.0))
+    assert cli(capsys, "verify", folder(models["endless"]), out, "--inputs", tmp_path / "feeds.npz", "-q")[0] == 0
+
+
+def test_batch_probe_fails_training_mode_batch_norm_verified_against_itself(models, tmp_path, capsys):
+    out = tmp_path / "bn.pb"
+    code, stdout, err = cli(capsys, "freeze", folder(models["training_bn"]), "--outputs", "train_out", "-o", out,
+                            "--json", "-q")
+    assert code == 1 and not out.exists()
+    assert "outputs depend on the rest of the batch (batch norm in training mode?)" in err
+    verify = json.loads(stdout)["verify"]
+    assert verify["status"] == "failed" and verify["batch_probe"] == "failed"
+    # Against the original the outputs agree: only the probe can tell.
+    assert all(c["ok"] for c in verify["outputs"])
+    # The inference tower of the same model passes the probe.
+    code, stdout, err = cli(capsys, "freeze", folder(models["training_bn"]), "--outputs", "eval_out", "-o", out,
+                            "--json", "-q")
+    assert code == 0, err
+    assert json.loads(stdout)["verify"]["batch_probe"].startswith("passed")
+    x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(run_frozen(out, {"x:0": x}, ["eval_out"])[0],
+                               run_checkpoint(models["training_bn"], {"x:0": x}, ["eval_out"])[0], rtol=1e-5, atol=1e-6)
+
+
+def test_atol_rtol_and_exit_codes_of_verify(checkpoints, tmp_path, capsys):
+    spec = checkpoints["steps"]
+    steps = spec.notes["steps"]
+    out = tmp_path / "old.pb"
+    assert cli(capsys, "freeze", spec.folder, "--outputs", ",".join(spec.outputs), "--step", steps[0], "-o", out,
+               "-q")[0] == 0
+    # The latest step's weights differ from the frozen ones: a real mismatch fails, exit 1.
+    code, stdout, err = cli(capsys, "verify", spec.folder, out, "--json", "-q")
+    data = json.loads(stdout)
+    assert code == 1 and data["status"] == "failed" and "over the tolerance (atol 1e-05" in data["reason"]
+    check = data["outputs"][0]
+    assert check["max_abs_diff"] > 1e-3 and check["max_rel_diff"] > 0 and check["rtol"] == 1e-5
+    # A tolerance wide enough accepts it, and says so.
+    code, stdout, err = cli(capsys, "verify", spec.folder, out, "--atol", 1e3, "--rtol", 0.5, "--json", "-q")
+    data = json.loads(stdout)
+    assert code == 0 and data["status"] == "verified" and data["tolerance"] == "atol 1000, rtol 0.5"
+    code, stdout, _ = cli(capsys, "verify", spec.folder, out, "--atol", 1e3, "-q")
+    assert code == 0 and "verified (tolerance: atol 1000, rtol 1e-05)" in stdout and "max rel diff" in stdout
+
+
+def test_freeze_options_carry_the_tolerance_to_the_command_line(opened, tmp_path):
+    import shlex
+
+    from core.freeze import FreezeOptions, command_line
+
+    options = FreezeOptions(outputs=["output"], output_path=str(tmp_path / "t.pb"), atol=1e-3, rtol=2e-4,
+                            verify_timeout=30)
+    argv = shlex.split(command_line(opened("toy_add"), options))
+    assert argv[argv.index("--atol") + 1] == "0.001" and argv[argv.index("--rtol") + 1] == "0.0002"
+    assert argv[argv.index("--verify-timeout") + 1] == "30"
+
+
+# ----- tolerances -------------------------------------------------------------------------------------
+def test_export_tolerance_accepts_a_correct_large_range_tflite_and_rejects_a_real_mismatch():
+    from core.verify import DEFAULT_TOLERANCE, EXPORT_TOLERANCE, compare
+
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((3, 1000)) * 65).astype(np.float32)  # spans about +-195
+    tflite = logits + rng.uniform(-0.0055, 0.0055, logits.shape).astype(np.float32)
+    assert not compare("logits:0", tflite, logits, DEFAULT_TOLERANCE).ok  # what the issue saw
+    check = compare("logits:0", tflite, logits, EXPORT_TOLERANCE)
+    assert check.ok and check.top1_agreement == 1.0 and 1e-3 < check.max_abs_diff < 6e-3
+    assert check.atol == pytest.approx(1e-5 + 1e-4 * np.abs(logits).max())
+    training = logits + rng.standard_normal(logits.shape).astype(np.float32)  # batch norm on batch statistics
+    wrong = compare("logits:0", training, logits, EXPORT_TOLERANCE)
+    assert not wrong.ok and "over the tolerance" in wrong.reason
+    # Class ids are never loosened: a different class is a different answer.
+    assert not compare("classes:0", np.array([40, 980]), np.array([0, 937]), EXPORT_TOLERANCE).ok
+
+
+def test_tflite_export_verified_with_the_export_tolerance_and_refused_when_too_tight(opened, checkpoints, tmp_path,
+                                                                                      capsys):
+    spec = checkpoints["slim_cnn"]
+    out = tmp_path / "cnn.tflite"
+    code, stdout, err = cli(capsys, "export", spec.folder, "--to", "tflite", "--outputs", "predictions", "-o", out,
+                            "--bind", "is_training=false", "--json", "-q")
+    assert code == 0, err
+    verify = json.loads(stdout)["verify"]
+    assert verify["status"] == "verified" and verify["tolerance"].startswith("atol 1e-05 + 0.0001 x")
+    # The user's tolerance replaces the default: zero admits no difference at all.
+    tight = tmp_path / "tight.tflite"
+    code, stdout, err = cli(capsys, "export", spec.folder, "--to", "tflite", "--outputs", "predictions", "-o", tight,
+                            "--bind", "is_training=false", "--atol", 0, "--rtol", 0, "--json", "-q")
+    diff = verify["outputs"][0]["max_abs_diff"]
+    print("tflite max abs diff", diff)
+    if diff == 0:
+        assert code == 0  # the runtimes agreed to the bit on this machine: nothing to refuse
+    else:
+        assert code == 1 and not tight.exists() and "Not written: verification failed" in err
+        assert json.loads(stdout)["verify"]["status"] == "failed"
