@@ -46,7 +46,9 @@ def settings() -> QSettings:
 
 
 def _verify_status(verify) -> str:
-    return "not verified" if verify is None else ("verified" if verify.ok else "VERIFICATION FAILED")
+    if verify is None or verify.status == "not-verified":
+        return "not verified"
+    return "verified" if verify.ok else "VERIFICATION FAILED"
 
 
 def _checkpoint_steps(path: str) -> list[int]:
@@ -1217,19 +1219,31 @@ class MainWindow(QMainWindow):
 
     def _log_checks(self, result) -> None:
         """Verification per output and the warnings of a freeze or export result, in the log."""
-        verify = result.verify
-        if verify is not None:
-            for check in verify.outputs:
-                diff = "n/a" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}"
-                self.log(f"  {check.name}: max abs diff {diff}" + ("" if check.ok else f" ({check.reason})"))
-            if not verify.ok and verify.reason:
-                self.log(f"  {verify.reason}")
+        if result.verify is not None:
+            self._log_verify(result.verify)
         for warning in result.warnings or []:
             self.log(f"  warning: {warning}")
+
+    def _log_verify(self, verify) -> None:
+        for check in verify.outputs:
+            diff = "n/a" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}"
+            rel = "" if check.max_rel_diff is None else f", max rel diff {check.max_rel_diff:.3g}"
+            top1 = "" if check.top1_agreement is None else f", top-1 agreement {check.top1_agreement:.0%}"
+            self.log(f"  {check.name}: max abs diff {diff}{rel}{top1}" + ("" if check.ok else f" ({check.reason})"))
+        if verify.status == "not-verified":
+            self.log(f"  not verified: {verify.reason}. {verify.hint}")
+        elif not verify.ok and verify.reason:
+            self.log(f"  {verify.reason}")
+        if verify.tolerance:
+            self.log(f"  tolerance: {verify.tolerance}")
+        if verify.batch_probe:
+            self.log(f"  batch probe: {verify.batch_probe}")
 
     def _on_freeze_failed(self, runner: JobRunner, exc) -> None:
         if runner is not self._freeze_runner:
             return
+        if getattr(exc, "result", None) is not None:  # a failed verification: what it found, in the log
+            self._log_verify(exc.result)
         line = self.report_error("Freezing failed", exc)
         self.freezeFailed.emit(line)
 
@@ -1318,6 +1332,8 @@ class MainWindow(QMainWindow):
     def _on_export_failed(self, runner: JobRunner, exc, title: str) -> None:
         if runner is not self._freeze_runner:
             return
+        if getattr(exc, "result", None) is not None:
+            self._log_verify(exc.result)
         line = self.report_error(f"{title} export failed", exc)
         self.exportFailed.emit(line)
 
