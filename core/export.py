@@ -18,6 +18,7 @@ import re
 import shlex
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -37,7 +38,7 @@ from .output import check_target, write_atomically
 from .prune import PROTOBUF_LIMIT
 from .variables import VARIABLE_OPS
 from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, FAILED, QUANTIZED_TOLERANCE, VerificationFailed,
-                     default_timeout, run_reference, tolerance_for, verify_runs)
+                     default_timeout, run_options, run_reference, time_left, tolerance_for, verify_runs)
 
 FORMATS = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 _SUFFIXES = {"savedmodel": ".savedmodel", "tflite": ".tflite", "onnx": ".onnx"}
@@ -434,7 +435,7 @@ class ExportJob(Job[ExportResult]):
         result = verify_runs(
             run, lambda values: run_reference(self._reference_model, values, outputs, fo.use_ema), feeds, outputs,
             tolerance=tolerance_for(fo.atol, fo.rtol, tolerance), timeout=fo.verify_timeout or default_timeout(graph_def),
-            what=f"{what} model", original=self.model.format, runtime=" with its own runtime",
+            what=what if what == "SavedModel" else f"{what} model", original=self.model.format, runtime=" with its own runtime",
             step=lambda stage, fraction, message: self.step("verify", 0.8 + 0.15 * fraction, message))
         if not result.frozen_runs:
             reason = result.reason.replace(rename[0], rename[1]) if rename[0] else result.reason
@@ -509,7 +510,8 @@ def _run_savedmodel(folder: str, feeds: dict, input_keys: dict, output_keys: dic
         meta = v1.saved_model.loader.load(sess, [v1.saved_model.tag_constants.SERVING], folder)
         signature = meta.signature_def[_SERVING_KEY]
         feed = {signature.inputs[input_keys[t]].name: value for t, value in feeds.items() if t in input_keys}
-        return sess.run([signature.outputs[output_keys[o]].name for o in output_keys], feed_dict=feed)
+        return sess.run([signature.outputs[output_keys[o]].name for o in output_keys], feed_dict=feed,
+                        options=run_options())
 
 
 def _replace_folder(built: str, path: str, overwrite: bool) -> None:
@@ -648,8 +650,36 @@ def _interpreter(path: str):
 def _run_tflite(path: str, feeds: dict, input_keys: dict, output_keys: dict) -> list:
     """Run through the model's signature; an --inputs file with another batch size is resized to."""
     runner = _interpreter(path).get_signature_runner(_SERVING_KEY)
-    results = runner(**{key: feeds[t] for t, key in input_keys.items()})
+    results = _within_time_limit(lambda: runner(**{key: feeds[t] for t, key in input_keys.items()}), "TFLite")
     return [results[key] for key in output_keys.values()]
+
+
+def _within_time_limit(run, what: str):
+    """run() bounded by the verification's time limit. The TFLite interpreter has no way to stop an
+    invoke, but releases the GIL in it: run in a thread, stop waiting at the limit, and leave the thread
+    behind; the worker process that holds it then ends after this job (a new one serves the next)."""
+    left = time_left()
+    if left is None:
+        return run()
+    done: dict = {}
+
+    def target() -> None:
+        try:
+            done["value"] = run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            done["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"tf-freezer-{what}-run", daemon=True)
+    thread.start()
+    thread.join(left)
+    if thread.is_alive():
+        from .isolate import retire_after_job
+
+        retire_after_job()
+        raise tfmod.tensorflow().errors.DeadlineExceededError(None, None, f"the {what} run passed the time limit")
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
 
 
 # ----- ONNX -----------------------------------------------------------------------------------------
@@ -758,7 +788,22 @@ def _run_onnx(path: str, feeds: dict, outputs: list[str]) -> list:
             value = np.vectorize(lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else b,
                                  otypes=[object])(value)
         feed[tensor] = value
-    results = session.run(outputs, feed)
+    # The verification's time limit: onnxruntime stops a run whose terminate flag another thread sets.
+    run_options = ort.RunOptions()
+    left = time_left()
+    timer = threading.Timer(left, setattr, (run_options, "terminate", True)) if left is not None else None
+    if timer is not None:
+        timer.start()
+    try:
+        results = session.run(outputs, feed, run_options)
+    except Exception:
+        if run_options.terminate:
+            tf = tfmod.tensorflow()
+            raise tf.errors.DeadlineExceededError(None, None, "onnxruntime stopped at the time limit") from None
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
     # Back to TensorFlow's bytes, so string outputs compare equal to the reference's.
     return [np.vectorize(lambda v: v.encode("utf-8") if isinstance(v, str) else v, otypes=[object])(r)
             if isinstance(r, np.ndarray) and r.dtype == object and r.size else r for r in results]

@@ -157,15 +157,20 @@ def time_limit(seconds: float):
         _deadline.reset(token)
 
 
+def time_left() -> Optional[float]:
+    """Seconds left of the time limit (None outside one)."""
+    deadline = _deadline.get()
+    return None if deadline is None else max(0.001, deadline - time.monotonic())
+
+
 def run_options():
     """RunOptions giving a Session.run what is left of the time limit: TensorFlow then cancels the step
     itself, data-dependent loops included, and raises DeadlineExceededError. (Python cannot stop a
     thread inside Session.run; a worker process being killed is the other way, and costs a restart.)"""
-    deadline = _deadline.get()
-    if deadline is None:
+    left = time_left()
+    if left is None:
         return None
-    left_ms = max(1, int((deadline - time.monotonic()) * 1000))  # 0 would mean no limit
-    return tfmod.tensorflow().compat.v1.RunOptions(timeout_in_ms=left_ms)
+    return tfmod.tensorflow().compat.v1.RunOptions(timeout_in_ms=max(1, int(left * 1000)))  # 0: no limit
 
 
 def _timed_out(exc: BaseException) -> bool:
@@ -374,7 +379,8 @@ def verify_runs(run_result: Callable, run_original: Callable, feeds: TestFeeds, 
     inputs_hint = _inputs_hint(feeds)
     if feeds.problems:
         return result(NOT_VERIFIED, "no test value can be made for " + "; ".join(feeds.problems), inputs_hint)
-    timeout_hint = ("Give it more time with --verify-timeout SECONDS, or " + inputs_hint[0].lower() + inputs_hint[1:])
+    timeout_hint = ("Give it more time with --verify-timeout SECONDS, or pass --inputs FEEDS.npz with values it "
+                    "finishes on.")
     with time_limit(timeout):
         step("run-frozen", 0.2, f"Running the {what}")
         try:

@@ -265,3 +265,15 @@ def test_tflite_export_verified_with_the_export_tolerance_and_refused_when_too_t
     else:
         assert code == 1 and not tight.exists() and "Not written: verification failed" in err
         assert json.loads(stdout)["verify"]["status"] == "failed"
+
+
+def test_exports_of_the_endless_loop_are_written_not_verified(models, tmp_path, capsys):
+    # TFLite first: its interpreter cannot be stopped, so the worker process holding it ends after the
+    # job; the next exports then run in a fresh one.
+    for fmt in ("tflite", "onnx", "savedmodel"):
+        out = tmp_path / f"loop.{fmt}"
+        code, stdout, err = cli(capsys, "export", folder(models["endless"]), "--to", fmt, "--outputs", "out", "-o", out,
+                                "--verify-timeout", 2, "--json", "-q")
+        assert code == 3, (fmt, err)
+        assert out.exists() and "not verified: timed out after 2 s" in err
+        assert json.loads(stdout)["verify"]["status"] == "not-verified"
