@@ -84,14 +84,19 @@ def folder(prefix: str) -> str:
     return str(Path(prefix).parent)
 
 
+def freeze_verified(capsys, prefix: str, output: str, out: Path) -> dict:
+    """`tf-freezer freeze` with the defaults: exit 0, verified; its verification as JSON."""
+    code, stdout, err = cli(capsys, "freeze", folder(prefix), "--outputs", output, "-o", out, "--json", "-q")
+    assert code == 0, err
+    verify = json.loads(stdout)["verify"]
+    assert verify["status"] == "verified" and verify["ok"], verify
+    return verify
+
+
 # ----- inputs tf-freezer makes up ------------------------------------------------------------------------
 def test_seed_example_with_unknown_rank_int_inputs_freezes_verified(models, tmp_path, capsys):
     out = tmp_path / "seed.pb"
-    code, stdout, err = cli(capsys, "freeze", folder(models["seed"]), "--outputs", "op_to_store", "-o", out,
-                            "--json", "-q")
-    assert code == 0, err
-    verify = json.loads(stdout)["verify"]
-    assert verify["status"] == "verified" and verify["ok"]
+    verify = freeze_verified(capsys, models["seed"], "op_to_store", out)
     assert verify["feeds"]["input_x:0"].startswith("int32 ()")  # unknown rank: a scalar
     feeds = {"input_x:0": np.int32(10), "input_y:0": np.int32(3)}
     got = run_frozen(out, feeds, ["op_to_store"])[0]
@@ -100,11 +105,7 @@ def test_seed_example_with_unknown_rank_int_inputs_freezes_verified(models, tmp_
 
 def test_unshaped_float_input_gets_the_shape_its_matmul_needs(models, tmp_path, capsys):
     out = tmp_path / "dense.pb"
-    code, stdout, err = cli(capsys, "freeze", folder(models["unshaped_dense"]), "--outputs", "probs", "-o", out,
-                            "--json", "-q")
-    assert code == 0, err
-    verify = json.loads(stdout)["verify"]
-    assert verify["status"] == "verified"
+    verify = freeze_verified(capsys, models["unshaped_dense"], "probs", out)
     assert verify["feeds"]["x:0"].startswith("float32 (2, 4) (shape from its consumer MatMul")
     assert verify["batch_probe"].startswith("passed")
     x = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
@@ -123,11 +124,7 @@ def _example(pixels, label) -> bytes:
 
 def test_string_input_parsed_as_tf_example_is_verified_with_real_records(models, tmp_path, capsys):
     out = tmp_path / "examples.pb"
-    code, stdout, err = cli(capsys, "freeze", folder(models["parses_examples"]), "--outputs", "logits", "-o", out,
-                            "--json", "-q")
-    assert code == 0, err
-    verify = json.loads(stdout)["verify"]
-    assert verify["status"] == "verified", verify
+    verify = freeze_verified(capsys, models["parses_examples"], "logits", out)
     assert "tf.train.Example records for ParseExample" in verify["feeds"]["serialized:0"]
     records = np.array([_example([1, 2, 3, 4], 1), _example([0.5, -1, 0, 2], 0)], dtype=object)
     want = run_checkpoint(models["parses_examples"], {"serialized:0": records}, ["logits"])[0]
@@ -186,10 +183,7 @@ def test_batch_probe_fails_training_mode_batch_norm_verified_against_itself(mode
     # Against the original the outputs agree: only the probe can tell.
     assert all(c["ok"] for c in verify["outputs"])
     # The inference tower of the same model passes the probe.
-    code, stdout, err = cli(capsys, "freeze", folder(models["training_bn"]), "--outputs", "eval_out", "-o", out,
-                            "--json", "-q")
-    assert code == 0, err
-    assert json.loads(stdout)["verify"]["batch_probe"].startswith("passed")
+    assert freeze_verified(capsys, models["training_bn"], "eval_out", out)["batch_probe"].startswith("passed")
     x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
     np.testing.assert_allclose(run_frozen(out, {"x:0": x}, ["eval_out"])[0],
                                run_checkpoint(models["training_bn"], {"x:0": x}, ["eval_out"])[0], rtol=1e-5, atol=1e-6)
