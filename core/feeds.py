@@ -47,7 +47,8 @@ class TestFeeds:
         """tensor -> "float32 (2, 28, 28, 1)", plus how it was made when that was not plain random."""
         out = {}
         for k, v in self.values.items():
-            out[k] = f"{v.dtype} {tuple(v.shape)}" + (f" ({self.notes[k]})" if k in self.notes else "")
+            dtype = "string" if v.dtype == object else v.dtype  # numpy holds TensorFlow's strings as objects
+            out[k] = f"{dtype} {tuple(v.shape)}" + (f" ({self.notes[k]})" if k in self.notes else "")
         return out
 
     def only(self, tensors) -> "TestFeeds":

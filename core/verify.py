@@ -378,7 +378,7 @@ def verify_runs(run_result: Callable, run_original: Callable, feeds: TestFeeds, 
 
     inputs_hint = _inputs_hint(feeds)
     if feeds.problems:
-        return result(NOT_VERIFIED, "no test value can be made for " + "; ".join(feeds.problems), inputs_hint)
+        return result(NOT_VERIFIED, "no test value can be made: " + "; ".join(feeds.problems), inputs_hint)
     timeout_hint = ("Give it more time with --verify-timeout SECONDS, or pass --inputs FEEDS.npz with values it "
                     "finishes on.")
     with time_limit(timeout):

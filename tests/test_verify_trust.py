@@ -74,7 +74,11 @@ def models(tmp_path_factory):
                                  normalizer_params={"is_training": False}, scope="fc", reuse=True)
         tf.identity(e, name="eval_out")
 
-    for name, build in [("seed", seed), ("unshaped_dense", unshaped_dense), ("parses_examples", parses_examples),
+    def huge_input():  # a test value would take 8.6 GB
+        x = v1.placeholder(tf.float32, [None, 1 << 30], name="x")
+        tf.multiply(x, v1.Variable(2.0, name="scale"), name="scaled")
+
+    for name, build in [("huge_input", huge_input), ("seed", seed), ("unshaped_dense", unshaped_dense), ("parses_examples", parses_examples),
                         ("endless", endless), ("training_bn", training_bn)]:
         built[name] = _checkpoint(root / name, build)
     return built
@@ -153,6 +157,21 @@ def test_made_up_values_follow_what_the_graph_does_with_them():
 
 
 # ----- statuses and exit codes ---------------------------------------------------------------------------
+def test_no_test_value_can_be_made_written_not_verified_exit_3(models, tmp_path, capsys):
+    out = tmp_path / "huge.pb"
+    code, stdout, err = cli(capsys, "freeze", folder(models["huge_input"]), "--outputs", "scaled", "-o", out, "-q")
+    assert code == 3 and out.is_file()
+    assert "not verified: no test value can be made: x:0 has shape (2, 1073741824): a test value would take 8.6 GB" in err
+    assert "pass --inputs FEEDS.npz with real values for x:0" in err
+    # Nothing that size can run here; the graph written is the model all the same, its variable a constant.
+    from tensorflow.python.framework import tensor_util
+
+    from core.verify import load_graph_def
+
+    nodes = {n.name: n for n in load_graph_def(str(out)).node}
+    assert nodes["x"].op == "Placeholder" and tensor_util.MakeNdarray(nodes["scale"].attr["value"].tensor) == 2.0
+
+
 def test_endless_loop_is_written_not_verified_timed_out_exit_3(models, tmp_path, capsys):
     out = tmp_path / "loop.pb"
     code, stdout, err = cli(capsys, "freeze", folder(models["endless"]), "--outputs", "out", "-o", out,
