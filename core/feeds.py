@@ -16,7 +16,10 @@ from typing import Optional
 import numpy as np
 
 from . import tf as tfmod
+from .bind import find_flags
 from .errors import FreezerError
+from .graph import dtype_name
+from .training_mode import inference_value
 
 BATCH = 2  # unknown dimensions are fed as 2: catches graphs that silently assume batch 1
 MAX_TEST_FEED_BYTES = 1 << 30
@@ -42,6 +45,10 @@ class TestFeeds:
     batched: list[str] = field(default_factory=list)  # tensors whose leading dimension is the batch
     notes: dict[str, str] = field(default_factory=dict)  # tensor -> how its value was made
     problems: list[str] = field(default_factory=list)  # inputs no value could be made for, and why
+    # Training flags the graph keeps feedable (is_training as a PlaceholderWithDefault), at their
+    # inference value: verification runs them at their default, as a user's session would, and the
+    # batch probe at inference, where a model must treat samples independently.
+    flags: dict[str, np.ndarray] = field(default_factory=dict)
 
     def described(self) -> dict[str, str]:
         """tensor -> "float32 (2, 28, 28, 1)", plus how it was made when that was not plain random."""
@@ -55,7 +62,8 @@ class TestFeeds:
         keep = set(tensors)
         return TestFeeds({k: v for k, v in self.values.items() if k in keep},
                          [k for k in self.invented if k in keep], [k for k in self.batched if k in keep],
-                         {k: v for k, v in self.notes.items() if k in keep}, list(self.problems))
+                         {k: v for k, v in self.notes.items() if k in keep}, list(self.problems),
+                         {k: v for k, v in self.flags.items() if k in keep})
 
     def batch_size(self) -> int:
         """The batch all batched inputs share (0 when there is none, or they disagree)."""
@@ -99,12 +107,26 @@ def make_test_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0) ->
     if given:
         raise FreezerError("The inputs file names tensors the frozen graph has no placeholder for: "
                            + ", ".join(sorted(given)) + ".", "Use the placeholder names (see `tf-freezer inspect`).")
+    feeds.flags = _inference_flags(graph_def, feeds.values)
     if not wanted:
         return feeds
     graph = _imported(graph_def) if any(_needs_graph(node, dtype) for node, _, dtype in wanted) else None
     for node, tensor, dtype in wanted:
         _invent(feeds, graph, graph_def, node, tensor, dtype, rng)
     return feeds
+
+
+def _inference_flags(graph_def, fed: dict) -> dict[str, np.ndarray]:
+    flags = set(find_flags(graph_def))
+    out = {}
+    for node in graph_def.node:
+        if node.name not in flags or node.op != "PlaceholderWithDefault" or f"{node.name}:0" in fed:
+            continue
+        dtype = dtype_name(node.attr["dtype"].type)
+        value = inference_value(node.name, dtype)
+        if value is not None:
+            out[f"{node.name}:0"] = np.asarray(value, dtype=tfmod.tensorflow().dtypes.as_dtype(dtype).as_numpy_dtype)
+    return out
 
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:

@@ -60,8 +60,9 @@ _DOING = {
     "prune": "pruning the graph", "read-variables": "reading the variables",
     "convert": "turning variables into constants", "clean": "cleaning the graph", "write": "writing the file",
     "verify": "verifying the frozen graph", "load": "loading the frozen graph",
-    "run-frozen": "running the frozen graph", "run-checkpoint": "running the original model",
-    "compare": "comparing outputs", "batch-probe": "running each sample of the batch alone", "export": "exporting",
+    "run-frozen": "running the frozen graph", "batch-probe": "running each sample of the batch alone",
+    "restore": "restoring the checkpoint", "run-reference": "running the original model",
+    "compare": "comparing outputs", "export": "exporting",
 }
 _GLOG_FATAL = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]\s]+\] (.+)$")
 

@@ -9,8 +9,6 @@ to verify it. Never a silent success.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,11 +17,13 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import tf as tfmod
-from .errors import FreezerError
+from .errors import Cancelled, FreezerError
 from .feeds import TestFeeds, make_test_feeds
+from .bind import bind_text
 from .jobs import Job
 from .prune import INIT_OP_NAME
-from .variables import EMA_SUFFIX
+from .reference import run_checkpoint_reference
+from .timelimit import run_options, time_limit, timed_out
 
 VERIFIED, FAILED, NOT_VERIFIED = "verified", "failed", "not-verified"
 
@@ -138,43 +138,10 @@ def sink_outputs(graph_def) -> list[str]:
     return [f"{n.name}:0" for n in graph_def.node if n.name not in consumed and n.op not in ("NoOp", "Const")]
 
 
-# ----- the time limit ---------------------------------------------------------------------------------
-_deadline: contextvars.ContextVar[Optional[float]] = contextvars.ContextVar("verify_deadline", default=None)
-
-
+# ----- the time limit (core.timelimit) ----------------------------------------------------------------
 def default_timeout(graph_def) -> float:
     """60 s, plus 1 s per 1,000 nodes and per 20 MB of the frozen graph."""
     return 60.0 + len(graph_def.node) / 1000 + graph_def.ByteSize() / 20e6
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    """Bound every Session.run of verification inside the block (see run_options) to `seconds` in all."""
-    token = _deadline.set(time.monotonic() + seconds)
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
-
-
-def time_left() -> Optional[float]:
-    """Seconds left of the time limit (None outside one)."""
-    deadline = _deadline.get()
-    return None if deadline is None else max(0.001, deadline - time.monotonic())
-
-
-def run_options():
-    """RunOptions giving a Session.run what is left of the time limit: TensorFlow then cancels the step
-    itself, data-dependent loops included, and raises DeadlineExceededError. (Python cannot stop a
-    thread inside Session.run; a worker process being killed is the other way, and costs a restart.)"""
-    left = time_left()
-    if left is None:
-        return None
-    return tfmod.tensorflow().compat.v1.RunOptions(timeout_in_ms=max(1, int(left * 1000)))  # 0: no limit
-
-
-def _timed_out(exc: BaseException) -> bool:
-    return isinstance(exc, tfmod.tensorflow().errors.DeadlineExceededError)
 
 
 def _rejects_values(exc: BaseException) -> bool:
@@ -200,14 +167,23 @@ def _first_line(exc: BaseException) -> str:
 
 class FrozenSession:
     """A frozen graph imported once and run as often as needed (verification, then the batch probe).
-    Importing raises what TensorFlow says about a broken graph (dangling inputs, missing functions)."""
+    Importing raises what TensorFlow says about a broken graph (dangling inputs, missing functions).
+
+    Runs with Grappler's constant folding only: the pass that evaluates the frozen constants as a
+    deployed session does (and that aborts on a malformed one). Its other passes only rewrite for
+    speed, and each copies every constant: on a 419 MB frozen graph the default set took 22 s and
+    3.3 GB, constant folding alone 2.7 s."""
 
     def __init__(self, graph_def, init_op: str = ""):
         tf = tfmod.tensorflow()
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            tf.compat.v1.import_graph_def(graph_def, name="")
-        self.session = tf.compat.v1.Session(graph=self.graph)
+        from tensorflow.core.protobuf import rewriter_config_pb2
+
+        self.graph = import_frozen(graph_def)
+        config = tf.compat.v1.ConfigProto()
+        rewrite = config.graph_options.rewrite_options
+        rewrite.optimizers.append("constfold")
+        rewrite.meta_optimizer_iterations = rewriter_config_pb2.RewriterConfig.ONE
+        self.session = tf.compat.v1.Session(graph=self.graph, config=config)
         self.init_op = init_op
 
     def run(self, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
@@ -216,11 +192,15 @@ class FrozenSession:
             self.init_op = ""
         return self.session.run(outputs, feed_dict=feeds, options=run_options())
 
+    def close(self) -> None:
+        self.session.close()
+        self.graph = None
+
     def __enter__(self) -> "FrozenSession":
         return self
 
     def __exit__(self, *exc) -> None:
-        self.session.close()
+        self.close()
 
 
 def run_frozen(graph_def, feeds: dict, outputs: list[str], init_op: str = "") -> list[np.ndarray]:
@@ -228,13 +208,24 @@ def run_frozen(graph_def, feeds: dict, outputs: list[str], init_op: str = "") ->
         return session.run(feeds, outputs)
 
 
-def run_reference(model, feeds: dict, outputs: list[str], use_ema: bool = False) -> list[np.ndarray]:
-    """Run what the frozen graph was made from, the way a user would without tf-freezer."""
+def import_frozen(graph_def):
+    """A tf.Graph holding `graph_def` (which the caller may drop now: the graph has its own copy)."""
+    tf = tfmod.tensorflow()
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    return graph
+
+
+def run_reference(model, feeds: dict, outputs: list[str], use_ema: bool = False, report=None) -> list[np.ndarray]:
+    """Run what the frozen graph was made from, the way a user would without tf-freezer.
+    `report(stage, fraction, message)` follows a checkpoint's "restore" and "run-reference" stages
+    (and may raise Cancelled)."""
     if model.origin is not None:  # graph surgery: feed the original graph where the surgery cut it
         feeds = reference_feeds(model, feeds)
         model = model.origin
     if model.format == "checkpoint":
-        return run_checkpoint(model, feeds, outputs, use_ema)
+        return run_checkpoint(model, feeds, outputs, use_ema, report)
     if model.format == "savedmodel":
         return run_savedmodel(model, feeds, outputs)
     # A frozen graph, or a TF2 model converted on open: the graph as opened is the reference.
@@ -262,71 +253,11 @@ def run_savedmodel(model, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
         return sess.run(outputs, feed_dict=feeds, options=run_options())
 
 
-def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False) -> list[np.ndarray]:
-    """Restore the training graph from its checkpoint (what the user would do by hand) and run it."""
-    tf = tfmod.tensorflow()
-    graph = tf.Graph()
-    config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
-    with graph.as_default():
-        try:
-            saver = tf.compat.v1.train.import_meta_graph(model.location.meta_path, clear_devices=True)
-        except tf.errors.NotFoundError:
-            # An op this TensorFlow lacks somewhere in the training graph (a custom optimizer, a summary
-            # plugin): the outputs may not need it. Restore just what they need, with the Saver's own ops.
-            if use_ema:
-                raise
-            return _run_checkpoint_subgraph(model, feeds, outputs)
-        if use_ema:
-            by_name = {v.op.name: v for v in tf.compat.v1.global_variables()}
-            var_list = {}
-            for info in model.variables.values():
-                # The shadows themselves are not restored: their keys now feed the real variables.
-                if info.node in by_name and info.in_checkpoint and not info.node.endswith(EMA_SUFFIX):
-                    var_list[info.ema_key or info.key] = by_name[info.node]
-            saver = tf.compat.v1.train.Saver(var_list=var_list)
-        elif saver is None:
-            saver = tf.compat.v1.train.Saver()
-        tables = tf.compat.v1.tables_initializer()
-    with tf.compat.v1.Session(graph=graph, config=config) as sess:
-        saver.restore(sess, model.location.prefix)
-        sess.run(tables, options=run_options())
-        return sess.run(outputs, feed_dict=feeds, options=run_options())
-
-
-def _run_checkpoint_subgraph(model, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
-    """Import only the nodes the outputs and the Saver's restore op need, restore the checkpoint by
-    running that restore op, and run the outputs."""
-    from .prune import keep_mask, table_initializers
-
-    tf = tfmod.tensorflow()
-    g = model.graph
-    saver_def = model.meta_graph.saver_def
-    if not saver_def.restore_op_name or saver_def.restore_op_name.split(":")[0] not in g.index:
-        raise FreezerError("The training graph needs ops this TensorFlow does not have, and has no Saver to "
-                           "restore the outputs' variables without them.", "Verify with the TensorFlow that trained it.")
-    roots = [g.index[o.split(":")[0]] for o in outputs] + [g.index[saver_def.restore_op_name.split(":")[0]]]
-    mask = keep_mask(g, roots, model.droppable_mask, drop_training_deps=False)
-    tables = table_initializers(g, mask)
-    if tables:
-        extra = keep_mask(g, tables, model.droppable_mask, drop_training_deps=False)
-        mask = bytearray(a | b for a, b in zip(mask, extra))
-    from tensorflow.core.framework import graph_pb2
-
-    sub = graph_pb2.GraphDef()
-    sub.versions.CopyFrom(g.graph_def.versions)
-    sub.library.CopyFrom(g.graph_def.library)
-    sub.node.extend(n for i, n in enumerate(g.graph_def.node) if mask[i])
-    for node in sub.node:
-        node.device = ""
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(sub, name="")
-    config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
-    with tf.compat.v1.Session(graph=graph, config=config) as sess:
-        sess.run(saver_def.restore_op_name, {saver_def.filename_tensor_name: model.location.prefix})
-        if tables:
-            sess.run([g.names[i] for i in tables], options=run_options())
-        return sess.run(outputs, feed_dict=feeds, options=run_options())
+def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False, report=None) -> list[np.ndarray]:
+    """Restore what the outputs need of the training graph from its checkpoint and run it: with
+    TensorFlow's own tools only, independent of the freeze (core.reference)."""
+    return run_checkpoint_reference(model.meta_graph, model.location.prefix, feeds, outputs, model.tensors,
+                                    use_ema=use_ema, report=report)
 
 
 def compare(name: str, got, want, tolerance: Tolerance = DEFAULT_TOLERANCE) -> OutputCheck:
@@ -361,12 +292,14 @@ def compare(name: str, got, want, tolerance: Tolerance = DEFAULT_TOLERANCE) -> O
 # ----- one verification: the result and its original on the same inputs ------------------------------
 def verify_runs(run_result: Callable, run_original: Callable, feeds: TestFeeds, outputs: list[str], *,
                 tolerance: Tolerance, timeout: float, what: str = "frozen graph", original: str = "checkpoint",
-                runtime: str = "", step: Optional[Callable] = None) -> VerifyResult:
-    """Run the result and the model it was made from on `feeds` (each a callable: feed values ->
-    outputs' values), compare, then probe the result's batch consistency. A failure the test inputs
-    explain (both sides reject them, a timeout, no value for an input) is "not verified", never
-    "failed": only a result that computes something else, or does not run where the original does,
-    fails. Every Session.run inside is bounded by `timeout` seconds in all."""
+                runtime: str = "", step: Optional[Callable] = None, release: Optional[Callable] = None) -> VerifyResult:
+    """Run the result on `feeds` and probe its batch consistency, then run the model it was made from
+    on the same feeds and compare (run_result and run_original: feed values -> the outputs' values;
+    `release()` drops the result before the original runs). A failure the test inputs explain (both
+    sides reject them, the time limit, no value for an input) is "not verified", never "failed": only
+    a result that computes something else, depends on the rest of its batch, or does not run where the
+    original does, fails. Every Session.run inside shares `timeout` seconds. `step(stage, fraction,
+    message)` reports the stages run-frozen, batch-probe and compare."""
     step = step or (lambda stage, fraction, message: None)
     started = time.perf_counter()
     described = feeds.described()
@@ -382,42 +315,49 @@ def verify_runs(run_result: Callable, run_original: Callable, feeds: TestFeeds, 
     timeout_hint = ("Give it more time with --verify-timeout SECONDS, or pass --inputs FEEDS.npz with values it "
                     "finishes on.")
     with time_limit(timeout):
-        step("run-frozen", 0.2, f"Running the {what}")
+        step("run-frozen", 0.3, f"Running the {what}")
         try:
             got = run_result(feeds.values)
-        except FreezerError:
+        except (FreezerError, Cancelled):
             raise
         except Exception as exc:  # any TensorFlow error here is the verification's finding
-            if _timed_out(exc):
+            if timed_out(exc):
                 return result(NOT_VERIFIED, f"timed out after {timeout:g} s running the {what}", timeout_hint)
             if not _rejects_values(exc):
                 return result(FAILED, f"the {what} does not run{runtime}: {_first_line(exc)}", frozen_runs=False)
-            step("run-checkpoint", 0.5, f"Running the {original} on the same inputs")
+            if release:
+                release()
             try:  # do the inputs explain it? The original must reject them too.
                 run_original(feeds.values)
+            except Cancelled:
+                raise
             except Exception as original_exc:
-                why = "timed out" if _timed_out(original_exc) else _first_line(original_exc)
+                why = "timed out" if timed_out(original_exc) else _first_line(original_exc)
                 return result(NOT_VERIFIED, f"the {what} and the original {original} both fail on the test inputs: "
                               f"{_first_line(exc)} (the {original}: {why})", inputs_hint)
             return result(FAILED, f"the {what} does not run{runtime}: {_first_line(exc)}", frozen_runs=False)
-        step("run-checkpoint", 0.5, f"Running the {original} on the same inputs")
+        step("batch-probe", 0.0, "Running each sample of the batch alone")
+        failure, probe = batch_probe(run_result, feeds, outputs, got, tolerance)
+        if release:
+            release()
         try:
             want = run_original(feeds.values)
+        except Cancelled:
+            raise
         except Exception as exc:
-            if _timed_out(exc):
+            if timed_out(exc):
                 return result(NOT_VERIFIED, f"timed out after {timeout:g} s running the original {original}",
                               timeout_hint)
             line = f"the original {original} does not run with the same inputs: {_first_line(exc)}"
             if not _rejects_values(exc):
                 # A feed or fetch name it lacks, an op it cannot run: not something other inputs change.
-                return result(FAILED, line)
-            return result(NOT_VERIFIED, line, inputs_hint)
-        step("compare", 0.9, "Comparing outputs")
-        checks = [compare(name, g, w, tolerance) for name, g, w in zip(outputs, got, want)]
-        if not all(c.ok for c in checks):
-            return result(FAILED, "; ".join(f"{c.name}: {c.reason}" for c in checks if not c.ok), checks=checks)
-        step("batch-probe", 0.95, "Running each sample of the batch alone")
-        failure, probe = batch_probe(run_result, feeds, outputs, got, tolerance)
+                return result(FAILED, line, probe=probe)
+            return result(NOT_VERIFIED, line, inputs_hint, probe=probe)
+    step("compare", 0.0, "Comparing outputs")
+    checks = [compare(name, g, w, tolerance) for name, g, w in zip(outputs, got, want)]
+    if not all(c.ok for c in checks):
+        return result(FAILED, "; ".join(f"{c.name}: {c.reason}" for c in checks if not c.ok), checks=checks,
+                      probe=probe)
     if failure:
         return result(FAILED, failure, checks=checks, probe=probe)
     return result(VERIFIED, checks=checks, probe=probe)
@@ -434,34 +374,46 @@ def _inputs_hint(feeds: TestFeeds) -> str:
 def batch_probe(run: Callable, feeds: TestFeeds, outputs: list[str], got: list, tolerance: Tolerance) -> tuple[str, str]:
     """Run each sample of the batch alone and compare it with its row of the batch's outputs: a model
     at inference treats samples independently; one whose outputs depend on the rest of the batch (batch
-    norm in training mode) is wrong however well it matches its original. (failure, finding)."""
+    norm in training mode) is wrong however well it matches its original. Training flags the graph
+    keeps feedable are fed their inference value (feeds.flags), on the batch too. (failure, finding)."""
     n = feeds.batch_size()
     if n < 2:
         return "", "skipped: no input has a batch dimension of 2 or more"
-    rows = [k for k, g in enumerate(got) if np.ndim(g) and np.shape(g)[0] == n and np.asarray(g).dtype.kind == "f"]
-    if not rows:
-        return "", "skipped: no float output has the batch dimension"
+    flags = ", ".join(f"{name.rsplit(':', 1)[0]}={bind_text(value.item())}" for name, value in feeds.flags.items())
+    at = f" (with {flags}, the inference value)" if flags else ""
     # A batch of one runs other kernels than a batch of n (another summation order): allow for that.
     loose = Tolerance(max(tolerance.atol, 1e-4), max(tolerance.rtol, 1e-4), max(tolerance.range, 1e-4))
-    for i in range(n):
-        try:
-            alone = run(feeds.sample(i))
-        except Exception as exc:  # noqa: BLE001 - a graph made for a fixed batch: nothing to probe
-            return "", "skipped: " + ("timed out" if _timed_out(exc) else f"one sample alone does not run ({_first_line(exc)})")
-        for k in rows:
-            single = np.asarray(alone[k])
-            if single.shape[:1] != (1,):
-                continue
-            check = compare(outputs[k], single[0], np.asarray(got[k])[i], loose)
-            if not check.ok:
-                return (f"outputs depend on the rest of the batch (batch norm in training mode?): {outputs[k]} of "
-                        f"sample {i} run alone differs from its row of a batch of {n} by {check.max_abs_diff:.3g}",
-                        "failed")
-    return "", f"passed: each of the {n} samples run alone gives its row of the batch"
+    try:
+        if feeds.flags:
+            got = run({**feeds.values, **feeds.flags})
+        rows = [k for k, g in enumerate(got) if np.ndim(g) and np.shape(g)[0] == n and np.asarray(g).dtype.kind == "f"]
+        if not rows:
+            return "", "skipped: no float output has the batch dimension"
+        for i in range(n):
+            alone = run({**feeds.sample(i), **feeds.flags})
+            for k in rows:
+                single = np.asarray(alone[k])
+                if single.shape[:1] != (1,):
+                    continue
+                check = compare(outputs[k], single[0], np.asarray(got[k])[i], loose)
+                if not check.ok:
+                    return (f"outputs depend on the rest of the batch (batch norm in training mode?): {outputs[k]} of "
+                            f"sample {i} run alone differs from its row of a batch of {n} by {check.max_abs_diff:.3g}"
+                            + at, "failed")
+    except Cancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a graph made for a fixed batch: nothing to probe
+        return "", "skipped: " + ("timed out" if timed_out(exc) else f"it does not run so ({_first_line(exc)})")
+    return "", f"passed: each of the {n} samples run alone gives its row of the batch" + at
 
 
 class VerifyJob(Job[VerifyResult]):
-    """Stages: load, run-frozen, run-checkpoint, compare, batch-probe."""
+    """Stages: load, run-frozen (import, run), batch-probe (each sample alone), restore (the variables
+    the outputs read), run-reference, compare. The fractions are shares of a typical run (STAGES)."""
+
+    #: stage -> (first, last) fraction of the job
+    STAGES = {"load": (0.0, 0.05), "run-frozen": (0.05, 0.4), "batch-probe": (0.4, 0.45), "restore": (0.45, 0.7),
+              "run-reference": (0.7, 0.95), "compare": (0.95, 1.0)}
 
     def __init__(self, model, frozen_path: str, outputs: Optional[list[str]] = None,
                  inputs_npz: Optional[str] = None, use_ema: bool = False, graph_def=None, init_op: str = "",
@@ -480,23 +432,32 @@ class VerifyJob(Job[VerifyResult]):
     def _run(self) -> VerifyResult:
         self.model.require_graph()
         started = time.perf_counter()
-        self.step("load", 0.0, f"Loading {os.path.basename(self.frozen_path)}")
+        self.stage("load", 0.0, f"Loading {os.path.basename(self.frozen_path)}")
         graph_def = self.graph_def if self.graph_def is not None else load_graph_def(self.frozen_path)
+        self.graph_def = None
         outputs = [o if ":" in o else f"{o}:0" for o in (self.outputs or sink_outputs(graph_def))]
         if not outputs:
             return VerifyResult(False, reason="the frozen graph has no outputs to check")
         init_op = self.init_op or next((n.name for n in graph_def.node
                                         if n.name == INIT_OP_NAME and n.op == "NoOp"), "")
         feeds = make_test_feeds(graph_def, self.inputs_npz)
+        timeout = self.timeout or default_timeout(graph_def)
+        self.stage("run-frozen", 0.0, "Importing the frozen graph")
         try:
             session = FrozenSession(graph_def, init_op)
         except Exception as exc:  # a graph TensorFlow cannot import is broken, whatever the inputs
             return VerifyResult(False, reason=f"the frozen graph does not import: {_first_line(exc)}",
                                 feeds=feeds.described(), seconds=time.perf_counter() - started, frozen_runs=False,
                                 tolerance=self.tolerance.text())
+        del graph_def  # the reference runs with the result's graph and constants gone (release)
         with session:
             return verify_runs(lambda values: session.run(values, outputs),
-                               lambda values: run_reference(self.model, values, outputs, self.use_ema),
-                               feeds, outputs, tolerance=self.tolerance,
-                               timeout=self.timeout or default_timeout(graph_def), original=self.model.format,
-                               step=self.step)
+                               lambda values: run_reference(self.model, values, outputs, self.use_ema,
+                                                            report=self.stage),
+                               feeds, outputs, tolerance=self.tolerance, timeout=timeout, original=self.model.format,
+                               step=self.stage, release=session.close)
+
+    def stage(self, stage: str, fraction: float, message: str) -> None:
+        """step() at `fraction` of `stage`'s share of the job."""
+        first, last = self.STAGES[stage]
+        self.step(stage, first + (last - first) * fraction, message)

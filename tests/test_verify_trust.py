@@ -290,3 +290,25 @@ def test_exports_of_the_endless_loop_are_written_not_verified(models, tmp_path, 
         assert code == 3, (fmt, err)
         assert out.exists() and "not verified: timed out after 2 s" in err
         assert json.loads(stdout)["verify"]["status"] == "not-verified"
+
+
+@pytest.mark.parametrize("name", ["slim_towers", "training_default"])
+def test_batch_probe_on_the_issue_training_graphs(name, training_checkpoints, tmp_path, capsys):
+    """The train+eval towers: the training tower's output, a verified .pb before the probe, is refused;
+    the eval tower passes. is_training defaulting to True: the frozen graph keeps the flag feedable and
+    passes the probe at the flag's inference value (freeze warns about the default)."""
+    spec = training_checkpoints[name]
+    out = tmp_path / "probe.pb"
+    if name == "slim_towers":
+        train = spec.notes["train_output"]
+        code, _, err = cli(capsys, "freeze", spec.prefix, "--outputs", train, "-o", out, "-q")
+        assert code == 1 and not out.exists() and "outputs depend on the rest of the batch" in err
+        verify = freeze_verified(capsys, spec.prefix, spec.outputs[0], out)
+        assert verify["batch_probe"] == "passed: each of the 2 samples run alone gives its row of the batch"
+        feeds = spec.feeds
+    else:
+        verify = freeze_verified(capsys, spec.prefix, spec.outputs[0], out)
+        assert verify["batch_probe"].endswith("(with is_training=false, the inference value)")
+        feeds = {**spec.feeds, "is_training:0": False}
+    want = spec.notes["inference"][spec.outputs[0]]
+    np.testing.assert_allclose(run_frozen(out, feeds, spec.outputs)[0], want, atol=1e-4)
