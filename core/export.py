@@ -473,7 +473,7 @@ class ExportJob(Job[ExportResult]):
         # Only the exported model's inputs may be fed, on both sides: a value given for a
         # PlaceholderWithDefault reaches the reference only, and the outputs would differ by it.
         exported = {i.tensor for i in _graph_inputs(graph_def)}
-        self._ignored_feeds = sorted(set(feeds.values) - exported)
+        self._ignored_feeds = sorted(set(feeds.values) - exported - set(feeds.flags))
         feeds = feeds.only(exported)
         def stage(name: str, fraction: float, message: str) -> None:  # verification's stages, on 0.8-0.95
             first, last = VerifyJob.STAGES[name]

@@ -19,7 +19,7 @@ from . import tf as tfmod
 from .bind import find_flags
 from .errors import FreezerError
 from .graph import dtype_name
-from .training_mode import inference_value
+from .training_mode import inference_value, is_training_flag_name
 
 BATCH = 2  # unknown dimensions are fed as 2: catches graphs that silently assume batch 1
 MAX_TEST_FEED_BYTES = 1 << 30
@@ -45,9 +45,8 @@ class TestFeeds:
     batched: list[str] = field(default_factory=list)  # tensors whose leading dimension is the batch
     notes: dict[str, str] = field(default_factory=dict)  # tensor -> how its value was made
     problems: list[str] = field(default_factory=list)  # inputs no value could be made for, and why
-    # Training flags the graph keeps feedable (is_training as a PlaceholderWithDefault), at their
-    # inference value: verification runs them at their default, as a user's session would, and the
-    # batch probe at inference, where a model must treat samples independently.
+    # Training flags the graph keeps feedable (is_training as a PlaceholderWithDefault): fed their
+    # inference value, on both sides, as a session serving the model feeds them (also in `values`).
     flags: dict[str, np.ndarray] = field(default_factory=dict)
 
     def described(self) -> dict[str, str]:
@@ -108,6 +107,9 @@ def make_test_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0) ->
         raise FreezerError("The inputs file names tensors the frozen graph has no placeholder for: "
                            + ", ".join(sorted(given)) + ".", "Use the placeholder names (see `tf-freezer inspect`).")
     feeds.flags = _inference_flags(graph_def, feeds.values)
+    for tensor, value in feeds.flags.items():
+        feeds.values[tensor] = value
+        feeds.notes[tensor] = "a training flag, at its inference value"
     if not wanted:
         return feeds
     graph = _imported(graph_def) if any(_needs_graph(node, dtype) for node, _, dtype in wanted) else None
@@ -120,7 +122,8 @@ def _inference_flags(graph_def, fed: dict) -> dict[str, np.ndarray]:
     flags = set(find_flags(graph_def))
     out = {}
     for node in graph_def.node:
-        if node.name not in flags or node.op != "PlaceholderWithDefault" or f"{node.name}:0" in fed:
+        if (node.name not in flags or node.op != "PlaceholderWithDefault" or f"{node.name}:0" in fed
+                or not is_training_flag_name(node.name)):
             continue
         dtype = dtype_name(node.attr["dtype"].type)
         value = inference_value(node.name, dtype)

@@ -48,6 +48,11 @@ MOMENTS = "moments over the batch (non-fused batch norm on batch statistics)"
 DROPOUT = "dropout (random ops)"
 
 
+def is_training_flag_name(name: str) -> bool:
+    """Named like a training switch: is_training, phase_train, learning_phase, keep_prob, dropout..."""
+    return bool(_TRAINING_FLAG.search(name))
+
+
 def inference_value(name: str, dtype: str):
     """A training flag's value at inference: false, keep_prob 1.0, a dropout rate 0.0, 0; None for
     a dtype that has none (strings)."""
@@ -126,7 +131,7 @@ def training_flags(graph: GraphModel) -> list[TrainingFlag]:
     flags = []
     lookup = None
     for name in find_flags(_PlaceholdersOnly(graph)):
-        if not _TRAINING_FLAG.search(name):
+        if not is_training_flag_name(name):
             continue
         node = graph.graph_def.node[graph.index[name]]
         dtype = dtype_name(node.attr["dtype"].type)

@@ -19,7 +19,6 @@ import numpy as np
 from . import tf as tfmod
 from .errors import Cancelled, FreezerError
 from .feeds import TestFeeds, make_test_feeds
-from .bind import bind_text
 from .jobs import Job
 from .prune import INIT_OP_NAME
 from .reference import run_checkpoint_reference
@@ -374,23 +373,18 @@ def _inputs_hint(feeds: TestFeeds) -> str:
 def batch_probe(run: Callable, feeds: TestFeeds, outputs: list[str], got: list, tolerance: Tolerance) -> tuple[str, str]:
     """Run each sample of the batch alone and compare it with its row of the batch's outputs: a model
     at inference treats samples independently; one whose outputs depend on the rest of the batch (batch
-    norm in training mode) is wrong however well it matches its original. Training flags the graph
-    keeps feedable are fed their inference value (feeds.flags), on the batch too. (failure, finding)."""
+    norm in training mode) is wrong however well it matches its original. (failure, finding)."""
     n = feeds.batch_size()
     if n < 2:
         return "", "skipped: no input has a batch dimension of 2 or more"
-    flags = ", ".join(f"{name.rsplit(':', 1)[0]}={bind_text(value.item())}" for name, value in feeds.flags.items())
-    at = f" (with {flags}, the inference value)" if flags else ""
     # A batch of one runs other kernels than a batch of n (another summation order): allow for that.
     loose = Tolerance(max(tolerance.atol, 1e-4), max(tolerance.rtol, 1e-4), max(tolerance.range, 1e-4))
     try:
-        if feeds.flags:
-            got = run({**feeds.values, **feeds.flags})
         rows = [k for k, g in enumerate(got) if np.ndim(g) and np.shape(g)[0] == n and np.asarray(g).dtype.kind == "f"]
         if not rows:
             return "", "skipped: no float output has the batch dimension"
         for i in range(n):
-            alone = run({**feeds.sample(i), **feeds.flags})
+            alone = run(feeds.sample(i))
             for k in rows:
                 single = np.asarray(alone[k])
                 if single.shape[:1] != (1,):
@@ -398,13 +392,13 @@ def batch_probe(run: Callable, feeds: TestFeeds, outputs: list[str], got: list, 
                 check = compare(outputs[k], single[0], np.asarray(got[k])[i], loose)
                 if not check.ok:
                     return (f"outputs depend on the rest of the batch (batch norm in training mode?): {outputs[k]} of "
-                            f"sample {i} run alone differs from its row of a batch of {n} by {check.max_abs_diff:.3g}"
-                            + at, "failed")
+                            f"sample {i} run alone differs from its row of a batch of {n} by {check.max_abs_diff:.3g}",
+                            "failed")
     except Cancelled:
         raise
     except Exception as exc:  # noqa: BLE001 - a graph made for a fixed batch: nothing to probe
         return "", "skipped: " + ("timed out" if timed_out(exc) else f"it does not run so ({_first_line(exc)})")
-    return "", f"passed: each of the {n} samples run alone gives its row of the batch" + at
+    return "", f"passed: each of the {n} samples run alone gives its row of the batch"
 
 
 class VerifyJob(Job[VerifyResult]):

@@ -292,11 +292,11 @@ def test_exports_of_the_endless_loop_are_written_not_verified(models, tmp_path, 
         assert json.loads(stdout)["verify"]["status"] == "not-verified"
 
 
-@pytest.mark.parametrize("name", ["slim_towers", "training_default"])
+@pytest.mark.parametrize("name", ["slim_towers", "training_default", "keep_prob_default"])
 def test_batch_probe_on_the_issue_training_graphs(name, training_checkpoints, tmp_path, capsys):
     """The train+eval towers: the training tower's output, a verified .pb before the probe, is refused;
-    the eval tower passes. is_training defaulting to True: the frozen graph keeps the flag feedable and
-    passes the probe at the flag's inference value (freeze warns about the default)."""
+    the eval tower passes. is_training defaulting to True, keep_prob to 0.5: the frozen graph keeps the
+    flag feedable (freeze warns about the default) and is verified with it at its inference value."""
     spec = training_checkpoints[name]
     out = tmp_path / "probe.pb"
     if name == "slim_towers":
@@ -308,7 +308,9 @@ def test_batch_probe_on_the_issue_training_graphs(name, training_checkpoints, tm
         feeds = spec.feeds
     else:
         verify = freeze_verified(capsys, spec.prefix, spec.outputs[0], out)
-        assert verify["batch_probe"].endswith("(with is_training=false, the inference value)")
-        feeds = {**spec.feeds, "is_training:0": False}
+        flag, value = ("is_training", False) if name == "training_default" else ("keep_prob", 1.0)
+        assert verify["feeds"][f"{flag}:0"].endswith("() (a training flag, at its inference value)")
+        assert verify["batch_probe"].startswith("passed")
+        feeds = {**spec.feeds, f"{flag}:0": value}
     want = spec.notes["inference"][spec.outputs[0]]
     np.testing.assert_allclose(run_frozen(out, feeds, spec.outputs)[0], want, atol=1e-4)
