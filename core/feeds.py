@@ -75,9 +75,10 @@ class TestFeeds:
         return {k: (v[i:i + 1] if k in batched else v) for k, v in self.values.items()}
 
 
-def make_test_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0) -> TestFeeds:
+def make_test_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0, graph=None) -> TestFeeds:
     """Feeds for every Placeholder: from the .npz (keys are tensor or node names), else made up (see the
-    module docstring). A PlaceholderWithDefault keeps its default unless given."""
+    module docstring). A PlaceholderWithDefault keeps its default unless given, or is a training flag
+    (fed its inference value). `graph`: `graph_def` already imported, when the caller has it."""
     given = _read_npz(npz_path) if npz_path else {}
     tf = tfmod.tensorflow()
     rng = np.random.default_rng(seed)
@@ -112,7 +113,8 @@ def make_test_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0) ->
         feeds.notes[tensor] = "a training flag, at its inference value"
     if not wanted:
         return feeds
-    graph = _imported(graph_def) if any(_needs_graph(node, dtype) for node, _, dtype in wanted) else None
+    if graph is None and any(_needs_graph(node, dtype) for node, _, dtype in wanted):
+        graph = _imported(graph_def)
     for node, tensor, dtype in wanted:
         _invent(feeds, graph, graph_def, node, tensor, dtype, rng)
     return feeds
@@ -143,7 +145,8 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
 
 def _needs_graph(node, dtype) -> bool:
     shape = node.attr["shape"].shape
-    return shape.unknown_rank or any(d.size < 0 for d in shape.dim) or dtype.name == "string" or dtype.is_integer
+    # An unknown leading dimension is the batch: no consumer needs to say what it is.
+    return shape.unknown_rank or any(d.size < 0 for d in shape.dim[1:]) or dtype.name == "string" or dtype.is_integer
 
 
 def _imported(graph_def):

@@ -434,17 +434,18 @@ class VerifyJob(Job[VerifyResult]):
             return VerifyResult(False, reason="the frozen graph has no outputs to check")
         init_op = self.init_op or next((n.name for n in graph_def.node
                                         if n.name == INIT_OP_NAME and n.op == "NoOp"), "")
-        feeds = make_test_feeds(graph_def, self.inputs_npz)
         timeout = self.timeout or default_timeout(graph_def)
         self.stage("run-frozen", 0.0, "Importing the frozen graph")
         try:
             session = FrozenSession(graph_def, init_op)
         except Exception as exc:  # a graph TensorFlow cannot import is broken, whatever the inputs
             return VerifyResult(False, reason=f"the frozen graph does not import: {_first_line(exc)}",
-                                feeds=feeds.described(), seconds=time.perf_counter() - started, frozen_runs=False,
+                                feeds=make_test_feeds(graph_def, self.inputs_npz).described(),
+                                seconds=time.perf_counter() - started, frozen_runs=False,
                                 tolerance=self.tolerance.text())
-        del graph_def  # the reference runs with the result's graph and constants gone (release)
         with session:
+            feeds = make_test_feeds(graph_def, self.inputs_npz, graph=session.graph)
+            del graph_def  # the reference runs with the result's graph and constants gone (release)
             return verify_runs(lambda values: session.run(values, outputs),
                                lambda values: run_reference(self.model, values, outputs, self.use_ema,
                                                             report=self.stage),
