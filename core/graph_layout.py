@@ -95,18 +95,15 @@ class GraphLayout:
     open_scopes: frozenset  # the fold state this drawing was made for
     kept: int  # kept nodes drawn (folded boxes count their members)
     removed: int  # removed nodes drawn (when asked for)
-    index: dict[tuple[str, bool], int] = field(default_factory=dict, repr=False)  # (key, removed) -> box
+    # (key, folded, removed) -> box index: a node and a scope can share a name ('conv1', 'conv1/w')
+    index: dict[tuple[str, bool, bool], int] = field(default_factory=dict, repr=False)
 
     def box_for(self, name: str, removed: bool = False) -> Optional[int]:
         """The box that shows node `name` (itself, or its folded scope), or None when not drawn."""
-        i = self.index.get((name, removed))
-        if i is not None and not self.boxes[i].folded:
-            return i
         key = box_key(name, self.open_scopes)
         if removed and key == name:
             key = name.rpartition("/")[0]
-        i = self.index.get((key, removed))
-        return i if i is not None and (self.boxes[i].folded or key == name) else None
+        return self.index.get((key, key != name, removed))
 
 
 def box_key(name: str, open_scopes) -> str:
@@ -199,7 +196,7 @@ def layout_preview(preview: "PrunePreview", open_scopes: Optional[Iterable[str]]
     outputs = {graph.index[t.rpartition(":")[0]] for t in preview.outputs if t.rpartition(":")[0] in graph.index}
     constants = set(preview.variable_ids)
     boxes: list[Box] = []
-    index: dict[tuple[str, bool], int] = {}
+    index: dict[tuple[str, bool, bool], int] = {}
     box_of: dict[int, int] = {}
     for removed, ids in ((False, kept_ids), (True, removed_ids)):
         for n, i in enumerate(ids):
@@ -209,10 +206,10 @@ def layout_preview(preview: "PrunePreview", open_scopes: Optional[Iterable[str]]
             key = box_key(name, open_scopes)
             if removed and key == name and "/" in name:
                 key = name.rsplit("/", 1)[0]  # removed nodes stay one greyed box per scope
-            b = index.get((key, removed))
+            folded = key != name
+            b = index.get((key, folded, removed))
             if b is None:
-                b = index[(key, removed)] = len(boxes)
-                folded = key != name
+                b = index[(key, folded, removed)] = len(boxes)
                 boxes.append(Box(key, folded, removed, key.rsplit("/", 1)[-1] + ("/" if folded else ""),
                                  "" if folded else ops[i], PLAIN, []))
             box = boxes[b]
