@@ -28,6 +28,7 @@ from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
 from .details import DetailsPane
 from .export_dialog import TITLES as EXPORT_TITLES
 from .export_dialog import ExportDialog
+from .graph_view import GraphPane
 from .node_tree import NodeTreeModel, NodeTreeView
 from .panels import OptionsPanel, PreviewPanel, ResultPanel
 from .resources import SAMPLE, icon
@@ -190,8 +191,12 @@ class MainWindow(QMainWindow):
         self.variables_tab_action = QAction("&Variables (checkpoint tensors)", self)
         self.variables_tab_action.setShortcut(QKeySequence("Ctrl+2"))
         self.variables_tab_action.triggered.connect(self.show_variables)
+        self.graph_tab_action = QAction("&Graph of the kept subgraph", self)
+        self.graph_tab_action.setShortcut(QKeySequence("Ctrl+3"))
+        self.graph_tab_action.triggered.connect(lambda: self.middle_tabs.setCurrentWidget(self.graph_pane))
         for action in (self.find_action, self.freeze_action, self.cancel_action, self.feed_action,
-                       self.details_tab_action, self.variables_tab_action, *self.export_actions.values()):
+                       self.details_tab_action, self.variables_tab_action, self.graph_tab_action,
+                       *self.export_actions.values()):
             self.addAction(action)
 
     def _build_ui(self) -> None:
@@ -267,6 +272,11 @@ class MainWindow(QMainWindow):
         self.middle_tabs.setDocumentMode(True)
         self.middle_tabs.addTab(self.details, "Node")
         self.middle_tabs.addTab(self.variables, "Variables")
+        self.graph_pane = GraphPane()
+        self.graph_pane.nodeActivated.connect(self._on_graph_node)
+        self.graph_pane.exported.connect(lambda path: self.log(f"Saved the graph drawing to {path}."))
+        self.middle_tabs.addTab(self.graph_pane, "Graph")
+        self.middle_tabs.setTabToolTip(2, "A drawing of what the freeze keeps, scopes folded (Ctrl+3)")
         self.middle_tabs.setTabToolTip(0, "The selected node and its neighbourhood (Ctrl+1)")
         self.middle_tabs.setTabToolTip(1, "Every tensor of the checkpoint and the variable that reads it (Ctrl+2)")
         self._variables_model = None  # the model the variables tab shows once it is looked at
@@ -618,6 +628,7 @@ class MainWindow(QMainWindow):
         self._export_paths = {}
         self.result_panel.clear()
         self.details.clear()
+        self.graph_pane.set_model(model)
         self.preview_panel.clear(self._nothing_ticked_message())
         if self._graphless_reason():
             # A TF2 object-based checkpoint: nothing to tick, but its tensors can be browsed and exported.
@@ -711,6 +722,7 @@ class MainWindow(QMainWindow):
         query = self.search_field.text().strip()
         if not query:
             self.tree_model.set_filter(None)
+            self.graph_pane.set_matches(None)
             self.match_label.clear()
             self.search_field.setToolTip("")
             self._reselect()
@@ -725,6 +737,8 @@ class MainWindow(QMainWindow):
             return
         searched = time.perf_counter()
         self.tree_model.set_filter(ids)
+        names = self.model.graph.names
+        self.graph_pane.set_matches({names[i] for i in ids})
         scopes = self.tree_model.visible_scopes()
         if len(scopes) <= EXPAND_LIMIT:
             for item in sorted(scopes, key=lambda it: it.path.count("/")):
@@ -765,6 +779,7 @@ class MainWindow(QMainWindow):
         if index.isValid():
             self.tree.reveal(index)
         self.details.show_node(self.model, node_id)
+        self.graph_pane.select_name(self.model.graph.names[node_id])
 
     def _on_current_changed(self, current, _previous) -> None:
         if self.model is None:
@@ -772,6 +787,12 @@ class MainWindow(QMainWindow):
         node = self.tree_model.node_id(current)
         if node >= 0:
             self.details.show_node(self.model, node)
+            self.graph_pane.select_name(self.model.graph.names[node])
+
+    def _on_graph_node(self, name: str) -> None:
+        node = self.model.graph.index.get(name) if self.model is not None else None
+        if node is not None:  # a placeholder that graph surgery made is not in the opened graph
+            self.select_node(node)
 
     # ===== outputs and preview ==================================================================
     def _on_suggestion_changed(self, item: QListWidgetItem) -> None:
@@ -820,6 +841,7 @@ class MainWindow(QMainWindow):
         outputs = self.outputs()
         if not outputs:
             self.preview_panel.clear(self._nothing_ticked_message())
+            self.graph_pane.set_preview(None)
             return
         from core.freeze import default_output_path
 
@@ -836,6 +858,7 @@ class MainWindow(QMainWindow):
         seconds = time.perf_counter() - started
         self.timings["preview"] = seconds
         self.preview_panel.show_preview(preview, self.model.graph, seconds)
+        self.graph_pane.set_preview(preview)
         try:
             self.options_panel.set_default_path(default_output_path(self.model, outputs))
         except FreezerError:

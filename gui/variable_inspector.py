@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QMenu, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from .panels import fmt_bytes
+from .value_stats import ValueStatsView
 from .worker import CallJob, JobRunner
 
 NODE_ROLE = Qt.UserRole + 1  # graph node id of the first variable reading the tensor (-1: none)
@@ -246,8 +247,10 @@ class VariableInspector(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
+        self.values = ValueStatsView()
+        layout.addWidget(self.values)
         layout.addLayout(bottom)
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
         self.set_model(None)
 
     # ----- content ------------------------------------------------------------------------------
@@ -261,6 +264,7 @@ class VariableInspector(QWidget):
             self._runner.detach()
             self._runner = None
         self._model = model
+        self.values.show_source(model, None)
         self.table_model.set_model(model)
         header = self.table.horizontalHeader()
         self.table_model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
@@ -313,6 +317,10 @@ class VariableInspector(QWidget):
         self.show_action.setEnabled(node is not None and node >= 0)
         menu.addAction(self.show_action)
         menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def _on_selection(self) -> None:
+        self._update_buttons()
+        self.values.show_key(self._model, self.selected_key())
 
     def _update_buttons(self) -> None:
         enabled = self._runner is None and self.selected_key() is not None
