@@ -2,11 +2,22 @@
 need paths or plain data (the GUI's first paint, `--help`) never pay for it."""
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+import sys
 import threading
+import types
 
 _lock = threading.Lock()
 _tf = None
+_protos = None
+_proto_lock = threading.Lock()  # never held while TensorFlow itself imports (seconds)
+_preloaded: set[str] = set()  # children of the tensorflow package imported under the stand-in
+# The generated modules of the formats tf-freezer parses before TensorFlow has loaded; their own
+# imports bring in the rest (graph_pb2, node_def_pb2, saver_pb2, ...).
+_PROTO_MODULES = ("tensorflow.core.protobuf.meta_graph_pb2", "tensorflow.core.protobuf.saved_model_pb2",
+                  "tensorflow.core.framework.graph_pb2")
 
 
 def tensorflow():
@@ -14,12 +25,71 @@ def tensorflow():
     if _tf is None:
         with _lock:
             if _tf is None:
+                _load_standalone_protos()  # the same modules either way; this way protos() is never left waiting
                 _tf = _quiet_import()
     return _tf
 
 
 def is_loaded() -> bool:
     return _tf is not None
+
+
+def protos() -> types.SimpleNamespace:
+    """TensorFlow's own generated protobuf modules (`meta_graph_pb2`, `saved_model_pb2`, `graph_pb2`),
+    in a tenth of a second instead of the seconds `import tensorflow` takes, so a graph can be parsed
+    and shown while TensorFlow still loads.
+
+    The modules are plain protobuf code inside the tensorflow package; only the package's
+    `__init__` is slow. They are imported under a stand-in `tensorflow` package (a bare module whose
+    `__path__` is the installed package's folder), which is then taken out of `sys.modules`. The
+    modules themselves stay there, so when `import tensorflow` runs later, its own imports of them
+    find and reuse the same module objects: one set of message classes, registered once in
+    protobuf's default descriptor pool (`tf.compat.v1.GraphDef is graph_pb2.GraphDef`). If the
+    stand-in import fails (a TensorFlow whose protos import more than protobuf), whatever it
+    added is removed and the real import is used instead. Thread-safe, and never waits for a real
+    import that another thread has started after this function's first call."""
+    global _protos
+    if _protos is None:
+        _load_standalone_protos()
+        if _protos is None:  # TensorFlow is imported (or being imported) already, or the stand-in failed
+            tensorflow()
+            _protos = _namespace()
+    return _protos
+
+
+def _namespace() -> types.SimpleNamespace:
+    return types.SimpleNamespace(**{name.rpartition(".")[2]: importlib.import_module(name) for name in _PROTO_MODULES})
+
+
+def _load_standalone_protos() -> None:
+    global _protos
+    with _proto_lock:
+        if _protos is not None or "tensorflow" in sys.modules:
+            return
+        spec = importlib.util.find_spec("tensorflow")
+        if spec is None or not spec.submodule_search_locations:
+            return  # not installed: the real import says so in its own words
+        before = set(sys.modules)
+        stand_in = types.ModuleType("tensorflow")
+        stand_in.__path__ = list(spec.submodule_search_locations)
+        sys.modules["tensorflow"] = stand_in
+        try:
+            _protos = _namespace()
+        except ImportError:
+            for name in set(sys.modules) - before:
+                if name.startswith("tensorflow."):
+                    del sys.modules[name]
+        finally:
+            del sys.modules["tensorflow"]
+        _preloaded.update(name for name in vars(stand_in) if f"tensorflow.{name}" in sys.modules)
+
+
+def _link_preloaded(tf_module) -> None:
+    """After the real import: the packages imported under the stand-in (`tensorflow.core`) were made
+    attributes of it, not of the real module; attach them so attribute access finds them too."""
+    for name in _preloaded:
+        if name not in vars(tf_module):
+            setattr(tf_module, name, sys.modules[f"tensorflow.{name}"])
 
 
 def _quiet_import():
@@ -51,6 +121,7 @@ def _quiet_import():
             finally:
                 os.dup2(saved, stderr_fd)
                 os.close(saved)
+    _link_preloaded(tf_module)
     tf_module.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     # The import leaves ~300k long-lived objects (modules, op wrappers) that every later full
