@@ -92,6 +92,42 @@ def _link_preloaded(tf_module) -> None:
             setattr(tf_module, name, sys.modules[f"tensorflow.{name}"])
 
 
+def _import_tensorflow():
+    _preload_libraries()
+    import tensorflow
+
+    return tensorflow
+
+
+# TensorFlow's own shared libraries (over 1 GB on Linux), which its first extension module needs.
+_LIBRARIES = ("libtensorflow_framework.so.2", "libtensorflow_cc.so.2")
+
+
+def _preload_libraries() -> None:
+    """Load TensorFlow's big shared libraries through a plain C call to dlopen before the import
+    needs them. Python's import holds the GIL while its dlopen maps and relocates them (half a
+    second, during which a window whose tree is already usable would not repaint); a ctypes call
+    releases the GIL. The import then finds them loaded. Linux only; anything unexpected (another
+    layout, no dlopen in the process) leaves the import to do it as usual."""
+    if not sys.platform.startswith("linux"):
+        return
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    try:
+        import ctypes
+
+        dlopen = ctypes.CDLL(None).dlopen
+    except (OSError, AttributeError):
+        return
+    dlopen.restype, dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
+    folder = list(spec.submodule_search_locations)[0]
+    for name in _LIBRARIES:
+        path = os.path.join(folder, name)
+        if not os.path.exists(path) or not dlopen(os.fsencode(path), os.RTLD_NOW | os.RTLD_LOCAL):
+            return  # the import loads what is left, and says why if it cannot
+
+
 def _quiet_import():
     """Import TensorFlow without its start-up chatter on stderr ("Could not find cuda drivers",
     absl warnings): users of the CLI get one line per problem. The chatter is shown if the import fails."""
@@ -105,14 +141,14 @@ def _quiet_import():
     except (AttributeError, OSError, ValueError):  # pytest capture, a GUI without a console
         stderr_fd = None
     if stderr_fd is None:
-        import tensorflow as tf_module
+        tf_module = _import_tensorflow()
     else:
         saved = os.dup(stderr_fd)
         with tempfile.TemporaryFile() as chatter:
             sys.stderr.flush()
             os.dup2(chatter.fileno(), stderr_fd)
             try:
-                import tensorflow as tf_module
+                tf_module = _import_tensorflow()
             except BaseException:
                 os.dup2(saved, stderr_fd)
                 chatter.seek(0)
