@@ -121,3 +121,26 @@ def test_tree_usable_before_tensorflow_then_freeze_unlocks(tmp_path, sample_copy
     assert opened["pending"] is False and opened["tensors"] > 0
     assert opened["freeze_enabled"] is True and opened["variables_tab_enabled"] is True
     assert opened["variables_tab"] == "Variables"
+
+
+def test_unreadable_checkpoint_after_the_graph_keeps_the_tree_and_freezing_locked(window, qtbot, monkeypatch,
+                                                                                   sample_copy):
+    """The graph part in this process (TensorFlow is loaded here, so the window is told it is not):
+    a checkpoint index that TensorFlow cannot read is one error line, the tree stays, Freeze stays off."""
+    import core.tf
+    from gui_helpers import OPEN_TIMEOUT_MS
+
+    next(sample_copy.glob("*.index")).write_bytes(b"not an sstable")
+    monkeypatch.setattr(core.tf, "is_loaded", lambda: False)
+    with qtbot.waitSignal(window.graphShown, timeout=OPEN_TIMEOUT_MS):
+        window.open_path(str(sample_copy))
+    assert window.model.checkpoint_pending and window.suggestions.count() > 0
+    with qtbot.waitSignal(window.openFailed, timeout=OPEN_TIMEOUT_MS) as failed:
+        pass
+    assert "TensorFlow cannot read the checkpoint model.ckpt-5" in failed.args[0]
+    assert [line for _, line, _ in window.errors.errors] == [failed.args[0]]
+    assert window.model.checkpoint_pending and window.tree_model.rowCount() > 0
+    window.tree_model.set_checked(window.model.graph.index["probs"], True)
+    qtbot.waitUntil(lambda: window.preview_panel.preview is not None)
+    assert not window.freeze_button.isEnabled() and not window.middle_tabs.isTabEnabled(1)
+    assert window.middle_tabs.tabText(1) == "Variables (checkpoint unreadable)"
