@@ -1,5 +1,6 @@
 """The one place TensorFlow is imported, lazily: importing it costs seconds, so callers that only
-need paths or plain data (the GUI's first paint, `--help`) never pay for it."""
+need paths or plain data (the GUI's first paint, `--help`) never pay for it. `protos()` gives
+TensorFlow's generated protobuf modules without that import (parsing a graph needs only them)."""
 from __future__ import annotations
 
 import importlib
