@@ -492,7 +492,7 @@ class MainWindow(QMainWindow):
         self.tf_status.setText("TensorFlow ready")
         self.statusBar().showMessage("TensorFlow ready.", 3000)
         self.tensorflowReady.emit()
-        if self.model is not None and self.model.checkpoint_pending:
+        if self.model is not None and self.model.checkpoint_pending and not self._checkpoint_error:
             self._read_checkpoint()
         pending, self._pending_open = self._pending_open, None
         if pending is not None:
