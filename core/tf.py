@@ -58,6 +58,35 @@ def protos() -> types.SimpleNamespace:
     return _protos
 
 
+# DataType enum (tensorflow/core/framework/types.proto) -> the TensorProto field that holds such values
+# one by one, and the Python type they come as.
+_TYPED_FIELDS = {1: ("float_val", float), 2: ("double_val", float), 3: ("int_val", int), 4: ("int_val", int),
+                 5: ("int_val", int), 6: ("int_val", int), 9: ("int64_val", int), 10: ("bool_val", bool),
+                 17: ("int_val", int), 22: ("uint32_val", int), 23: ("uint64_val", int)}
+
+
+def const_values(tensor) -> list:
+    """The values of a TensorProto (a Const's `value` attr), flattened, as Python numbers: TensorFlow's
+    `tensor_util.MakeNdarray(tensor).reshape(-1).tolist()`. Before TensorFlow has loaded, a tensor whose
+    values are all spelled out in their typed field (how TensorFlow writes scalars and one-element
+    tensors: a training flag's default, an axis) is read from that field, so opening a graph does not
+    wait for TensorFlow; anything else (`tensor_content` bytes, repeated fill values) is left to
+    tensor_util. Raises what tensor_util raises for a tensor it cannot convert."""
+    typed = _TYPED_FIELDS.get(tensor.dtype)
+    if _tf is None and typed is not None and not tensor.tensor_content:
+        field, kind = typed
+        values = getattr(tensor, field)
+        size = 1
+        for d in tensor.tensor_shape.dim:
+            size *= d.size
+        if len(values) == size:
+            return [kind(v) for v in values]
+    tensorflow()
+    from tensorflow.python.framework import tensor_util
+
+    return tensor_util.MakeNdarray(tensor).reshape(-1).tolist()
+
+
 def _namespace() -> types.SimpleNamespace:
     return types.SimpleNamespace(**{name.rpartition(".")[2]: importlib.import_module(name) for name in _PROTO_MODULES})
 

@@ -162,3 +162,25 @@ def test_inspect_prints_the_graph_before_tensorflow_loads(tmp_path, checkpoints)
     assert "nodes" in before and "suggested outputs" in before and f"1. {spec.outputs[0]}" in before and "images:0" in before
     assert "variables:" not in before
     assert after.startswith("variables:") and "checkpoint holds" in after
+
+
+def test_const_values_before_tensorflow_are_tensor_utils(monkeypatch):
+    """The typed-field reading that lets a graph be analysed before TensorFlow has loaded gives what
+    TensorFlow's own tensor_util gives; the rest is still tensor_util's."""
+    from core import tf as tfmod
+
+    tf = tfmod.tensorflow()
+    from tensorflow.python.framework import tensor_util
+
+    protos = [tensor_util.make_tensor_proto(v) for v in
+              (False, True, 0.1, 3, -7, np.int64(2**40), np.uint8(200), np.float64(1e-300), [0], [[1.5]])]
+    protos += [tensor_util.make_tensor_proto(np.arange(6, dtype=np.int32).reshape(2, 3)),  # tensor_content
+               tensor_util.make_tensor_proto(0.5, shape=[3])]  # one value filling three
+    expected = [tensor_util.MakeNdarray(p).reshape(-1).tolist() for p in protos]
+    monkeypatch.setattr(tfmod, "_tf", None)
+    imports = []
+    monkeypatch.setattr(tfmod, "tensorflow", lambda: imports.append(1) or tf)
+    got = [tfmod.const_values(p) for p in protos]
+    assert got == expected
+    assert [type(v) for v in got[0] + got[2] + got[3]] == [bool, float, int]
+    assert len(imports) == 2  # only the last two needed TensorFlow
