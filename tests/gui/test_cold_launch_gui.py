@@ -144,3 +144,35 @@ def test_unreadable_checkpoint_after_the_graph_keeps_the_tree_and_freezing_locke
     qtbot.waitUntil(lambda: window.preview_panel.preview is not None)
     assert not window.freeze_button.isEnabled() and not window.middle_tabs.isTabEnabled(1)
     assert window.middle_tabs.tabText(1) == "Variables (checkpoint unreadable)"
+
+
+def test_a_bind_made_before_the_checkpoint_is_made_again_with_its_sizes(window, qtbot, monkeypatch, sample_copy):
+    """Binding is_training while the variables are pending previews the bound graph with sizes
+    pending; when the checkpoint part arrives the bound graph is made again, with its sizes."""
+    import core.tf
+    from core.freeze import FreezeOptions
+    from core.load import OpenJob
+    from gui_helpers import OPEN_TIMEOUT_MS, SURGERY_TIMEOUT_MS, tick_and_preview
+
+    loaded = core.tf.is_loaded
+    monkeypatch.setattr(core.tf, "is_loaded", lambda: False)
+    start = type(window).start_tensorflow
+    monkeypatch.setattr(window, "start_tensorflow", lambda: None)  # held until the bind is previewed
+    with qtbot.waitSignal(window.graphShown, timeout=OPEN_TIMEOUT_MS):
+        window.open_path(str(sample_copy))
+    tick_and_preview(window, qtbot, "probs")
+    with qtbot.waitSignal(window.previewUpdated, timeout=SURGERY_TIMEOUT_MS) as bound:
+        window.options_panel.flag_binder.set_bound("is_training", False)
+    assert bound.args[0].model.bound == {"is_training": False} and "variable sizes" in bound.args[0].pending
+
+    expected = OpenJob(str(sample_copy)).run().preview(["probs"], FreezeOptions(["probs"], binds={"is_training": False}))
+    monkeypatch.setattr(core.tf, "is_loaded", loaded)  # TensorFlow has loaded
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        start(window)
+    qtbot.waitUntil(lambda: window.preview_panel.preview is not None and not window.preview_panel.preview.pending,
+                    timeout=SURGERY_TIMEOUT_MS)
+    final = window.preview_panel.preview
+    assert final.model.bound == {"is_training": False}
+    assert (final.kept, final.variables, final.variable_bytes) == (expected.kept, expected.variables,
+                                                                   expected.variable_bytes)
+    assert final.variable_bytes > 0 and window.freeze_button.isEnabled()
