@@ -49,8 +49,10 @@ def protos() -> types.SimpleNamespace:
     find and reuse the same module objects: one set of message classes, registered once in
     protobuf's default descriptor pool (`tf.compat.v1.GraphDef is graph_pb2.GraphDef`). If the
     stand-in import fails (a TensorFlow whose protos import more than protobuf), whatever it
-    added is removed and the real import is used instead. Thread-safe, and never waits for a real
-    import that another thread has started after this function's first call."""
+    added is removed and the real import is used instead. Thread-safe with `tensorflow()` (the stand-in
+    is in `sys.modules` for the few hundredths of a second of the first call only, under a lock that
+    `tensorflow()` takes too; code importing tensorflow directly meanwhile would get the stand-in), and
+    never waits for a real import that another thread started after that first call."""
     global _protos
     if _protos is None:
         _load_standalone_protos()
