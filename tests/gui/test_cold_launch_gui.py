@@ -29,7 +29,7 @@ original_init, original_start = MainWindow.__init__, MainWindow.start_tensorflow
 
 
 def start_tensorflow(self):
-    if "graph" not in report:  # after the graph is looked at, below
+    if "previews" not in report:  # after the first preview, below
         held.append(self)
         return
     original_start(self)
