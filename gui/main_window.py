@@ -39,6 +39,8 @@ ORGANISATION = "tf-freezer"
 APPLICATION = "tf-freezer"
 MAX_RECENT = 10
 SEARCH_DEBOUNCE_MS = 150
+FREEZE_TIP = "Freeze the ticked outputs (Ctrl+Enter)"
+EXPORT_TIP = "Export the ticked outputs as a SavedModel, TFLite or ONNX model"
 EXPAND_LIMIT = 400  # expand every matched scope when there are at most this many of them
 
 
@@ -163,7 +165,7 @@ class MainWindow(QMainWindow):
         self.find_action.triggered.connect(self.focus_search)
         self.freeze_action = QAction(icon("freeze"), "&Freeze", self)
         self.freeze_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        self.freeze_action.setToolTip("Freeze the ticked outputs (Ctrl+Enter)")
+        self.freeze_action.setToolTip(FREEZE_TIP)
         self.freeze_action.triggered.connect(self.start_freeze)
         self.cancel_action = QAction(icon("cancel"), "&Cancel", self)
         self.cancel_action.setShortcut(QKeySequence(Qt.Key_Escape))
@@ -282,7 +284,7 @@ class MainWindow(QMainWindow):
         self.options_panel.rewire_list.editRequested.connect(self.edit_rewire)
         self.freeze_button = QPushButton(icon("freeze"), "Freeze")
         self.freeze_button.setObjectName("freezeButton")
-        self.freeze_button.setToolTip("Freeze the ticked outputs (Ctrl+Enter)")
+        self.freeze_button.setToolTip(FREEZE_TIP)
         self.freeze_button.clicked.connect(self.start_freeze)
         self.cancel_button = QPushButton(icon("cancel"), "Cancel")
         self.cancel_button.setObjectName("cancelButton")
@@ -300,7 +302,7 @@ class MainWindow(QMainWindow):
         self.export_button = QToolButton()
         self.export_button.setObjectName("exportButton")
         self.export_button.setText("Export")
-        self.export_button.setToolTip("Export the ticked outputs as a SavedModel, TFLite or ONNX model")
+        self.export_button.setToolTip(EXPORT_TIP)
         self.export_button.setMenu(self.export_menu)
         self.export_button.setPopupMode(QToolButton.InstantPopup)
         self.export_button.setToolButtonStyle(Qt.ToolButtonTextOnly)
@@ -1497,6 +1499,10 @@ class MainWindow(QMainWindow):
         self.middle_tabs.setTabEnabled(1, not pending)
         self.middle_tabs.setTabText(1, "Variables" if not pending else "Variables (checkpoint unreadable)"
                                     if self._checkpoint_error else "Variables (loading TensorFlow…)")
+        waiting = ("" if not pending else "; the checkpoint could not be read" if self._checkpoint_error
+                   else "; unlocks when TensorFlow has loaded and the checkpoint's variables are read")
+        self.freeze_button.setToolTip(FREEZE_TIP + waiting)
+        self.export_button.setToolTip(EXPORT_TIP + waiting)
         self.freeze_action.setEnabled(can_freeze)
         self.freeze_button.setEnabled(can_freeze)
         self.cancel_action.setEnabled(busy or opening)
