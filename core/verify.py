@@ -182,7 +182,6 @@ class FrozenSession:
 
         light, self.constants = feedable(graph_def)
         self.graph = import_frozen(light)
-        del light
         config = tf.compat.v1.ConfigProto()
         rewrite = config.graph_options.rewrite_options
         rewrite.optimizers.append("constfold")
@@ -243,9 +242,8 @@ def feedable(graph_def) -> tuple[object, dict[str, np.ndarray]]:
         placeholder = out.node.add(name=node.name, op="Placeholder", device=node.device)
         placeholder.attr["dtype"].type = tensor.dtype
         placeholder.attr["shape"].shape.CopyFrom(tensor.tensor_shape)
-        for key in ("_class",):  # colocation stays as it was
-            if key in node.attr:
-                placeholder.attr[key].CopyFrom(node.attr[key])
+        if "_class" in node.attr:  # colocation stays as it was
+            placeholder.attr["_class"].CopyFrom(node.attr["_class"])
         fed[f"{node.name}:0"] = value
     return out, fed
 
