@@ -208,30 +208,51 @@ def _mb(n: int) -> str:
 
 
 def cmd_inspect(args, progress) -> int:
-    model = _open(args, progress)
-    s = model.summary()
-    where = f"{s['prefix']}  (step {s['step']}; steps: {', '.join(map(str, s['steps'])) or 'none'})" \
-        if s["format"] == "checkpoint" else f"{model.location.source}  ({s['format']})"
-    lines = [f"{where}: {s['node_count']:,} nodes"]
-    lines += [f"note: {n}" for n in s["notes"]]
+    """The graph part is printed as soon as it is parsed, before TensorFlow has loaded (seconds) for
+    the checkpoint part; `--json` prints everything at once."""
+    from .load import CheckpointJob, OpenGraphJob
+
+    graph_part = None if args.json else OpenGraphJob(args.path, args.step).run(progress)
+    if graph_part is None:
+        model = _open(args, progress)
+        _print(args, model.summary(), "\n".join(_graph_lines(model) + _variable_lines(model)))
+        return EXIT_OK
+    progress.finish()
+    print("\n".join(_graph_lines(graph_part)), flush=True)
+    model = CheckpointJob(graph_part).run(progress)
+    progress.finish()
+    print("\n".join(_variable_lines(model)))
+    return EXIT_OK
+
+
+def _graph_lines(model) -> list[str]:
+    loc = model.location
+    where = f"{loc.prefix}  (step {loc.step}; steps: {', '.join(map(str, loc.steps)) or 'none'})" \
+        if model.format == "checkpoint" else f"{loc.source}  ({model.format})"
+    lines = [f"{where}: {len(model.graph):,} nodes"]
+    lines += [f"note: {n}" for n in loc.notes]
     lines.append("inputs:")
     for i in model.inputs:
         lines.append(f"  {i.name:40} {i.op:24} {i.dtype:10} {i.shape}" + (f"  ({i.note})" if i.note else ""))
     lines.append("suggested outputs (best first):")
     for k, sug in enumerate(model.suggestions[:5], 1):
         lines.append(f"  {k}. {sug.name}  [{sug.reason}]")
+    top = sorted(model.op_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+    lines.append("ops: " + ", ".join(f"{op} {n}" for op, n in top))
+    return lines
+
+
+def _variable_lines(model) -> list[str]:
+    s = model.summary()
     v = s["variables"]
-    lines.append(f"variables: {v['count']} in the graph ({_mb(v['bytes'])}); checkpoint holds "
-                 f"{s['checkpoint_tensors']['count']} tensors ({_mb(s['checkpoint_tensors']['bytes'])})")
+    lines = [f"variables: {v['count']} in the graph ({_mb(v['bytes'])}); checkpoint holds "
+             f"{s['checkpoint_tensors']['count']} tensors ({_mb(s['checkpoint_tensors']['bytes'])})"]
     if s["has_ema"]:
         lines.append("moving averages: present (freeze with --use-ema to use them)")
-    top = list(s["op_counts"].items())[:8]
-    lines.append("ops: " + ", ".join(f"{op} {n}" for op, n in top))
     for tensor in s.get("tensors", []):
         shape = "(" + ", ".join(map(str, tensor["shape"])) + ")"
         lines.append(f"  {tensor['key']:60} {tensor['dtype']:10} {shape:20} {_mb(tensor['nbytes'])}")
-    _print(args, s, "\n".join(lines))
-    return EXIT_OK
+    return lines
 
 
 def cmd_preview(args, progress) -> int:

@@ -27,6 +27,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Optional
 
+from . import tf as tfmod
 from .bind import CASE_OPS, IF_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS, bind_text, find_flags, scalar_values
 from .graph import GraphModel, dtype_name, gc_paused
 
@@ -282,10 +283,8 @@ class TrainingModeAnalysis:
         data = graph.data_inputs[i]
         if len(data) < 2 or ops[data[1][0]] != "Const":
             return False
-        from tensorflow.python.framework import tensor_util
-
         try:
-            axes = tensor_util.MakeNdarray(graph.graph_def.node[data[1][0]].attr["value"].tensor).reshape(-1)
+            axes = tfmod.const_values(graph.graph_def.node[data[1][0]].attr["value"].tensor)
         except Exception:  # an odd constant: not the moments of a batch
             return False
         return 0 in {int(a) for a in axes}

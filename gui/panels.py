@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, Q
                                QTableWidgetItem, QToolButton, QVBoxLayout)
 
 from core.freeze import FreezeOptions
+from core.prune import PENDING_SIZES
 
 from .surgery_widgets import FlagBinder, RewireList
 
@@ -103,8 +104,13 @@ class PreviewPanel(QGroupBox):
             text += f", … ({len(by_op) - 8} more op types)"
         self.by_op_label.setText(text or "none")
         self.by_op_label.setToolTip("\n".join(f"{op}: {n}" for op, n in by_op))
-        self.variables_label.setText(f"{preview.variables} ({fmt_bytes(preview.variable_bytes)})")
-        self.size_label.setText(fmt_bytes(preview.estimated_bytes))
+        if PENDING_SIZES in getattr(preview, "pending", ()):
+            # The sizes are in the checkpoint's index, which TensorFlow's reader reads.
+            self.variables_label.setText(f"{preview.variables} (sizes: loading TensorFlow…)")
+            self.size_label.setText(f"{fmt_bytes(preview.estimated_bytes)} + variables (loading TensorFlow…)")
+        else:
+            self.variables_label.setText(f"{preview.variables} ({fmt_bytes(preview.variable_bytes)})")
+            self.size_label.setText(fmt_bytes(preview.estimated_bytes))
         if seconds is not None:
             self.setToolTip(f"Computed in {seconds * 1000:.1f} ms")
         self._show_warnings(preview.warnings, graph)
