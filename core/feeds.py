@@ -210,14 +210,19 @@ def _consumers(tensor, depth: int = 0):
         if op.type in _SAME_SHAPE and depth < 4:
             yield from _consumers(op.outputs[0], depth + 1)
         else:
-            yield op, next(i for i, t in enumerate(op.inputs) if t is tensor)
+            k = next((i for i, t in enumerate(op.inputs) if t is tensor), None)
+            if k is not None:
+                yield op, k
 
 
 def _demanded_shape(tensor) -> tuple[Optional[list], str]:
     """The shape (None for an unknown dimension) the first informative consumer of `tensor` needs,
     from TensorFlow's inferred shapes of that consumer's other inputs; and the consumer's name."""
     for op, k in _consumers(tensor):
-        shape = _demand(op, k)
+        try:
+            shape = _demand(op, k)
+        except (ValueError, TypeError):  # an attr missing from a hand-made node: nothing to learn here
+            continue
         if shape is not None:
             return shape, f"{op.name} ({op.type})"
     return None, ""
@@ -319,7 +324,10 @@ def _examples(tensor, shape: list, rng):
     parsers = []
     for op, k in _consumers(tensor):
         if op.type in _PARSE_OPS and k == 0:
-            features.update(_parsed_features(op))
+            try:
+                features.update(_parsed_features(op))
+            except (ValueError, TypeError):  # keys that are not constants: no records to make for it
+                continue
             parsers.append(op.name)
     if not parsers:
         return None, ""
