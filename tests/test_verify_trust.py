@@ -148,7 +148,7 @@ def test_string_input_parsed_as_tf_example_is_verified_with_real_records(models,
 
 
 def test_made_up_values_follow_what_the_graph_does_with_them():
-    from core.feeds import make_test_feeds
+    from core.feeds import make_feeds
 
     with _tf1_graph() as g:
         ids = v1.placeholder(tf.int32, [None], name="ids")
@@ -160,7 +160,7 @@ def test_made_up_values_follow_what_the_graph_does_with_them():
         tf.strings.length(text, name="lengths")
         image = v1.placeholder(tf.float32, name="image")
         tf.nn.conv2d(image, tf.zeros([3, 3, 5, 2]), strides=1, padding="VALID", name="conv")
-    feeds = make_test_feeds(g.as_graph_def())
+    feeds = make_feeds(g.as_graph_def())
     assert set(np.unique(feeds.values["ids:0"])) <= {0, 1}  # an index stays small
     assert feeds.values["count:0"].shape == () and feeds.values["count:0"] >= 1  # a value: not 0 and 1 only
     assert all(len(s) for s in feeds.values["text:0"])  # never the empty string
