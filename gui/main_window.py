@@ -1390,7 +1390,8 @@ class MainWindow(QMainWindow):
     def _on_freeze_done(self, runner: JobRunner) -> None:
         if runner is self._freeze_runner:
             self._freeze_runner = None
-            self._reset_progress(keep_value=True)
+            # A finished job leaves the bar full; a cancelled or failed one leaves none of it.
+            self._reset_progress(keep_value=runner.outcome == "succeeded")
             self._update_actions()
 
     # ===== export ===============================================================================
