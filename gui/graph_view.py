@@ -28,6 +28,7 @@ KIND_NAMES = {OUTPUT: "output", INPUT: "input", CONSTANT: "variable → constant
 PLAIN_COLOUR, REMOVED_COLOUR, MATCH_COLOUR = "#8a94a6", "#b9bec6", "#ff9f1a"
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 0.02, 4.0
+READABLE_SCALE = 0.6  # below this a first view shows the outputs at this scale instead of everything
 PNG_MAX_SIDE = 8000  # pixels: a whole 126k-node drawing at 1:1 would be gigapixels
 
 
@@ -381,6 +382,13 @@ class GraphPane(QWidget):
             self.view.centerOn(old_centre)
         else:
             self.view.fit()
+            if self.view.transform().m11() < READABLE_SCALE:
+                # A big drawing fitted whole is a texture: start readable, at the outputs ticked.
+                self.view.resetTransform()
+                self.view.scale(READABLE_SCALE, READABLE_SCALE)
+                outputs = [item for item in self.items if item.box.kind == OUTPUT] or self.items[-1:]
+                if outputs:
+                    self.view.centerOn(outputs[0])
         kept = f"{layout.kept} kept nodes in {len(layout.boxes)} boxes"
         removed = f", {layout.removed} removed shown" if layout.removed else ""
         folded = sum(b.folded for b in layout.boxes)
