@@ -279,6 +279,11 @@ def layout_preview(preview: "PrunePreview", open_scopes: Optional[Iterable[str]]
     return GraphLayout(boxes, edges, width, height, open_scopes, len(kept_ids), len(removed_ids), index)
 
 
+def warm_up() -> None:
+    """Import what a layout needs (networkx: a few hundred milliseconds), ahead of the first one."""
+    import networkx  # noqa: F401
+
+
 def _back_edges(n: int, succ: list[list[int]]) -> set[tuple[int, int]]:
     """Edges that close a cycle in an iterative depth-first search (reversing them leaves a DAG)."""
     state = [0] * n  # 0 new, 1 on the stack, 2 done
@@ -458,7 +463,9 @@ class LayoutCache:
     @staticmethod
     def key(preview: "PrunePreview", open_scopes: Optional[Iterable[str]], show_removed: bool) -> tuple:
         fold = None if open_scopes is None else frozenset(open_scopes)
-        return id(preview.model), hash(bytes(preview.kept_mask)), fold, show_removed
+        # The outputs and the variables converted colour the boxes: part of the key like the kept set.
+        return (id(preview.model), hash(bytes(preview.kept_mask)), tuple(preview.outputs),
+                hash(tuple(preview.variable_ids)), fold, show_removed)
 
     def get(self, key: tuple) -> Optional[GraphLayout]:
         found = self._items.get(key)
