@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
 from .analysis import FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS
+from .graph import gc_paused
 from .jobs import Job
 
 if TYPE_CHECKING:
@@ -449,7 +450,10 @@ class GraphLayoutJob(Job[GraphLayout]):
         self.preview, self.open_scopes, self.show_removed, self.limit = preview, open_scopes, show_removed, limit
 
     def _run(self) -> GraphLayout:
-        return layout_preview(self.preview, self.open_scopes, self.show_removed, self.limit, job=self)
+        # A layout makes tens of thousands of small objects; each cyclic collection they trigger would
+        # walk every object of a 100k-node model, stalling the GUI thread too (it waits for the GIL).
+        with gc_paused():
+            return layout_preview(self.preview, self.open_scopes, self.show_removed, self.limit, job=self)
 
 
 class LayoutCache:

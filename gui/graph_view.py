@@ -29,7 +29,7 @@ KIND_NAMES = {OUTPUT: "output", INPUT: "input", CONSTANT: "variable → constant
 PLAIN_COLOUR, REMOVED_COLOUR, MATCH_COLOUR = "#8a94a6", "#b9bec6", "#ff9f1a"
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 0.02, 4.0
-BUILD_SLICE_S = 0.02  # seconds of scene building per event-loop turn
+BUILD_SLICE_S = 0.012  # seconds of scene building per event-loop turn
 READABLE_SCALE = 0.6  # below this a first view shows the outputs at this scale instead of everything
 PNG_MAX_SIDE = 8000  # pixels: a whole 126k-node drawing at 1:1 would be gigapixels
 
@@ -418,11 +418,12 @@ class GraphPane(QWidget):
         scene.setSceneRect(QRectF(-40, -40, layout.width + 80, layout.height + 80))
         scene.selectionChanged.connect(self._on_selection)
         old = self.view.scene()
+        try:
+            old.selectionChanged.disconnect(self._on_selection)
+        except (RuntimeError, TypeError):  # the first, empty scene of a fresh pane
+            pass
         self.view.setScene(scene)
-        self._syncing = True
-        old.clear()
-        old.deleteLater()
-        self._syncing = False
+        old.deleteLater()  # its items go in a later event-loop turn, not in this one
         self.layout_result, self.items = layout, items
         self._apply_matches()
         self._apply_selection(center=False)
@@ -467,8 +468,9 @@ class GraphPane(QWidget):
         matches = self._matches
         for item in self.items:
             hit = bool(matches) and any(m in matches for m in item.box.members)
-            item.setData(3, hit)
-            self._style_box(item)
+            if hit != bool(item.data(3)):
+                item.setData(3, hit)
+                self._style_box(item)
 
     def matched_items(self) -> list[BoxItem]:
         return [item for item in self.items if item.data(3)]
