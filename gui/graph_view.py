@@ -224,6 +224,7 @@ class GraphPane(QWidget):
         self._runner_key: Optional[tuple] = None
         self._selected: Optional[str] = None
         self._matches: Optional[set[str]] = None
+        self._match_source: Optional[tuple[list[int], list[str]]] = None
         self._syncing = False
         self._folder = ""
         self._warm_runner: Optional[JobRunner] = None
@@ -241,6 +242,7 @@ class GraphPane(QWidget):
         self.open_scopes = None
         self._preview = None
         self._matches = None
+        self._match_source = None
         self._selected = None
         self._folder = getattr(getattr(model, "location", None), "folder", "") or ""
         self.clear("Tick an output: its kept subgraph is drawn here.")
@@ -260,16 +262,22 @@ class GraphPane(QWidget):
         super().showEvent(event)
         if self._stale:
             self.relayout()
+        elif self.items:
+            self._apply_matches()
 
     def select_name(self, name: Optional[str]) -> None:
         """Select the box showing node `name` (itself or its folded scope) and bring it into view."""
         self._selected = name
         self._apply_selection(center=True)
 
-    def set_matches(self, names: Optional[set[str]]) -> None:
-        """Outline the boxes holding search matches (None: no search)."""
-        self._matches = names
-        self._apply_matches()
+    def set_matches(self, ids: Optional[list[int]], names: Optional[list[str]] = None) -> None:
+        """Outline the boxes holding search matches: node ids into `names` (None: no search). The
+        names are looked up when the tab is shown: a broad search on a 100k-node graph must not pay
+        for a drawing nobody looks at."""
+        self._match_source = None if ids is None else (ids, names)
+        self._matches = None
+        if self.isVisible():
+            self._apply_matches()
 
     def clear(self, text: str = "") -> None:
         self._build_generation += 1
@@ -456,7 +464,7 @@ class GraphPane(QWidget):
             fill = QColor(base.darker(106) if base.lightness() > 128 else base.lighter(130))
         item.setBrush(QBrush(fill))
         if matched is None:
-            matched = bool(self._matches) and bool(item.data(3))
+            matched = bool(item.data(3))
         pen = QPen(QColor(MATCH_COLOUR) if matched else colour)
         pen.setWidthF(3.5 if matched or item.isSelected() else (2.0 if box.folded else 1.3))
         pen.setCosmetic(True)
@@ -465,7 +473,10 @@ class GraphPane(QWidget):
         item.setPen(pen)
 
     def _apply_matches(self) -> None:
-        matches = self._matches
+        if self._match_source is not None and self._matches is None:
+            ids, names = self._match_source
+            self._matches = {names[i] for i in ids}
+        matches = self._matches if self._match_source is not None else None
         for item in self.items:
             hit = bool(matches) and any(m in matches for m in item.box.members)
             if hit != bool(item.data(3)):
