@@ -271,6 +271,8 @@ class VariableInspector(QWidget):
         self.apply_filter()
         if model is None:
             self.message.setText("Open a checkpoint to list its tensors.")
+        elif getattr(model, "checkpoint_pending", False):
+            self.message.setText("Loading TensorFlow… the checkpoint's tensors are listed as soon as it has loaded.")
         elif not getattr(model, "tensors", None):
             self.message.setText("This model has no checkpoint: its values are already constants in the graph.")
         else:
