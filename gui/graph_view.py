@@ -234,9 +234,6 @@ class GraphPane(QWidget):
     # ----- inputs from the window ---------------------------------------------------------------
     def set_model(self, model) -> None:
         """A new model: forget its layouts and fold state."""
-        if self._warm_runner is None:
-            # The first layout must not pay for importing networkx while the user waits.
-            self._warm_runner = JobRunner(CallJob(warm_up), "graph-warm-up").start()
         self._detach()
         self.cache.clear()
         self.open_scopes = None
@@ -250,6 +247,10 @@ class GraphPane(QWidget):
     def set_preview(self, preview) -> None:
         """The ticks changed: draw what this preview keeps (now if the tab is shown, else when it is)."""
         self._preview = preview
+        if self._warm_runner is None and preview is not None and not getattr(preview.model, "checkpoint_pending", False):
+            # The first drawing must not pay for importing networkx (~0.3 s) once the tab is shown; not
+            # earlier either, while the window is still reading the model (one GIL).
+            self._warm_runner = JobRunner(CallJob(warm_up), "graph-warm-up").start()
         if preview is None:
             self._detach()
             self.clear("Tick an output: its kept subgraph is drawn here.")
