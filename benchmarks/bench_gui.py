@@ -55,6 +55,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -70,6 +71,29 @@ def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))  # ceil
     return ordered[int(rank) - 1]
+
+
+def wait_for(*signals, timeout: float = 600.0):
+    """Run the event loop until one of `signals` is emitted; its arguments."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    got: list = []
+
+    def slot(*args):
+        got.append(args)
+        loop.quit()
+
+    for signal in signals:
+        signal.connect(slot)
+    QTimer.singleShot(int(timeout * 1000), loop.quit)
+    if not got:
+        loop.exec()
+    for signal in signals:
+        signal.disconnect(slot)
+    if not got:
+        raise TimeoutError(f"no signal within {timeout} s")
+    return got[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,7 +154,7 @@ def child_graph(cache: Path, models: dict, inception: dict) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import random
 
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow
@@ -142,25 +166,6 @@ def child_graph(cache: Path, models: dict, inception: dict) -> int:
     app.processEvents()
     pane = window.graph_pane
     report: dict = {}
-
-    def wait_for(*signals, timeout: float = 600.0):
-        loop = QEventLoop()
-        got: list = []
-
-        def slot(*args):
-            got.append(args)
-            loop.quit()
-
-        for signal in signals:
-            signal.connect(slot)
-        QTimer.singleShot(int(timeout * 1000), loop.quit)
-        if not got:
-            loop.exec()
-        for signal in signals:
-            signal.disconnect(slot)
-        if not got:
-            raise TimeoutError(f"no signal within {timeout} s")
-        return got[0]
 
     import core.tf
 
@@ -360,25 +365,6 @@ def child_session(cache: Path, models: dict, opens: int, work: Path) -> int:
     app.processEvents()
     report: dict = {}
 
-    def wait_for(*signals, timeout: float = 600.0):
-        loop = QEventLoop()
-        got: list = []
-
-        def slot(*args):
-            got.append(args)
-            loop.quit()
-
-        for signal in signals:
-            signal.connect(slot)
-        QTimer.singleShot(int(timeout * 1000), loop.quit)
-        if not got:
-            loop.exec()
-        for signal in signals:
-            signal.disconnect(slot)
-        if not got:
-            raise TimeoutError(f"no signal within {timeout} s")
-        return got[0]
-
     # Where an open's time goes in the window: the variable inspector's refill is timed on the side.
     inspector_s: list[float] = []
     variables = getattr(window, "variables", None)
@@ -542,6 +528,15 @@ def _s(seconds) -> str:
     return "—" if seconds is None else f"{seconds:.2f} s"
 
 
+def _write_json(target: Optional[str], data: dict, log) -> None:
+    """--json: the raw numbers to stdout ('-') or to a file."""
+    if target == "-":
+        print(json.dumps(data, indent=1, default=str))
+    elif target:
+        Path(target).write_text(json.dumps(data, indent=1, default=str) + "\n")
+        log(f"raw numbers: {target}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"models folder (default {DEFAULT_CACHE})")
@@ -610,11 +605,7 @@ def main(argv=None) -> int:
         log(f"load average at end {machine['loadavg_at_end'][0]:.2f}")
         data = {"machine": machine, "seconds": time.time() - started, "graph": graph,
                 "summary": {label: value for label, value, _, _ in rows}}
-        if args.json == "-":
-            print(json.dumps(data, indent=1, default=str))
-        elif args.json:
-            Path(args.json).write_text(json.dumps(data, indent=1, default=str) + "\n")
-            log(f"raw numbers: {args.json}")
+        _write_json(args.json, data, log)
         return 0 if all(met for _, _, _, met in rows) else 1
     try:
         starts = []
@@ -708,11 +699,7 @@ def main(argv=None) -> int:
     log("slowest searches: " + ", ".join(f"{q['query']!r} {_ms(q['s'])} ({q['matches']} matches)" for q in slow))
     data = {"machine": machine, "seconds": time.time() - started, "starts": starts, "session": session,
             "summary": {label: value for label, value, _, _ in rows}}
-    if args.json == "-":
-        print(json.dumps(data, indent=1, default=str))
-    elif args.json:
-        Path(args.json).write_text(json.dumps(data, indent=1, default=str) + "\n")
-        log(f"raw numbers: {args.json}")
+    _write_json(args.json, data, log)
     return 0 if all(met is not False for _, _, _, met in rows) else 1
 
 
