@@ -813,8 +813,7 @@ class MainWindow(QMainWindow):
             return
         searched = time.perf_counter()
         self.tree_model.set_filter(ids)
-        names = self.model.graph.names
-        self.graph_pane.set_matches({names[i] for i in ids})
+        self.graph_pane.set_matches(ids, self.model.graph.names)
         scopes = self.tree_model.visible_scopes()
         if len(scopes) <= EXPAND_LIMIT:
             for item in sorted(scopes, key=lambda it: it.path.count("/")):
