@@ -1,11 +1,12 @@
 """Render the real window on the bundled sample to a PNG, and print the timings it measured.
 
-    python -m gui.screenshot OUT.png [--size 1400x880]
+    python -m gui.screenshot OUT.png [--size 1400x880] [--tab graph]
 
 Runs offscreen (no display needed) on a 1600x1000 virtual screen with fresh settings: opens a copy of
 resources/sample with `open_path` (what a drop calls), searches for the top suggested output, ticks it,
-freezes with verification, and grabs the window showing the result. Regenerate the README's screenshot
-with it whenever the UI changes.
+freezes with verification, and grabs the window showing the result; with `--tab graph` the middle
+pane shows the Graph tab's drawing of the kept subgraph. Regenerate the README's screenshots with it
+whenever the UI changes.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def main(argv=None) -> int:
     parser.add_argument("output", help="PNG file to write")
     parser.add_argument("--size", default="1400x880", help="window size, WIDTHxHEIGHT (default 1400x880)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each step")
+    parser.add_argument("--tab", choices=["node", "graph"], default="node", help="middle pane tab to show")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
 
@@ -76,6 +78,11 @@ def main(argv=None) -> int:
     node = model.graph.index[output]
     window.tree_model.set_checked(node, True)
     window.update_preview()
+    if args.tab == "graph":
+        window.middle_tabs.setCurrentWidget(window.graph_pane)
+        if window.graph_pane.layout_result is None and not wait(window.graph_pane.drawn):
+            print("the graph was not drawn", file=sys.stderr)
+            return 1
     window.select_node(node)
     window.start_freeze()
     if not wait(window.freezeFinished):
