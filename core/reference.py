@@ -10,8 +10,8 @@ freeze's code, so that a bug in the freeze cannot hide as agreement:
   * the values: TensorFlow's RestoreV2 kernel reads and slices them from the checkpoint (the freeze
     reads with the CheckpointReader and slices in numpy), under the keys and slices that the
     training run's Saver wrote into its restore ops, assigned by Assign / AssignVariableOp;
-  * and it runs with Grappler off: an optimisation TensorFlow applies to the frozen graph (which
-    runs with the default session, as deployed) is not applied here too.
+  * and it runs with Grappler off: the constant folding the frozen graph's run gets (core.verify)
+    is not applied here too.
 Only the variables the outputs read are restored (optimizer slots are never read), a bounded
 number of bytes at a time, so a 1 GB checkpoint is not held twice.
 """
@@ -27,8 +27,8 @@ from .variables import EMA_SUFFIX, VARIABLE_OPS
 RESTORE_CHUNK_BYTES = 64 << 20
 
 _TABLE_INITIALIZERS = "table_initializer"  # tf.compat.v1.GraphKeys.TABLE_INITIALIZERS
-_RESTORE_HOPS = 4
-_RESTORE_SCOPE = "tf_freezer_reference_restore"  # Identity nodes a Saver may put between RestoreV2 and the assign
+_RESTORE_HOPS = 4  # Identity nodes a Saver may put between RestoreV2 and the assign
+_RESTORE_SCOPE = "tf_freezer_reference_restore"  # where the restore nodes go (made unique in the graph)
 
 Report = Callable[[str, float, str], None]  # ("restore" or "run-reference", fraction of it, message)
 
@@ -51,7 +51,6 @@ def run_checkpoint_reference(meta_graph, prefix: str, feeds: dict, outputs: list
     keys = saver_keys(graph_def, {n.name for n in variables}, meta_graph.saver_def.restore_op_name.rpartition("/")[0])
     chunks = add_restore_nodes(sub, variables, keys, tensors, prefix, use_ema)
     restored = len(variables)
-    del variables
     report("restore", 0.4, f"Importing the {len(sub.node):,} nodes the outputs need, with restore ops for "
                            f"{restored} variables")
     graph = tf.Graph()
