@@ -929,6 +929,7 @@ class MainWindow(QMainWindow):
             preview = self.model.preview(outputs, options)
         except FreezerError as exc:
             self.preview_panel.show_error(exc.line())
+            self.graph_pane.set_preview(None)
             return
         seconds = time.perf_counter() - started
         self.timings["preview"] = seconds
