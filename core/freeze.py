@@ -112,6 +112,8 @@ def freeze_option_args(model: OpenedModel, options: FreezeOptions) -> list[str]:
     loc = model.location
     if loc.step is not None and loc.steps and loc.step != max(loc.steps):
         args += ["--step", str(loc.step)]
+    for name, value in sorted(loc.open_options.items()):  # --checkpoint, --signature
+        args += [f"--{name}", value]
     for name, value in options.binds.items():
         args += ["--bind", f"{name}={bind_text(value)}"]
     for rewire in options.rewires:

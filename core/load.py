@@ -16,7 +16,7 @@ from .analysis import (FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS, InputInfo, Sugg
 from .errors import FreezerError
 from .graph import GraphModel
 from .jobs import Job
-from .locate import CheckpointLocation, locate
+from .locate import CheckpointLocation, graph_files, locate
 from .variables import VARIABLE_OPS, CheckpointTensor, VariableInfo, map_variables, read_checkpoint_index
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -60,6 +60,11 @@ class OpenedModel:
         """Refuse work that needs a graph on a model that has none (a TF2 object-based checkpoint)."""
         if self.format == TF2_CHECKPOINT:
             raise tf2_checkpoint_error(self.location.prefix, len(self.tensors))
+        loc = self.location
+        if self.format == "savedmodel-v2" and len(loc.signatures) > 1 and not loc.signature:
+            raise FreezerError(f"The SavedModel has {len(loc.signatures)} signatures and none is serving_default, "
+                               "so which function to freeze is yours to say.",
+                               "Pass --signature KEY, one of: " + ", ".join(loc.signatures) + ".")
 
     def preview(self, outputs: list[str], options=None):
         from .prune import preview
@@ -111,6 +116,8 @@ class OpenedModel:
             "checkpoint_tensors": {"count": len(self.tensors), "bytes": sum(t.nbytes for t in self.tensors.values())},
             "has_ema": self.has_ema,
             "notes": loc.notes,
+            "signatures": loc.signatures,
+            "signature": loc.signature,
         } | ({"tensors": [vars(c) for c in self.tensors.values()]} if self.format == TF2_CHECKPOINT else {})
 
 
@@ -152,7 +159,7 @@ def analyse(job: Job, location: CheckpointLocation, fmt: str, meta_graph, tensor
     import time
 
     t = time.perf_counter()
-    graph = GraphModel(meta_graph.graph_def)
+    graph = GraphModel(meta_graph.graph_def, location.aliases)
     timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t
     t = time.perf_counter()
     job.step("analyse", 0.7, f"Analysing {len(graph):,} nodes")
@@ -193,10 +200,12 @@ class OpenJob(Job[OpenedModel]):
     file), a frozen GraphDef (.pb/.pbtxt), a SavedModel folder (TF1 builder or TF2), a Keras file.
     Stages: locate, import, read-index, parse, analyse."""
 
-    def __init__(self, path: str, step: Optional[int] = None):
+    def __init__(self, path: str, step: Optional[int] = None, checkpoint: str = "", signature: str = ""):
         super().__init__()
         self.path = str(path)
         self.step_number = step
+        self.checkpoint = checkpoint  # the checkpoint of a GraphDef (freeze_graph's --input_checkpoint)
+        self.signature = signature  # the SavedModel signature to open (default: serving_default)
 
     def _run(self) -> OpenedModel:
         import time
@@ -206,10 +215,16 @@ class OpenJob(Job[OpenedModel]):
         t0 = time.perf_counter()
         self.step("locate", 0.0, f"Looking at {self.path}")
         kind = formats.detect(self.path)
+        formats.check_open_options(kind, self.path, self.checkpoint, self.signature)
         if kind != "checkpoint":
             if not tfmod.is_loaded():
                 self.step("import", 0.05, "Loading TensorFlow")
-            return formats.OPENERS[kind](self, os.path.abspath(os.path.expanduser(self.path)))
+            path = os.path.abspath(os.path.expanduser(self.path))
+            if kind == "graphdef":
+                return formats.open_graphdef(self, path, self.checkpoint, self.step_number)
+            if kind == "savedmodel":
+                return formats.open_savedmodel(self, path, self.signature)
+            return formats.OPENERS[kind](self, path)
         location = locate(self.path, self.step_number)
         if not tfmod.is_loaded():
             self.step("import", 0.05, "Loading TensorFlow")
@@ -229,8 +244,14 @@ class OpenJob(Job[OpenedModel]):
                 location.notes.append(tf2_checkpoint_error(location.prefix, len(tensors)).line())
                 timings["read-index"] = time.perf_counter() - t
                 return analyse(self, location, TF2_CHECKPOINT, meta_graph_pb2.MetaGraphDef(), tensors, reader, timings)
-            raise FreezerError(f"The checkpoint {os.path.basename(location.prefix)} has no .meta graph file beside it.",
-                               "Copy the model.ckpt-N.meta file from the training run into the folder.")
+            graphs = graph_files(location.folder)
+            if not graphs:
+                raise FreezerError(f"The checkpoint {os.path.basename(location.prefix)} has no .meta graph file "
+                                   "beside it, and the folder holds no graph (.pb or .pbtxt).",
+                                   "Copy the model.ckpt-N.meta file (or the graph.pbtxt) from the training run "
+                                   "into the folder.")
+            timings["read-index"] = time.perf_counter() - t
+            return formats.graph_with_checkpoint(self, graphs[0], location, tensors, reader, timings)
         timings["read-index"] = time.perf_counter() - t
 
         t = time.perf_counter()

@@ -189,6 +189,8 @@ def run_savedmodel(model, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
 
 def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False) -> list[np.ndarray]:
     """Restore the training graph from its checkpoint (what the user would do by hand) and run it."""
+    if not model.location.meta_path:
+        return run_graph_with_checkpoint(model, feeds, outputs, use_ema)
     tf = tfmod.tensorflow()
     graph = tf.Graph()
     config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
@@ -215,6 +217,34 @@ def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False
     with tf.compat.v1.Session(graph=graph, config=config) as sess:
         saver.restore(sess, model.location.prefix)
         sess.run(tables)
+        return sess.run(outputs, feed_dict=feeds)
+
+
+def run_graph_with_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False) -> list[np.ndarray]:
+    """A GraphDef and its checkpoint, restored as freeze_graph restores them: import the graph, then
+    a Saver over the imported variables, keyed as the checkpoint names them."""
+    from tensorflow.core.framework import graph_pb2
+
+    tf = tfmod.tensorflow()
+    graph_def = graph_pb2.GraphDef()
+    graph_def.CopyFrom(model.graph.graph_def)
+    for node in graph_def.node:
+        node.device = ""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+        var_list = {}
+        for info in model.variables.values():
+            if info.in_checkpoint:
+                key = info.ema_key if use_ema and info.has_ema else info.key
+                tensor = graph.get_tensor_by_name(info.node + ":0")
+                if tensor.dtype == tf.resource:  # a Saver restores a resource variable through a read of it
+                    tensor = tf.raw_ops.ReadVariableOp(resource=tensor, dtype=tensor.op.get_attr("dtype"))
+                var_list[key] = tensor
+        saver = tf.compat.v1.train.Saver(var_list=var_list) if var_list else None
+    with tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(allow_soft_placement=True)) as sess:
+        if saver is not None:
+            saver.restore(sess, model.location.prefix)
         return sess.run(outputs, feed_dict=feeds)
 
 
