@@ -15,7 +15,7 @@ from . import tf as tfmod
 from .analysis import InputInfo
 from .errors import FreezerError
 from .jobs import Job
-from .locate import CheckpointLocation, is_v1_checkpoint, locate, prefix_of
+from .locate import CheckpointLocation, graph_files, is_v1_checkpoint, locate, prefix_of
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -26,8 +26,10 @@ def detect(path: str) -> str:
     checkpoint locator, whose errors explain what a checkpoint folder needs."""
     path = os.path.abspath(os.path.expanduser(str(path)))
     if os.path.isdir(path):
-        if any(os.path.exists(os.path.join(path, f)) for f in _SAVED_MODEL_FILES):
+        if _is_saved_model(path) or serving_versions(path):
             return "savedmodel"
+        if not _holds_checkpoint(path) and graph_files(path, frozen_too=True):
+            return "graphdef"
         return "checkpoint"
     if not os.path.isfile(path):
         return "checkpoint"
@@ -47,6 +49,41 @@ def detect(path: str) -> str:
         except zipfile.BadZipFile:
             pass
     return "graphdef"
+
+
+def _is_saved_model(folder: str) -> bool:
+    return any(os.path.isfile(os.path.join(folder, f)) for f in _SAVED_MODEL_FILES)
+
+
+def serving_versions(folder: str) -> list[int]:
+    """The versions of a TF Serving model folder (numbered subfolders, each a SavedModel), ascending."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(int(n) for n in names if n.isdigit() and _is_saved_model(os.path.join(folder, n)))
+
+
+def _holds_checkpoint(folder: str) -> bool:
+    """Anything of a checkpoint here (the locator explains what is missing when it is incomplete)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return True
+    return any(n == "checkpoint" or prefix_of(n) is not None for n in names)
+
+
+def _graph_in_folder(folder: str) -> tuple[str, str]:
+    """The GraphDef a folder without a checkpoint stands for, and a note saying so."""
+    found = graph_files(folder, frozen_too=True)
+    if len(found) > 1 and os.path.basename(found[0]) not in ("graph.pbtxt", "graph.pb"):
+        names = ", ".join(os.path.basename(f) for f in found[:4]) + (", ..." if len(found) > 4 else "")
+        raise FreezerError(f"{folder} holds no checkpoint but {len(found)} graph files ({names}).",
+                           "Open the one to freeze.")
+    note = f"the folder holds no checkpoint: opened its graph {os.path.basename(found[0])}"
+    if len(found) > 1:
+        note += " (also there: " + ", ".join(os.path.basename(f) for f in found[1:4]) + ")"
+    return found[0], note
 
 
 def _location(path: str, folder: str, stem: str, prefix: str = "", inputs=()) -> CheckpointLocation:
@@ -114,6 +151,9 @@ def open_graphdef(job: Job, path: str, checkpoint: str = "", step=None):
     from .load import _open_reader, analyse
     from .variables import VARIABLE_OPS, read_checkpoint_index
 
+    folder_note = ""
+    if os.path.isdir(path):
+        path, folder_note = _graph_in_folder(path)
     t = time.perf_counter()
     job.step("parse", 0.3, f"Parsing {os.path.basename(path)}")
     graph_def = read_graph_def(path)
@@ -131,6 +171,7 @@ def open_graphdef(job: Job, path: str, checkpoint: str = "", step=None):
             location.notes.append(f"variable values from the checkpoint beside it, {os.path.basename(location.prefix)}")
     if location is None:
         location = _location(path, os.path.dirname(path), os.path.splitext(path)[0])
+        location.notes += [folder_note] if folder_note else []
         return analyse(job, location, "graphdef", _meta_with(graph_def), {}, None, timings)
     t = time.perf_counter()
     job.step("read-index", 0.4, f"Reading the checkpoint index of {os.path.basename(location.prefix)}")
@@ -224,6 +265,9 @@ def open_savedmodel(job: Job, path: str, signature: str = ""):
     from .variables import VARIABLE_OPS, read_checkpoint_index
 
     folder = path if os.path.isdir(path) else os.path.dirname(path)
+    versions = [] if _is_saved_model(folder) else serving_versions(folder)
+    if versions:
+        folder = os.path.join(folder, str(versions[-1]))
     t = time.perf_counter()
     job.step("parse", 0.2, f"Parsing the SavedModel in {os.path.basename(folder)}")
     tfmod.tensorflow()
@@ -232,7 +276,11 @@ def open_savedmodel(job: Job, path: str, signature: str = ""):
     keys = signature_keys(meta)
     chosen = _choose_signature(keys, signature, folder)
     if len(meta.object_graph_def.nodes) > 0:
-        return _open_v2(job, path, folder, "savedmodel-v2", meta, chosen, signature)
+        model = _open_v2(job, path, folder, "savedmodel-v2", meta, chosen, signature)
+        if versions:
+            model.location.notes.append(_versions_note(versions))
+            model.location.source = path
+        return model
 
     prefix = os.path.join(folder, "variables", "variables")
     tensors, reader = {}, None
@@ -247,12 +295,19 @@ def open_savedmodel(job: Job, path: str, signature: str = ""):
                            "Copy the whole SavedModel folder, including variables/variables.index and .data files.")
     files = [pb] + [os.path.join(folder, "variables", n) for n in
                     (os.listdir(os.path.join(folder, "variables")) if os.path.isdir(os.path.join(folder, "variables")) else [])]
-    location = _location(folder, folder, folder.rstrip(os.sep), prefix=prefix, inputs=files)
+    location = _location(path if versions else folder, folder, folder.rstrip(os.sep), prefix=prefix, inputs=files)
+    if versions:
+        location.notes.append(_versions_note(versions))
     _note_signatures(location, keys, chosen, signature)
     location.notes.append("tags: " + (", ".join(meta.meta_info_def.tags) or "(none)"))
     sig_inputs, sig_outputs = _signature_io(meta, {n.name for n in meta.graph_def.node}, chosen)
     return analyse(job, location, "savedmodel", meta, tensors, reader, {"parse": time.perf_counter() - t},
                    signature_inputs=sig_inputs, signature_outputs=sig_outputs)
+
+
+def _versions_note(versions: list[int]) -> str:
+    return (f"a TF Serving model folder of {len(versions)} version(s) ({', '.join(map(str, versions))}): "
+            f"opened the newest, {versions[-1]}")
 
 
 def _note_signatures(location: CheckpointLocation, keys: list[str], chosen: str, requested: str) -> None:

@@ -28,6 +28,7 @@ from .load import OpenedModel
 from .loop_variables import strip_unused_loop_variables
 from .output import check_target, graph_chunks, size_of, write_atomically
 from .prune import PROTOBUF_LIMIT, PrunePreview, preview
+from .repair import repair_converted
 from .rewire import Rewire
 from .variables import VARIABLE_OPS, parse_slice_spec
 
@@ -583,6 +584,7 @@ def _convert(graph_def, values: dict[str, tuple], detached: Optional[dict] = Non
     with gc_paused():
         if len(graph_def.library.function):
             converted = _convert_with_tensorflow(graph_def, values, detached)
+            repair_converted(converted)
         else:
             converted = _convert_in_place(graph_def, values, detached)
         _rewrite_ref_ops(converted)

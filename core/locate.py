@@ -316,14 +316,14 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
 _GRAPH_NAMES = ("graph.pbtxt", "graph.pb")
 
 
-def graph_files(folder: str) -> list[str]:
+def graph_files(folder: str, frozen_too: bool = False) -> list[str]:
     """The GraphDef files in a folder (.pb, .pbtxt), best candidate for freeze_graph's --input_graph
-    first. Frozen graphs written there before (*.frozen.pb) are left out."""
+    first. Frozen graphs written there before (*.frozen.pb) are left out unless `frozen_too`."""
     try:
         names = sorted(os.listdir(folder))
     except OSError:
         return []
-    found = [n for n in names if n.endswith((".pb", ".pbtxt")) and not n.endswith(".frozen.pb")
+    found = [n for n in names if n.endswith((".pb", ".pbtxt")) and (frozen_too or not n.endswith(".frozen.pb"))
              and n not in ("saved_model.pb", "saved_model.pbtxt") and os.path.isfile(os.path.join(folder, n))]
     found.sort(key=lambda n: (_GRAPH_NAMES.index(n) if n in _GRAPH_NAMES else len(_GRAPH_NAMES), n))
     return [os.path.join(folder, n) for n in found]
