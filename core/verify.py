@@ -142,15 +142,49 @@ def _first_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def run_frozen(graph_def, feeds: dict, outputs: list[str], init_op: str = "") -> list[np.ndarray]:
+def run_frozen(graph_def, feeds: dict, outputs: list[str], init_op: str = "", restore=None) -> list[np.ndarray]:
+    """Run a frozen graph. `restore` (checkpoint prefix, {key: variable node}): variables left as
+    variables (--allow-vars / --deny-vars) are restored from the checkpoint first, as the user of
+    such a graph must."""
     tf = tfmod.tensorflow()
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
+        saver = _saver_over(graph, restore[1]) if restore else None
     with tf.compat.v1.Session(graph=graph) as sess:
+        if saver is not None:
+            saver.restore(sess, restore[0])
         if init_op:
             sess.run(init_op)
         return sess.run(outputs, feed_dict=feeds)
+
+
+def _saver_over(graph, variables: dict):
+    """A Saver restoring checkpoint key -> the graph's variable node of that name (ref or resource)."""
+    tf = tfmod.tensorflow()
+    var_list = {}
+    for key, node in variables.items():
+        tensor = graph.get_tensor_by_name(node + ":0")
+        if tensor.dtype == tf.resource:  # a Saver restores a resource variable through a read of it
+            tensor = tf.raw_ops.ReadVariableOp(resource=tensor, dtype=tensor.op.get_attr("dtype"))
+        var_list[key] = tensor
+    return tf.compat.v1.train.Saver(var_list=var_list) if var_list else None
+
+
+def kept_variables(graph_def, model, use_ema: bool = False) -> dict:
+    """{checkpoint key: node} for the variables a frozen graph still holds and the checkpoint has."""
+    from .variables import VARIABLE_OPS
+
+    if not model.tensors:
+        return {}
+    # A partitioned variable's parts share one key (each restores a slice): not restorable this way.
+    by_node = {info.node: info for info in model.variables.values() if info.in_checkpoint and not info.slice_spec}
+    kept = {}
+    for node in graph_def.node:
+        info = by_node.get(node.name)
+        if node.op in VARIABLE_OPS and info is not None:
+            kept[info.ema_key if use_ema and info.has_ema else info.key] = node.name
+    return kept
 
 
 def run_reference(model, feeds: dict, outputs: list[str], use_ema: bool = False) -> list[np.ndarray]:
@@ -225,27 +259,12 @@ def run_graph_with_checkpoint(model, feeds: dict, outputs: list[str], use_ema: b
     a Saver over the imported variables, keyed as the checkpoint names them."""
     from tensorflow.core.framework import graph_pb2
 
-    tf = tfmod.tensorflow()
     graph_def = graph_pb2.GraphDef()
     graph_def.CopyFrom(model.graph.graph_def)
     for node in graph_def.node:
         node.device = ""
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-        var_list = {}
-        for info in model.variables.values():
-            if info.in_checkpoint:
-                key = info.ema_key if use_ema and info.has_ema else info.key
-                tensor = graph.get_tensor_by_name(info.node + ":0")
-                if tensor.dtype == tf.resource:  # a Saver restores a resource variable through a read of it
-                    tensor = tf.raw_ops.ReadVariableOp(resource=tensor, dtype=tensor.op.get_attr("dtype"))
-                var_list[key] = tensor
-        saver = tf.compat.v1.train.Saver(var_list=var_list) if var_list else None
-    with tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(allow_soft_placement=True)) as sess:
-        if saver is not None:
-            saver.restore(sess, model.location.prefix)
-        return sess.run(outputs, feed_dict=feeds)
+    kept = kept_variables(graph_def, model, use_ema)
+    return run_frozen(graph_def, feeds, outputs, restore=(model.location.prefix, kept) if kept else None)
 
 
 def _run_checkpoint_subgraph(model, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
@@ -330,7 +349,8 @@ class VerifyJob(Job[VerifyResult]):
 
         self.step("run-frozen", 0.2, "Running the frozen graph")
         try:
-            got = run_frozen(graph_def, feeds, outputs, init_op)
+            kept = kept_variables(graph_def, self.model, self.use_ema)
+            got = run_frozen(graph_def, feeds, outputs, init_op, (self.model.location.prefix, kept) if kept else None)
         except Exception as exc:  # any TensorFlow error here is the verification's finding
             result = failed(f"the frozen graph does not run: {_first_line(exc)}")
             result.frozen_runs = False
