@@ -207,6 +207,16 @@ class MainWindow(QMainWindow):
         self.step_combo_action = toolbar.addWidget(self.step_combo)
         self.step_label_action.setVisible(False)
         self.step_combo_action.setVisible(False)
+        self.signature_label = QLabel("  Signature: ")
+        self.signature_combo = QComboBox()
+        self.signature_combo.setObjectName("signaturePicker")
+        self.signature_combo.setToolTip("The SavedModel has several signatures; pick the one to freeze")
+        self.signature_combo.setPlaceholderText("choose one")
+        self.signature_combo.activated.connect(self._on_signature_picked)
+        self.signature_label_action = toolbar.addWidget(self.signature_label)
+        self.signature_combo_action = toolbar.addWidget(self.signature_combo)
+        self.signature_label_action.setVisible(False)
+        self.signature_combo_action.setVisible(False)
 
         # --- left: search, suggestions, tree
         self.search_field = QLineEdit()
@@ -512,7 +522,7 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str, step: Optional[int] = None) -> None:
+    def open_path(self, path: str, step: Optional[int] = None, signature: str = "") -> None:
         """Open a checkpoint folder, prefix or file (drag-and-drop, command line and dialogs all call
         this). Runs in the background; `modelOpened` or `openFailed` follows."""
         path = os.fspath(path)
@@ -530,7 +540,7 @@ class MainWindow(QMainWindow):
             self.log("Opening another checkpoint: stopping the running freeze.")
             self._detach_freeze()
         self._opening = (path, step)
-        job = _OpenAndIndex(OpenJob(path, step))
+        job = _OpenAndIndex(OpenJob(path, step, signature=signature))
         runner = JobRunner(job, "open")
         self._open_runner = runner
         self.log(f"Opening {path}" + (f" (step {step})" if step is not None else "") + "…")
@@ -604,6 +614,7 @@ class MainWindow(QMainWindow):
                 self.tree.expand(self.tree_model.index(r, 0))
         self._fill_suggestions()
         self._fill_steps()
+        self._fill_signatures()
         self._reset_surgery(model)
         # A big checkpoint's table (thousands of tensors) is filled when its tab is shown, not on
         # every open: the tree is what a user looks at first.
@@ -655,6 +666,23 @@ class MainWindow(QMainWindow):
         step = self.step_combo.itemData(index)
         if self.model is not None and step is not None and step != self.model.location.step:
             self.open_path(self.model.location.folder, step)
+
+    def _fill_signatures(self) -> None:
+        location = self.model.location
+        keys = list(location.signatures)
+        self.signature_combo.clear()
+        for key in keys:
+            self.signature_combo.addItem(key, key)
+        # No current item (the placeholder shows) while several are there and none is chosen.
+        self.signature_combo.setCurrentIndex(keys.index(location.signature) if location.signature in keys else -1)
+        several = len(keys) > 1
+        self.signature_label_action.setVisible(several)
+        self.signature_combo_action.setVisible(several)
+
+    def _on_signature_picked(self, index: int) -> None:
+        key = self.signature_combo.itemData(index)
+        if self.model is not None and key and key != self.model.location.signature:
+            self.open_path(self.model.location.source, signature=key)
 
     def _show_empty_state(self) -> None:
         self.details.clear("Open a checkpoint: drop its folder or any of its files here, or use File > Open "

@@ -1,0 +1,43 @@
+"""Inputs freeze_graph handles, opened in the window: a SavedModel's signature picker, a GraphDef
+folder with its checkpoint."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS, drop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from scenarios import tf1, tf2_saved_model  # noqa: E402
+
+
+def test_signature_picker_reopens_the_chosen_signature(window, qtbot, tmp_path):
+    built = tf2_saved_model(tmp_path / "named", signatures="named")
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        drop(window, built.path)
+    assert window.signature_combo_action.isVisible()
+    keys = [window.signature_combo.itemData(i) for i in range(window.signature_combo.count())]
+    assert keys == ["embed", "predict"] and window.signature_combo.currentIndex() == -1  # none taken silently
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS) as blocker:
+        window.signature_combo.setCurrentIndex(1)
+        window.signature_combo.activated.emit(1)
+    assert blocker.args[0].location.signature == "predict"
+    assert window.signature_combo.currentText() == "predict"
+    assert {s.name for s in window.model.suggestions[:2]} == {"logits", "probs"}
+
+
+def test_graphdef_folder_with_checkpoint_freezes_verified(window, qtbot, tmp_path):
+    built = tf1(tmp_path / "classic", graph="graph.pbtxt")
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        drop(window, built.path)
+    assert window.errors.errors == [] and not window.signature_combo_action.isVisible()
+    assert window.model.suggestions[0].name == "y"
+    window.options_panel.output_path.setText(str(tmp_path / "out.pb"))
+    with qtbot.waitSignal(window.previewUpdated, timeout=5000):
+        index = window.tree_model.index_for_node(window.model.graph.index["y"])
+        assert window.tree_model.setData(index, Qt.Checked.value, Qt.CheckStateRole)
+    with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
+        window.freeze_button.click()
+    assert blocker.args[0].verify.ok, blocker.args[0].verify.reason
