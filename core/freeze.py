@@ -236,6 +236,8 @@ class FreezeJob(Job[FreezeResult]):
                                f"{type(exc).__name__}: {_first_line(exc)}.",
                                "The graph may be damaged; open the .meta written by the training run.",
                                details=repr(exc)) from None
+        if len(frozen.library.function):  # v2 control flow: what TensorFlow's converter leaves broken
+            repair_converted(frozen)
         converted = len(values)
         del values, pruned
         self.check_cancelled()
@@ -584,7 +586,6 @@ def _convert(graph_def, values: dict[str, tuple], detached: Optional[dict] = Non
     with gc_paused():
         if len(graph_def.library.function):
             converted = _convert_with_tensorflow(graph_def, values, detached)
-            repair_converted(converted)
         else:
             converted = _convert_in_place(graph_def, values, detached)
         _rewrite_ref_ops(converted)

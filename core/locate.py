@@ -175,13 +175,14 @@ def _check_complete(prefix: str) -> None:
 
 
 def _subfolders_with_checkpoints(folder: str, names: list[str], limit: int = 200) -> list[str]:
-    """Names of the folder's direct subfolders that hold a checkpoint (a user dropped `runs/`, not
-    `runs/a/`). Bounded, so a huge folder does not stall the answer."""
+    """Names of the folder's direct subfolders that hold a checkpoint or a SavedModel (a user dropped
+    `runs/`, not `runs/a/`). Bounded, so a huge folder does not stall the answer."""
     found = []
     for name in sorted(names)[:limit]:
         sub = os.path.join(folder, name)
         try:
-            if os.path.isdir(sub) and any(n.endswith(".index") for n in os.listdir(sub)):
+            if os.path.isdir(sub) and any(n.endswith(".index") or n in ("saved_model.pb", "saved_model.pbtxt")
+                                          for n in os.listdir(sub)):
                 found.append(name)
         except OSError:
             continue
@@ -268,8 +269,8 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
         if inside:
             listed = ", ".join(repr(n) for n in inside[:3]) + (", ..." if len(inside) > 3 else "")
             raise FreezerError(f"No TensorFlow checkpoint in {folder} itself.",
-                               f"Its subfolder {listed} holds one: open that." if len(inside) == 1 else
-                               f"Its subfolders {listed} hold checkpoints: open one of them.")
+                               f"Its subfolder {listed} holds one (or a SavedModel): open that." if len(inside) == 1
+                               else f"Its subfolders {listed} hold checkpoints or SavedModels: open one of them.")
         raise FreezerError(f"No TensorFlow checkpoint in {folder}.",
                            "Pick a folder that holds model.ckpt-N.index and .data files, or one of those files.")
 

@@ -174,9 +174,11 @@ def tf1(folder: Path, net=dense_net, saver: str = "v2", graph: str = "meta", ref
     return Built(str(path), feeds, {f"{k}:0": v for k, v in values.items()}, prefix)
 
 
-def saved_model(folder: Path, init_op: bool = False, as_text: bool = False, tags=("serve",)) -> Built:
+def saved_model(folder: Path, init_op: bool = False, as_text: bool = False, tags=("serve",),
+                signatures=("serving_default",)) -> Built:
     """A TF1 SavedModel (Builder). With `init_op`, a local variable the SavedModel's main_op sets
-    (it holds no value in variables/); `as_text` writes saved_model.pbtxt; `tags` may be empty."""
+    (it holds no value in variables/); `as_text` writes saved_model.pbtxt; `tags` may be empty.
+    `signatures`: the first returns y; a second one returns the layer before the relu (`add`)."""
     folder = Path(folder)
     with _tf1_graph(seed=4) as g:
         inputs, outputs = dense_net()
@@ -192,8 +194,10 @@ def saved_model(folder: Path, init_op: bool = False, as_text: bool = False, tags
             if init_op:
                 sess.run(main_op)
             builder = v1.saved_model.Builder(str(folder / "model"))
-            sig = v1.saved_model.predict_signature_def({"x": inputs["x"]}, {"y": y})
-            builder.add_meta_graph_and_variables(sess, list(tags), signature_def_map={"serving_default": sig},
+            heads = [y, y.graph.get_tensor_by_name("add:0")]
+            sigs = {key: v1.saved_model.predict_signature_def({"x": inputs["x"]}, {"out": head})
+                    for key, head in zip(signatures, heads)}
+            builder.add_meta_graph_and_variables(sess, list(tags), signature_def_map=sigs,
                                                  main_op=main_op if init_op else None)
             builder.save(as_text=as_text)
             value = sess.run(y, {inputs["x"]: X})

@@ -1,0 +1,85 @@
+"""--checkpoint and --signature: where they apply, the errors where they do not, and the command line
+they make; the inputs they choose between (tests/scenarios.py builds the models)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from scenarios import saved_model, tf1, tf2_saved_model
+
+from core.cli import main
+from core.errors import FreezerError
+from core.freeze import FreezeOptions, command_line
+from core.load import OpenJob, open_checkpoint
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("open_options")
+    return {"ckpt": tf1(root / "ckpt"), "apart": tf1(root / "apart", graph="apart"),
+            "v1": tf1(root / "v1", saver="v1"), "named": tf2_saved_model(root / "named", signatures="named"),
+            "tf1_named": saved_model(root / "tf1_named", signatures=("scores", "raw"))}
+
+
+def test_checkpoint_flag_is_refused_on_a_checkpoint(models):
+    with pytest.raises(FreezerError, match="--checkpoint goes with a GraphDef"):
+        OpenJob(models["ckpt"].path, checkpoint=models["ckpt"].checkpoint).run()
+
+
+def test_signature_flag_is_refused_on_a_checkpoint(models):
+    with pytest.raises(FreezerError, match="--signature chooses a SavedModel signature"):
+        OpenJob(models["ckpt"].path, signature="serving_default").run()
+
+
+def test_unknown_signature_lists_the_signatures(models):
+    with pytest.raises(FreezerError, match="has no signature 'nope'") as info:
+        OpenJob(models["named"].path, signature="nope").run()
+    assert "embed, predict" in info.value.hint
+
+
+def test_several_signatures_inspect_lists_them_and_freeze_asks(models, capsys, tmp_path):
+    assert main(["inspect", models["named"].path, "--json", "-q"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["signatures"] == ["embed", "predict"] and summary["signature"] == ""
+    assert main(["freeze", models["named"].path, "--outputs", "probs", "-o", str(tmp_path / "a.pb"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "none is serving_default" in err and "--signature KEY, one of: embed, predict" in err
+    assert not (tmp_path / "a.pb").exists()
+
+
+def test_tf1_signature_chooses_the_suggested_outputs(models):
+    model = OpenJob(models["tf1_named"].path, signature="raw").run()
+    assert [s.name for s in model.suggestions if s.reason == "signature output"] == ["add"]
+    assert model.location.signature == "raw"
+
+
+def test_graph_alone_names_the_missing_checkpoint(models, tmp_path):
+    alone = tmp_path / "model.pb"
+    shutil.copy(models["apart"].path, alone)
+    model = open_checkpoint(str(alone))
+    warning = next(w for w in model.preview(["y"]).warnings if w.code == "missing-variables")
+    assert "opened without a checkpoint" in warning.message and "--checkpoint PREFIX" in warning.fix
+
+
+def test_command_line_repeats_the_open_options(models, tmp_path):
+    checkpoint = models["apart"].checkpoint
+    model = OpenJob(models["apart"].path, checkpoint=checkpoint).run()
+    line = command_line(model, FreezeOptions(outputs=["y"], output_path=str(tmp_path / "o.pb")))
+    assert f"--checkpoint {checkpoint}" in line
+    model = OpenJob(models["named"].path, signature="predict").run()
+    assert "--signature predict" in command_line(model, FreezeOptions(outputs=["probs"],
+                                                                      output_path=str(tmp_path / "o.pb")))
+
+
+def test_the_v1_checkpoint_file_is_never_written_over(models):
+    model = open_checkpoint(models["v1"].path)
+    assert models["v1"].path in model.location.input_files
+    assert main(["freeze", models["v1"].path, "--outputs", "y", "-o", models["v1"].path, "--overwrite", "-q"]) == 1
+
+
+def test_a_parent_of_savedmodels_names_them(models, tmp_path):
+    shutil.copytree(models["tf1_named"].path, tmp_path / "exports" / "resnet")
+    with pytest.raises(FreezerError, match="No TensorFlow checkpoint") as info:
+        open_checkpoint(str(tmp_path / "exports"))
+    assert "'resnet'" in info.value.hint and "SavedModel" in info.value.hint
