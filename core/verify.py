@@ -143,47 +143,53 @@ def _first_line(exc: BaseException) -> str:
 
 
 def run_frozen(graph_def, feeds: dict, outputs: list[str], init_op: str = "", restore=None) -> list[np.ndarray]:
-    """Run a frozen graph. `restore` (checkpoint prefix, {key: variable node}): variables left as
-    variables (--allow-vars / --deny-vars) are restored from the checkpoint first, as the user of
-    such a graph must."""
+    """Run a frozen graph. `restore` (checkpoint prefix, [(key, VariableInfo)]): variables left as
+    variables (--allow-vars / --deny-vars, a GraphDef with its checkpoint) are restored from the
+    checkpoint first, as the user of such a graph must."""
     tf = tfmod.tensorflow()
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
-        saver = _saver_over(graph, restore[1]) if restore else None
+        restore_op = _restore_op(graph, *restore) if restore else None
     with tf.compat.v1.Session(graph=graph) as sess:
-        if saver is not None:
-            saver.restore(sess, restore[0])
+        if restore_op is not None:
+            sess.run(restore_op)
         if init_op:
             sess.run(init_op)
         return sess.run(outputs, feed_dict=feeds)
 
 
-def _saver_over(graph, variables: dict):
-    """A Saver restoring checkpoint key -> the graph's variable node of that name (ref or resource)."""
+def _restore_op(graph, prefix: str, kept: list):
+    """What a Saver's restore op does, for variables found in an imported graph (which has no Variable
+    objects to build a Saver over): TensorFlow's RestoreV2 reads each checkpoint key (the variable's
+    slice of it, for a part of a partitioned variable; V1 checkpoints too), then each is assigned."""
     tf = tfmod.tensorflow()
-    var_list = {}
-    for key, node in variables.items():
-        tensor = graph.get_tensor_by_name(node + ":0")
-        if tensor.dtype == tf.resource:  # a Saver restores a resource variable through a read of it
-            tensor = tf.raw_ops.ReadVariableOp(resource=tensor, dtype=tensor.op.get_attr("dtype"))
-        var_list[key] = tensor
-    return tf.compat.v1.train.Saver(var_list=var_list) if var_list else None
+    keys = [key for key, _ in kept]
+    slices = [info.slice_spec for _, info in kept]
+    dtypes = [tf.dtypes.as_dtype(info.dtype) for _, info in kept]
+    values = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=keys, shape_and_slices=slices, dtypes=dtypes)
+    assigns = []
+    for (_, info), value in zip(kept, values):
+        target = graph.get_tensor_by_name(info.node + ":0")
+        if target.dtype == tf.resource:
+            assigns.append(tf.raw_ops.AssignVariableOp(resource=target, value=value))
+        else:
+            assigns.append(tf.compat.v1.assign(target, value, validate_shape=False))
+    return tf.group(*assigns)
 
 
-def kept_variables(graph_def, model, use_ema: bool = False) -> dict:
-    """{checkpoint key: node} for the variables a frozen graph still holds and the checkpoint has."""
+def kept_variables(graph_def, model, use_ema: bool = False) -> list:
+    """(checkpoint key, VariableInfo) for each variable a graph holds whose value the checkpoint has."""
     from .variables import VARIABLE_OPS
 
     if not model.tensors:
-        return {}
-    # A partitioned variable's parts share one key (each restores a slice): not restorable this way.
-    by_node = {info.node: info for info in model.variables.values() if info.in_checkpoint and not info.slice_spec}
-    kept = {}
+        return []
+    by_node = {info.node: info for info in model.variables.values() if info.in_checkpoint}
+    kept = []
     for node in graph_def.node:
         info = by_node.get(node.name)
         if node.op in VARIABLE_OPS and info is not None:
-            kept[info.ema_key if use_ema and info.has_ema else info.key] = node.name
+            kept.append((info.ema_key if use_ema and info.has_ema else info.key, info))
     return kept
 
 
@@ -255,8 +261,8 @@ def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False
 
 
 def run_graph_with_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False) -> list[np.ndarray]:
-    """A GraphDef and its checkpoint, restored as freeze_graph restores them: import the graph, then
-    a Saver over the imported variables, keyed as the checkpoint names them."""
+    """A GraphDef and its checkpoint, as freeze_graph runs them: import the graph, then restore its
+    variables from the checkpoint, keyed as the checkpoint names them (see _restore_op)."""
     from tensorflow.core.framework import graph_pb2
 
     graph_def = graph_pb2.GraphDef()

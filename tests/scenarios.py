@@ -41,6 +41,7 @@ class Scenario:
     outputs: list[str]  # --outputs, as the user types them
     top: Optional[str] = None  # the expected #1 suggestion (None: not checked)
     verify: str = "ok"  # "ok", or words the verification's reason must contain
+    refused: str = ""  # words of the one-line error when tf-freezer must refuse (nothing is written)
     open: dict = field(default_factory=dict)  # OpenJob's checkpoint= / signature= (--checkpoint, --signature)
     options: dict = field(default_factory=dict)  # FreezeOptions fields (allow_vars=..., deny_vars=...)
     notes: tuple[str, ...] = ()  # words the opened model's notes must contain
@@ -233,6 +234,15 @@ def tf2_saved_model(folder: Path, signatures: str = "serving", versions: tuple[i
     return Built(str(path), {"features:0": X}, {f"{k}:0": v for k, v in got.items()})
 
 
+def graph_alone(folder: Path) -> Built:
+    """A GraphDef with variables, its checkpoint nowhere near it."""
+    built = tf1(Path(folder), graph="apart")
+    alone = Path(folder) / "alone"
+    alone.mkdir()
+    os.replace(built.path, alone / "model.pb")
+    return Built(str(alone / "model.pb"), built.feeds, built.expected)
+
+
 def only_pb(folder: Path) -> Built:
     """A folder holding nothing but a frozen graph (a model zoo download)."""
     from core.freeze import FreezeJob, FreezeOptions
@@ -282,6 +292,10 @@ SCENARIOS: list[Scenario] = [
              top="y", source="issue 10 point 16: converter keeps the While's stale _output_shapes"),
     Scenario("partitioned-variable", partial(tf1, net=partitioned_net), ["y"], top="y",
              source="freeze_graph_test testSinglePartitionedVariable"),
+    Scenario("graph-pb-partitioned-variable", partial(tf1, net=partitioned_net, graph="graph.pb"), ["y"], top="y",
+             source="freeze_graph refuses it ('partition variables cannot be converted from checkpoint files')"),
+    Scenario("graph-alone-without-checkpoint", graph_alone, ["y"], top="y", refused="opened without a checkpoint",
+             source="freeze_graph without --input_checkpoint"),
     Scenario("savedmodel-tf1", saved_model, ["y"], top="y", notes=("serving_default",),
              source="freeze_graph_test testFreezeSavedModel"),
     Scenario("savedmodel-init-op", partial(saved_model, init_op=True), ["scaled"], top="scaled",
@@ -293,6 +307,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("tf2-savedmodel-named-signature", partial(tf2_saved_model, signatures="named"), ["probs"],
              top="logits", open={"signature": "predict"}, notes=("'predict'",),
              source="issue 10 point 12: no serving_default; --signature picks one"),
+    Scenario("tf2-savedmodel-no-signature-chosen", partial(tf2_saved_model, signatures="named"), ["probs"],
+             refused="--signature KEY, one of: embed, predict", notes=("none is serving_default",),
+             source="issue 10 point 12: never the alphabetically first signature"),
     Scenario("tf-serving-versions", partial(tf2_saved_model, versions=(1, 2, 10)), ["probs"], top="logits",
              notes=("opened the newest, 10",), source="issue 10 point 13: a TF Serving model folder"),
     Scenario("folder-with-only-a-pb", only_pb, ["y"], top="y", notes=("frozen_inference_graph.pb",),

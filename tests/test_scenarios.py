@@ -9,6 +9,7 @@ import pytest
 
 from scenarios import SCENARIOS, frozen_output, open_options
 
+from core.errors import FreezerError
 from core.freeze import FreezeJob, FreezeOptions
 from core.load import OpenJob
 
@@ -65,7 +66,13 @@ def test_scenario(row, built, tmp_path):
     if row.top is not None:
         assert model.suggestions[0].name == row.top, [s.name for s in model.suggestions[:5]]
     out = tmp_path / "frozen.pb"
-    result = FreezeJob(model, FreezeOptions(outputs=list(row.outputs), output_path=str(out), **row.options)).run()
+    job = FreezeJob(model, FreezeOptions(outputs=list(row.outputs), output_path=str(out), **row.options))
+    if row.refused:
+        with pytest.raises(FreezerError) as info:
+            job.run()
+        assert row.refused in info.value.line() and not out.exists()
+        return
+    result = job.run()
     if row.verify == "ok":
         assert result.verify.ok, result.verify.reason
         _check_outputs(out, model_built, row)
@@ -82,5 +89,9 @@ def test_scenario_from_the_cli(row, built, tmp_path, capsys):
     flags = [f"--{name.replace('_', '-')}={value}"
              for name, value in (open_options(row, model_built) | row.options).items()]
     code = main(["freeze", model_built.path, "--outputs", ",".join(row.outputs), "-o", str(out), "-q", *flags])
-    assert code == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    if row.refused:
+        assert code == 1 and row.refused in err and not out.exists(), err
+        return
+    assert code == 0, err
     _check_outputs(out, model_built, row)
