@@ -49,6 +49,18 @@ def _verify_status(verify) -> str:
     return "not verified" if verify is None else ("verified" if verify.ok else "VERIFICATION FAILED")
 
 
+def _toolbar_picker(toolbar, label: str, name: str, tip: str, picked):
+    """A labelled combo in the toolbar, hidden until there is a choice: (combo, label action, combo action)."""
+    combo = QComboBox()
+    combo.setObjectName(name)
+    combo.setToolTip(tip)
+    combo.activated.connect(picked)
+    actions = toolbar.addWidget(QLabel(f"  {label}: ")), toolbar.addWidget(combo)
+    for action in actions:
+        action.setVisible(False)
+    return (combo, *actions)
+
+
 def _checkpoint_steps(path: str) -> list[int]:
     from core.locate import checkpoint_steps
     return checkpoint_steps(path)
@@ -198,25 +210,13 @@ class MainWindow(QMainWindow):
         toolbar.setIconSize(QSize(20, 20))
         toolbar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
         toolbar.addAction(self.open_action)
-        self.step_label = QLabel("  Step: ")
-        self.step_combo = QComboBox()
-        self.step_combo.setObjectName("stepPicker")
-        self.step_combo.setToolTip("The folder holds several saved steps; pick the one to freeze")
-        self.step_combo.activated.connect(self._on_step_picked)
-        self.step_label_action = toolbar.addWidget(self.step_label)
-        self.step_combo_action = toolbar.addWidget(self.step_combo)
-        self.step_label_action.setVisible(False)
-        self.step_combo_action.setVisible(False)
-        self.signature_label = QLabel("  Signature: ")
-        self.signature_combo = QComboBox()
-        self.signature_combo.setObjectName("signaturePicker")
-        self.signature_combo.setToolTip("The SavedModel has several signatures; pick the one to freeze")
+        self.step_combo, self.step_label_action, self.step_combo_action = _toolbar_picker(
+            toolbar, "Step", "stepPicker", "The folder holds several saved steps; pick the one to freeze",
+            self._on_step_picked)
+        self.signature_combo, self.signature_label_action, self.signature_combo_action = _toolbar_picker(
+            toolbar, "Signature", "signaturePicker", "The SavedModel has several signatures; pick the one to freeze",
+            self._on_signature_picked)
         self.signature_combo.setPlaceholderText("choose one")
-        self.signature_combo.activated.connect(self._on_signature_picked)
-        self.signature_label_action = toolbar.addWidget(self.signature_label)
-        self.signature_combo_action = toolbar.addWidget(self.signature_combo)
-        self.signature_label_action.setVisible(False)
-        self.signature_combo_action.setVisible(False)
 
         # --- left: search, suggestions, tree
         self.search_field = QLineEdit()

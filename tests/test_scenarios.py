@@ -10,7 +10,7 @@ import pytest
 from scenarios import SCENARIOS, frozen_output, open_options
 
 from core.errors import FreezerError
-from core.freeze import FreezeJob, FreezeOptions
+from core.freeze import FreezeJob, FreezeOptions, freeze_option_args
 from core.load import OpenJob
 
 
@@ -86,8 +86,9 @@ def test_scenario_from_the_cli(row, built, tmp_path, capsys):
 
     model_built = built(row)
     out = tmp_path / "cli.pb"
-    flags = [f"--{name.replace('_', '-')}={value}"
-             for name, value in (open_options(row, model_built) | row.options).items()]
+    # The flags the window's "Copy command" would give for the same choices.
+    model = OpenJob(model_built.path, **open_options(row, model_built)).run()
+    flags = freeze_option_args(model, FreezeOptions(outputs=list(row.outputs), **row.options))
     code = main(["freeze", model_built.path, "--outputs", ",".join(row.outputs), "-o", str(out), "-q", *flags])
     err = capsys.readouterr().err
     if row.refused:
