@@ -23,7 +23,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from checkpoints import _tf1_graph, session_config, tf, v1
+from checkpoints import _tf1_graph, run_frozen, session_config, tf, v1
 
 
 @dataclass
@@ -331,3 +331,30 @@ def open_options(row: Scenario, built: Built) -> dict:
     if "checkpoint" in options:
         options["checkpoint"] = os.path.normpath(os.path.join(os.path.dirname(built.path), options["checkpoint"]))
     return options
+
+
+def _run_frozen(path: Path, model_built: Built, outputs: list[str], variables: tuple[str, ...]):
+    """Run the frozen graph; variables it keeps are restored from the checkpoint, as its users must."""
+    if not variables:
+        return run_frozen(path, model_built.feeds, outputs)
+    graph_def = v1.GraphDef()
+    graph_def.ParseFromString(path.read_bytes())
+    assert {n.name for n in graph_def.node if n.op in ("VariableV2", "VarHandleOp")} == set(variables)
+    g = tf.Graph()
+    with g.as_default():
+        v1.import_graph_def(graph_def, name="")
+        reads = {v: g.get_tensor_by_name(v + ":0") for v in variables}
+        reads = {v: t if t.dtype != tf.resource else tf.raw_ops.ReadVariableOp(resource=t, dtype=t.op.get_attr("dtype"))
+                 for v, t in reads.items()}
+        saver = v1.train.Saver(var_list=reads)
+        with v1.Session(graph=g, config=session_config()) as sess:
+            saver.restore(sess, model_built.checkpoint)
+            return sess.run(outputs, model_built.feeds)
+
+
+def check_outputs(path, model_built: Built, row: Scenario) -> None:
+    """The frozen graph at `path` gives the original model's outputs on the row's feeds."""
+    names = [frozen_output(o) for o in row.outputs]
+    got = _run_frozen(path, model_built, names, row.variables)
+    for name, value in zip(names, got):
+        np.testing.assert_allclose(value, model_built.expected[name], rtol=1e-5, atol=1e-5, err_msg=name)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
 import pytest
 
-from scenarios import SCENARIOS, frozen_output, open_options
+from scenarios import SCENARIOS, check_outputs, open_options
 
 from core.errors import FreezerError
 from core.freeze import FreezeJob, FreezeOptions, freeze_option_args
@@ -29,34 +28,6 @@ def built(tmp_path_factory):
     return get
 
 
-def _run_frozen(path, model_built, outputs, variables):
-    """Run the frozen graph; variables it keeps are restored from the checkpoint, as its users must."""
-    from checkpoints import run_frozen, session_config, tf, v1
-
-    if not variables:
-        return run_frozen(path, model_built.feeds, outputs)
-    graph_def = v1.GraphDef()
-    graph_def.ParseFromString(path.read_bytes())
-    assert {n.name for n in graph_def.node if n.op in ("VariableV2", "VarHandleOp")} == set(variables)
-    g = tf.Graph()
-    with g.as_default():
-        v1.import_graph_def(graph_def, name="")
-        reads = {v: g.get_tensor_by_name(v + ":0") for v in variables}
-        reads = {v: t if t.dtype != tf.resource else tf.raw_ops.ReadVariableOp(resource=t, dtype=t.op.get_attr("dtype"))
-                 for v, t in reads.items()}
-        saver = v1.train.Saver(var_list=reads)
-        with v1.Session(graph=g, config=session_config()) as sess:
-            saver.restore(sess, model_built.checkpoint)
-            return sess.run(outputs, model_built.feeds)
-
-
-def _check_outputs(path, model_built, row):
-    names = [frozen_output(o) for o in row.outputs]
-    got = _run_frozen(path, model_built, names, row.variables)
-    for name, value in zip(names, got):
-        np.testing.assert_allclose(value, model_built.expected[name], rtol=1e-5, atol=1e-5, err_msg=name)
-
-
 @pytest.mark.parametrize("row", SCENARIOS, ids=[r.name for r in SCENARIOS])
 def test_scenario(row, built, tmp_path):
     model_built = built(row)
@@ -75,7 +46,7 @@ def test_scenario(row, built, tmp_path):
     result = job.run()
     if row.verify == "ok":
         assert result.verify.ok, result.verify.reason
-        _check_outputs(out, model_built, row)
+        check_outputs(out, model_built, row)
     else:
         assert not result.verify.ok and row.verify in result.verify.reason, result.verify.reason
 
@@ -95,4 +66,4 @@ def test_scenario_from_the_cli(row, built, tmp_path, capsys):
         assert code == 1 and row.refused in err and not out.exists(), err
         return
     assert code == 0, err
-    _check_outputs(out, model_built, row)
+    check_outputs(out, model_built, row)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
 from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS, drop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scenarios import tf1, tf2_saved_model  # noqa: E402
+from scenarios import SCENARIOS, check_outputs, frozen_output, tf1, tf2_saved_model  # noqa: E402
 
 
 def test_signature_picker_reopens_the_chosen_signature(window, qtbot, tmp_path):
@@ -41,3 +42,31 @@ def test_graphdef_folder_with_checkpoint_freezes_verified(window, qtbot, tmp_pat
     with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
         window.freeze_button.click()
     assert blocker.args[0].verify.ok, blocker.args[0].verify.reason
+
+
+# The window opens what is dropped on it: rows that need --checkpoint have no drop equivalent, and the
+# signature picker has its own test above.
+WINDOW_ROWS = [r for r in SCENARIOS if not r.open and not r.refused and not r.options]
+
+
+@pytest.mark.parametrize("row", WINDOW_ROWS, ids=[r.name for r in WINDOW_ROWS])
+def test_scenario_in_the_window(row, window, qtbot, tmp_path):
+    """Each row dropped on the window: the #1 suggestion ticked, frozen, verified, and the same outputs
+    as the original model."""
+    built = row.build(tmp_path / "model")
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        drop(window, built.path)
+    assert window.errors.errors == []
+    if row.top is not None:
+        assert window.suggestions.item(0).text().startswith(row.top + " ")
+    for name in row.outputs:
+        node = frozen_output(name).split(":")[0]
+        with qtbot.waitSignal(window.previewUpdated, timeout=5000):
+            index = window.tree_model.index_for_node(window.model.graph.index[node])
+            assert window.tree_model.setData(index, Qt.Checked.value, Qt.CheckStateRole)
+    out = tmp_path / "window.pb"
+    window.options_panel.output_path.setText(str(out))
+    with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
+        window.freeze_button.click()
+    assert blocker.args[0].verify.ok, blocker.args[0].verify.reason
+    check_outputs(out, built, row)
