@@ -137,12 +137,17 @@ def _plausible(graph_def) -> bool:
 def check_open_options(kind: str, path: str, checkpoint: str, signature: str) -> None:
     """Refuse --checkpoint and --signature where they mean nothing, before any work."""
     name = os.path.basename(os.path.abspath(os.path.expanduser(str(path))).rstrip(os.sep))
-    if checkpoint and kind != "graphdef":
-        raise FreezerError(f"--checkpoint goes with a GraphDef (.pb or .pbtxt), and {name} is a {kind}.",
+    if checkpoint and kind != "graphdef" and not is_meta_graph_file(path):
+        raise FreezerError(f"--checkpoint goes with a graph (a .pb, .pbtxt or .meta file), and {name} is a {kind}.",
                            "Open the graph file with --checkpoint PREFIX, or leave --checkpoint out.")
     if signature and kind != "savedmodel":
         raise FreezerError(f"--signature chooses a SavedModel signature, and {name} is a {kind}.",
                            "Leave --signature out, or open a SavedModel folder.")
+
+
+def is_meta_graph_file(path: str) -> bool:
+    """A .meta file: with --checkpoint, freeze_graph's --input_meta_graph with --input_checkpoint."""
+    return str(path).endswith(".meta") and os.path.isfile(os.path.expanduser(str(path)))
 
 
 def open_graphdef(job: Job, path: str, checkpoint: str = "", step=None):

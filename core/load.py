@@ -225,7 +225,12 @@ class OpenJob(Job[OpenedModel]):
             if kind == "savedmodel":
                 return formats.open_savedmodel(self, path, self.signature)
             return formats.OPENERS[kind](self, path)
-        location = locate(self.path, self.step_number)
+        location = locate(self.checkpoint or self.path, self.step_number)
+        if self.checkpoint:  # a .meta with the checkpoint to read (checked above)
+            meta_path = os.path.abspath(os.path.expanduser(self.path))
+            location.meta_path, location.source, location.stem = meta_path, meta_path, meta_path[: -len(".meta")]
+            location.open_options = {"checkpoint": self.checkpoint}
+            location.input_files.append(meta_path)
         if not tfmod.is_loaded():
             self.step("import", 0.05, "Loading TensorFlow")
         tfmod.tensorflow()

@@ -146,11 +146,12 @@ def tf1(folder: Path, net=dense_net, saver: str = "v2", graph: str = "meta", ref
         v1_flow: bool = True, step: Optional[int] = 7) -> Built:
     """A TF1 training-style model saved by a Saver: `saver` "v1" or "v2"; `graph` "meta" (the Saver's
     .meta), or a GraphDef file beside the checkpoint ("graph.pbtxt", "graph.pb"), or "apart" (a
-    model.pb in graph/ and the checkpoint in ckpt/, opened with --checkpoint)."""
+    model.pb in graph/ and the checkpoint in ckpt/, opened with --checkpoint), or "meta-apart" (the
+    same with a model.meta)."""
     from tensorflow.core.protobuf import saver_pb2
 
     folder = Path(folder)
-    ckpt_dir = folder / "ckpt" if graph == "apart" else folder
+    ckpt_dir = folder / "ckpt" if graph.endswith("apart") else folder
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     with _tf1_graph(seed=3, v1_control_flow=v1_flow, ref_variables=ref_variables) as g:
         inputs, outputs = net()
@@ -163,10 +164,15 @@ def tf1(folder: Path, net=dense_net, saver: str = "v2", graph: str = "meta", ref
                                  write_meta_graph=graph == "meta")
             feeds = {f"{name}:0": _FEEDS[name] for name in inputs}
             values = sess.run(outputs, feeds)
+            if graph == "meta-apart":
+                (folder / "graph").mkdir()
+                writer.export_meta_graph(str(folder / "graph" / "model.meta"))
     if graph == "apart":
         (folder / "graph").mkdir()
         _write_graph(g, folder / "graph", "model.pb")
         path = folder / "graph" / "model.pb"
+    elif graph == "meta-apart":
+        path = folder / "graph" / "model.meta"
     elif graph != "meta":
         _write_graph(g, folder, graph)
         path = folder
@@ -270,6 +276,8 @@ SCENARIOS: list[Scenario] = [
              source="freeze_graph_test testFreezeGraphV1 (text graph and V1 checkpoint)"),
     Scenario("graph-pb-checkpoint-flag", partial(tf1, graph="apart"), ["y"], top="y",
              open={"checkpoint": "../ckpt"}, source="freeze_graph --input_graph X --input_checkpoint Y"),
+    Scenario("meta-checkpoint-flag", partial(tf1, graph="meta-apart"), ["y"], top="y",
+             open={"checkpoint": "../ckpt"}, source="freeze_graph --input_meta_graph X --input_checkpoint Y"),
     Scenario("graph-pb-resource-variables", partial(tf1, graph="graph.pb", ref_variables=False), ["y"], top="y",
              source="freeze_graph_test with resource variables"),
     Scenario("resource-variables-meta", partial(tf1, ref_variables=False), ["y"], top="y",

@@ -23,7 +23,7 @@ def models(tmp_path_factory):
 
 
 def test_checkpoint_flag_is_refused_on_a_checkpoint(models):
-    with pytest.raises(FreezerError, match="--checkpoint goes with a GraphDef"):
+    with pytest.raises(FreezerError, match="--checkpoint goes with a graph"):
         OpenJob(models["ckpt"].path, checkpoint=models["ckpt"].checkpoint).run()
 
 
