@@ -1,5 +1,6 @@
-"""Inputs other than a TF1 checkpoint, recognised by content (the extension is only a hint):
-frozen GraphDefs (.pb binary or text), SavedModel folders (TF1 builder and TF2), Keras files.
+"""Inputs other than a TF1 checkpoint with its .meta, recognised by content (the extension is only a
+hint): GraphDefs (.pb binary or text; frozen, or with their checkpoint as freeze_graph's --input_graph
+takes them), SavedModel folders (TF1 builder and TF2; a TF Serving folder of versions), Keras files.
 
 Each opener returns an `OpenedModel`, so the tree, preview, freeze and verify work the same on all.
 TF2 SavedModels and Keras models hold functions, not a graph: they are frozen on open with

@@ -66,7 +66,8 @@ class OpenedModel:
         if self.format == "savedmodel-v2" and len(loc.signatures) > 1 and not loc.signature:
             raise FreezerError(f"The SavedModel has {len(loc.signatures)} signatures and none is serving_default, "
                                "so which function to freeze is yours to say.",
-                               "Pass --signature KEY, one of: " + ", ".join(loc.signatures) + ".")
+                               "Choose it with --signature KEY (in the window: the Signature picker), one of: "
+                               + ", ".join(loc.signatures) + ".")
 
     def preview(self, outputs: list[str], options=None):
         from .prune import preview

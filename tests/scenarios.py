@@ -316,7 +316,7 @@ SCENARIOS: list[Scenario] = [
              top="logits", open={"signature": "predict"}, notes=("'predict'",),
              source="issue 10 point 12: no serving_default; --signature picks one"),
     Scenario("tf2-savedmodel-no-signature-chosen", partial(tf2_saved_model, signatures="named"), ["probs"],
-             refused="--signature KEY, one of: embed, predict", notes=("none is serving_default",),
+             refused="--signature KEY (in the window: the Signature picker), one of: embed, predict", notes=("none is serving_default",),
              source="issue 10 point 12: never the alphabetically first signature"),
     Scenario("tf-serving-versions", partial(tf2_saved_model, versions=(1, 2, 10)), ["probs"], top="logits",
              notes=("opened the newest, 10",), source="issue 10 point 13: a TF Serving model folder"),
