@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("path", help="checkpoint folder, prefix, or any of its files")
         p.add_argument("--step", type=int, help="checkpoint step to use (default: the latest)")
         p.add_argument("--checkpoint", metavar="PREFIX", default="",
-                       help="a GraphDef's checkpoint (freeze_graph's --input_checkpoint; default: one beside it)")
+                       help="the checkpoint of a .pb/.pbtxt/.meta graph (freeze_graph's --input_checkpoint; "
+                            "default: one beside it)")
         p.add_argument("--signature", metavar="KEY", default="",
                        help="the SavedModel signature to use (default: serving_default, or its only one)")
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -166,7 +166,7 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
     missing = [i for i in var_ids if not model.variables[i].in_checkpoint]
     if missing and not model.tensors:  # a GraphDef opened alone: its values are in a checkpoint elsewhere
         warnings.append(PreviewWarning(
-            "missing-variables", f"{len(missing)} variable(s) the outputs need have no value: this graph was "
+            MISSING_VARIABLES, f"{len(missing)} variable(s) the outputs need have no value: this graph was "
             "opened without a checkpoint.",
             "Give the checkpoint that holds them: --checkpoint PREFIX (freeze_graph's --input_checkpoint), or "
             "open the folder holding the graph and the checkpoint.", _examples(graph, missing)))
