@@ -119,6 +119,26 @@ def while_v2_net():
     return {"x": x}, {"y": tf.identity(acc, name="y")}
 
 
+def switch_case_net():
+    """A v2 switch_case (Case) whose branches read resource variables (convert_to_constants_test)."""
+    x = v1.placeholder(tf.float32, [None, 3], name="x")
+    branch = v1.placeholder_with_default(1, [], name="branch")
+    w = v1.get_variable("w", [3], use_resource=True)
+    y = tf.switch_case(branch, [lambda: x + w, lambda: x * w, lambda: x - w])
+    return {"x": x}, {"y": tf.identity(y, name="y")}
+
+
+def table_net():
+    """A vocabulary lookup table, initialised by tables_initializer (freeze_graph's --initializer_nodes),
+    feeding an embedding."""
+    words = v1.placeholder(tf.string, [None], name="words")
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(["cat", "dog", "fish"]), tf.constant([0, 1, 2], tf.int64)), -1)
+    emb = v1.get_variable("emb", [4, 2])
+    ids = table.lookup(words) + 1  # unknown words (-1) take row 0
+    return {"words": words}, {"y": tf.identity(tf.gather(emb, ids), name="y")}
+
+
 def partitioned_net():
     """A partitioned variable (freeze_graph_test's testSinglePartitionedVariable)."""
     x = v1.placeholder(tf.float32, [None, 3], name="x")
@@ -126,7 +146,7 @@ def partitioned_net():
     return {"x": x}, {"y": tf.identity(tf.matmul(x, w), name="y")}
 
 
-_FEEDS = {"x": X, "ids": np.array([4, 0, 2], np.int32)}
+_FEEDS = {"x": X, "ids": np.array([4, 0, 2], np.int32), "words": np.array([b"dog", b"bird", b"cat"], object)}
 
 
 # ----- savers -----------------------------------------------------------------------------------
@@ -158,7 +178,7 @@ def tf1(folder: Path, net=dense_net, saver: str = "v2", graph: str = "meta", ref
         version = saver_pb2.SaverDef.V1 if saver == "v1" else saver_pb2.SaverDef.V2
         writer = v1.train.Saver(write_version=version)
         with v1.Session(graph=g, config=session_config()) as sess:
-            sess.run(v1.global_variables_initializer())
+            sess.run([v1.global_variables_initializer(), v1.tables_initializer()])
             _randomise(sess)
             prefix = writer.save(sess, str(ckpt_dir / "model.ckpt"), global_step=step,
                                  write_meta_graph=graph == "meta")
@@ -298,6 +318,10 @@ SCENARIOS: list[Scenario] = [
              top="y", source="issue 10 point 16: converter leaves ReadVariableOp:value:0 returned"),
     Scenario("while-v2-reads-resource", partial(tf1, net=while_v2_net, ref_variables=False, v1_flow=False), ["y"],
              top="y", source="issue 10 point 16: converter keeps the While's stale _output_shapes"),
+    Scenario("switch-case-v2", partial(tf1, net=switch_case_net, ref_variables=False, v1_flow=False), ["y"],
+             top="y", source="convert_to_constants_test switch_case reading variables"),
+    Scenario("lookup-table-initializer", partial(tf1, net=table_net), ["y"], top="y",
+             source="freeze_graph_test --initializer_nodes (a table initialised by tables_initializer)"),
     Scenario("partitioned-variable", partial(tf1, net=partitioned_net), ["y"], top="y",
              source="freeze_graph_test testSinglePartitionedVariable"),
     Scenario("graph-pb-partitioned-variable", partial(tf1, net=partitioned_net, graph="graph.pb"), ["y"], top="y",
