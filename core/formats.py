@@ -71,7 +71,8 @@ def _holds_checkpoint(folder: str) -> bool:
         names = os.listdir(folder)
     except OSError:
         return True
-    return any(n == "checkpoint" or prefix_of(n) is not None for n in names)
+    return any(n == "checkpoint" or prefix_of(n) is not None or ("ckpt" in n and is_v1_checkpoint(os.path.join(folder, n)))
+               for n in names)
 
 
 def _graph_in_folder(folder: str) -> tuple[str, str]:

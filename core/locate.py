@@ -196,8 +196,10 @@ def _scan_prefixes(folder: str) -> list[str]:
         raise FreezerError(f"Cannot read the folder {folder}: {exc.strerror}.",
                            "Check that it exists and that you may read it.") from None
     found = {os.path.join(folder, n[: -len(".index")]) for n in names if n.endswith(".index")}
-    # V1 checkpoints have no .index: a file beside its .meta, recognised by its content.
+    # V1 checkpoints have no .index: a file beside its .meta, or named like one (slim's published
+    # inception_v3.ckpt comes alone), recognised by its content.
     found.update(p for n in names if n.endswith(".meta") and is_v1_checkpoint(p := os.path.join(folder, n[:-5])))
+    found.update(p for n in names if "ckpt" in n and is_v1_checkpoint(p := os.path.join(folder, n)))
     return sorted(found)
 
 

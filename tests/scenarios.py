@@ -260,6 +260,14 @@ def tf2_saved_model(folder: Path, signatures: str = "serving", versions: tuple[i
     return Built(str(path), {"features:0": X}, {f"{k}:0": v for k, v in got.items()})
 
 
+def slim_download(folder: Path) -> Built:
+    """What a published TF-slim model gives: one V1 `model.ckpt` file (no .meta, no state file),
+    and the inference graph the user exports with slim's export_inference_graph.py."""
+    built = tf1(Path(folder), saver="v1", graph="graph.pb", step=None)
+    os.remove(Path(folder) / "checkpoint")
+    return built
+
+
 def graph_alone(folder: Path) -> Built:
     """A GraphDef with variables, its checkpoint nowhere near it."""
     built = tf1(Path(folder), graph="apart")
@@ -294,6 +302,8 @@ SCENARIOS: list[Scenario] = [
              source="freeze_graph_test (--input_binary)"),
     Scenario("graph-pbtxt-v1-checkpoint", partial(tf1, saver="v1", graph="graph.pbtxt"), ["y"], top="y",
              source="freeze_graph_test testFreezeGraphV1 (text graph and V1 checkpoint)"),
+    Scenario("slim-v1-download-with-graph", slim_download, ["y"], top="y",
+             source="freeze_graph --input_graph inference_graph.pb --input_checkpoint inception_v3.ckpt"),
     Scenario("graph-pb-checkpoint-flag", partial(tf1, graph="apart"), ["y"], top="y",
              open={"checkpoint": "../ckpt"}, source="freeze_graph --input_graph X --input_checkpoint Y"),
     Scenario("meta-checkpoint-flag", partial(tf1, graph="meta-apart"), ["y"], top="y",
