@@ -56,13 +56,14 @@ def _is_saved_model(folder: str) -> bool:
     return any(os.path.isfile(os.path.join(folder, f)) for f in _SAVED_MODEL_FILES)
 
 
-def serving_versions(folder: str) -> list[int]:
-    """The versions of a TF Serving model folder (numbered subfolders, each a SavedModel), ascending."""
+def serving_versions(folder: str) -> list[str]:
+    """The version folders of a TF Serving model folder (numbered subfolders, each a SavedModel; TF
+    Serving's own test models name them 00000123), oldest first."""
     try:
         names = os.listdir(folder)
     except OSError:
         return []
-    return sorted(int(n) for n in names if n.isdigit() and _is_saved_model(os.path.join(folder, n)))
+    return sorted((n for n in names if n.isdigit() and _is_saved_model(os.path.join(folder, n))), key=int)
 
 
 def _holds_checkpoint(folder: str) -> bool:
@@ -274,7 +275,7 @@ def open_savedmodel(job: Job, path: str, signature: str = ""):
     folder = path if os.path.isdir(path) else os.path.dirname(path)
     versions = [] if _is_saved_model(folder) else serving_versions(folder)
     if versions:
-        folder = os.path.join(folder, str(versions[-1]))
+        folder = os.path.join(folder, versions[-1])
     t = time.perf_counter()
     job.step("parse", 0.2, f"Parsing the SavedModel in {os.path.basename(folder)}")
     tfmod.tensorflow()
@@ -312,8 +313,8 @@ def open_savedmodel(job: Job, path: str, signature: str = ""):
                    signature_inputs=sig_inputs, signature_outputs=sig_outputs)
 
 
-def _versions_note(versions: list[int]) -> str:
-    return (f"a TF Serving model folder of {len(versions)} version(s) ({', '.join(map(str, versions))}): "
+def _versions_note(versions: list[str]) -> str:
+    return (f"a TF Serving model folder of {len(versions)} version(s) ({', '.join(versions)}): "
             f"opened the newest, {versions[-1]}")
 
 

@@ -246,13 +246,13 @@ class _TwoHeads(tf.Module):
         return {"embedding": tf.tanh(tf.matmul(x, self.w))}
 
 
-def tf2_saved_model(folder: Path, signatures: str = "serving", versions: tuple[int, ...] = ()) -> Built:
+def tf2_saved_model(folder: Path, signatures: str = "serving", versions: tuple[str, ...] = ()) -> Built:
     """A TF2 SavedModel of a two-output signature: `signatures` "serving" (serving_default) or
     "named" (predict and embed, no serving_default). `versions`: a TF Serving folder of those."""
     folder = Path(folder)
     module = _TwoHeads()
     sigs = module.predict if signatures == "serving" else {"predict": module.predict, "embed": module.embed}
-    targets = [folder / str(v) for v in versions] or [folder / "model"]
+    targets = [folder / v for v in versions] or [folder / "model"]
     for target in targets:
         tf.saved_model.save(module, str(target), signatures=sigs)
     got = {k: v.numpy() for k, v in module.predict(tf.constant(X)).items()}
@@ -352,8 +352,11 @@ SCENARIOS: list[Scenario] = [
     Scenario("tf2-savedmodel-no-signature-chosen", partial(tf2_saved_model, signatures="named"), ["probs"],
              refused="--signature KEY (in the window: the Signature picker), one of: embed, predict", notes=("none is serving_default",),
              source="issue 10 point 12: never the alphabetically first signature"),
-    Scenario("tf-serving-versions", partial(tf2_saved_model, versions=(1, 2, 10)), ["probs"], top="logits",
+    Scenario("tf-serving-versions", partial(tf2_saved_model, versions=("1", "2", "10")), ["probs"], top="logits",
              notes=("opened the newest, 10",), source="issue 10 point 13: a TF Serving model folder"),
+    Scenario("tf-serving-padded-versions", partial(tf2_saved_model, versions=("00000099", "00000123")), ["probs"],
+             top="logits", notes=("opened the newest, 00000123",),
+             source="TF Serving's test models (saved_model_half_plus_two_cpu/00000123)"),
     Scenario("folder-with-only-a-pb", only_pb, ["y"], top="y", notes=("frozen_inference_graph.pb",),
              source="issue 10 point 13: a folder holding only a .pb"),
 ]
