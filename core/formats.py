@@ -17,6 +17,7 @@ from .analysis import InputInfo
 from .errors import FreezerError
 from .jobs import Job
 from .locate import CheckpointLocation, graph_files, is_v1_checkpoint, locate, prefix_of
+from .rewire import NODE_NAME
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -442,30 +443,43 @@ def _signature_names(graph_def, function, frozen, signature_def, location: Check
     (serving_default_x:0, StatefulPartitionedCall:1) as aliases. Returns the output node names."""
     from tensorflow.python.util import nest
 
+    from .graph import split_tensor_name
+
     taken = {n.name for n in graph_def.node}
     rename: dict[str, str] = {}
 
     def name_after(tensor_name: str, key: str) -> str:
-        node = tensor_name.split(":")[0]
-        if key and key not in taken and tensor_name.endswith(":0") and node not in rename:
+        """The tensor's name once its node is named after `key` (when it can be)."""
+        node, _, index = tensor_name.partition(":")
+        # Keys are any string; only one that is a valid node name, and free, can name the node.
+        if NODE_NAME.match(key) and key not in taken and index == "0" and node not in rename:
             rename[node] = key
             taken.add(key)
-            return key
-        return rename.get(node, node)
+        return f"{rename.get(node, node)}:{index or 0}"
 
     output_keys = [path for path, _ in nest.flatten_with_joined_string_paths(function.structured_outputs)]
     outputs = {key: name_after(t.name, key) for key, t in zip(output_keys, frozen.outputs)}
     input_keys = sorted(function.structured_input_signature[1])
     inputs = {key: name_after(t.name, key) for key, t in zip(input_keys, frozen.inputs)}
     _rename_nodes(graph_def, rename)
+    present = {n.name for n in graph_def.node}
+
+    def alias(name: str, tensor: str) -> None:  # never in place of a node's own name
+        if split_tensor_name(name)[0] not in present:
+            location.aliases[name] = tensor
+
+    for names in (inputs, outputs):
+        for key, tensor in names.items():
+            if not tensor.startswith(key + ":"):  # a key that could not name its node still names it
+                alias(key, tensor)
     if signature_def is not None:
         for kind, names in (("inputs", inputs), ("outputs", outputs)):
             for key, info in getattr(signature_def, kind).items():
                 if key in names:
-                    location.aliases[info.name] = names[key] + ":0"
+                    alias(info.name, names[key])
                     if info.name.endswith(":0"):
-                        location.aliases[info.name[:-2]] = names[key]
-    return list(outputs.values())
+                        alias(info.name[:-2], names[key])
+    return [tensor.split(":")[0] for tensor in outputs.values()]
 
 
 def _rename_nodes(graph_def, rename: dict[str, str]) -> None:

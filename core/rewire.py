@@ -18,7 +18,7 @@ from .errors import FreezerError
 from .graph import _DTYPE_NAMES, GraphModel, split_tensor_name
 
 # A valid node name (TensorFlow's own rule, tensorflow/core/graph/graph_constructor.cc).
-_NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/>]*$")
+NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/>]*$")
 _TENSOR_NAME = re.compile(r"^([A-Za-z0-9.][A-Za-z0-9_.\-/>]*)(?::(\d+))?$")
 
 _DTYPES = {name: value for value, name in _DTYPE_NAMES.items()}
@@ -62,7 +62,7 @@ def parse_rewire(spec: str) -> Rewire:
     if len(parts) > 3:
         raise FreezerError(f"The rewire {spec!r} has too many ':' after the '='.", f"Write it like {EXAMPLE}.")
     name = parts[0].strip()
-    if not _NODE_NAME.match(name):
+    if not NODE_NAME.match(name):
         raise FreezerError(f"In the rewire {spec!r}, {name!r} is not a valid node name for the new placeholder.",
                            "Use letters, digits and _ . - / (not starting with _ - /), e.g. 'images'.")
     dtype = None
@@ -211,7 +211,7 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
         if (node_name, index) in seen_tensors:
             raise FreezerError(f"{node_name}:{index} is rewired twice (to {seen_tensors[(node_name, index)]!r} "
                                f"and {r.name!r}).", "Rewire each tensor once.")
-        if not _NODE_NAME.match(r.name or ""):
+        if not NODE_NAME.match(r.name or ""):
             raise FreezerError(f"{r.name!r} is not a valid node name for the placeholder replacing {tensor!r}.",
                                "Use letters, digits and _ . - / (not starting with _ - /), e.g. 'images'.")
         if r.name == node_name:

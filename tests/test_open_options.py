@@ -83,3 +83,33 @@ def test_a_parent_of_savedmodels_names_them(models, tmp_path):
     with pytest.raises(FreezerError, match="No TensorFlow checkpoint") as info:
         open_checkpoint(str(tmp_path / "exports"))
     assert "'resnet'" in info.value.hint and "SavedModel" in info.value.hint
+
+
+def test_signature_keys_and_saved_model_cli_names_resolve(models, tmp_path):
+    from checkpoints import tf
+
+    class Odd(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+        def __call__(self, x):
+            return {"class probs": tf.nn.softmax(x), "x": x * 2.0}  # a key no node can be named; a taken one
+
+    module = Odd()
+    tf.saved_model.save(module, str(tmp_path / "odd"), signatures=module.__call__)
+    from tensorflow.python.tools import saved_model_utils  # what saved_model_cli show reads
+
+    signature = saved_model_utils.get_meta_graph_def(str(tmp_path / "odd"), "serve").signature_def["serving_default"]
+    shown_input, shown_doubled = signature.inputs["x"].name, signature.outputs["x"].name
+    model = open_checkpoint(str(tmp_path / "odd"))
+    graph = model.graph
+    probs = graph.resolve("class probs")
+    assert graph.names[probs[0]].startswith("Identity")  # kept TensorFlow's name, reachable by the key
+    assert graph.ops[graph.resolve("x")[0]] == "Placeholder"  # the input's own name, not the output key "x"
+    assert graph.resolve(shown_input) == graph.resolve("x")
+    doubled = graph.resolve(shown_doubled)
+    assert graph.ops[doubled[0]] != "Placeholder"
+    out = tmp_path / "odd.pb"
+    from core.freeze import FreezeJob
+
+    result = FreezeJob(model, FreezeOptions(outputs=["class probs", shown_doubled],
+                                            output_path=str(out))).run()
+    assert result.verify.ok, result.verify.reason
