@@ -113,3 +113,24 @@ def test_signature_keys_and_saved_model_cli_names_resolve(models, tmp_path):
     result = FreezeJob(model, FreezeOptions(outputs=["class probs", shown_doubled],
                                             output_path=str(out))).run()
     assert result.verify.ok, result.verify.reason
+
+
+def test_a_folder_of_several_graphs_and_no_checkpoint_asks_which(models, tmp_path):
+    for name in ("a.pb", "b.pb"):
+        shutil.copy(models["apart"].path, tmp_path / name)
+    assert main(["inspect", str(tmp_path), "-q"]) == 1
+    with pytest.raises(FreezerError, match=r"holds no checkpoint but 2 graph files \(a.pb, b.pb\)"):
+        open_checkpoint(str(tmp_path))
+
+
+def test_a_truncated_v1_checkpoint_is_one_line(models, tmp_path, capsys):
+    from pathlib import Path
+
+    folder = tmp_path / "v1"
+    shutil.copytree(Path(models["v1"].path).parent, folder)
+    v1_file = folder / Path(models["v1"].path).name
+    data = v1_file.read_bytes()
+    v1_file.write_bytes(data[:40] + data[-8:])  # still ends like a table, but is not one
+    assert main(["freeze", str(folder), "--outputs", "y", "-o", str(tmp_path / "o.pb"), "-q"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tf-freezer: TensorFlow cannot read the checkpoint") and "\n" not in err
