@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
 
-from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS, drop
+from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS, drop, tick_and_preview
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scenarios import SCENARIOS, check_outputs, frozen_output, tf1, tf2_saved_model  # noqa: E402
@@ -36,9 +35,7 @@ def test_graphdef_folder_with_checkpoint_freezes_verified(window, qtbot, tmp_pat
     assert window.errors.errors == [] and not window.signature_combo_action.isVisible()
     assert window.model.suggestions[0].name == "y"
     window.options_panel.output_path.setText(str(tmp_path / "out.pb"))
-    with qtbot.waitSignal(window.previewUpdated, timeout=5000):
-        index = window.tree_model.index_for_node(window.model.graph.index["y"])
-        assert window.tree_model.setData(index, Qt.Checked.value, Qt.CheckStateRole)
+    tick_and_preview(window, qtbot, "y")
     with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
         window.freeze_button.click()
     assert blocker.args[0].verify.ok, blocker.args[0].verify.reason
@@ -60,10 +57,7 @@ def test_scenario_in_the_window(row, window, qtbot, tmp_path):
     if row.top is not None:
         assert window.suggestions.item(0).text().startswith(row.top + " ")
     for name in row.outputs:
-        node = frozen_output(name).split(":")[0]
-        with qtbot.waitSignal(window.previewUpdated, timeout=5000):
-            index = window.tree_model.index_for_node(window.model.graph.index[node])
-            assert window.tree_model.setData(index, Qt.Checked.value, Qt.CheckStateRole)
+        tick_and_preview(window, qtbot, frozen_output(name).split(":")[0])
     out = tmp_path / "window.pb"
     window.options_panel.output_path.setText(str(out))
     with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
