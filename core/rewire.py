@@ -186,7 +186,8 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
     plans: list[_Plan] = []
     seen_tensors: dict[tuple[str, int], str] = {}
     seen_names: set[str] = set()
-    inferred = _InferredShapes(graph.graph_def)
+    inferred = _InferredShapes(graph.graph_def, [base for r in rewires
+                                                 if (base := split_tensor_name((r.tensor or "").strip())[0]) in graph.index])
     for r in rewires:
         tensor = (r.tensor or "").strip()
         match = _TENSOR_NAME.match(tensor)
@@ -276,11 +277,12 @@ def _check_replaceable(graph: GraphModel, i: int, index: int, tensor: str) -> No
 
 
 class _InferredShapes:
-    """Shapes TensorFlow's shape inference gives the graph's tensors, for graphs that record none
-    (no _output_shapes): the graph is imported once, on the first question."""
+    """Shapes TensorFlow's shape inference gives the rewired tensors, for graphs that record none (no
+    _output_shapes): on the first question, what the `nodes` depend on is imported, once."""
 
-    def __init__(self, graph_def):
+    def __init__(self, graph_def, nodes: list[str]):
         self._graph_def = graph_def
+        self._nodes = nodes
         self._graph = None
 
     def shape(self, node: str, index: int) -> Optional[list[Optional[int]]]:
@@ -288,8 +290,9 @@ class _InferredShapes:
         if self._graph is None:
             self._graph = tf.Graph()
             try:
+                sub = tf.compat.v1.graph_util.extract_sub_graph(self._graph_def, self._nodes)
                 with self._graph.as_default():
-                    tf.compat.v1.import_graph_def(self._graph_def, name="")
+                    tf.compat.v1.import_graph_def(sub, name="")
             except Exception:  # an op this TensorFlow lacks, a damaged graph: no inferred shapes, as before
                 self._graph = False
         if self._graph is False:
