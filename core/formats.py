@@ -16,7 +16,7 @@ from . import tf as tfmod
 from .analysis import InputInfo
 from .errors import FreezerError
 from .jobs import Job
-from .locate import CheckpointLocation, graph_files, is_v1_checkpoint, locate, prefix_of
+from .locate import GRAPH_NAMES, CheckpointLocation, graph_files, is_v1_checkpoint, locate, prefix_of
 from .rewire import NODE_NAME
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -73,14 +73,14 @@ def _holds_checkpoint(folder: str) -> bool:
         names = os.listdir(folder)
     except OSError:
         return True
-    return any(n == "checkpoint" or prefix_of(n) is not None or ("ckpt" in n and is_v1_checkpoint(os.path.join(folder, n)))
-               for n in names)
+    return any(n == "checkpoint" or prefix_of(n) is not None
+               or ("ckpt" in n and is_v1_checkpoint(os.path.join(folder, n))) for n in names)
 
 
 def _graph_in_folder(folder: str) -> tuple[str, str]:
     """The GraphDef a folder without a checkpoint stands for, and a note saying so."""
     found = graph_files(folder, frozen_too=True)
-    if len(found) > 1 and os.path.basename(found[0]) not in ("graph.pbtxt", "graph.pb"):
+    if len(found) > 1 and os.path.basename(found[0]) not in GRAPH_NAMES:
         names = ", ".join(os.path.basename(f) for f in found[:4]) + (", ..." if len(found) > 4 else "")
         raise FreezerError(f"{folder} holds no checkpoint but {len(found)} graph files ({names}).",
                            "Open the one to freeze.")

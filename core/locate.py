@@ -316,7 +316,7 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
 
 # freeze_graph's --input_graph files, by the names the TF1 tools write them under
 # (tf.train.write_graph, Estimator's graph.pbtxt), best first.
-_GRAPH_NAMES = ("graph.pbtxt", "graph.pb")
+GRAPH_NAMES = ("graph.pbtxt", "graph.pb")
 
 
 def graph_files(folder: str, frozen_too: bool = False) -> list[str]:
@@ -328,7 +328,7 @@ def graph_files(folder: str, frozen_too: bool = False) -> list[str]:
         return []
     found = [n for n in names if n.endswith((".pb", ".pbtxt")) and (frozen_too or not n.endswith(".frozen.pb"))
              and n not in ("saved_model.pb", "saved_model.pbtxt") and os.path.isfile(os.path.join(folder, n))]
-    found.sort(key=lambda n: (_GRAPH_NAMES.index(n) if n in _GRAPH_NAMES else len(_GRAPH_NAMES), n))
+    found.sort(key=lambda n: (GRAPH_NAMES.index(n) if n in GRAPH_NAMES else len(GRAPH_NAMES), n))
     return [os.path.join(folder, n) for n in found]
 
 

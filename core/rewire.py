@@ -186,8 +186,8 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
     plans: list[_Plan] = []
     seen_tensors: dict[tuple[str, int], str] = {}
     seen_names: set[str] = set()
-    inferred = _InferredShapes(graph.graph_def, [base for r in rewires
-                                                 if (base := split_tensor_name((r.tensor or "").strip())[0]) in graph.index])
+    rewired_nodes = [split_tensor_name((r.tensor or "").strip())[0] for r in rewires]
+    inferred = _InferredShapes(graph.graph_def, [n for n in rewired_nodes if n in graph.index])
     for r in rewires:
         tensor = (r.tensor or "").strip()
         match = _TENSOR_NAME.match(tensor)

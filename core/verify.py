@@ -181,7 +181,8 @@ def kept_variables(graph, graph_def, model, use_ema: bool = False) -> list:
     from .variables import VARIABLE_OPS
 
     keys = {info.node: (info.key, info.slice_spec) for info in model.variables.values() if info.in_checkpoint}
-    variables = [(n.name, n.op, n.attr["dtype"].type) for n in graph_def.node if n.op in VARIABLE_OPS and n.name in keys]
+    variables = [(n.name, n.op, n.attr["dtype"].type) for n in graph_def.node
+                 if n.op in VARIABLE_OPS and n.name in keys]
     if not variables:
         return []
     with graph.as_default():

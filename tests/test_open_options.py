@@ -44,7 +44,8 @@ def test_several_signatures_inspect_lists_them_and_freeze_asks(models, capsys, t
     assert summary["signatures"] == ["embed", "predict"] and summary["signature"] == ""
     assert main(["freeze", models["named"].path, "--outputs", "probs", "-o", str(tmp_path / "a.pb"), "-q"]) == 1
     err = capsys.readouterr().err
-    assert "none is serving_default" in err and "--signature KEY (in the window: the Signature picker), one of: embed, predict" in err
+    assert "none is serving_default" in err
+    assert "--signature KEY (in the window: the Signature picker), one of: embed, predict" in err
     assert not (tmp_path / "a.pb").exists()
 
 
