@@ -423,7 +423,7 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None, chosen: str 
         raise FreezerError(f"TensorFlow could not freeze the serving function: {_first_line(exc)}",
                            "The model may use ops that cannot be frozen (e.g. hash tables in TF2 functions).") from None
     graph_def = frozen.graph.as_graph_def()
-    location = _location(where, os.path.dirname(stem), stem)
+    location = _location(where, os.path.dirname(stem) if fmt == "keras" else folder, stem)
     location.notes.append("converted on open with TensorFlow's v2 conversion; variables are already constants")
     if fmt == "keras":
         output_nodes = [t.name.split(":")[0] for t in frozen.outputs]
@@ -472,6 +472,8 @@ def _signature_names(graph_def, function, frozen, signature_def, location: Check
         for key, tensor in names.items():
             if not tensor.startswith(key + ":"):  # a key that could not name its node still names it
                 alias(key, tensor)
+    location.signature_inputs = {tensor: key for key, tensor in inputs.items()}
+    location.signature_outputs = {tensor: key for key, tensor in outputs.items()}
     if signature_def is not None:
         for kind, names in (("inputs", inputs), ("outputs", outputs)):
             for key, info in getattr(signature_def, kind).items():

@@ -38,6 +38,9 @@ class CheckpointLocation:
     aliases: dict = field(default_factory=dict)  # other names of the graph's tensors (core.graph.GraphModel)
     signatures: list[str] = field(default_factory=list)  # a SavedModel's signature keys
     signature: str = ""  # the one opened ('' when it has several and none was chosen)
+    # TF2: the converted graph's tensor -> the signature's input / output key (verification calls it)
+    signature_inputs: dict = field(default_factory=dict)
+    signature_outputs: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.source = self.source or self.folder

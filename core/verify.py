@@ -200,8 +200,26 @@ def run_reference(model, feeds: dict, outputs: list[str], use_ema: bool = False,
         return run_checkpoint(model, feeds, outputs, use_ema, report)
     if model.format == "savedmodel":
         return run_savedmodel(model, feeds, outputs)
-    # A frozen graph, or a TF2 model converted on open: the graph as opened is the reference.
+    if model.format == "savedmodel-v2" and signature_covers(model.location, feeds, outputs):
+        return run_signature(model.location, feeds, outputs)
+    # A frozen graph, or a TF2 model converted on open whose inner tensors are compared: the graph as
+    # opened is the reference.
     return run_frozen(model.graph.graph_def, feeds, outputs)
+
+
+def signature_covers(location, feeds: dict, outputs: list[str]) -> bool:
+    """Whether the outputs are the opened signature's outputs and the feeds its inputs."""
+    return bool(location.signature) and all(o in location.signature_outputs for o in outputs) and all(
+        name in location.signature_inputs for name in feeds)
+
+
+def run_signature(location, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
+    """A TF2 SavedModel's signature function itself, loaded by TensorFlow and called with the feeds
+    by input key: the model as served, independent of the conversion tf-freezer opened it with."""
+    tf = tfmod.tensorflow()
+    function = tf.saved_model.load(location.folder).signatures[location.signature]
+    result = function(**{location.signature_inputs[name]: tf.constant(value) for name, value in feeds.items()})
+    return [result[location.signature_outputs[name]].numpy() for name in outputs]
 
 
 def reference_feeds(model, feeds: dict) -> dict:

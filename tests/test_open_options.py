@@ -135,3 +135,21 @@ def test_a_truncated_v1_checkpoint_is_one_line(models, tmp_path, capsys):
     assert main(["freeze", str(folder), "--outputs", "y", "-o", str(tmp_path / "o.pb"), "-q"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("tf-freezer: TensorFlow cannot read the checkpoint") and "\n" not in err
+
+
+def test_tf2_verification_calls_the_saved_signature_not_the_converted_graph(models, tmp_path):
+    """The reference is the SavedModel's own function: a converted graph that went wrong (its weights
+    changed after conversion, here on purpose) fails verification instead of agreeing with itself."""
+    import numpy as np
+    from checkpoints import tf
+
+    from core.freeze import FreezeJob
+
+    model = OpenJob(models["named"].path, signature="predict").run()
+    weights = next(n for n in model.graph.graph_def.node if n.op == "Const" and n.attr["value"].tensor.tensor_shape.dim
+                   and [d.size for d in n.attr["value"].tensor.tensor_shape.dim] == [3, 4])
+    changed = tf.make_ndarray(weights.attr["value"].tensor) + np.float32(0.5)
+    weights.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(changed))
+    result = FreezeJob(model, FreezeOptions(outputs=["logits"], output_path=str(tmp_path / "o.pb"),
+                                            verify=True)).run()
+    assert not result.verify.ok and "max abs diff" in result.verify.reason
