@@ -32,6 +32,8 @@ class Built:
     feeds: dict[str, np.ndarray]  # the frozen graph's input tensors -> values
     expected: dict[str, np.ndarray]  # the frozen graph's output tensors -> the original model's outputs
     checkpoint: str = ""  # the checkpoint prefix holding the variables' values
+    # The same input as TensorFlow's freeze_graph takes it (its keyword arguments; {} when it has no way)
+    freeze_graph: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Scenario:
     refused: str = ""  # words of the one-line error when tf-freezer must refuse (nothing is written)
     open: dict = field(default_factory=dict)  # OpenJob's checkpoint= / signature= (--checkpoint, --signature)
     options: dict = field(default_factory=dict)  # FreezeOptions fields (allow_vars=..., deny_vars=...)
+    freeze_graph: dict = field(default_factory=dict)  # the same choices as freeze_graph's arguments
     notes: tuple[str, ...] = ()  # words the opened model's notes must contain
     variables: tuple[str, ...] = ()  # variables the frozen graph keeps (allow/deny lists): run restoring them
     source: str = ""  # the TensorFlow test (or user report) the row rebuilds
@@ -198,7 +201,13 @@ def tf1(folder: Path, net=dense_net, saver: str = "v2", graph: str = "meta", ref
         path = folder
     else:
         path = Path(prefix) if saver == "v1" else folder
-    return Built(str(path), feeds, {f"{k}:0": v for k, v in values.items()}, prefix)
+    if graph in ("meta", "meta-apart"):
+        theirs = {"input_meta_graph": str(path) if graph == "meta-apart" else prefix + ".meta", "input_binary": True}
+    else:
+        graph_file = path if graph == "apart" else folder / graph
+        theirs = {"input_graph": str(graph_file), "input_binary": not str(graph_file).endswith(".pbtxt")}
+    theirs |= {"input_checkpoint": prefix, "checkpoint_version": version}
+    return Built(str(path), feeds, {f"{k}:0": v for k, v in values.items()}, prefix, theirs)
 
 
 def saved_model(folder: Path, init_op: bool = False, as_text: bool = False, tags=("serve",),
@@ -228,7 +237,8 @@ def saved_model(folder: Path, init_op: bool = False, as_text: bool = False, tags
                                                  main_op=main_op if init_op else None)
             builder.save(as_text=as_text)
             value = sess.run(y, {inputs["x"]: X})
-    return Built(str(folder / "model"), {"x:0": X}, {f"{y.op.name}:0": value})
+    return Built(str(folder / "model"), {"x:0": X}, {f"{y.op.name}:0": value},
+                 freeze_graph={"input_saved_model_dir": str(folder / "model"), "saved_model_tags": ",".join(tags)})
 
 
 class _TwoHeads(tf.Module):
@@ -274,7 +284,8 @@ def graph_alone(folder: Path) -> Built:
     alone = Path(folder) / "alone"
     alone.mkdir()
     os.replace(built.path, alone / "model.pb")
-    return Built(str(alone / "model.pb"), built.feeds, built.expected)
+    return Built(str(alone / "model.pb"), built.feeds, built.expected,
+                 freeze_graph={"input_graph": str(alone / "model.pb"), "input_binary": True})
 
 
 def only_pb(folder: Path) -> Built:
@@ -313,8 +324,10 @@ SCENARIOS: list[Scenario] = [
     Scenario("resource-variables-meta", partial(tf1, ref_variables=False), ["y"], top="y",
              source="graph_util_test testConvertVariablesToConstsWithResourceVariables"),
     Scenario("allow-list", tf1, ["y"], options={"allow_vars": "^w$"}, variables=("b",),
+             freeze_graph={"variable_names_whitelist": "w"},
              source="graph_util_test variable_names_whitelist"),
     Scenario("deny-list", partial(tf1, ref_variables=False), ["y"], options={"deny_vars": "^b$"}, variables=("b",),
+             freeze_graph={"variable_names_denylist": "b"},
              source="graph_util_test variable_names_blacklist (resource variables)"),
     Scenario("while-loop-reads-variable", partial(tf1, net=while_net), ["y"], top="y",
              source="convert_to_constants_test while loops reading variables (v1 control flow)"),
@@ -331,6 +344,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("switch-case-v2", partial(tf1, net=switch_case_net, ref_variables=False, v1_flow=False), ["y"],
              top="y", source="convert_to_constants_test switch_case reading variables"),
     Scenario("lookup-table-initializer", partial(tf1, net=table_net), ["y"], top="y",
+             freeze_graph={"initializer_nodes": "init_all_tables", "output_node_names": "y,init_all_tables"},
              source="freeze_graph_test --initializer_nodes (a table initialised by tables_initializer)"),
     Scenario("partitioned-variable", partial(tf1, net=partitioned_net), ["y"], top="y",
              source="freeze_graph_test testSinglePartitionedVariable"),
@@ -404,3 +418,21 @@ def check_outputs(path, model_built: Built, row: Scenario) -> None:
     got = _run_frozen(path, model_built, names, row.variables)
     for name, value in zip(names, got):
         np.testing.assert_allclose(value, model_built.expected[name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def run_freeze_graph(row: Scenario, model_built: Built, output: Path) -> str:
+    """TensorFlow's own freeze_graph on the same input and choices: '' when it writes a graph that
+    gives the original model's outputs, else what went wrong (its error, or the frozen graph's)."""
+    from tensorflow.python.tools import freeze_graph
+
+    args = {"input_graph": None, "input_saver": "", "input_binary": True, "input_checkpoint": None,
+            "output_node_names": ",".join(row.outputs), "restore_op_name": "", "filename_tensor_name": "",
+            "output_graph": str(output), "clear_devices": True, "initializer_nodes": ""}
+    args |= model_built.freeze_graph | row.freeze_graph
+    try:
+        with tf.Graph().as_default():
+            freeze_graph.freeze_graph(**args)
+        check_outputs(output, model_built, row)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit included: freeze_graph exits on some errors
+        return f"{type(exc).__name__}: " + (str(exc).strip().splitlines() or [""])[0][:200]
+    return ""

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from scenarios import SCENARIOS, check_outputs, open_options
+from scenarios import SCENARIOS, check_outputs, open_options, run_freeze_graph
 
 from core.errors import FreezerError
 from core.freeze import FreezeJob, FreezeOptions, freeze_option_args
@@ -67,3 +67,20 @@ def test_scenario_from_the_cli(row, built, tmp_path, capsys):
         return
     assert code == 0, err
     check_outputs(out, model_built, row)
+
+
+@pytest.mark.parametrize("row", SCENARIOS, ids=[r.name for r in SCENARIOS])
+def test_where_freeze_graph_succeeds_so_do_we(row, built, tmp_path):
+    """TensorFlow's freeze_graph on the same input: each of its successes is ours too (issue 10's
+    promise). `-s` prints its result per row."""
+    model_built = built(row)
+    theirs = run_freeze_graph(row, model_built, tmp_path / "freeze_graph.pb") if model_built.freeze_graph else (
+        "not run (a TF2 SavedModel, a TF Serving folder or a frozen graph: not freeze_graph's input here)")
+    print(f"\nfreeze_graph on {row.name}: {theirs or 'ok'}")
+    if not theirs:
+        assert not row.refused, "freeze_graph freezes what this row says must be refused"
+        out = tmp_path / "ours.pb"
+        model = OpenJob(model_built.path, **open_options(row, model_built)).run()
+        result = FreezeJob(model, FreezeOptions(outputs=list(row.outputs), output_path=str(out), **row.options)).run()
+        assert result.verify.ok, result.verify.reason
+        check_outputs(out, model_built, row)
