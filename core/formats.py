@@ -15,6 +15,7 @@ import zipfile
 from . import tf as tfmod
 from .analysis import InputInfo
 from .errors import FreezerError
+from .graph import split_tensor_name
 from .jobs import Job
 from .locate import GRAPH_NAMES, CheckpointLocation, graph_files, is_v1_checkpoint, locate, prefix_of
 from .rewire import NODE_NAME
@@ -351,9 +352,6 @@ class _InitValues:
         tf = tfmod.tensorflow()
         return self._reader.get_variable_to_dtype_map() | {k: tf.dtypes.as_dtype(v.dtype) for k, v in self._values.items()}
 
-    def has_tensor(self, key: str) -> bool:
-        return key in self._values or self._reader.has_tensor(key)
-
     def get_tensor(self, key: str):
         return self._values[key] if key in self._values else self._reader.get_tensor(key)
 
@@ -443,8 +441,6 @@ def _signature_names(graph_def, function, frozen, signature_def, location: Check
     (serving_default_x:0, StatefulPartitionedCall:1) as aliases. Returns the output node names."""
     from tensorflow.python.util import nest
 
-    from .graph import split_tensor_name
-
     taken = {n.name for n in graph_def.node}
     rename: dict[str, str] = {}
 
@@ -488,8 +484,6 @@ def _rename_nodes(graph_def, rename: dict[str, str]) -> None:
     """Rename nodes, and every input and colocation naming them, in place."""
     if not rename:
         return
-    from .graph import split_tensor_name
-
     for node in graph_def.node:
         if node.name in rename:
             node.name = rename[node.name]
