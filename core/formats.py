@@ -203,8 +203,7 @@ def graph_with_checkpoint(job: Job, graph_path: str, location: CheckpointLocatio
         graph_def = read_graph_def(graph_path)
         timings["parse"] = time.perf_counter() - t
         location.notes.append(f"no .meta graph: using the graph in {os.path.basename(graph_path)}")
-    location.meta_path = ""
-    location.graph_path = graph_path
+    location.meta_path = ""  # the graph is graph_path's: the checkpoint's .meta (if any) is not used
     location.input_files = [f for f in location.input_files if not f.endswith(".meta")] + [os.path.abspath(graph_path)]
     return analyse(job, location, "checkpoint", _meta_with(graph_def), tensors, reader, timings)
 

@@ -31,7 +31,6 @@ class CheckpointLocation:
     source: str = ""  # what the user opened (a folder, a .pb, a SavedModel folder...)
     stem: str = ""  # default outputs are named stem + '.frozen.pb'
     input_files: list[str] = field(default_factory=list)  # never written over
-    graph_path: str = ""  # a GraphDef (.pb/.pbtxt) describing the graph when there is no .meta
     # What the model was opened with beyond path and step (checkpoint=, signature=): the worker
     # process opens it again the same way.
     open_options: dict = field(default_factory=dict)
