@@ -70,14 +70,17 @@ def sink_outputs(graph_def) -> list[str]:
     return [f"{n.name}:0" for n in graph_def.node if n.name not in consumed and n.op not in ("NoOp", "Const")]
 
 
-def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0) -> dict[str, np.ndarray]:
-    """Feeds for every Placeholder: from the .npz (keys are tensor or node names), else seeded random
-    values of the right dtype and shape. PlaceholderWithDefault keeps its default unless given."""
+def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0,
+               aliases: Optional[dict] = None) -> dict[str, np.ndarray]:
+    """Feeds for every Placeholder: from the .npz (keys are tensor or node names, or their `aliases`:
+    a TF2 signature's input keys and saved_model_cli names), else seeded random values of the right
+    dtype and shape. PlaceholderWithDefault keeps its default unless given."""
     given: dict[str, np.ndarray] = {}
     if npz_path:
+        aliases = aliases or {}
         try:
             with np.load(npz_path, allow_pickle=False) as data:
-                given = {k: data[k] for k in data.files}
+                given = {aliases.get(k, k): data[k] for k in data.files}
         except (OSError, ValueError) as exc:
             raise FreezerError(f"Cannot read the inputs file {npz_path}: {exc}.",
                                "Pass an .npz made with numpy.savez(path, input_name=array, ...).") from None
@@ -293,7 +296,7 @@ class VerifyJob(Job[VerifyResult]):
             return VerifyResult(False, reason="the frozen graph has no outputs to check")
         init_op = self.init_op or next((n.name for n in graph_def.node
                                         if n.name == INIT_OP_NAME and n.op == "NoOp"), "")
-        feeds = make_feeds(graph_def, self.inputs_npz)
+        feeds = make_feeds(graph_def, self.inputs_npz, aliases=self.model.graph.aliases)
         described = {k: f"{v.dtype} {tuple(v.shape)}" for k, v in feeds.items()}
 
         def failed(reason: str) -> VerifyResult:

@@ -153,3 +153,18 @@ def test_tf2_verification_calls_the_saved_signature_not_the_converted_graph(mode
     result = FreezeJob(model, FreezeOptions(outputs=["logits"], output_path=str(tmp_path / "o.pb"),
                                             verify=True)).run()
     assert not result.verify.ok and "max abs diff" in result.verify.reason
+
+
+def test_inputs_file_may_use_the_names_saved_model_cli_shows(models, tmp_path, capsys):
+    import numpy as np
+    from tensorflow.python.tools import saved_model_utils  # what saved_model_cli show reads
+
+    meta = saved_model_utils.get_meta_graph_def(models["named"].path, "serve")
+    shown = meta.signature_def["predict"].inputs["features"].name.split(":")[0]  # predict_features
+    feeds = tmp_path / "feeds.npz"
+    np.savez(feeds, **{shown: np.ones((5, 3), np.float32)})
+    code = main(["freeze", models["named"].path, "--signature", "predict", "--outputs", "probs", "-o",
+                 str(tmp_path / "o.pb"), "--inputs", str(feeds), "--json", "-q"])
+    assert code == 0, capsys.readouterr().err
+    verify = json.loads(capsys.readouterr().out)["verify"]
+    assert verify["ok"] and verify["feeds"] == {"features:0": "float32 (5, 3)"}
