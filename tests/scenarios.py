@@ -210,10 +210,11 @@ def tf1(folder: Path, net=dense_net, saver: str = "v2", graph: str = "meta", ref
     return Built(str(path), feeds, {f"{k}:0": v for k, v in values.items()}, prefix, theirs)
 
 
-def saved_model(folder: Path, init_op: bool = False, as_text: bool = False, tags=("serve",),
+def saved_model(folder: Path, init_op: str = "", as_text: bool = False, tags=("serve",),
                 signatures=("serving_default",)) -> Built:
-    """A TF1 SavedModel (Builder). With `init_op`, a local variable the SavedModel's main_op sets
-    (it holds no value in variables/); `as_text` writes saved_model.pbtxt; `tags` may be empty.
+    """A TF1 SavedModel (Builder). With `init_op` ("main_op" or "legacy_init_op"), a local variable
+    the SavedModel's init op sets (it holds no value in variables/); `as_text` writes
+    saved_model.pbtxt; `tags` may be empty.
     `signatures`: the first returns y; a second one returns the layer before the relu (`add`)."""
     folder = Path(folder)
     with _tf1_graph(seed=4) as g:
@@ -234,7 +235,7 @@ def saved_model(folder: Path, init_op: bool = False, as_text: bool = False, tags
             sigs = {key: v1.saved_model.predict_signature_def({"x": inputs["x"]}, {"out": head})
                     for key, head in zip(signatures, heads)}
             builder.add_meta_graph_and_variables(sess, list(tags), signature_def_map=sigs,
-                                                 main_op=main_op if init_op else None)
+                                                 **({init_op: main_op} if init_op else {}))
             builder.save(as_text=as_text)
             value = sess.run(y, {inputs["x"]: X})
     return Built(str(folder / "model"), {"x:0": X}, {f"{y.op.name}:0": value},
@@ -354,7 +355,9 @@ SCENARIOS: list[Scenario] = [
              source="freeze_graph without --input_checkpoint"),
     Scenario("savedmodel-tf1", saved_model, ["y"], top="y", notes=("serving_default",),
              source="freeze_graph_test testFreezeSavedModel"),
-    Scenario("savedmodel-init-op", partial(saved_model, init_op=True), ["scaled"], top="scaled",
+    Scenario("savedmodel-legacy-init-op", partial(saved_model, init_op="legacy_init_op"), ["scaled"], top="scaled",
+             source="issue 10 point 12: a local variable set by the SavedModel's legacy_init_op"),
+    Scenario("savedmodel-init-op", partial(saved_model, init_op="main_op"), ["scaled"], top="scaled",
              source="issue 10 point 12: a local variable set by the SavedModel's main_op"),
     Scenario("savedmodel-pbtxt-no-tags", partial(saved_model, as_text=True, tags=()), ["y"], top="y",
              notes=("tags: (none)",), source="issue 10 point 12: saved_model.pbtxt with an empty tag set"),
