@@ -201,8 +201,10 @@ def tf2_checkpoint_error(prefix: str, count: int) -> FreezerError:
 
 class OpenJob(Job[OpenedModel]):
     """Open anything tf-freezer reads, recognised by content: a TF1 checkpoint (folder, prefix or
-    file), a frozen GraphDef (.pb/.pbtxt), a SavedModel folder (TF1 builder or TF2), a Keras file.
-    Stages: locate, import, read-index, parse, analyse."""
+    file; V1 or V2), a GraphDef (.pb/.pbtxt; frozen, or with its checkpoint), a SavedModel folder
+    (TF1 builder or TF2, or a TF Serving folder of versions), a Keras file. `checkpoint` gives a
+    GraphDef's or a .meta's checkpoint, `signature` the SavedModel signature (as --checkpoint and
+    --signature). Stages: locate, import, read-index, parse, analyse."""
 
     def __init__(self, path: str, step: Optional[int] = None, checkpoint: str = "", signature: str = ""):
         super().__init__()
