@@ -105,10 +105,13 @@ def _meta_with(graph_def):
 
 
 def read_graph_def(path: str):
-    """A GraphDef from a binary or text protobuf file; FreezerError when it is neither."""
+    """A GraphDef from a binary or text protobuf file, or the graph of a text MetaGraphDef
+    (export_meta_graph(as_text=True), which freeze_graph reads with --input_binary=false);
+    FreezerError when it is none of them."""
     tfmod.tensorflow()
     from google.protobuf import text_format
     from tensorflow.core.framework import graph_pb2
+    from tensorflow.core.protobuf import meta_graph_pb2
 
     try:
         with open(path, "rb") as fh:
@@ -122,13 +125,15 @@ def read_graph_def(path: str):
             return graph_def
     except Exception:  # DecodeError: not binary; try text below
         pass
-    graph_def = graph_pb2.GraphDef()
-    try:
-        text_format.Parse(data.decode("utf-8"), graph_def)
+    for kind in (graph_pb2.GraphDef, meta_graph_pb2.MetaGraphDef):
+        message = kind()
+        try:
+            text_format.Parse(data.decode("utf-8"), message)
+        except Exception:  # text_format.ParseError, UnicodeDecodeError: not this kind of text
+            continue
+        graph_def = message if kind is graph_pb2.GraphDef else message.graph_def
         if _plausible(graph_def):
             return graph_def
-    except Exception:
-        pass
     raise FreezerError(f"{os.path.basename(path)} is not a TensorFlow checkpoint, graph, SavedModel or Keras file.",
                        "Open a checkpoint folder (model.ckpt-N.*), a frozen .pb/.pbtxt, a SavedModel folder, "
                        "or a .keras/.h5 file.")

@@ -168,9 +168,9 @@ def _write_graph(graph, folder: Path, name: str) -> None:
 def tf1(folder: Path, net=dense_net, saver: str = "v2", graph: str = "meta", ref_variables: bool = True,
         v1_flow: bool = True, step: Optional[int] = 7) -> Built:
     """A TF1 training-style model saved by a Saver: `saver` "v1" or "v2"; `graph` "meta" (the Saver's
-    .meta), or a GraphDef file beside the checkpoint ("graph.pbtxt", "graph.pb"), or "apart" (a
-    model.pb in graph/ and the checkpoint in ckpt/, opened with --checkpoint), or "meta-apart" (the
-    same with a model.meta)."""
+    .meta), or a GraphDef file beside the checkpoint ("graph.pbtxt", "graph.pb"), or a text
+    MetaGraphDef beside it ("meta.pbtxt"), or "apart" (a model.pb in graph/ and the checkpoint in
+    ckpt/, opened with --checkpoint), or "meta-apart" (the same with a model.meta)."""
     from tensorflow.core.protobuf import saver_pb2
 
     folder = Path(folder)
@@ -190,12 +190,16 @@ def tf1(folder: Path, net=dense_net, saver: str = "v2", graph: str = "meta", ref
             if graph == "meta-apart":
                 (folder / "graph").mkdir()
                 writer.export_meta_graph(str(folder / "graph" / "model.meta"))
+            elif graph == "meta.pbtxt":
+                writer.export_meta_graph(str(folder / "model.meta.pbtxt"), as_text=True)
     if graph == "apart":
         (folder / "graph").mkdir()
         _write_graph(g, folder / "graph", "model.pb")
         path = folder / "graph" / "model.pb"
     elif graph == "meta-apart":
         path = folder / "graph" / "model.meta"
+    elif graph == "meta.pbtxt":
+        path = folder
     elif graph != "meta":
         _write_graph(g, folder, graph)
         path = folder
@@ -203,6 +207,8 @@ def tf1(folder: Path, net=dense_net, saver: str = "v2", graph: str = "meta", ref
         path = Path(prefix) if saver == "v1" else folder
     if graph in ("meta", "meta-apart"):
         theirs = {"input_meta_graph": str(path) if graph == "meta-apart" else prefix + ".meta", "input_binary": True}
+    elif graph == "meta.pbtxt":
+        theirs = {"input_meta_graph": str(folder / "model.meta.pbtxt"), "input_binary": False}
     else:
         graph_file = path if graph == "apart" else folder / graph
         theirs = {"input_graph": str(graph_file), "input_binary": not str(graph_file).endswith(".pbtxt")}
@@ -310,6 +316,8 @@ SCENARIOS: list[Scenario] = [
              source="a V1 model.ckpt as published before TensorFlow 0.12"),
     Scenario("graph-pbtxt-v2-checkpoint", partial(tf1, graph="graph.pbtxt"), ["y"], top="y",
              notes=("graph.pbtxt",), source="freeze_graph_test testFreezeGraphV2 (text --input_graph)"),
+    Scenario("text-meta-graph-checkpoint", partial(tf1, graph="meta.pbtxt"), ["y"], top="y",
+             source="freeze_graph --input_meta_graph model.meta.pbtxt --input_binary=false"),
     Scenario("graph-pb-v2-checkpoint", partial(tf1, graph="graph.pb"), ["y"], top="y",
              source="freeze_graph_test (--input_binary)"),
     Scenario("graph-pbtxt-v1-checkpoint", partial(tf1, saver="v1", graph="graph.pbtxt"), ["y"], top="y",
