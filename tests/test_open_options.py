@@ -150,9 +150,11 @@ def test_tf2_verification_calls_the_saved_signature_not_the_converted_graph(mode
                    and [d.size for d in n.attr["value"].tensor.tensor_shape.dim] == [3, 4])
     changed = tf.make_ndarray(weights.attr["value"].tensor) + np.float32(0.5)
     weights.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(changed))
-    result = FreezeJob(model, FreezeOptions(outputs=["logits"], output_path=str(tmp_path / "o.pb"),
-                                            verify=True)).run()
-    assert not result.verify.ok and "max abs diff" in result.verify.reason
+    from core.verify import VerificationFailed
+
+    with pytest.raises(VerificationFailed, match="logits:0: max abs diff"):
+        FreezeJob(model, FreezeOptions(outputs=["logits"], output_path=str(tmp_path / "o.pb"))).run()
+    assert not (tmp_path / "o.pb").exists()
 
 
 def test_inputs_file_may_use_the_names_saved_model_cli_shows(models, tmp_path, capsys):
