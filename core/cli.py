@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p, outputs_required=False):
         p.add_argument("path", help="checkpoint folder, prefix, or any of its files")
         p.add_argument("--step", type=int, help="checkpoint step to use (default: the latest)")
+        p.add_argument("--checkpoint", metavar="PREFIX", default="",
+                       help="the checkpoint of a .pb/.pbtxt/.meta graph (freeze_graph's --input_checkpoint; "
+                            "default: one beside it)")
+        p.add_argument("--signature", metavar="KEY", default="",
+                       help="the SavedModel signature to use (default: serving_default, or its only one)")
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         # SUPPRESS: a subcommand's default must not undo `tf-freezer --debug COMMAND`.
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
@@ -185,7 +190,7 @@ def _options(args):
 def _open(args, progress):
     from .load import OpenJob
 
-    return OpenJob(args.path, args.step).run(progress)
+    return OpenJob(args.path, args.step, args.checkpoint, args.signature).run(progress)
 
 
 def _print(args, data: dict, text: str) -> None:

@@ -469,7 +469,7 @@ class ExportJob(Job[ExportResult]):
         does for a frozen graph (its statuses, tolerances and batch probe). An export that does not run
         where the original does, or computes something else, is never written."""
         fo = self.options.freeze
-        feeds = make_feeds(graph_def, fo.verify_inputs)
+        feeds = make_feeds(graph_def, fo.verify_inputs, aliases=self.model.graph.aliases)
         # Only the exported model's inputs may be fed, on both sides: a value given for a
         # PlaceholderWithDefault reaches the reference only, and the outputs would differ by it.
         exported = {i.tensor for i in _graph_inputs(graph_def)}

@@ -76,11 +76,13 @@ class Feeds:
         return {k: (v[i:i + 1] if k in batched else v) for k, v in self.values.items()}
 
 
-def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0, graph=None) -> Feeds:
-    """Feeds for every Placeholder: from the .npz (keys are tensor or node names), else made up (see the
-    module docstring). A PlaceholderWithDefault keeps its default unless given, or is a training flag
-    (fed its inference value). `graph`: `graph_def` already imported, when the caller has it."""
-    given = _read_npz(npz_path) if npz_path else {}
+def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0, graph=None,
+               aliases: Optional[dict] = None) -> Feeds:
+    """Feeds for every Placeholder: from the .npz (keys are tensor or node names, or their `aliases`:
+    a TF2 signature's input keys and saved_model_cli names), else made up (see the module docstring).
+    A PlaceholderWithDefault keeps its default unless given, or is a training flag (fed its inference
+    value). `graph`: `graph_def` already imported, when the caller has it."""
+    given = {(aliases or {}).get(k, k): v for k, v in _read_npz(npz_path).items()} if npz_path else {}
     tf = tfmod.tensorflow()
     rng = np.random.default_rng(seed)
     feeds = Feeds()

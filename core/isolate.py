@@ -144,6 +144,7 @@ class ModelRef:
     # opened there; the CLI sends the path as given, for the worker to open)
     rewires: tuple = ()  # graph surgery that made the model (core.surgery), as --rewire specs
     binds: tuple = ()  # and as (placeholder, value) pairs
+    open_options: tuple = ()  # OpenJob's checkpoint= and signature=, as (name, value) pairs
 
     @classmethod
     def of(cls, model) -> "ModelRef":
@@ -157,11 +158,12 @@ class ModelRef:
             except OSError:
                 files.append((path, -1, -1))
         rewires, binds = _surgery_of(model) if model.origin is not None else ((), ())
-        return cls(loc.source, loc.step, tuple(files), len(origin.graph), rewires, binds)
+        return cls(loc.source, loc.step, tuple(files), len(origin.graph), rewires, binds,
+                   tuple(sorted(loc.open_options.items())))
 
     @property
     def key(self) -> tuple:
-        return self.source, self.step, self.files
+        return self.source, self.step, self.files, self.open_options
 
 
 def _surgery_of(model) -> tuple:
@@ -709,7 +711,7 @@ def _open(ref: ModelRef, models: collections.OrderedDict, send):
     if model is None:
         send("progress", Progress("open", 0.0, "Opening the model in the TensorFlow worker"))
         # Its steps under the "open" stage at 0: the job's own fractions start after it.
-        model = OpenJob(ref.source, ref.step).run(lambda p: send("progress", Progress("open", 0.0, p.message)))
+        model = OpenJob(ref.source, ref.step, **dict(ref.open_options)).run(lambda p: send("progress", Progress("open", 0.0, p.message)))
         models[ref.key] = model
         while len(models) > _MODELS_KEPT:
             models.popitem(last=False)

@@ -55,6 +55,18 @@ def _verify_status(verify) -> str:
     return "verified" if verify.ok else "VERIFICATION FAILED"
 
 
+def _toolbar_picker(toolbar, label: str, name: str, tip: str, picked):
+    """A labelled combo in the toolbar, hidden until there is a choice: (combo, label action, combo action)."""
+    combo = QComboBox()
+    combo.setObjectName(name)
+    combo.setToolTip(tip)
+    combo.activated.connect(picked)
+    actions = toolbar.addWidget(QLabel(f"  {label}: ")), toolbar.addWidget(combo)
+    for action in actions:
+        action.setVisible(False)
+    return (combo, *actions)
+
+
 def _checkpoint_steps(path: str) -> list[int]:
     from core.locate import checkpoint_steps
     return checkpoint_steps(path)
@@ -211,15 +223,13 @@ class MainWindow(QMainWindow):
         toolbar.setIconSize(QSize(20, 20))
         toolbar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
         toolbar.addAction(self.open_action)
-        self.step_label = QLabel("  Step: ")
-        self.step_combo = QComboBox()
-        self.step_combo.setObjectName("stepPicker")
-        self.step_combo.setToolTip("The folder holds several saved steps; pick the one to freeze")
-        self.step_combo.activated.connect(self._on_step_picked)
-        self.step_label_action = toolbar.addWidget(self.step_label)
-        self.step_combo_action = toolbar.addWidget(self.step_combo)
-        self.step_label_action.setVisible(False)
-        self.step_combo_action.setVisible(False)
+        self.step_combo, self.step_label_action, self.step_combo_action = _toolbar_picker(
+            toolbar, "Step", "stepPicker", "The folder holds several saved steps; pick the one to freeze",
+            self._on_step_picked)
+        self.signature_combo, self.signature_label_action, self.signature_combo_action = _toolbar_picker(
+            toolbar, "Signature", "signaturePicker", "The SavedModel has several signatures; pick the one to freeze",
+            self._on_signature_picked)
+        self.signature_combo.setPlaceholderText("choose one")
 
         # --- left: search, suggestions, tree
         self.search_field = QLineEdit()
@@ -532,7 +542,7 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str, step: Optional[int] = None) -> None:
+    def open_path(self, path: str, step: Optional[int] = None, signature: str = "") -> None:
         """Open a checkpoint folder, prefix or file (drag-and-drop, command line and dialogs all call
         this). Runs in the background; `modelOpened` or `openFailed` follows."""
         path = os.fspath(path)
@@ -549,7 +559,8 @@ class MainWindow(QMainWindow):
             self._detach_freeze()
         self._opening = (path, step)
         # Before TensorFlow has loaded, the graph part comes first: the tree is usable while it loads.
-        job = _OpenAndIndex(OpenJob(path, step) if core.tf.is_loaded() else OpenGraphJob(path, step))
+        job = _OpenAndIndex(OpenJob(path, step, signature=signature) if core.tf.is_loaded()
+                            else OpenGraphJob(path, step))
         runner = JobRunner(job, "open")
         self._open_runner = runner
         self.log(f"Opening {path}" + (f" (step {step})" if step is not None else "") + "…")
@@ -693,6 +704,7 @@ class MainWindow(QMainWindow):
                 self.tree.expand(self.tree_model.index(r, 0))
         self._fill_suggestions()
         self._fill_steps()
+        self._fill_signatures()
         self._reset_surgery(model)
         # A big checkpoint's table (thousands of tensors) is filled when its tab is shown, not on
         # every open: the tree is what a user looks at first.
@@ -745,6 +757,23 @@ class MainWindow(QMainWindow):
         step = self.step_combo.itemData(index)
         if self.model is not None and step is not None and step != self.model.location.step:
             self.open_path(self.model.location.folder, step)
+
+    def _fill_signatures(self) -> None:
+        location = self.model.location
+        keys = list(location.signatures)
+        self.signature_combo.clear()
+        for key in keys:
+            self.signature_combo.addItem(key, key)
+        # No current item (the placeholder shows) while several are there and none is chosen.
+        self.signature_combo.setCurrentIndex(keys.index(location.signature) if location.signature in keys else -1)
+        several = len(keys) > 1
+        self.signature_label_action.setVisible(several)
+        self.signature_combo_action.setVisible(several)
+
+    def _on_signature_picked(self, index: int) -> None:
+        key = self.signature_combo.itemData(index)
+        if self.model is not None and key and key != self.model.location.signature:
+            self.open_path(self.model.location.source, signature=key)
 
     def _show_empty_state(self) -> None:
         self.details.clear("Open a checkpoint: drop its folder or any of its files here, or use File > Open "

@@ -169,8 +169,9 @@ def test_missing_meta(capsys, checkpoints, tmp_path):
     only(folder, ".meta").unlink()
     base = os.path.basename(spec.prefix)
     line = fails(capsys, "inspect", str(folder))
-    assert line == (f"The checkpoint {base} has no .meta graph file beside it. "
-                    "Copy the model.ckpt-N.meta file from the training run into the folder.")
+    assert line == (f"The checkpoint {base} has no .meta graph file beside it, and the folder holds no graph "
+                    "(.pb or .pbtxt). Copy the model.ckpt-N.meta file (or the graph.pbtxt) from the training run "
+                    "into the folder.")
 
 
 @pytest.mark.parametrize("content, message", [
