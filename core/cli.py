@@ -190,7 +190,13 @@ def _options(args):
 def _open(args, progress):
     from .load import OpenJob
 
-    return OpenJob(args.path, args.step, args.checkpoint, args.signature).run(progress)
+    return OpenJob(args.path, args.step, **dict(_open_options(args))).run(progress)
+
+
+def _open_options(args) -> tuple:
+    """--checkpoint and --signature, as OpenJob's keywords (the worker opens the model with them too)."""
+    return tuple((name, value) for name, value in (("checkpoint", args.checkpoint), ("signature", args.signature))
+                 if value)
 
 
 def _print(args, data: dict, text: str) -> None:
@@ -288,7 +294,7 @@ def cmd_freeze(args, progress) -> int:
         # of "Aborted", and TensorFlow is imported (and the model opened) once, there, not here too.
         warm_up()
         _check_output_early(args, options)
-        job = isolated(FreezeWithNotes(ModelRef(args.path, args.step, (), -1), options))
+        job = isolated(FreezeWithNotes(ModelRef(args.path, args.step, (), -1, open_options=_open_options(args)), options))
         result, notes = _refused_on_failure(args, progress, lambda: job.run(progress))
         sys.stderr.writelines(notes)
     else:
@@ -339,7 +345,7 @@ def _check_output_early(args, options) -> None:
     from .locate import locate
     from .output import check_target
 
-    if formats.detect(args.path) != "checkpoint":
+    if args.checkpoint or formats.detect(args.path) != "checkpoint":  # --checkpoint: the worker locates it
         return
     location = locate(args.path, args.step)
     options.output_path = check_target(options.output_path or location.stem + ".frozen.pb", location.input_files,
