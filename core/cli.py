@@ -1,6 +1,7 @@
 """The `tf-freezer` command line (headless). Other tools call it: keep its flags and JSON stable.
 
-Exit codes: 0 success, 1 a user-facing error (one line on stderr), 2 bad usage.
+Exit codes: 0 success, 1 a user-facing error (one line on stderr), 2 bad usage, 130 interrupted
+(Ctrl+C, SIGINT), 143 terminated (SIGTERM); after 130 and 143 nothing was written.
 """
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import tempfile
 import time
 from typing import Optional
@@ -17,6 +20,7 @@ from .errors import Cancelled, FreezerError
 from .jobs import Progress
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 128 + signal.SIGTERM
 
 
 class _Usage(Exception):
@@ -28,9 +32,19 @@ class _Parser(argparse.ArgumentParser):
         raise _Usage(f"{self.prog}: {message}")
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt, so that every temp file is removed
+    on the way out (a job's `finally` blocks and write_atomically's clean-up run)."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
 class StderrProgress:
-    """Progress on stderr for anything that takes over a second: one rewritten line on a terminal,
-    one line per stage otherwise."""
+    """Progress on stderr for anything that takes over a second: one rewritten line on a terminal;
+    elsewhere (a log, a pipe) one line per stage that is still running `delay` seconds after it
+    began, so that a command failing fast prints its one error line and nothing before it."""
 
     def __init__(self, enabled: bool = True, delay: float = 1.0):
         self.enabled = enabled
@@ -39,20 +53,48 @@ class StderrProgress:
         self.tty = sys.stderr.isatty()
         self.last_stage = None
         self.dirty = False
+        self._lock = threading.Lock()
+        self._pending: Optional[threading.Timer] = None
 
     def __call__(self, p: Progress) -> None:
-        if not self.enabled or time.monotonic() - self.started < self.delay:
+        if not self.enabled:
             return
-        if self.tty:
-            line = f"\r[{p.fraction * 100:3.0f}%] {p.message}"[:200]
-            sys.stderr.write(line + "\x1b[K")
-            self.dirty = True
-        elif p.stage != self.last_stage:
-            sys.stderr.write(f"[{p.fraction * 100:3.0f}%] {p.message}\n")
+        if not self.tty:
+            if p.stage != self.last_stage:
+                self.last_stage = p.stage
+                self._cancel_pending()
+                line = f"[{p.fraction * 100:3.0f}%] {p.message}\n"
+                self._pending = threading.Timer(self.delay, self._write_line, (line,))
+                self._pending.daemon = True
+                self._pending.start()
+            return
+        if time.monotonic() - self.started < self.delay:
+            return
+        line = f"\r[{p.fraction * 100:3.0f}%] {p.message}"[:200]
+        sys.stderr.write(line + "\x1b[K")
+        self.dirty = True
         self.last_stage = p.stage
         sys.stderr.flush()
 
+    def _write_line(self, line: str) -> None:
+        with self._lock:
+            if self._pending is None:
+                return
+            self._pending = None
+            try:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+            except (OSError, ValueError):  # stderr closed meanwhile
+                pass
+
+    def _cancel_pending(self) -> None:
+        with self._lock:
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
+
     def finish(self) -> None:
+        self._cancel_pending()
         if self.dirty:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
@@ -71,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         # SUPPRESS: a subcommand's default must not undo `tf-freezer --debug COMMAND`.
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+        p.add_argument("--allow-ops", metavar="OP,OP", default="",
+                       help="run these file-system, Python or network ops (e.g. WriteFile) when the model has "
+                            "them; refused by default")
 
     p = sub.add_parser("inspect", help="show a checkpoint's graph: inputs, suggested outputs, variables")
     common(p)
@@ -166,7 +211,9 @@ def _options(args):
 def _open(args, progress):
     from .load import OpenJob
 
-    return OpenJob(args.path, args.step).run(progress)
+    from .opscan import parse_allowed
+
+    return OpenJob(args.path, args.step, parse_allowed(args.allow_ops)).run(progress)
 
 
 def _print(args, data: dict, text: str) -> None:
@@ -333,14 +380,31 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         args = parser.parse_args(argv)
     except _Usage as exc:
+        first = next((a for a in argv if not a.startswith("-")), None)
+        if first is not None and first not in COMMANDS and first != "gui" and _looks_like_path(first):
+            # `tf-freezer /runs/a` with a typo: say what is wrong with the path, not "invalid choice".
+            sys.stderr.write(f"tf-freezer: {first} does not exist. Check the path; commands: "
+                             f"{', '.join([*COMMANDS, 'gui'])}.\n")
+            return EXIT_ERROR
         sys.stderr.write(f"{exc}\n")
         return EXIT_USAGE
     if args.command not in COMMANDS:  # `gui` is dispatched by gui.launch before we get here
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     args.debug = getattr(args, "debug", False)
-    with _native_stderr_quieted(keep=args.debug):
-        return _dispatch(args)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        with _native_stderr_quieted(keep=args.debug):
+            return _dispatch(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _looks_like_path(word: str) -> bool:
+    return os.sep in word or word.startswith(".") or os.path.splitext(word)[1] != "" or os.path.lexists(word)
 
 
 @contextlib.contextmanager
@@ -394,7 +458,11 @@ def _dispatch(args) -> int:
     except KeyboardInterrupt:
         progress.finish()
         sys.stderr.write("tf-freezer: interrupted; nothing was written.\n")
-        return 130
+        return EXIT_INTERRUPTED
+    except _Terminated:
+        progress.finish()
+        sys.stderr.write("tf-freezer: terminated (SIGTERM); nothing was written.\n")
+        return EXIT_TERMINATED
     except Exception as exc:  # an unexpected failure still gets one line, and --debug the traceback
         progress.finish()
         if args.debug:

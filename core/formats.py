@@ -11,6 +11,7 @@ import os
 import time
 import zipfile
 
+from . import opscan
 from . import tf as tfmod
 from .analysis import InputInfo
 from .errors import FreezerError
@@ -152,7 +153,7 @@ def open_savedmodel(job: Job, path: str):
         raise FreezerError(f"The SavedModel in {folder} holds no graph.", "Export it again.")
     meta = next((m for m in saved.meta_graphs if "serve" in m.meta_info_def.tags), saved.meta_graphs[0])
     if len(meta.object_graph_def.nodes) > 0:
-        return _open_v2(job, path, folder, "savedmodel-v2")
+        return _open_v2(job, path, folder, "savedmodel-v2", meta)
 
     prefix = os.path.join(folder, "variables", "variables")
     tensors, reader = {}, None
@@ -172,7 +173,7 @@ def open_savedmodel(job: Job, path: str):
                    signature_inputs=sig_inputs, signature_outputs=sig_outputs)
 
 
-def _open_v2(job: Job, path: str, folder: str, fmt: str):
+def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None):
     """TF2 SavedModel or Keras: load it, freeze its serving function with TensorFlow's v2 converter,
     and open the resulting graph."""
     from .load import analyse
@@ -187,6 +188,7 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str):
         where, stem = path, os.path.splitext(path)[0]
     else:
         job.step("load", 0.2, f"Loading the TF2 SavedModel in {os.path.basename(folder)}")
+        opscan.refuse(opscan.savedmodel_v2_ops(meta), getattr(job, "allow_ops", ()), "loading this TF2 SavedModel")
         try:
             loaded = tf.saved_model.load(folder)
         except Exception as exc:

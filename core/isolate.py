@@ -127,6 +127,7 @@ class ModelRef:
     nodes: int  # node count as the app opened it: a mismatch means the files changed under us
     rewires: tuple = ()  # graph surgery that made the model (core.surgery), as --rewire specs
     binds: tuple = ()  # and as (placeholder, value) pairs
+    allowed_ops: tuple = ()  # core.opscan's denied ops the user allowed
 
     @classmethod
     def of(cls, model) -> "ModelRef":
@@ -140,11 +141,11 @@ class ModelRef:
             except OSError:
                 files.append((path, -1, -1))
         rewires, binds = _surgery_of(model) if model.origin is not None else ((), ())
-        return cls(loc.source, loc.step, tuple(files), len(origin.graph), rewires, binds)
+        return cls(loc.source, loc.step, tuple(files), len(origin.graph), rewires, binds, tuple(loc.allowed_ops))
 
     @property
     def key(self) -> tuple:
-        return self.source, self.step, self.files
+        return self.source, self.step, self.files, self.allowed_ops
 
 
 def _surgery_of(model) -> tuple:
@@ -229,9 +230,13 @@ class Worker:
                 # stdout (the CLI's stdout carries JSON) go to the log, opened with O_APPEND so that
                 # the app can empty it between jobs (the worker then writes from its start again).
                 with os.fdopen(os.open(self._log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
+                    # PR_SET_PDEATHSIG fires when the *thread* that started the child ends: asked
+                    # for only from the main thread, whose end is the app's; the pipe watchdog
+                    # (_serve) covers the rest.
+                    parent = os.getpid() if threading.current_thread() is threading.main_thread() else 0
                     process = subprocess.Popen(
                         [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path), *map(str, child_fds),
-                         str(int(self.tensorflow))],
+                         str(int(self.tensorflow)), str(parent)],
                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=child_fds)
             finally:
                 requests_out.close()  # the child's ends: closed here, so either side sees the other die
@@ -545,13 +550,34 @@ def shutdown(timeout: float = 2.0) -> None:
 # The worker's side
 # =================================================================================================
 # argv: the app's sys.path (so the worker imports the same core, and tests' modules), the fds of
-# the two pipes, whether to import TensorFlow.
+# the two pipes, whether to import TensorFlow, the pid whose death must kill the worker (0: none).
 _BOOTSTRAP = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
-              "from core.isolate import _main; _main(*map(int, sys.argv[2:5]))")
+              "from core.isolate import _main; _main(*map(int, sys.argv[2:6]))")
+
+#: seconds an orphaned worker (its app gone) gets to end its job by itself before it exits anyway
+ORPHAN_GRACE = CANCEL_GRACE
+_PR_SET_PDEATHSIG = 1
 
 
-def _main(requests_fd: int, events_fd: int, tensorflow: int) -> None:
+def _main(requests_fd: int, events_fd: int, tensorflow: int, parent: int = 0) -> None:
+    if parent:
+        _die_with(parent)
     _serve(Connection(requests_fd, writable=False), Connection(events_fd, readable=False), bool(tensorflow))
+
+
+def _die_with(parent: int) -> None:
+    """Linux: have the kernel SIGKILL this process when `parent` ends, even while a TensorFlow kernel
+    holds the main thread (a killed app must not leave a worker computing for half an hour)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (AttributeError, OSError):
+        return
+    if os.getppid() != parent:  # the app died before the request took effect
+        os._exit(1)
 
 
 def _serve(requests, events, tensorflow: bool = True) -> None:
@@ -574,6 +600,11 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
                 for event in list(cancels.values()):
                     event.set()
                 inbox.put(None)
+                # A job that does not check for the cancel (a long Session.run) must not outlive
+                # the app: the watchdog wherever PR_SET_PDEATHSIG is not there to kill us.
+                watchdog = threading.Timer(ORPHAN_GRACE, os._exit, (1,))
+                watchdog.daemon = True
+                watchdog.start()
                 return
             except Exception:  # noqa: BLE001 - one unreadable request must not stop the reading
                 traceback.print_exc()
@@ -655,7 +686,7 @@ def _open(ref: ModelRef, models: collections.OrderedDict, send):
     model = models.get(ref.key)
     if model is None:
         send("progress", Progress("open", 0.0, "Opening the model in the TensorFlow worker"))
-        model = OpenJob(ref.source, ref.step).run()
+        model = OpenJob(ref.source, ref.step, ref.allowed_ops).run()
         models[ref.key] = model
         while len(models) > _MODELS_KEPT:
             models.popitem(last=False)

@@ -193,12 +193,18 @@ class OpenJob(Job[OpenedModel]):
     file), a frozen GraphDef (.pb/.pbtxt), a SavedModel folder (TF1 builder or TF2), a Keras file.
     Stages: locate, import, read-index, parse, analyse."""
 
-    def __init__(self, path: str, step: Optional[int] = None):
+    def __init__(self, path: str, step: Optional[int] = None, allow_ops=()):
         super().__init__()
         self.path = str(path)
         self.step_number = step
+        self.allow_ops = tuple(allow_ops)  # denied ops (core.opscan) this model may run
 
     def _run(self) -> OpenedModel:
+        model = self._open()
+        model.location.allowed_ops = self.allow_ops
+        return model
+
+    def _open(self) -> OpenedModel:
         import time
 
         from . import formats

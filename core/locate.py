@@ -28,6 +28,7 @@ class CheckpointLocation:
     source: str = ""  # what the user opened (a folder, a .pb, a SavedModel folder...)
     stem: str = ""  # default outputs are named stem + '.frozen.pb'
     input_files: list[str] = field(default_factory=list)  # never written over
+    allowed_ops: tuple = ()  # denied ops the user allows this model to run (core.opscan, --allow-ops)
 
     def __post_init__(self) -> None:
         self.source = self.source or self.folder

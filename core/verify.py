@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 
+from . import opscan
 from . import tf as tfmod
 from .errors import FreezerError
 from .jobs import Job
@@ -158,6 +159,7 @@ def run_reference(model, feeds: dict, outputs: list[str], use_ema: bool = False)
     if model.origin is not None:  # graph surgery: feed the original graph where the surgery cut it
         feeds = reference_feeds(model, feeds)
         model = model.origin
+    opscan.check_reference(model, outputs)
     if model.format == "checkpoint":
         return run_checkpoint(model, feeds, outputs, use_ema)
     if model.format == "savedmodel":
@@ -298,6 +300,7 @@ class VerifyJob(Job[VerifyResult]):
         def failed(reason: str) -> VerifyResult:
             return VerifyResult(False, reason=reason, feeds=described, seconds=time.perf_counter() - started)
 
+        opscan.check_graph(graph_def, outputs + [init_op], opscan.allowed_ops(self.model), "the frozen graph")
         self.step("run-frozen", 0.2, "Running the frozen graph")
         try:
             got = run_frozen(graph_def, feeds, outputs, init_op)
