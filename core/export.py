@@ -389,7 +389,7 @@ class ExportJob(Job[ExportResult]):
                                "from a frozen graph.", "Export a SavedModel or a TFLite model instead.")
         self.step("export", 0.55, "Converting with tf2onnx")
         model_proto = _convert_onnx(graph_def, [i.tensor for i in inputs], outputs, self.options.opset)
-        data = model_proto.SerializeToString()
+        data = model_proto.SerializeToString(deterministic=True)
         opset = next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), None)
         del model_proto
         timings["export"] = time.perf_counter() - t
@@ -492,8 +492,16 @@ def _build_savedmodel(folder: str, values_prefix: str, graph_def, input_keys: di
         raise FreezerError(f"Cannot write the SavedModel beside {os.path.basename(folder)}: {exc.strerror}.",
                            "Free some space or choose another folder; nothing was written.") from None
     except Exception as exc:  # the graph was checked by the freeze pipeline: this is TensorFlow's finding
+        if _is_disk_full(exc):  # TensorFlow's file system raises its own error type, not OSError
+            raise FreezerError(f"The disk holding {os.path.dirname(folder)} is full.",
+                               "Free some space or choose another folder; nothing was written.") from None
         raise FreezerError(f"TensorFlow cannot build a SavedModel from this graph: {_first_line(exc)}",
                            "Check the outputs and the preview's warnings.", details=repr(exc)) from None
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    text = str(exc)
+    return "No space left on device" in text or "Disk quota exceeded" in text
 
 
 def _write_savedmodel(folder: str, values_prefix: str, graph_def, input_keys: dict, output_keys: dict,

@@ -17,6 +17,7 @@ from .analysis import InputInfo
 from .errors import FreezerError
 from .jobs import Job
 from .locate import CheckpointLocation, prefix_of
+from .safefile import PROTOBUF_FILE_LIMIT, open_error, read_capped
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -36,8 +37,11 @@ def detect(path: str) -> str:
         return "savedmodel"
     if prefix_of(path) is not None or os.path.basename(path) == "checkpoint":
         return "checkpoint"
-    with open(path, "rb") as fh:
-        head = fh.read(8)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise open_error(path, exc, "the model file") from None
     if head.startswith(_HDF5_MAGIC):
         return "keras"
     if head.startswith(b"PK\x03\x04"):
@@ -69,11 +73,7 @@ def read_graph_def(path: str):
     from google.protobuf import text_format
     from tensorflow.core.framework import graph_pb2
 
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the file's permissions.") from None
+    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a graph (.pb)")
     graph_def = graph_pb2.GraphDef()
     try:
         graph_def.ParseFromString(data)
@@ -137,15 +137,17 @@ def open_savedmodel(job: Job, path: str):
     tfmod.tensorflow()
     saved = saved_model_pb2.SavedModel()
     pb = os.path.join(folder, "saved_model.pb")
+    data = read_capped(pb, PROTOBUF_FILE_LIMIT, "a SavedModel (saved_model.pb)") if os.path.lexists(pb) else None
     try:
-        if os.path.exists(pb):
-            with open(pb, "rb") as fh:
-                saved.ParseFromString(fh.read())
+        if data is not None:
+            saved.ParseFromString(data)
         else:
             from google.protobuf import text_format
 
-            with open(os.path.join(folder, "saved_model.pbtxt"), encoding="utf-8") as fh:
-                text_format.Parse(fh.read(), saved)
+            text = read_capped(os.path.join(folder, "saved_model.pbtxt"), PROTOBUF_FILE_LIMIT, "a SavedModel")
+            text_format.Parse(text.decode("utf-8"), saved)
+    except FreezerError:
+        raise
     except Exception as exc:
         raise FreezerError(f"The SavedModel in {folder} cannot be parsed: {exc}.",
                            "The saved_model.pb may be truncated; export it again.") from None

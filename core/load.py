@@ -17,6 +17,7 @@ from .errors import FreezerError
 from .graph import GraphModel
 from .jobs import Job
 from .locate import CheckpointLocation, locate
+from .safefile import PROTOBUF_FILE_LIMIT, check_utf8_path, read_capped, require_checkpoint_files
 from .variables import VARIABLE_OPS, CheckpointTensor, VariableInfo, map_variables, read_checkpoint_index
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -115,6 +116,7 @@ class OpenedModel:
 
 
 def _open_reader(prefix: str):
+    require_checkpoint_files(prefix)
     tf = tfmod.tensorflow()
     try:
         return tf.train.load_checkpoint(prefix)
@@ -130,11 +132,9 @@ def read_meta_graph(path: str):
     from tensorflow.core.protobuf import meta_graph_pb2
 
     meta = meta_graph_pb2.MetaGraphDef()
+    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a graph (.meta)")
     try:
-        with open(path, "rb") as fh:
-            meta.ParseFromString(fh.read())
-    except OSError as exc:
-        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the file's permissions.") from None
+        meta.ParseFromString(data)
     except Exception as exc:  # google.protobuf.message.DecodeError and friends
         raise FreezerError(f"{os.path.basename(path)} is not a valid TensorFlow graph (MetaGraphDef): {exc}.",
                            "The file may be truncated or not a .meta file; copy it again from the training run.",
@@ -207,6 +207,7 @@ class OpenJob(Job[OpenedModel]):
     def _open(self) -> OpenedModel:
         import time
 
+        check_utf8_path(os.path.abspath(os.path.expanduser(self.path)))
         from . import formats
 
         t0 = time.perf_counter()

@@ -327,7 +327,7 @@ def check_target(path: str, input_files, *, overwrite: bool, suffix: str, folder
     reason = protected_reason(path, input_files)
     if reason:
         raise FreezerError(f"The output path {path} {reason}.",
-                           "Choose another name; tf-freezer never writes over what it reads.")
+                           "Choose another name; tf-freezer never writes over its inputs.")
     if os.path.lexists(path) and not overwrite:
         raise FreezerError(f"{path} already exists.", exists_hint)
     check_writable(folder)
@@ -441,7 +441,7 @@ def graph_chunks(graph_def, detached: Optional[dict] = None,
     400 MB frozen graph the usual way copies every byte into the GraphDef, again into upb's buffer
     and again into a bytes object; here they go from the checkpoint's array to the file."""
     if not detached:
-        return [graph_def.SerializeToString()]
+        return [graph_def.SerializeToString(deterministic=True)]
     import numpy as np
 
     def content(array):
@@ -460,7 +460,7 @@ def graph_chunks(graph_def, detached: Optional[dict] = None,
     for node in graph_def.node:
         array = detached.get(node.name)
         if array is None:
-            data = node.SerializeToString()
+            data = node.SerializeToString(deterministic=True)
             small += (b"\x0a", _varint(len(data)), data)  # GraphDef.node = 1
             continue
         nbytes = array.nbytes
@@ -481,7 +481,7 @@ def graph_chunks(graph_def, detached: Optional[dict] = None,
             getattr(rest, field.name).CopyFrom(value)
         else:
             setattr(rest, field.name, value)
-    small.append(rest.SerializeToString())
+    small.append(rest.SerializeToString(deterministic=True))
     pieces.append(b"".join(small))
     return pieces
 
@@ -494,11 +494,11 @@ def _const_node_head(node, content_bytes: int) -> bytes:
     rest = node_def_pb2.NodeDef()
     rest.CopyFrom(node)
     del rest.attr["value"]
-    tensor = node.attr["value"].tensor.SerializeToString() + b"\x22" + _varint(content_bytes)  # tensor_content = 4
+    tensor = node.attr["value"].tensor.SerializeToString(deterministic=True) + b"\x22" + _varint(content_bytes)  # tensor_content = 4
     tensor_len = len(tensor) + content_bytes
     attr = b"\x42" + _varint(tensor_len)  # AttrValue.tensor = 8
     attr_len = len(attr) + tensor_len
     entry = b"\x0a\x05value\x12" + _varint(attr_len)  # map entry: key = 1, value = 2
     entry_len = len(entry) + attr_len
-    return rest.SerializeToString() + b"\x2a" + _varint(entry_len) + entry + attr + tensor  # NodeDef.attr = 5
+    return rest.SerializeToString(deterministic=True) + b"\x2a" + _varint(entry_len) + entry + attr + tensor  # NodeDef.attr = 5
 

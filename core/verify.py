@@ -16,6 +16,7 @@ from . import tf as tfmod
 from .errors import FreezerError
 from .jobs import Job
 from .prune import INIT_OP_NAME
+from .safefile import PROTOBUF_FILE_LIMIT, read_capped, require_regular
 from .variables import EMA_SUFFIX
 
 ATOL = 1e-5
@@ -52,11 +53,7 @@ def load_graph_def(path: str):
     from tensorflow.core.framework import graph_pb2
 
     gd = graph_pb2.GraphDef()
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the path.") from None
+    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a frozen graph (.pb)")
     try:
         gd.ParseFromString(data)
     except Exception as exc:
@@ -74,14 +71,7 @@ def sink_outputs(graph_def) -> list[str]:
 def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Feeds for every Placeholder: from the .npz (keys are tensor or node names), else seeded random
     values of the right dtype and shape. PlaceholderWithDefault keeps its default unless given."""
-    given: dict[str, np.ndarray] = {}
-    if npz_path:
-        try:
-            with np.load(npz_path, allow_pickle=False) as data:
-                given = {k: data[k] for k in data.files}
-        except (OSError, ValueError) as exc:
-            raise FreezerError(f"Cannot read the inputs file {npz_path}: {exc}.",
-                               "Pass an .npz made with numpy.savez(path, input_name=array, ...).") from None
+    given = read_npz(npz_path) if npz_path else {}
     tf = tfmod.tensorflow()
     rng = np.random.default_rng(seed)
     feeds = {}
@@ -115,6 +105,35 @@ def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0) -> dict
         raise FreezerError("The inputs file names tensors the frozen graph has no placeholder for: "
                            + ", ".join(sorted(given)) + ".", "Use the placeholder names (see `tf-freezer inspect`).")
     return feeds
+
+
+_NPZ_HINT = "Pass an .npz made with numpy.savez(path, input_name=array, ...)."
+
+
+def read_npz(path: str) -> dict[str, np.ndarray]:
+    """The arrays of an --inputs .npz, or one clear FreezerError: an .npy, a damaged or hostile file
+    (object arrays are never unpickled; a header claiming petabytes is not allocated)."""
+    import zipfile
+
+    require_regular(path, "an inputs file (.npz)")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            npy = fh.read(6) == b"\x93NUMPY"
+        raise FreezerError(f"The inputs file {path} is " + ("an .npy (one array), not an .npz." if npy else "not an .npz file."),
+                           _NPZ_HINT)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise FreezerError(f"The inputs file {path} holds Python objects (pickled), which tf-freezer never loads.",
+                               "Save numeric or string arrays only: " + _NPZ_HINT) from None
+        raise FreezerError(f"The inputs file {path} is damaged: {exc}.", _NPZ_HINT) from None
+    except MemoryError:
+        raise FreezerError(f"The inputs file {path} declares an array too big to hold in memory.",
+                           "It is damaged, or not made for this model. " + _NPZ_HINT) from None
+    except Exception as exc:  # noqa: BLE001 - zip and npy format errors of a damaged file take many types
+        raise FreezerError(f"The inputs file {path} is damaged ({type(exc).__name__}).", _NPZ_HINT) from None
 
 
 def _random_value(rng, dtype, shape):
