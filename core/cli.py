@@ -42,59 +42,32 @@ def _on_sigterm(signum, frame):
 
 
 class StderrProgress:
-    """Progress on stderr for anything that takes over a second: one rewritten line on a terminal;
-    elsewhere (a log, a pipe) one line per stage that is still running `delay` seconds after it
-    began, so that a command failing fast prints its one error line and nothing before it."""
+    """Progress on stderr for anything that takes over a second: one rewritten line on a terminal.
+    Elsewhere (a log, a pipe, another program reading stderr) nothing unless asked for with
+    --progress (then one line per stage), as git does: a command failing there prints its one error
+    line and nothing before it."""
 
-    def __init__(self, enabled: bool = True, delay: float = 1.0):
-        self.enabled = enabled
+    def __init__(self, enabled: bool = True, delay: float = 1.0, always: bool = False):
+        self.tty = sys.stderr.isatty()
+        self.enabled = enabled and (self.tty or always)
         self.delay = delay
         self.started = time.monotonic()
-        self.tty = sys.stderr.isatty()
         self.last_stage = None
         self.dirty = False
-        self._lock = threading.Lock()
-        self._pending: Optional[threading.Timer] = None
 
     def __call__(self, p: Progress) -> None:
-        if not self.enabled:
+        if not self.enabled or time.monotonic() - self.started < self.delay:
             return
-        if not self.tty:
-            if p.stage != self.last_stage:
-                self.last_stage = p.stage
-                self._cancel_pending()
-                line = f"[{p.fraction * 100:3.0f}%] {p.message}\n"
-                self._pending = threading.Timer(self.delay, self._write_line, (line,))
-                self._pending.daemon = True
-                self._pending.start()
-            return
-        if time.monotonic() - self.started < self.delay:
-            return
-        line = f"\r[{p.fraction * 100:3.0f}%] {p.message}"[:200]
-        sys.stderr.write(line + "\x1b[K")
-        self.dirty = True
+        if self.tty:
+            line = f"\r[{p.fraction * 100:3.0f}%] {p.message}"[:200]
+            sys.stderr.write(line + "\x1b[K")
+            self.dirty = True
+        elif p.stage != self.last_stage:
+            sys.stderr.write(f"[{p.fraction * 100:3.0f}%] {p.message}\n")
         self.last_stage = p.stage
         sys.stderr.flush()
 
-    def _write_line(self, line: str) -> None:
-        with self._lock:
-            if self._pending is None:
-                return
-            self._pending = None
-            try:
-                sys.stderr.write(line)
-                sys.stderr.flush()
-            except (OSError, ValueError):  # stderr closed meanwhile
-                pass
-
-    def _cancel_pending(self) -> None:
-        with self._lock:
-            if self._pending is not None:
-                self._pending.cancel()
-                self._pending = None
-
     def finish(self) -> None:
-        self._cancel_pending()
         if self.dirty:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
@@ -113,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         # SUPPRESS: a subcommand's default must not undo `tf-freezer --debug COMMAND`.
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+        p.add_argument("--progress", action="store_true",
+                       help="progress on stderr even when it is not a terminal (one line per stage)")
         p.add_argument("--allow-ops", metavar="OP,OP", default="",
                        help="run these file-system, Python or network ops (e.g. WriteFile) when the model has "
                             "them; refused by default")
@@ -436,7 +411,7 @@ def _native_stderr_quieted(keep: bool):
 
 
 def _dispatch(args) -> int:
-    progress = StderrProgress(enabled=not args.quiet)
+    progress = StderrProgress(enabled=not args.quiet, always=args.progress)
     try:
         return COMMANDS[args.command](args, progress)
     except FreezerError as exc:

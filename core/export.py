@@ -453,6 +453,8 @@ class ExportJob(Job[ExportResult]):
         self.step("verify", 0.9, f"Running the {self.model.format} on the same inputs")
         try:
             want = run_reference(self._reference_model, feeds, outputs, fo.use_ema)
+        except opscan.DeniedOps:
+            raise
         except Exception as exc:
             return VerifyResult(False, reason=f"the original {self.model.format} does not run with the same "
                                 f"inputs: {_first_line(exc)}", feeds=described,

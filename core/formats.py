@@ -190,7 +190,8 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None):
         where, stem = path, os.path.splitext(path)[0]
     else:
         job.step("load", 0.2, f"Loading the TF2 SavedModel in {os.path.basename(folder)}")
-        opscan.refuse(opscan.savedmodel_v2_ops(meta), getattr(job, "allow_ops", ()), "loading this TF2 SavedModel")
+        opscan.refuse(opscan.savedmodel_v2_ops(meta), getattr(job, "allow_ops", ()), "loading this TF2 SavedModel",
+                      on_open=True)
         try:
             loaded = tf.saved_model.load(folder)
         except Exception as exc:

@@ -138,7 +138,7 @@ def savedmodel_v2_ops(meta_graph) -> list[tuple[str, str]]:
     return _ops_in_functions(others, library, skip=frozenset(saver_functions))
 
 
-def refuse(found: list[tuple[str, str]], allowed: Iterable[str], what: str) -> None:
+def refuse(found: list[tuple[str, str]], allowed: Iterable[str], what: str, on_open: bool = False) -> None:
     """Raise DeniedOps naming the first node and op not allowed (and how many more there are)."""
     allowed = set(allowed)
     left = [(node, op) for node, op in found if op not in allowed]
@@ -150,8 +150,8 @@ def refuse(found: list[tuple[str, str]], allowed: Iterable[str], what: str) -> N
     raise DeniedOps(
         f"Not run: {what} would run node {node!r} ({op}){more}, an op that can read or write files, run "
         "Python or use the network; tf-freezer runs no such op from a model file unless allowed.",
-        f"If you trust this model, pass --allow-ops {','.join(ops)} (in the window: confirm); freezing "
-        "without running it works with --no-verify.", left)
+        f"If you trust this model, pass --allow-ops {','.join(ops)} (in the window: confirm)" +
+        ("." if on_open else "; freezing without running it works with --no-verify."), left)
 
 
 def check_graph(graph_def, roots: Iterable[str], allowed: Iterable[str], what: str, restore_feed: str = "") -> None:
