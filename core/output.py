@@ -350,16 +350,16 @@ def protected_reason(path: str, input_files) -> str:
     model_folders |= {os.path.dirname(p) for p in inputs if os.path.basename(p) in _SAVED_MODEL_FILES}
     checkpoint_folders = {os.path.dirname(p) for p in inputs
                           if prefix_of(p) is not None or os.path.basename(p) == "checkpoint"} - model_folders
-    for p in inputs:
-        if p == real:
-            return "is one of the files it is made from"
-        if p.startswith(real.rstrip(os.sep) + os.sep):
-            return "holds one of the files it is made from"
     for folder in model_folders:
         if real == folder:
             return "is the model folder it is made from"
         if real.startswith(folder.rstrip(os.sep) + os.sep):
             return f"is inside the model folder {folder} it is made from"
+    for p in inputs:
+        if p == real:
+            return "is one of the files it is made from"
+        if p.startswith(real.rstrip(os.sep) + os.sep):
+            return "holds one of the files it is made from"
     if os.path.dirname(real) in checkpoint_folders and (
             prefix_of(real) is not None or os.path.basename(real) == "checkpoint"):
         return "belongs to a checkpoint in the folder it is made from"
