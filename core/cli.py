@@ -183,12 +183,19 @@ def _options(args):
         rewires=rewires, binds=binds)
 
 
-def _open(args, progress):
+def _open(args, progress, worker_first: bool = False):
+    """The model, opened here. `worker_first`: opened in the TensorFlow worker before (see
+    core.isolate.OpenInWorker), for commands that use the worker anyway, where it then costs nothing:
+    a file that aborts TensorFlow ends the worker with one line instead of this process."""
     from .load import OpenJob
-
     from .opscan import parse_allowed
 
-    return OpenJob(args.path, args.step, parse_allowed(args.allow_ops)).run(progress)
+    allowed = parse_allowed(args.allow_ops)
+    if worker_first:
+        from .isolate import OpenInWorker, isolated
+
+        isolated(OpenInWorker(args.path, args.step, allowed)).run(progress)
+    return OpenJob(args.path, args.step, allowed).run(progress)
 
 
 def _print(args, data: dict, text: str) -> None:
@@ -259,7 +266,7 @@ def cmd_freeze(args, progress) -> int:
 
     if not args.no_verify:
         warm_up()  # verification runs in the worker process; it imports TensorFlow meanwhile
-    model = _open(args, progress)
+    model = _open(args, progress, worker_first=not args.no_verify)
     _need_outputs(model, args)
     options = _options(args)
     options.output_path = options.output_path or default_output_path(model)
@@ -297,7 +304,7 @@ def cmd_verify(args, progress) -> int:
     from .verify import VerifyJob
 
     warm_up()  # the graph runs in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
-    model = _open(args, progress)
+    model = _open(args, progress, worker_first=True)
     model.require_graph()
     rewires, binds = surgery_options(args)
     model = operated(model, rewires, binds)
@@ -319,7 +326,7 @@ def cmd_export(args, progress) -> int:
     from .isolate import isolated, warm_up
 
     warm_up()  # the export runs in the worker process (see below); it imports TensorFlow meanwhile
-    model = _open(args, progress)
+    model = _open(args, progress, worker_first=True)
     _need_outputs(model, args)
     freeze = _options(args)
     freeze.output_path = freeze.output_path or default_export_path(model, args.to)

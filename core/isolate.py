@@ -118,6 +118,30 @@ class IsolatedJob(Job[Any]):
             self._progress(progress)
 
 
+class OpenInWorker(Job[None]):
+    """Open a model in the worker first, before the app touches it with TensorFlow: reading a
+    checkpoint index or loading a SavedModel can abort TensorFlow on what a file says (a negative
+    dimension in an index, a SavedModel that fails a CHECK on load), and there that is a WorkerCrash,
+    one line naming TensorFlow's check. The worker keeps the model for the job that follows (a
+    verification, an export), which then does not open it again: for those the check costs nothing."""
+
+    def __init__(self, path: str, step: Optional[int] = None, allow_ops: tuple = ()):
+        super().__init__()
+        self.path = path
+        self.step_number = step
+        self.allow_ops = tuple(allow_ops)
+        self.models: Optional[collections.OrderedDict] = None  # the worker's cache, set there
+
+    def _run(self) -> None:
+        from .load import OpenJob
+
+        opener = OpenJob(self.path, self.step_number, self.allow_ops)
+        opener._cancel = self._cancel
+        model = opener.run(self._progress)
+        if self.models is not None:
+            _keep(self.models, ModelRef.of(model).key, model)
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """What the worker needs to open a model the way the app did."""
@@ -677,6 +701,8 @@ def _run_job(payload: bytes, cancel: threading.Event, models: collections.Ordere
     Job.__init__(job)
     vars(job).update(state)
     job._cancel = cancel
+    if isinstance(job, OpenInWorker):
+        job.models = models
     return job.run(lambda progress: send("progress", progress))
 
 
@@ -687,9 +713,7 @@ def _open(ref: ModelRef, models: collections.OrderedDict, send):
     if model is None:
         send("progress", Progress("open", 0.0, "Opening the model in the TensorFlow worker"))
         model = OpenJob(ref.source, ref.step, ref.allowed_ops).run()
-        models[ref.key] = model
-        while len(models) > _MODELS_KEPT:
-            models.popitem(last=False)
+        _keep(models, ref.key, model)
     models.move_to_end(ref.key)
     if len(model.graph) != ref.nodes:
         models.pop(ref.key, None)
@@ -700,6 +724,13 @@ def _open(ref: ModelRef, models: collections.OrderedDict, send):
 
         model = operated(model, [parse_rewire(spec) for spec in ref.rewires], dict(ref.binds))
     return model
+
+
+def _keep(models: collections.OrderedDict, key: tuple, model) -> None:
+    models[key] = model
+    models.move_to_end(key)
+    while len(models) > _MODELS_KEPT:
+        models.popitem(last=False)
 
 
 def _describe(exc: BaseException) -> tuple:

@@ -465,20 +465,27 @@ def test_special_paths_are_named_for_what_they_are(capsys, tmp_path, alarm, kind
 # =============================================================================================
 # 7. An abort of TensorFlow is one line naming TensorFlow's check
 # =============================================================================================
-def test_an_abort_in_the_worker_keeps_tensorflows_check_line(tmp_path):
-    from core.errors import FreezerError
-    from core.isolate import IsolatedJob, Worker
+def test_the_cli_opens_in_the_worker_first_and_the_worker_keeps_the_model(checkpoints, tmp_path):
+    """What can abort TensorFlow on a file's content (the index reader, a SavedModel's loader) runs
+    in the worker before this process touches the file; the verification that follows finds the
+    model already open there, so the early open costs no second one."""
+    from core.freeze import FreezeJob, FreezeOptions
+    from core.isolate import OpenInWorker, isolated
+    from core.load import open_checkpoint
+    from core.verify import VerifyJob
 
-    import worker_jobs
-
-    worker = Worker(keep_warm=False, tensorflow=False)
-    try:
-        with pytest.raises(FreezerError) as info:
-            IsolatedJob(worker_jobs.AbortWhileWriting(str(tmp_path / "out.pb")), worker).run(None)
-    finally:
-        worker.shutdown()
-    assert "Check failed: dtype() == expected_dtype (3 vs. 1)" in info.value.message
-    assert os.listdir(tmp_path) == []
+    spec = checkpoints["toy_add"]
+    opened_first, not_first = copy_of(spec, tmp_path / "a"), copy_of(spec, tmp_path / "b")
+    seen = []
+    isolated(OpenInWorker(str(opened_first))).run(seen.append)
+    assert any(p.stage == "read-index" for p in seen)  # the index was read there
+    for folder, opens_again in ((opened_first, False), (not_first, True)):
+        model = open_checkpoint(str(folder))
+        frozen = folder / "frozen.pb"
+        FreezeJob(model, FreezeOptions(outputs=["output"], output_path=str(frozen), verify=False)).run()
+        seen.clear()
+        assert isolated(VerifyJob(model, str(frozen))).run(seen.append).ok
+        assert any("Opening the model in the TensorFlow worker" in p.message for p in seen) == opens_again
 
 
 # =============================================================================================
