@@ -674,7 +674,9 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
         try:
             reply = ("result", _run_job(payload, cancel, models, send))
         except FreezerError as exc:
-            reply = ("freezer", (exc.message, exc.hint, exc.details))
+            # A subclass (core.opscan.DeniedOps) travels pickled, as itself: callers act on its type.
+            reply = ("freezer", (exc.message, exc.hint, exc.details)) if type(exc) is FreezerError \
+                else ("bug", _describe(exc))
         except Cancelled:
             reply = ("cancelled", None)
         except BaseException as exc:  # noqa: BLE001 - everything goes back to the app

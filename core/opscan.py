@@ -48,6 +48,9 @@ class DeniedOps(FreezerError):
         super().__init__(message, hint)
         self.found = found
 
+    def __reduce__(self):  # comes back from the TensorFlow worker as itself (the window asks to allow)
+        return type(self), (self.message, self.hint, self.found)
+
 
 def parse_allowed(text: str) -> tuple[str, ...]:
     """`--allow-ops WriteFile,ReadFile` as a tuple of op names."""
