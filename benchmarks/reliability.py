@@ -68,8 +68,8 @@ class Cases:
         self.steps = checkpoints.build_steps(root / "steps")
         self.hostile_ckpt = Path(hostile_models.build_writefile_checkpoint(root / "hostile", self.marks / "ckpt")).parent
         self.main_op = hostile_models.build_main_op_savedmodel(root / "main_op", self.marks / "main_op")
-        self.tf2 = hostile_models.build_tf2_initializer_savedmodel(root / "tf2", self.marks / "tf2")
-        self.plain_tf2 = _plain_tf2_savedmodel(root / "plain_tf2")
+        self.tf2 = hostile_models.build_tf2_savedmodel(root / "tf2", self.marks / "tf2")
+        self.plain_tf2 = hostile_models.build_tf2_savedmodel(root / "plain_tf2")
         self.rows: list[dict] = []
         self.n = 0
 
@@ -95,23 +95,6 @@ class Cases:
             mark.unlink()
         self.rows.append({"input": name, "exit": code, "one_line": clear, "inputs_kept": kept, "nothing_run": not ran,
                           "line": lines[-1] if lines else ""})
-
-
-def _plain_tf2_savedmodel(folder: Path) -> Path:
-    import tensorflow as tf
-
-    class Model(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = tf.Variable(tf.ones([2, 2]))
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
-        def __call__(self, x):
-            return {"probs": tf.nn.softmax(tf.matmul(x, self.w))}
-
-    module = Model()
-    tf.saved_model.save(module, str(folder), signatures=module.__call__)
-    return folder
 
 
 def bad_inputs(c: Cases) -> None:

@@ -1,6 +1,6 @@
 """Model files that would touch the file system when run: each writes a marker file of its choosing
-(`marker`) through TensorFlow's WriteFile op, from a different place a run reaches. Used by
-tests/test_reliability.py and benchmarks/reliability.py."""
+(`marker`) through TensorFlow's WriteFile op, from a different place a run reaches (and a TF2
+SavedModel without one). Used by tests/test_reliability.py and benchmarks/reliability.py."""
 from __future__ import annotations
 
 import os
@@ -14,15 +14,11 @@ import tensorflow as tf  # noqa: E402
 v1 = tf.compat.v1
 
 
-def _tf1_graph() -> tf.Graph:
-    return tf.Graph()
-
-
 def build_writefile_checkpoint(folder: Path, marker: Path) -> str:
     """A TF1 training checkpoint whose output `output` has a control dependency on a WriteFile:
     running `output` writes `marker`. Returns the checkpoint prefix."""
     folder.mkdir(parents=True, exist_ok=True)
-    g = _tf1_graph()
+    g = tf.Graph()
     with g.as_default():
         x = v1.placeholder(tf.float32, [None, 2], name="x")
         w = v1.get_variable("w", initializer=np.array([[1.0], [2.0]], np.float32), use_resource=False)
@@ -38,7 +34,7 @@ def build_writefile_checkpoint(folder: Path, marker: Path) -> str:
 
 def build_main_op_savedmodel(folder: Path, marker: Path) -> Path:
     """A TF1 SavedModel whose main_op writes `marker`; its output `probs` does not need it."""
-    g = _tf1_graph()
+    g = tf.Graph()
     with g.as_default():
         x = v1.placeholder(tf.float32, [None, 2], name="x")
         w = v1.get_variable("w", initializer=np.ones((2, 2), np.float32), use_resource=False)
@@ -71,13 +67,15 @@ class _WritingResource(tf.saved_model.experimental.TrackableResource):
                                               keys=tf.constant(["a"]), values=tf.constant([1], tf.int64))
 
 
-def build_tf2_initializer_savedmodel(folder: Path, marker: Path) -> Path:
-    """A TF2 SavedModel whose resource initializer writes `marker` when the SavedModel is loaded."""
+def build_tf2_savedmodel(folder: Path, marker=None) -> Path:
+    """A TF2 SavedModel (serving signature: softmax(x @ w)); with `marker`, it also holds a resource
+    whose initializer writes `marker` when the SavedModel is loaded."""
 
     class Model(tf.Module):
         def __init__(self):
             super().__init__()
-            self.table = _WritingResource(str(marker))
+            if marker is not None:
+                self.table = _WritingResource(str(marker))
             self.w = tf.Variable(tf.ones([2, 2]))
 
         @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
@@ -86,6 +84,6 @@ def build_tf2_initializer_savedmodel(folder: Path, marker: Path) -> Path:
 
     module = Model()
     tf.saved_model.save(module, str(folder), signatures=module.__call__)
-    if marker.exists():  # saving ran the initializer in this process: only a load may write it from now on
+    if marker is not None and marker.exists():  # saving ran the initializer here: only a load may write it now
         marker.unlink()
     return folder

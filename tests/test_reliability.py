@@ -59,7 +59,7 @@ def hostile(tmp_path_factory):
         "root": root, "marks": marks,
         "checkpoint": Path(hostile_models.build_writefile_checkpoint(root / "ckpt", marks / "checkpoint")).parent,
         "main_op": hostile_models.build_main_op_savedmodel(root / "main_op", marks / "main_op"),
-        "tf2": hostile_models.build_tf2_initializer_savedmodel(root / "tf2", marks / "tf2"),
+        "tf2": hostile_models.build_tf2_savedmodel(root / "tf2", marks / "tf2"),
     }
 
 

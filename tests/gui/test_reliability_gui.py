@@ -17,7 +17,7 @@ def hostile(tmp_path_factory):
     marks.mkdir()
     hostile_models.build_writefile_checkpoint(root / "ckpt", marks / "ckpt")
     return {"marks": marks, "checkpoint": root / "ckpt",
-            "tf2": hostile_models.build_tf2_initializer_savedmodel(root / "tf2", marks / "tf2")}
+            "tf2": hostile_models.build_tf2_savedmodel(root / "tf2", marks / "tf2")}
 
 
 def test_a_tf2_savedmodel_that_writes_a_file_opens_only_after_yes(window, qtbot, hostile):
