@@ -210,8 +210,9 @@ class OpenJob(Job[OpenedModel]):
     def _open(self) -> OpenedModel:
         import time
 
-        check_utf8_path(os.path.abspath(os.path.expanduser(self.path)))
         from . import formats
+
+        check_utf8_path(os.path.abspath(os.path.expanduser(self.path)))
 
         t0 = time.perf_counter()
         self.step("locate", 0.0, f"Looking at {self.path}")

@@ -60,7 +60,7 @@ def read_state_file(folder: str) -> tuple[Optional[str], list[str]]:
     """(latest, all) prefixes as written in the folder's `checkpoint` state file, unresolved."""
     path = os.path.join(folder, "checkpoint")
     latest, every = None, []
-    if not os.path.lexists(path):
+    if not os.path.exists(path):  # none, or a dangling link: the folder's files are scanned instead
         return None, []
     text = read_capped(path, STATE_FILE_LIMIT, "a checkpoint state file").decode("utf-8", "replace")
     for line in text.splitlines():
