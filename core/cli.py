@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import threading
-import tempfile
+import subprocess
 import time
 from typing import Optional
 
@@ -407,8 +407,11 @@ def _looks_like_path(word: str) -> bool:
 def _native_stderr_quieted(keep: bool):
     """TensorFlow's C++ runtime logs to file descriptor 2 whenever a session starts ("Could not find
     cuda drivers", absl notices), whatever TF_CPP_MIN_LOG_LEVEL says. Our own lines go to the real
-    stderr; the runtime's go to a scratch file, shown only with --debug. Only when sys.stderr is the
-    process's own (a test's captured stderr is left alone)."""
+    stderr; the runtime's go through a small filter process (--debug shows them all instead) that
+    drops them, except TensorFlow's fatal line: when TensorFlow aborts this process on a file's
+    content (a CHECK failure), its "Check failed" line still reaches the user, as one line, though
+    nothing in this process survives to say it. Only when sys.stderr is the process's own (a test's
+    captured stderr is left alone)."""
     if keep or sys.stderr is not sys.__stderr__:
         yield
         return
@@ -418,17 +421,31 @@ def _native_stderr_quieted(keep: bool):
         yield
         return
     own = os.fdopen(original_fd, "w", buffering=1, encoding="utf-8", errors="replace")
-    with tempfile.TemporaryFile() as scratch:
-        sys.stderr.flush()
-        os.dup2(scratch.fileno(), 2)
-        sys.stderr = own
-        try:
-            yield
-        finally:
-            own.flush()
-            os.dup2(original_fd, 2)
-            sys.stderr = sys.__stderr__
-            own.close()
+    read_end, write_end = os.pipe()
+    try:
+        sieve = subprocess.Popen([sys.executable, "-c", _SIEVE, json.dumps(sys.path)], stdin=read_end,
+                                 stdout=original_fd, stderr=subprocess.DEVNULL)
+    except OSError:  # no second process to be had: the runtime's chatter goes nowhere
+        sieve = None
+    os.close(read_end)
+    sys.stderr.flush()
+    os.dup2(write_end if sieve is not None else os.open(os.devnull, os.O_WRONLY), 2)
+    os.close(write_end)
+    sys.stderr = own
+    try:
+        yield
+    finally:
+        own.flush()
+        os.dup2(original_fd, 2)  # the pipe's last writer closes: the sieve sees its end and exits
+        sys.stderr = sys.__stderr__
+        own.close()
+        if sieve is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                sieve.wait(2)
+
+
+_SIEVE = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
+          "from core.isolate import pass_fatal_lines; pass_fatal_lines(sys.stdin.buffer, sys.stdout)")
 
 
 def _dispatch(args) -> int:

@@ -509,6 +509,19 @@ def crash_reason(log: str) -> str:
     return ""
 
 
+def pass_fatal_lines(lines, out) -> None:
+    """Read a process's native stderr (`lines`, bytes) to its end; write TensorFlow's fatal line, the
+    first one, to `out` as tf-freezer's one line about it (see core.cli._native_stderr_quieted)."""
+    said = False
+    for raw in lines:
+        reason = crash_reason(raw.decode("utf-8", "replace"))
+        if reason and not said:
+            out.write(f"tf-freezer: TensorFlow aborted: {reason.rstrip('.')}. The model is malformed in a way "
+                      "TensorFlow cannot survive; nothing was written.\n")
+            out.flush()
+            said = True
+
+
 def _crash_error(code: Optional[int], log: str, stage: str, ready: bool) -> WorkerCrash:
     sig = _signal_name(code)
     reason = " ".join(crash_reason(log).split())[:300]

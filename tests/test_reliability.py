@@ -488,6 +488,32 @@ def test_the_cli_opens_in_the_worker_first_and_the_worker_keeps_the_model(checkp
         assert any("Opening the model in the TensorFlow worker" in p.message for p in seen) == opens_again
 
 
+_ABORTS_IN_PROCESS = """
+import os, sys
+sys.path.insert(0, {root!r})
+import core.cli as cli
+
+def aborts(args, progress):  # what TensorFlow does on a negative dimension in an index: log, then abort()
+    os.write(2, b"I0000 00:00:1700000000.000000    4242 port.cc:153] oneDNN custom operations are on.\\n")
+    os.write(2, b"F0000 00:00:1700000000.000000    4242 tensor_shape.cc:201] Check failed: size >= 0 (-5 vs. 0)\\n"
+                b"*** Check failure stack trace: ***\\n")
+    os.abort()
+
+cli.COMMANDS["inspect"] = aborts
+sys.exit(cli.main(["inspect", "model"]))
+"""
+
+
+def test_an_abort_in_the_cli_process_keeps_tensorflows_check_line():
+    """Where the CLI runs TensorFlow in its own process (inspect, preview, a freeze with --no-verify),
+    an abort still ends in TensorFlow's Check failed line as one line, its other chatter dropped."""
+    proc = subprocess.run([sys.executable, "-c", _ABORTS_IN_PROCESS.format(root=str(ROOT))], capture_output=True,
+                          text=True)
+    assert proc.returncode == -signal.SIGABRT
+    assert proc.stderr.splitlines() == ["tf-freezer: TensorFlow aborted: Check failed: size >= 0 (-5 vs. 0). The model "
+                                        "is malformed in a way TensorFlow cannot survive; nothing was written."]
+
+
 # =============================================================================================
 # 8-9. One clear line each
 # =============================================================================================
