@@ -106,17 +106,18 @@ class _Assignment:
     branches: dict[int, list[str]]  # If/Case/call id -> the functions it may run
     tainted: bytearray = field(default_factory=bytearray)
     live_evidence: list[_Evidence] = field(default_factory=list)
+    random: set[int] = field(default_factory=set)  # random ops (or calls of them) no flag controls here
 
 
 class _NodeLookup:
     """name -> NodeDef over a GraphModel, without a second dict of the whole graph."""
 
     def __init__(self, graph: GraphModel):
-        self.index, self.nodes = graph.index, graph.graph_def.node
+        self.graph = graph
 
     def get(self, name: str):
-        i = self.index.get(name)
-        return None if i is None else self.nodes[i]
+        i = self.graph.index.get(name)
+        return None if i is None else self.graph.graph_def.node[i]
 
 
 def training_flags(graph: GraphModel) -> list[TrainingFlag]:
@@ -163,9 +164,13 @@ class TrainingModeAnalysis:
             self.flags = training_flags(graph)
             self._functions = {f.signature.name: f for f in graph.graph_def.library.function}
             self._function_kinds: dict[str, str] = {}
-            self._evidence = self._find_evidence()
-            self._branching = [i for i, op in enumerate(graph.ops) if op in _BRANCHING_OPS]
-            self._switches = [i for i, op in enumerate(graph.ops) if op in SWITCH_OPS]
+            # One pass over the op types finds the few nodes any of this looks at.
+            looked_at = FUSED_BATCH_NORM_OPS | RANDOM_OP_TYPES | _BRANCHING_OPS | SWITCH_OPS | {"Mean"}
+            ids = [i for i, op in enumerate(graph.ops) if op in looked_at]
+            ops = graph.ops
+            self._evidence = self._find_evidence(ids)
+            self._branching = [i for i in ids if ops[i] in _BRANCHING_OPS]
+            self._switches = [i for i in ids if ops[i] in SWITCH_OPS]
             self._by_name = _NodeLookup(graph)
             self._tails: Optional[dict[str, list[int]]] = None
             n = len(graph)
@@ -245,12 +250,13 @@ class TrainingModeAnalysis:
         return bool(self._reach_of(flag.name)[i])
 
     # ----- evidence -------------------------------------------------------------------------------
-    def _find_evidence(self) -> list[_Evidence]:
+    def _find_evidence(self, ids: list[int]) -> list[_Evidence]:
         graph = self.graph
         nodes, ops = graph.graph_def.node, graph.ops
         found = []
         float_flags = {f.name for f in self.flags if f.dtype in _FLOAT_TYPES}
-        for i, op in enumerate(ops):
+        for i in ids:
+            op = ops[i]
             if op in FUSED_BATCH_NORM_OPS:
                 attr = nodes[i].attr
                 if "is_training" not in attr or attr["is_training"].b:  # the op's default is true
@@ -362,6 +368,13 @@ class TrainingModeAnalysis:
             kind = next((k for k in map(self._function_kind, funcs) if k), "")
             if kind and not dead[b]:
                 live.append(_Evidence(b, kind))
+        # Random ops no flag controls are what the model computes (sampling, noise layers), not a
+        # training mode: the preview's random-ops warning covers them. Dropout is training mode when a
+        # flag turns it on: behind the flag's branch, or gated by keep_prob, at a training value.
+        kept = getattr(self, "inference", None)
+        always_random = {e.node for e in kept.live_evidence} | kept.random if kept is not None else set()
+        assignment.random = {e.node for e in live if e.kind == DROPOUT and not e.gate}
+        live = [e for e in live if e.kind != DROPOUT or e.gate or (kept is not None and e.node not in always_random)]
         assignment.live_evidence = live
         assignment.tainted = self._forward(assignment, [e.node for e in live])
         return assignment

@@ -1337,10 +1337,11 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _ask_export_dialog(self, fmt: str, options):
-        from core.export import export_command_line
+        from core.export import export_command_line, inference_binds
 
         model = self.model
-        dialog = ExportDialog(options, lambda o: export_command_line(model, o), self)
+        dialog = ExportDialog(options, lambda o: export_command_line(model, o), self,
+                              inference_binds=inference_binds(model, options.freeze))
         return dialog.options() if dialog.exec() == QDialog.Accepted else None
 
     def _on_exported(self, runner: JobRunner, result) -> None:

@@ -129,9 +129,11 @@ def test_the_main_logits_rank_above_the_auxiliary_head(aux_logits):
 
 def test_a_graph_trained_with_python_true_says_so_without_a_tower_to_pick(aux_logits):
     spec, model = aux_logits
-    warning = next(w for w in model.preview(spec.outputs).warnings if w.code == TRAINING_MODE)
-    assert "dropout" in warning.message and "rebuild the inference graph" in warning.fix
-    assert RANDOM_OPS not in _codes(model.preview(spec.outputs))  # the dropout is explained once
+    preview = model.preview(spec.outputs)
+    warning = next(w for w in preview.warnings if w.code == TRAINING_MODE)
+    assert "batch norm with is_training=True" in warning.message and "rebuild the inference graph" in warning.fix
+    # Dropout no flag controls is not told apart from sampling: the random-ops warning says it.
+    assert "dropout" not in warning.message and RANDOM_OPS in _codes(preview)
 
 
 # ----- (c) a DenseNet trained from tf.data -----------------------------------------------------------
@@ -194,6 +196,20 @@ def test_freeze_keeps_the_flag_feedable_and_warns(training_default, tmp_path, ca
     np.testing.assert_allclose(inference, spec.notes["inference"]["probs"], atol=TOLERANCE)
 
 
+def test_a_keep_prob_default_is_a_training_default_and_export_binds_it_to_one(built, tmp_path, capsys):
+    spec, model = built("keep_prob_default")
+    (flag,) = model.training_mode.flags
+    assert (flag.name, flag.default, flag.inference) == ("keep_prob", 0.5, 1.0)
+    warning = next(w for w in model.preview(spec.outputs).warnings if w.code == TRAINING_FLAG_DEFAULT)
+    assert "keep_prob defaults to 0.5" in warning.message and "dropout" in warning.message
+    assert RANDOM_OPS not in _codes(model.preview(spec.outputs))
+    path = tmp_path / "m.onnx"
+    assert main(["export", spec.prefix, "--to", "onnx", "--outputs", "probs", "-o", str(path), "-q"]) == 0
+    assert "note: bound keep_prob=1.0 (inference); pass --bind keep_prob=VALUE" in capsys.readouterr().out
+    np.testing.assert_allclose(run_export(path, "onnx", spec.feeds, ["probs"])[0], spec.notes["inference"]["probs"],
+                               atol=TOLERANCE)
+
+
 def test_outputs_of_an_inference_graph_are_not_flagged(opened, checkpoints):
     """slim_cnn's is_training defaults to False: nothing computes in training mode."""
     model = opened("slim_cnn")
@@ -224,3 +240,11 @@ def test_a_deep_graph_does_not_fill_the_suggestions_with_one_layer(tmp_path):
     patterns = [re.sub(r"\d+", "#", name) for name in names]
     assert len(patterns) == len(set(patterns)), names
     assert sum(1 for name in names if name.startswith("layer_")) <= 2, names
+
+
+def test_non_fused_batch_norm_on_batch_moments_is_training_mode(opened, checkpoints):
+    """bn_control_deps: tf.layers.batch_normalization(training=True) on a 2-D tensor (tf.nn.moments)."""
+    model = opened("bn_control_deps")
+    warning = next(w for w in model.preview(["output"]).warnings if w.code == TRAINING_MODE)
+    assert "moments over the batch" in warning.message
+    assert all("moments" in node for node in warning.nodes)

@@ -173,10 +173,41 @@ def build_training_default(folder: Path, *, v1_flow: bool = True) -> ModelSpec:
         notes={"inference": {probs.op.name: inference}}))
 
 
+def build_keep_prob_default(folder: Path) -> ModelSpec:
+    """The MNIST tutorials' dropout: `tf.nn.dropout(h, keep_prob)` with keep_prob a
+    placeholder_with_default(0.5): no branch, the keep_prob value alone decides."""
+    folder = Path(folder)
+    rng = _rng(35)
+    train_x = rng.rand(6, 5).astype(np.float32)
+    train_y = rng.randint(0, 2, size=6).astype(np.int64)
+    feed_x = rng.rand(3, 5).astype(np.float32)
+    with _tf1_graph(seed=35) as g:
+        x = v1.placeholder(tf.float32, [None, 5], name="x")
+        labels = v1.placeholder(tf.int64, [None], name="labels")
+        keep_prob = v1.placeholder_with_default(0.5, [], name="keep_prob")
+        h = slim.fully_connected(x, 8, scope="hidden")
+        h = v1.nn.dropout(h, keep_prob=keep_prob)
+        logits = slim.fully_connected(h, 2, activation_fn=None, scope="logits")
+        probs = tf.nn.softmax(logits, name="probs")
+        loss = v1.losses.sparse_softmax_cross_entropy(labels, logits)
+        gs = v1.train.get_or_create_global_step()
+        train_op = v1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=gs)
+        saver = v1.train.Saver()
+        with _session(g) as sess:
+            _train(sess, train_op, {x: train_x, labels: train_y})
+            prefix = _save(sess, saver, folder, int(sess.run(gs)))
+    feeds = {"x:0": feed_x}
+    inference = run_checkpoint(prefix, {**feeds, "keep_prob:0": 1.0}, ["probs"])[0]
+    return _finish(ModelSpec(
+        name="keep_prob_default", folder=folder, prefix=prefix, outputs=["probs"], feeds=feeds,
+        feedable_inputs=["keep_prob", "labels", "x"], notes={"inference": {"probs": inference}}))
+
+
 ALL_BUILDERS: dict[str, Callable[[Path], ModelSpec]] = {
     "slim_towers": build_slim_towers,
     "slim_aux_logits": build_slim_aux_logits,
     "densenet_tfdata": build_densenet_tfdata,
     "training_default": build_training_default,
     "training_default_v2": lambda folder: build_training_default(folder, v1_flow=False),
+    "keep_prob_default": build_keep_prob_default,
 }

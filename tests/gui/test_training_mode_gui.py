@@ -7,21 +7,8 @@ import dataclasses
 from PySide6.QtCore import Qt
 
 from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
-from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS
-
-PREVIEW_TIMEOUT_MS = 60_000
-
-
-def open_model(window, qtbot, path):
-    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
-        window.open_path(str(path))
-    return window.model
-
-
-def tick(window, qtbot, name):
-    with qtbot.waitSignal(window.previewUpdated, timeout=PREVIEW_TIMEOUT_MS) as blocker:
-        window.tree_model.set_checked(window.model.graph.index[name], True)
-    return blocker.args[0]
+from gui_helpers import FREEZE_TIMEOUT_MS, SURGERY_TIMEOUT_MS, open_model
+from gui_helpers import tick_and_preview as tick
 
 
 def test_the_inference_tower_fix_ticks_the_eval_output(window, qtbot, training_checkpoints):
@@ -32,7 +19,7 @@ def test_the_inference_tower_fix_ticks_the_eval_output(window, qtbot, training_c
     train_out, eval_out = spec.notes["train_output"], spec.outputs[0]
     assert TRAINING_MODE in {w.code for w in tick(window, qtbot, train_out).warnings}
     assert window.preview_panel.fixable[TRAINING_MODE] == f"Use {eval_out} instead"
-    with qtbot.waitSignal(window.previewUpdated, timeout=PREVIEW_TIMEOUT_MS) as blocker:
+    with qtbot.waitSignal(window.previewUpdated, timeout=SURGERY_TIMEOUT_MS) as blocker:
         window.apply_fix(TRAINING_MODE)
     assert window.tree_model.checked_names() == [eval_out]
     assert TRAINING_MODE not in {w.code for w in blocker.args[0].warnings}
@@ -43,7 +30,7 @@ def test_the_flag_fix_binds_and_an_export_shows_its_default_binds(window, qtbot,
     open_model(window, qtbot, spec.prefix)
     assert TRAINING_FLAG_DEFAULT in {w.code for w in tick(window, qtbot, "probs").warnings}
     assert window.preview_panel.fixable[TRAINING_FLAG_DEFAULT] == "Bind is_training = false"
-    with qtbot.waitSignal(window.previewUpdated, timeout=PREVIEW_TIMEOUT_MS) as blocker:
+    with qtbot.waitSignal(window.previewUpdated, timeout=SURGERY_TIMEOUT_MS) as blocker:
         window.apply_fix(TRAINING_FLAG_DEFAULT)
     assert window.options_panel.flag_binder.binds() == {"is_training": False}
     assert TRAINING_FLAG_DEFAULT not in {w.code for w in blocker.args[0].warnings}
@@ -59,3 +46,24 @@ def test_the_flag_fix_binds_and_an_export_shows_its_default_binds(window, qtbot,
     assert result.inference_binds == {"is_training": False} and result.verify.ok
     assert "Bound for inference: bound is_training=false (inference)" in window.result_panel.summary.text()
     assert window.suggestions.item(0).checkState() == Qt.Checked
+
+
+def test_the_export_dialog_says_which_flags_it_binds(qtbot, training_checkpoints):
+    from core.export import ExportOptions, export_command_line, inference_binds
+    from core.freeze import FreezeOptions
+    from core.load import open_checkpoint
+    from gui.export_dialog import ExportDialog
+
+    model = open_checkpoint(training_checkpoints["training_default"].prefix)
+    options = ExportOptions(to="onnx", freeze=FreezeOptions(outputs=["probs"], output_path="/tmp/x.onnx"))
+    binds = inference_binds(model, options.freeze)
+    assert binds == {"is_training": False}
+    dialog = ExportDialog(options, lambda o: export_command_line(model, o), inference_binds=binds)
+    qtbot.addWidget(dialog)
+    assert not dialog.binds_note.isHidden()
+    assert dialog.binds_note.text().startswith("Bound for inference: is_training = false.")
+    explicit = dataclasses.replace(options.freeze, binds={"is_training": True})
+    assert inference_binds(model, explicit) == {}
+    plain = ExportDialog(options, lambda o: export_command_line(model, o))
+    qtbot.addWidget(plain)
+    assert plain.binds_note.isHidden()
