@@ -192,8 +192,12 @@ def _open(args, progress, worker_first: bool = False):
 
     allowed = parse_allowed(args.allow_ops)
     if worker_first:
+        from .formats import detect
         from .isolate import OpenInWorker, isolated
+        from .locate import locate
 
+        if detect(args.path) == "checkpoint":
+            locate(args.path, args.step)  # pure Python: a wrong path is told at once, not after the worker starts
         isolated(OpenInWorker(args.path, args.step, allowed)).run(progress)
     return OpenJob(args.path, args.step, allowed).run(progress)
 
@@ -423,7 +427,7 @@ def _native_stderr_quieted(keep: bool):
     own = os.fdopen(original_fd, "w", buffering=1, encoding="utf-8", errors="replace")
     read_end, write_end = os.pipe()
     try:
-        sieve = subprocess.Popen([sys.executable, "-c", _SIEVE, json.dumps(sys.path)], stdin=read_end,
+        sieve = subprocess.Popen([sys.executable, "-S", "-c", _SIEVE, _PACKAGE_ROOT], stdin=read_end,
                                  stdout=original_fd, stderr=subprocess.DEVNULL)
     except OSError:  # no second process to be had: the runtime's chatter goes nowhere
         sieve = None
@@ -444,8 +448,10 @@ def _native_stderr_quieted(keep: bool):
                 sieve.wait(2)
 
 
-_SIEVE = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
-          "from core.isolate import pass_fatal_lines; pass_fatal_lines(sys.stdin.buffer, sys.stdout)")
+# Started without site-packages (-S) and importing only core.fatal: it costs a few milliseconds.
+_SIEVE = ("import sys; sys.path.insert(0, sys.argv[1]); "
+          "from core.fatal import pass_fatal_lines; pass_fatal_lines(sys.stdin.buffer, sys.stdout)")
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _dispatch(args) -> int:
