@@ -183,6 +183,22 @@ def test_two_writers_committing_at_once_never_replace_each_other(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(f"out{k}.pb" for k in range(30))
 
 
+def test_without_hard_links_the_commit_is_renameat2_noreplace(tmp_path, monkeypatch):
+    """vfat and some network file systems have no link(): renameat2(RENAME_NOREPLACE) is the one step."""
+    from core.errors import FreezerError
+    from core.output import write_atomically
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = tmp_path / "out.pb"
+    write_atomically(str(target), b"first")
+    with pytest.raises(FreezerError, match="appeared while writing"):
+        write_atomically(str(target), b"second", before_commit=lambda temp: None)
+    assert target.read_bytes() == b"first" and os.listdir(tmp_path) == ["out.pb"]
+
+
 def test_a_folder_commit_without_overwrite_is_exclusive_too(tmp_path):
     from core.errors import FreezerError
     from core.output import commit
