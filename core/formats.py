@@ -17,7 +17,7 @@ from .analysis import InputInfo
 from .errors import FreezerError
 from .jobs import Job
 from .locate import CheckpointLocation, prefix_of
-from .safefile import PROTOBUF_FILE_LIMIT, open_error, read_capped
+from .safefile import PROTOBUF_FILE_LIMIT, check_utf8_path, open_error, read_capped
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -180,6 +180,7 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None):
     and open the resulting graph."""
     from .load import analyse
 
+    check_utf8_path(path)
     tf = tfmod.tensorflow()
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 

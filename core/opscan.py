@@ -184,8 +184,9 @@ def allowed_ops(model) -> tuple:
 
 
 def check_reference(model, outputs: list[str]) -> None:
-    """Refuse to run the model a frozen graph was made from (core.verify.run_reference) when that
-    runs a denied op the user did not allow."""
+    """Refuse to run the model a frozen graph was made from (core.verify.run_reference, which runs the
+    opened model under any graph surgery) when that runs a denied op the user did not allow."""
+    model = model.origin if getattr(model, "origin", None) is not None else model
     if model.format in ("checkpoint", "savedmodel"):
         roots, feed = reference_roots(model, outputs)
         check_graph(model.meta_graph.graph_def, roots, allowed_ops(model), f"the original {model.format}", feed)

@@ -710,10 +710,16 @@ def test_two_freezes_are_byte_identical(capsys, checkpoints, tmp_path, name):
 # 11. Paths that are not UTF-8
 # =============================================================================================
 def test_a_path_that_is_not_utf8_is_named_as_such(capsys, checkpoints, tmp_path):
-    folder = Path(os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9"))
+    raw = os.fsencode(str(tmp_path)) + b"/caf\xe9"
+    folder = Path(os.fsdecode(raw))
     copy_of(checkpoints["toy_add"], folder)
-    line = fails(capsys, "inspect", folder)
-    assert "the path is not valid UTF-8" in line and "symbolic link" in line
+    # A child process, as a user runs it: its stdout prints the path as the bytes the OS gave.
+    proc = subprocess.run([sys.executable, "-m", "core.cli", "inspect", raw], capture_output=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines = proc.stderr.decode("utf-8", "backslashreplace").strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, lines
+    assert "the path is not valid UTF-8" in lines[0] and "symbolic link" in lines[0]
+    assert raw in proc.stdout  # the graph part, printed before the checkpoint is read
     link = tmp_path / "cafe"
     link.symlink_to(folder)
     code, _, err = run(capsys, "inspect", link)  # the workaround the message gives works
