@@ -12,6 +12,7 @@ import os
 import time
 import zipfile
 
+from . import opscan
 from . import tf as tfmod
 from .analysis import InputInfo
 from .errors import FreezerError
@@ -19,6 +20,7 @@ from .graph import split_tensor_name
 from .jobs import Job
 from .locate import GRAPH_NAMES, CheckpointLocation, graph_files, is_v1_checkpoint, locate, prefix_of
 from .rewire import NODE_NAME
+from .safefile import PROTOBUF_FILE_LIMIT, check_utf8_path, open_error, read_capped
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -40,8 +42,11 @@ def detect(path: str) -> str:
         return "savedmodel"
     if prefix_of(path) is not None or os.path.basename(path) == "checkpoint" or is_v1_checkpoint(path):
         return "checkpoint"
-    with open(path, "rb") as fh:
-        head = fh.read(8)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise open_error(path, exc, "the model file") from None
     if head.startswith(_HDF5_MAGIC):
         return "keras"
     if head.startswith(b"PK\x03\x04"):
@@ -113,11 +118,7 @@ def read_graph_def(path: str):
     from tensorflow.core.framework import graph_pb2
     from tensorflow.core.protobuf import meta_graph_pb2
 
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the file's permissions.") from None
+    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a graph (.pb)")
     graph_def = graph_pb2.GraphDef()
     try:
         graph_def.ParseFromString(data)
@@ -258,14 +259,16 @@ def _read_saved_model(folder: str):
 
     saved = saved_model_pb2.SavedModel()
     pb = os.path.join(folder, "saved_model.pb")
+    data = read_capped(pb, PROTOBUF_FILE_LIMIT, "a SavedModel (saved_model.pb)") if os.path.lexists(pb) else None
     try:
-        if os.path.exists(pb):
-            with open(pb, "rb") as fh:
-                saved.ParseFromString(fh.read())
+        if data is not None:
+            saved.ParseFromString(data)
         else:
             pb = os.path.join(folder, "saved_model.pbtxt")
-            with open(pb, encoding="utf-8") as fh:
-                text_format.Parse(fh.read(), saved)
+            text = read_capped(pb, PROTOBUF_FILE_LIMIT, "a SavedModel")
+            text_format.Parse(text.decode("utf-8"), saved)
+    except FreezerError:
+        raise
     except Exception as exc:
         raise FreezerError(f"The SavedModel in {folder} cannot be parsed: {exc}.",
                            "The saved_model.pb may be truncated; export it again.") from None
@@ -396,6 +399,7 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None, chosen: str 
     and open the resulting graph."""
     from .load import analyse
 
+    check_utf8_path(path)
     tf = tfmod.tensorflow()
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -406,6 +410,8 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None, chosen: str 
         where, stem = path, os.path.splitext(path)[0]
     else:
         job.step("load", 0.2, f"Loading the TF2 SavedModel in {os.path.basename(folder)}")
+        opscan.refuse(opscan.savedmodel_v2_ops(meta), getattr(job, "allow_ops", ()), "loading this TF2 SavedModel",
+                      on_open=True)
         try:
             loaded = tf.saved_model.load(folder, tags=list(meta.meta_info_def.tags) or None)
         except Exception as exc:

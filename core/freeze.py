@@ -155,9 +155,10 @@ def verify_option_args(options: FreezeOptions) -> list[str]:
     return args
 
 
-def check_output_path(model: OpenedModel, path: str, overwrite: bool) -> str:
-    """Refuse before any work: a missing or read-only folder, an input file, an existing file."""
-    return check_target(path, model.location.input_files, overwrite=overwrite, suffix=".pb")
+def check_output_path(model: OpenedModel, path: str, overwrite: bool, read=()) -> str:
+    """Refuse before any work: a missing or read-only folder, an input file or one of `read` (the
+    --inputs .npz), an existing file."""
+    return check_target(path, [*model.location.input_files, *read], overwrite=overwrite, suffix=".pb")
 
 
 @dataclass
@@ -272,7 +273,8 @@ class FreezeJob(Job[FreezeResult]):
             self._progress = lambda p: bar(p if p.stage == "done" else
                                            Progress(p.stage, p.fraction * (1 - self.VERIFY_SHARE), p.message))
         plan = self.plan()
-        path = check_output_path(self.model, options.output_path or default_output_path(self.model), options.overwrite)
+        path = check_output_path(self.model, options.output_path or default_output_path(self.model), options.overwrite,
+                                 [options.verify_inputs] if options.verify_inputs else ())
         built = self.build(plan, detach=True)
         frozen, timings, init_op = built.graph_def, built.timings, built.init_op
         # Serialized once; the constants' bytes go from the checkpoint to the file, one at a time.

@@ -24,6 +24,7 @@ from .errors import FreezerError
 from .graph import GraphModel
 from .jobs import Job
 from .locate import CheckpointLocation, graph_files, locate
+from .safefile import PROTOBUF_FILE_LIMIT, check_utf8_path, read_capped, require_checkpoint_files
 from .training_mode import TrainingModeAnalysis
 from .variables import VARIABLE_OPS, CheckpointTensor, VariableInfo, map_variables, read_checkpoint_index
 
@@ -138,6 +139,8 @@ class OpenedModel:
 
 
 def _open_reader(prefix: str):
+    check_utf8_path(prefix)
+    require_checkpoint_files(prefix)
     tf = tfmod.tensorflow()
     try:
         return tf.train.load_checkpoint(prefix)
@@ -150,11 +153,9 @@ def _open_reader(prefix: str):
 
 def read_meta_graph(path: str):
     meta = tfmod.protos().meta_graph_pb2.MetaGraphDef()
+    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a graph (.meta)")
     try:
-        with open(path, "rb") as fh:
-            meta.ParseFromString(fh.read())
-    except OSError as exc:
-        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the file's permissions.") from None
+        meta.ParseFromString(data)
     except Exception as exc:  # google.protobuf.message.DecodeError and friends
         raise FreezerError(f"{os.path.basename(path)} is not a valid TensorFlow graph (MetaGraphDef): {exc}.",
                            "The file may be truncated or not a .meta file; copy it again from the training run.",
@@ -291,14 +292,21 @@ class OpenJob(Job[OpenedModel]):
     --signature). Stages: locate, parse, analyse, import, read-index (a checkpoint with a .meta);
     locate, import, ... (others)."""
 
-    def __init__(self, path: str, step: Optional[int] = None, checkpoint: str = "", signature: str = ""):
+    def __init__(self, path: str, step: Optional[int] = None, checkpoint: str = "", signature: str = "",
+                 allow_ops=()):
         super().__init__()
         self.path = str(path)
         self.step_number = step
         self.checkpoint = checkpoint  # the checkpoint of a GraphDef (freeze_graph's --input_checkpoint)
         self.signature = signature  # the SavedModel signature to open (default: serving_default)
+        self.allow_ops = tuple(allow_ops)  # denied ops (core.opscan) this model may run
 
     def _run(self) -> OpenedModel:
+        model = self._open()
+        model.location.allowed_ops = self.allow_ops
+        return model
+
+    def _open(self) -> OpenedModel:
         import time
 
         from . import formats

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import FreezerError
+from .safefile import STATE_FILE_LIMIT, describe_missing, read_capped, require_checkpoint_files
 
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _STEP_SUFFIX = re.compile(r"-(\d+)$")
@@ -40,6 +41,7 @@ class CheckpointLocation:
     # TF2: the converted graph's tensor -> the signature's input / output key (verification calls it)
     signature_inputs: dict = field(default_factory=dict)
     signature_outputs: dict = field(default_factory=dict)
+    allowed_ops: tuple = ()  # denied ops the user allows this model to run (core.opscan, --allow-ops)
 
     def __post_init__(self) -> None:
         self.source = self.source or self.folder
@@ -90,19 +92,18 @@ def read_state_file(folder: str) -> tuple[Optional[str], list[str]]:
     """(latest, all) prefixes as written in the folder's `checkpoint` state file, unresolved."""
     path = os.path.join(folder, "checkpoint")
     latest, every = None, []
-    try:
-        with open(path, "r", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                m = _STATE_LINE.match(line)
-                if not m:
-                    continue
-                value = _unescape(m.group(2))
-                if m.group(1) == "model_checkpoint_path":
-                    latest = value
-                else:
-                    every.append(value)
-    except OSError:
+    if not os.path.exists(path):  # none, or a dangling link: the folder's files are scanned instead
         return None, []
+    text = read_capped(path, STATE_FILE_LIMIT, "a checkpoint state file").decode("utf-8", "replace")
+    for line in text.splitlines():
+        m = _STATE_LINE.match(line)
+        if not m:
+            continue
+        value = _unescape(m.group(2))
+        if m.group(1) == "model_checkpoint_path":
+            latest = value
+        else:
+            every.append(value)
     return latest, every
 
 
@@ -162,6 +163,7 @@ def _check_complete(prefix: str) -> None:
         return
     if not os.path.exists(prefix + ".index"):
         raise _incomplete(prefix)
+    require_checkpoint_files(prefix)
     folder, base = os.path.split(prefix)
     shards = _data_shards(prefix)
     if not shards:
@@ -232,7 +234,7 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
         else:
             folder = os.path.dirname(path)
     else:
-        raise FreezerError(f"{path} does not exist.", "Check the path, or pick the folder with File > Open.")
+        raise describe_missing(path)
 
     latest_recorded, all_recorded = read_state_file(folder)
     prefixes: list[str] = []

@@ -16,12 +16,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from . import opscan
 from . import tf as tfmod
 from .errors import Cancelled, FreezerError
 from .feeds import Feeds, make_feeds
 from .jobs import Job
 from .prune import INIT_OP_NAME
 from .reference import add_restore_nodes, run_checkpoint_reference
+from .safefile import PROTOBUF_FILE_LIMIT, read_capped
 from .timelimit import run_options, time_limit, timed_out
 
 VERIFIED, FAILED, NOT_VERIFIED = "verified", "failed", "not-verified"
@@ -118,11 +120,7 @@ def load_graph_def(path: str):
     from tensorflow.core.framework import graph_pb2
 
     gd = graph_pb2.GraphDef()
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the path.") from None
+    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a frozen graph (.pb)")
     try:
         gd.ParseFromString(data)
     except Exception as exc:
@@ -551,6 +549,8 @@ class VerifyJob(Job[VerifyResult]):
                                                  aliases=self.model.graph.aliases).described(),
                                 seconds=time.perf_counter() - started, frozen_runs=False,
                                 tolerance=self.tolerance.text())
+        opscan.check_graph(graph_def, outputs + [init_op], opscan.allowed_ops(self.model), "the frozen graph")
+        opscan.check_reference(self.model, outputs)
         with session:
             feeds = make_feeds(graph_def, self.inputs_npz, graph=session.graph, aliases=self.model.graph.aliases)
             del graph_def  # the reference runs with the result's graph and constants gone (release)

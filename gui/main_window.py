@@ -22,6 +22,7 @@ from core.errors import FreezerError
 from core.bind import bind_text as _value_text
 from core.graph import split_tensor_name
 from core.jobs import Job
+from core.opscan import DeniedOps
 from core.rewire import Rewire
 from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
@@ -542,7 +543,7 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str, step: Optional[int] = None, signature: str = "") -> None:
+    def open_path(self, path: str, step: Optional[int] = None, allow_ops: tuple = (), signature: str = "") -> None:
         """Open a checkpoint folder, prefix or file (drag-and-drop, command line and dialogs all call
         this). Runs in the background; `modelOpened` or `openFailed` follows."""
         path = os.fspath(path)
@@ -559,7 +560,7 @@ class MainWindow(QMainWindow):
             self._detach_freeze()
         self._opening = (path, step)
         # Before TensorFlow has loaded, the graph part comes first: the tree is usable while it loads.
-        job = _OpenAndIndex(OpenJob(path, step, signature=signature) if core.tf.is_loaded()
+        job = _OpenAndIndex(OpenJob(path, step, signature=signature, allow_ops=allow_ops) if core.tf.is_loaded()
                             else OpenGraphJob(path, step))
         runner = JobRunner(job, "open")
         self._open_runner = runner
@@ -668,7 +669,11 @@ class MainWindow(QMainWindow):
             self._checkpoint_error = True
             self._update_actions()
         else:
-            path, _ = self._opening or ("", None)
+            path, step = self._opening or ("", None)
+            allowed = self._allow_denied_ops(exc, ())
+            if allowed:
+                QTimer.singleShot(0, lambda: self.open_path(path, step, allowed))
+                return
         self.statusBar().showMessage("Could not open the checkpoint.", 5000)
         line = self.report_error(f"Cannot open {os.path.basename(path.rstrip(os.sep)) or path}", exc)
         self.openFailed.emit(line)
@@ -1404,6 +1409,9 @@ class MainWindow(QMainWindow):
     def _on_freeze_failed(self, runner: JobRunner, exc) -> None:
         if runner is not self._freeze_runner:
             return
+        if self.model is not None and self._allow_denied_ops(exc, self.model.location.allowed_ops, self.model):
+            QTimer.singleShot(0, self.start_freeze)
+            return
         if getattr(exc, "result", None) is not None:  # a failed verification: what it found, in the log
             self._log_verify(exc.result)
         line = self.report_error("Freezing failed", exc)
@@ -1496,6 +1504,10 @@ class MainWindow(QMainWindow):
     def _on_export_failed(self, runner: JobRunner, exc, title: str) -> None:
         if runner is not self._freeze_runner:
             return
+        fmt = next((f for f, t in EXPORT_TITLES.items() if t == title), title)
+        if self.model is not None and self._allow_denied_ops(exc, self.model.location.allowed_ops, self.model):
+            QTimer.singleShot(0, lambda: self.start_export(fmt))
+            return
         if getattr(exc, "result", None) is not None:
             self._log_verify(exc.result)
         line = self.report_error(f"{title} export failed", exc)
@@ -1553,6 +1565,23 @@ class MainWindow(QMainWindow):
     def _forget_box(self, box) -> None:
         if self.error_box is box:
             self.error_box = None
+
+    def _allow_denied_ops(self, exc, allowed: tuple, model=None) -> tuple:
+        """After core.opscan refused to run ops of the model (DeniedOps): ask whether to run them; on
+        yes, the ops allowed from now on for this model (kept on it when `model` is given)."""
+        if not isinstance(exc, DeniedOps):
+            return ()
+        ops = sorted({op for _, op in exc.found} - set(allowed))
+        node = exc.found[0][0] if exc.found else ""
+        question = (f"The model would run {', '.join(ops)} (node {node!r}): ops that can read or write files, "
+                    "run Python or use the network. Run them anyway? Only say yes for a model you trust.")
+        if not ops or not self.confirm("Run file-system ops?", question):
+            return ()
+        merged = tuple(dict.fromkeys((*allowed, *ops)))
+        self.log(f"Allowed ops for this model: {', '.join(merged)}.")
+        if model is not None:
+            model.location.allowed_ops = merged
+        return merged
 
     def _confirm_dialog(self, title: str, question: str) -> bool:
         answer = QMessageBox.question(self, title, question, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)

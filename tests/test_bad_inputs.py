@@ -387,10 +387,12 @@ def test_rename_failure_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
     def refuse(src, dst):
         raise OSError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(FreezerError, match=r"Cannot write .*out\.pb: Permission denied"):
-        write_atomically(str(tmp_path / "out.pb"), b"data")
-    assert os.listdir(tmp_path) == []
+    monkeypatch.setattr(os, "replace", refuse)  # the commit with --overwrite
+    monkeypatch.setattr(os, "link", refuse)  # the commit without: link, then unlink the temp name
+    for overwrite in (True, False):
+        with pytest.raises(FreezerError, match=r"Cannot write .*out\.pb: Permission denied"):
+            write_atomically(str(tmp_path / "out.pb"), b"data", overwrite=overwrite)
+        assert os.listdir(tmp_path) == []
 
 
 # ---------------------------------------------------------------------------------------------
