@@ -157,6 +157,7 @@ class TFLiteArtifact(Artifact):
 
     def __init__(self, path: str):
         super().__init__(path)
+        _check_flatbuffer(path)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -211,6 +212,24 @@ class TFLiteArtifact(Artifact):
         if len(scales) > 1:
             shape[q["quantized_dimension"]] = len(scales)
         return ((value.astype(np.float32) - zero_points.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
+
+
+def _check_flatbuffer(path: str) -> None:
+    """TFLite's interpreter trusts the file's offsets (a truncated model can crash it): read the whole
+    flatbuffer with TFLite's own schema first, which fails cleanly on a damaged one."""
+    tfmod.tensorflow()
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    try:
+        with open(path, "rb") as fh:
+            model = flatbuffer_utils.convert_bytearray_to_object(bytearray(fh.read()))
+        if not model.subgraphs:
+            raise ValueError("it has no subgraph")
+    except OSError as exc:
+        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the file's permissions.") from None
+    except Exception as exc:  # noqa: BLE001 - any failure to read the flatbuffer means it is damaged
+        raise FreezerError(f"{os.path.basename(path)} is not a TFLite model TFLite can load: it is truncated or "
+                           f"damaged ({_first_line(exc)[:120]}).", "Export it again (`tf-freezer export --to tflite`).") from None
 
 
 def _tflite_candidates(name: str) -> list[str]:

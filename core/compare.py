@@ -93,11 +93,11 @@ class CompareReport:
 
 
 class CompareJob(Job[CompareReport]):
-    """Stages: load (the artifact), restore (the reference), run-reference (the control-flow
+    """Stages: load-artifact, restore (the reference), run-reference (the control-flow
     predicates), compare (batch after batch of tensors)."""
 
     #: stage -> (first, last) fraction of the job
-    STAGES = {"load": (0.0, 0.05), "restore": (0.05, 0.35), "run-reference": (0.35, 0.45), "compare": (0.45, 1.0)}
+    STAGES = {"load-artifact": (0.0, 0.05), "restore": (0.05, 0.35), "run-reference": (0.35, 0.45), "compare": (0.45, 1.0)}
 
     def __init__(self, model, artifact: str, inputs_npz: Optional[str] = None, atol: Optional[float] = None,
                  rtol: Optional[float] = None, use_ema: bool = False):
@@ -112,7 +112,7 @@ class CompareJob(Job[CompareReport]):
     def _run(self) -> CompareReport:
         started = time.perf_counter()
         self.model.require_graph()
-        self.stage("load", 0.0, f"Loading {os.path.basename(os.path.normpath(self.artifact))}")
+        self.stage("load-artifact", 0.0, f"Loading {os.path.basename(os.path.normpath(self.artifact))}")
         artifact = open_artifact(self.artifact)
         try:
             report = self._compare(artifact)
