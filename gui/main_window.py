@@ -26,6 +26,7 @@ from core.rewire import Rewire
 from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
 from .details import DetailsPane
+from .divergence import DivergenceFinder
 from .export_dialog import TITLES as EXPORT_TITLES
 from .export_dialog import ExportDialog
 from .node_tree import NodeTreeModel, NodeTreeView
@@ -140,6 +141,7 @@ class MainWindow(QMainWindow):
         self._last_stage = ""
         self._build_actions()
         self._build_ui()
+        self.divergence = DivergenceFinder(self)
         self._build_menus()
         self._restore_settings()
         self._update_actions()

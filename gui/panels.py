@@ -274,7 +274,11 @@ class OptionsPanel(QGroupBox):
 
 
 class ResultPanel(QGroupBox):
-    """The last freeze: numbers, verification per output, Show in folder, Copy command."""
+    """The last freeze: numbers, verification per output, Show in folder, Copy command, and after a
+    failed verification, Find where it diverges."""
+
+    divergeRequested = Signal()  # the user asked where the result stops matching (gui.divergence)
+    cleared = Signal()
 
     def __init__(self, parent=None):
         super().__init__("Result", parent)
@@ -301,9 +305,15 @@ class ResultPanel(QGroupBox):
         self.copy_button.setObjectName("copyCommandButton")
         self.copy_button.setToolTip("Copy the equivalent `tf-freezer freeze …` command line")
         self.copy_button.clicked.connect(self.copy_command)
+        self.diverge_button = QPushButton("Find where it diverges")
+        self.diverge_button.setObjectName("divergeButton")
+        self.diverge_button.setToolTip("Compare every intermediate tensor of the result with the original's and "
+                                       "select the first that differs (`tf-freezer compare`)")
+        self.diverge_button.clicked.connect(self.divergeRequested)
         buttons = QHBoxLayout()
         buttons.addWidget(self.show_button)
         buttons.addWidget(self.copy_button)
+        buttons.addWidget(self.diverge_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
@@ -318,7 +328,9 @@ class ResultPanel(QGroupBox):
         self.summary.setText("")
         self.verify_label.setText("")
         self.table.setRowCount(0)
+        self.diverge_button.hide()
         self.hide()
+        self.cleared.emit()
 
     def show_result(self, result, command: str = "") -> None:
         """A FreezeResult."""
@@ -390,6 +402,7 @@ class ResultPanel(QGroupBox):
             rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
             frame = 2 * self.table.frameWidth()
             self.table.setFixedHeight(min(160, self.table.horizontalHeader().height() + rows + frame + 2))
+        self.diverge_button.setVisible(verify is not None and not verify.ok and os.path.exists(str(result.output)))
         self.copy_button.setEnabled(bool(command))
         self.copy_button.setToolTip(f"Copy the equivalent `{program} …` command line")
         self.show()
