@@ -131,10 +131,11 @@ class CompareJob(Job[CompareReport]):
             raise FreezerError(f"{name} has no output that {os.path.basename(model.location.source)} has: it was not "
                                "made from this model.", "Compare an artifact exported from this model.")
         feeds = make_feeds(artifact.inputs, self.inputs_npz)
-        feeds.update(_inference_flags(model, feeds, artifact.inputs))
+        takes = {n.name for n in artifact.inputs.node if n.op in _SOURCES}
+        feeds.update(_inference_flags(model, _given(self.inputs_npz), takes))
         reference_in = reference_feeds(self.model, feeds) if self.model.origin is not None else dict(feeds)
-        flags = _inference_flags(model, reference_in, None)
-        reference_in.update(flags)
+        reference_in.update(_inference_flags(model, set(reference_in)))
+        flags = {f"{f.name}:0" for f in (model.training_mode.flags if model.training_mode is not None else ())}
         quantized = getattr(artifact, "quantized", False)
         checker, tolerance = _checker(self.atol, self.rtol, quantized)
         report = CompareReport(self.artifact, artifact.kind, tolerance=tolerance,
@@ -207,25 +208,30 @@ def _node(tensor: str) -> str:
     return tensor.split(":")[0].lstrip("^")
 
 
-def _inference_flags(model, feeds: dict, inputs_graph) -> dict:
-    """Each training flag (core.training_mode) not fed, at its inference value: the reference runs in
-    inference mode. With `inputs_graph`, only the flags that graph takes as inputs."""
+def _inference_flags(model, fed: set[str], takes: Optional[set[str]] = None) -> dict:
+    """Each training flag (core.training_mode) not in `fed`, at its inference value: both sides run in
+    inference mode. With `takes` (placeholder names), only the flags among them."""
     mode = model.training_mode
     if mode is None:
         return {}
     tf = tfmod.tensorflow()
-    takes = None if inputs_graph is None else {n.name for n in inputs_graph.node if n.op in _SOURCES}
     graph = model.graph
     found = {}
     for flag in mode.flags:
         tensor = f"{flag.name}:0"
-        if flag.inference is None or (takes is not None and flag.name not in takes):
-            continue
-        if tensor in feeds and inputs_graph is not None:
+        if flag.inference is None or tensor in fed or (takes is not None and flag.name not in takes):
             continue
         node = graph.graph_def.node[graph.index[flag.name]]
         found[tensor] = np.asarray(flag.inference, dtype=tf.dtypes.as_dtype(node.attr["dtype"].type).as_numpy_dtype)
     return found
+
+
+def _given(npz_path: Optional[str]) -> set[str]:
+    """The tensors an --inputs file gives values for (make_feeds has read and checked it)."""
+    if not npz_path:
+        return set()
+    with np.load(npz_path, allow_pickle=False) as data:
+        return {k if ":" in k else f"{k}:0" for k in data.files}
 
 
 def _checker(atol: Optional[float], rtol: Optional[float], quantized: bool):
