@@ -13,8 +13,10 @@ those inside a while loop, and those of a v1 cond branch not taken on these feed
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -24,10 +26,11 @@ import numpy as np
 from . import tf as tfmod
 from .artifacts import Artifact, open_artifact
 from .errors import Cancelled, FreezerError
-from .export import _compare_loose
-from .jobs import Job
+from .jobs import Job, Progress
 from .reference import restored_session
-from .verify import ATOL, RTOL, _first_line, compare, import_frozen, make_feeds, reference_feeds
+from .feeds import make_test_feeds
+from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, QUANTIZED_TOLERANCE, Tolerance, _first_line, compare,
+                     import_frozen, reference_feeds, tolerance_for)
 
 #: bytes of tensor values fetched at once on each side
 FETCH_BYTES = 128 << 20
@@ -131,16 +134,20 @@ class CompareJob(Job[CompareReport]):
         if not outputs:
             raise FreezerError(f"{name} has no output that {os.path.basename(model.location.source)} has: it was not "
                                "made from this model.", "Compare an artifact exported from this model.")
-        feeds = make_feeds(artifact.inputs, self.inputs_npz)
+        made = make_test_feeds(artifact.inputs, self.inputs_npz)
+        if made.problems:
+            raise FreezerError("No test value can be made: " + "; ".join(made.problems) + ".",
+                               "Pass --inputs FEEDS.npz with a value for each input.")
+        feeds = made.values
         takes = {n.name for n in artifact.inputs.node if n.op in _SOURCES}
-        feeds.update(_inference_flags(model, _given(self.inputs_npz), takes))
+        feeds.update(_inference_flags(model, _given(self.inputs_npz) | set(made.flags), takes))
         reference_in = reference_feeds(self.model, feeds) if self.model.origin is not None else dict(feeds)
         reference_in.update(_inference_flags(model, set(reference_in)))
         flags = {f"{f.name}:0" for f in (model.training_mode.flags if model.training_mode is not None else ())}
         quantized = getattr(artifact, "quantized", False)
-        checker, tolerance = _checker(self.atol, self.rtol, quantized)
-        report = CompareReport(self.artifact, artifact.kind, tolerance=tolerance,
-                               feeds={k: f"{v.dtype} {tuple(v.shape)}" for k, v in feeds.items()})
+        default = QUANTIZED_TOLERANCE if quantized else DEFAULT_TOLERANCE if artifact.exact else EXPORT_TOLERANCE
+        tolerance = tolerance_for(self.atol, self.rtol, default)
+        report = CompareReport(self.artifact, artifact.kind, tolerance=tolerance.text(), feeds=made.described())
         with _reference_session(model, outputs, self.use_ema, self.stage) as sess:
             self.stage("run-reference", 0.0, "Finding the tensors both sides compute")
             sources = {graph.index[_node(k)] for k in reference_in
@@ -155,7 +162,7 @@ class CompareJob(Job[CompareReport]):
             except Exception as exc:  # the runtime's own error is the finding
                 raise FreezerError(f"The {artifact.kind} {name} does not run on these inputs: {_first_line(exc)}",
                                    "Pass --inputs FEEDS.npz with values it accepts.") from None
-            checks = self._fetch_and_compare(sess, artifact, pairs, reference_in, checker)
+            checks = self._fetch_and_compare(sess, artifact, pairs, reference_in, tolerance)
         compared = [c for c in checks if c.ok is not None]
         report.no_counterpart += [c.name for c in checks if c.ok is None]
         position = {t: k for k, t in enumerate(reference.tensors)}
@@ -176,7 +183,7 @@ class CompareJob(Job[CompareReport]):
         self.step(stage, first + (last - first) * fraction, message)
 
     def _fetch_and_compare(self, sess, artifact: Artifact, pairs: list[tuple[str, str, int]], feeds: dict,
-                           checker) -> list[TensorCheck]:
+                           tolerance: Tolerance) -> list[TensorCheck]:
         """Each (reference tensor, artifact key, estimated bytes), fetched a batch of at most
         FETCH_BYTES at a time on each side and compared; only the statistics are kept."""
         checks = []
@@ -199,10 +206,55 @@ class CompareJob(Job[CompareReport]):
                     why = w if isinstance(w, Exception) else g
                     checks.append(TensorCheck(ref_name, key, reason=f"not computed: {_first_line(why)}"))
                     continue
-                checks.append(_check(ref_name, key, g, w, checker, artifact.exact))
+                checks.append(_check(ref_name, key, g, w, tolerance, artifact.exact))
             del want, got
         self.stage("compare", 1.0, "Locating the first divergent tensors")
         return checks
+
+
+class RebuiltCompareJob(Job[CompareReport]):
+    """Where a freeze or an export diverges whose verification failed, so that nothing was written:
+    the same freeze or export again without verification, into a scratch folder, then CompareJob on
+    what it wrote, with the verification's inputs and tolerance. The scratch folder is removed."""
+
+    #: stage -> (first, last) fraction of the job
+    STAGES = {"build": (0.0, 0.4), "compare": (0.4, 1.0)}
+
+    def __init__(self, model, options):
+        super().__init__()
+        self.model = model
+        self.options = options  # core.freeze.FreezeOptions or core.export.ExportOptions
+
+    def _run(self) -> CompareReport:
+        from .export import ExportJob, ExportOptions
+        from .freeze import FreezeJob
+        from .surgery import operated
+
+        options = self.options
+        fo = options.freeze if isinstance(options, ExportOptions) else options
+        with tempfile.TemporaryDirectory(prefix="tf-freezer-compare.") as work:
+            fallback = f"model.{options.to}" if isinstance(options, ExportOptions) else "model.pb"
+            target = os.path.join(work, os.path.basename(os.path.normpath(fo.output_path)) if fo.output_path else fallback)
+            unverified = dataclasses.replace(fo, verify=False, output_path=target, overwrite=False)
+            if isinstance(options, ExportOptions):
+                build = ExportJob(self.model, dataclasses.replace(options, freeze=unverified))
+            else:
+                build = FreezeJob(self.model, unverified)
+            written = self._child(build, "build").output
+            # The artifact takes the surgery's placeholders: the reference is fed through the cut.
+            reference = operated(self.model, fo.rewires, fo.binds)
+            report = self._child(CompareJob(reference, written, fo.verify_inputs, fo.atol, fo.rtol, fo.use_ema),
+                                 "compare")
+        report.artifact = os.path.basename(written)
+        return report
+
+    def _child(self, job: Job, stage: str):
+        """Run `job` as `stage` of this one: one cancel stops both, its progress is ours, scaled."""
+        first, last = self.STAGES[stage]
+        job._cancel = self._cancel
+        forward = self._progress
+        return job.run(None if forward is None else
+                       lambda p: forward(Progress(p.stage, first + (last - first) * p.fraction, p.message)))
 
 
 def _node(tensor: str) -> str:
@@ -228,32 +280,11 @@ def _inference_flags(model, fed: set[str], takes: Optional[set[str]] = None) -> 
 
 
 def _given(npz_path: Optional[str]) -> set[str]:
-    """The tensors an --inputs file gives values for (make_feeds has read and checked it)."""
+    """The tensors an --inputs file gives values for (make_test_feeds has read and checked it)."""
     if not npz_path:
         return set()
     with np.load(npz_path, allow_pickle=False) as data:
         return {k if ":" in k else f"{k}:0" for k in data.files}
-
-
-def _checker(atol: Optional[float], rtol: Optional[float], quantized: bool):
-    """(check(name, got, want) -> OutputCheck, the tolerance in words): verification's comparison,
-    with the quantized tolerance of a TFLite export whose weights are quantized."""
-    if atol is None and rtol is None:
-        if quantized:
-            from .export import QUANTIZED_TOLERANCE
-
-            return _compare_loose, f"within {QUANTIZED_TOLERANCE:.0%} of each tensor's largest value (quantized)"
-        return compare, f"atol {ATOL:g}, rtol {RTOL:g}"
-    a, r = ATOL if atol is None else atol, RTOL if rtol is None else rtol
-
-    def check(name, got, want):
-        result = compare(name, got, want)
-        if result.max_abs_diff is not None and np.asarray(want).dtype.kind in "fc":
-            result.ok = bool(np.allclose(got, want, atol=a, rtol=r, equal_nan=True))
-            result.reason = "" if result.ok else f"max abs diff {result.max_abs_diff:.3g} over tolerance"
-        return result
-
-    return check, f"atol {a:g}, rtol {r:g}"
 
 
 @contextlib.contextmanager
@@ -390,7 +421,7 @@ def _fetch(run, names: list[str]) -> list:
     return values
 
 
-def _check(name: str, key: str, got, want, checker, exact: bool) -> TensorCheck:
+def _check(name: str, key: str, got, want, tolerance: Tolerance, exact: bool) -> TensorCheck:
     got, want = np.asarray(got), np.asarray(want)
     layout = ""
     if got.shape != want.shape and not exact:
@@ -401,24 +432,21 @@ def _check(name: str, key: str, got, want, checker, exact: bool) -> TensorCheck:
             got = got.reshape(want.shape)  # a converter drops or adds dimensions of size 1
         else:
             return TensorCheck(name, "", reason=f"no counterpart: {key} has shape {got.shape}, not {want.shape}")
-    result = checker(name, got, want)
+    result = compare(name, got, want, tolerance)
     perm = _CHANNELS_FIRST.get(got.ndim)
     if not result.ok and not exact and not layout and perm is not None and got.transpose(perm).shape == want.shape:
         # A square channels-first tensor has the shape of its channels-last self: the transpose that
         # brings the values within tolerance tells the layout.
-        transposed = checker(name, got.transpose(perm), want)
+        transposed = compare(name, got.transpose(perm), want, tolerance)
         if transposed.ok:
             got, result, layout = got.transpose(perm), transposed, "NCHW"
-    check = TensorCheck(name, key, result.max_abs_diff, ok=result.ok, reason=result.reason, layout=layout,
-                        reference=_stats(want), artifact=_stats(got))
+    check = TensorCheck(name, key, result.max_abs_diff, result.max_rel_diff, ok=result.ok, reason=result.reason,
+                        layout=layout, reference=_stats(want), artifact=_stats(got))
     if result.max_abs_diff is not None and got.dtype.kind in "fiub" and want.dtype.kind in "fiub" and want.size:
         # Sums of products by einsum, not BLAS dot: BLAS threads compete with the sessions' here.
         g = np.ascontiguousarray(got, dtype=np.float64).ravel()
         w = np.ascontiguousarray(want, dtype=np.float64).ravel()
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            magnitude = np.abs(w)
-            relative = np.divide(np.abs(g - w), magnitude, out=np.zeros_like(w), where=magnitude != 0)
-            check.max_rel = float(np.max(relative))
+        with np.errstate(invalid="ignore", over="ignore"):
             norms = math.sqrt(float(np.einsum("i,i", g, g)) * float(np.einsum("i,i", w, w)))
             check.cosine = float(np.einsum("i,i", g, w)) / norms if norms else float(np.array_equal(g, w))
     return check

@@ -21,6 +21,7 @@ import contextlib
 from typing import Callable, Optional
 
 from . import tf as tfmod
+from .timelimit import run_options
 from .variables import EMA_SUFFIX, VARIABLE_OPS
 
 #: bytes restored by one RestoreV2 run: its outputs live until they are assigned
@@ -40,7 +41,7 @@ def run_checkpoint_reference(meta_graph, prefix: str, feeds: dict, outputs: list
     `report` may raise (a cancel): it is called between the steps."""
     with restored_session(meta_graph, prefix, outputs, tensors, use_ema, report) as sess:
         (report or (lambda stage, fraction, message: None))("run-reference", 0.0, "Running the training graph")
-        return sess.run(outputs, feed_dict=feeds)
+        return sess.run(outputs, feed_dict=feeds, options=run_options())
 
 
 @contextlib.contextmanager
@@ -71,10 +72,10 @@ def restored_session(meta_graph, prefix: str, outputs: list[str], tensors: dict,
         done = 0
         for op, size, first in chunks:
             report("restore", 0.1 + 0.9 * done / total, f"Restoring {first}")
-            sess.run(op)
+            sess.run(op, options=run_options())
             done += size
         if tables:
-            sess.run(tables)
+            sess.run(tables, options=run_options())
         report("restore", 1.0, f"{len(variables)} variables restored")
         yield sess
 

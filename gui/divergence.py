@@ -1,7 +1,9 @@
-"""Find where it diverges: after a freeze's or an export's verification failed, the result panel's
-button runs core.compare's CompareJob on the written file in the TensorFlow worker (progress and
-cancel as for a freeze), colours the node tree by each tensor's error, selects the first divergent
-node, and the node details show both sides' values there.
+"""Find where it diverges: a freeze or export whose verification failed is not written; the result
+panel then says what the verification found and offers "Find where it diverges", which runs
+core.compare's RebuiltCompareJob (the same freeze or export again, unverified, into a scratch folder,
+compared tensor by tensor) in the TensorFlow worker with progress and cancel as for a freeze, colours
+the node tree and the Graph tab by each tensor's error, selects the first divergent node, and the node details show
+both sides' values there.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor
 
 from .details import _table
+from .export_dialog import TITLES as EXPORT_TITLES
 from .worker import JobRunner
 
 _MATCH = QColor(46, 157, 91, 70)
@@ -36,22 +39,35 @@ class DivergenceFinder(QObject):
         self.window = window
         self.report = None
         self._checks: dict[str, list] = {}  # node name -> its tensors' checks
+        self._refused = None  # (model, freeze or export options) of the job whose verification failed
         window.result_panel.divergeRequested.connect(self.start)
         window.result_panel.cleared.connect(self.clear)
         window.details.text.sections.append(self.details_html)
 
+    def offer(self, runner: JobRunner, exc) -> None:
+        """After a freeze or export failed: when its verification refused it, show what it found and
+        the button."""
+        result = getattr(exc, "result", None)
+        job = getattr(runner.job, "job", runner.job)  # an isolated job stands in for the window's
+        if result is None or job is None:
+            return
+        export = getattr(job.options, "to", "")
+        title = f"{EXPORT_TITLES.get(export, export)} export" if export else "Freeze"
+        what = f"the {EXPORT_TITLES.get(export, export)} model" if export else "the frozen graph"
+        self.window.result_panel.show_refused(result, what, title)
+        self._refused = (job.model, job.options)
+
     def start(self) -> None:
-        from core.compare import CompareJob
+        from core.compare import RebuiltCompareJob
 
         w = self.window
-        result = w.result_panel.result
-        if w.model is None or result is None or w._freeze_runner is not None or w._open_runner is not None:
+        if self._refused is None or w._freeze_runner is not None or w._open_runner is not None:
             return
-        inputs = w.options_panel.verify_inputs.text().strip() or None
-        runner = JobRunner(CompareJob(w.model, str(result.output), inputs_npz=inputs), "compare")
+        model, options = self._refused
+        runner = JobRunner(RebuiltCompareJob(model, options), "compare")
         w._freeze_runner = runner
         w._last_stage = ""
-        w.log(f"Finding where {os.path.basename(str(result.output))} diverges from the {w.model.format}")
+        w.log("Finding where it diverges: building it again without verification, then comparing every tensor")
         w.progress_bar.setValue(0)
         w.progress_bar.setFormat("Starting…")
         runner.progressed.connect(lambda p: w._on_freeze_progress(runner, p))
@@ -63,10 +79,12 @@ class DivergenceFinder(QObject):
         w._update_actions()
 
     def clear(self) -> None:
+        self._refused = None
         if self.report is not None:
             self.report = None
             self._checks = {}
             self.window.tree_model.set_marks({})
+            self.window.graph_pane.set_marks({})
 
     # ----- outcomes ---------------------------------------------------------------------------------
     def _on_found(self, runner: JobRunner, report) -> None:
@@ -77,7 +95,10 @@ class DivergenceFinder(QObject):
         self._checks = {}
         for check in report.tensors:
             self._checks.setdefault(check.name.rsplit(":", 1)[0], []).append(check)
-        w.tree_model.set_marks(self._marks(report))
+        marks = self._marks(report)
+        w.tree_model.set_marks(marks)
+        names = w.model.graph.names
+        w.graph_pane.set_marks({names[i]: colour for i, (colour, _) in marks.items()})
         c = report.counts
         w.log(f"  {c['compared']} tensors compared: {c['matching']} match, {c['divergent']} diverge, "
               f"{c['no_counterpart']} have no counterpart ({report.tolerance})")

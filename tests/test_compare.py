@@ -17,6 +17,7 @@ from core.compare import CompareJob
 from core.errors import FreezerError
 from core.export import ExportJob, ExportOptions
 from core.freeze import FreezeJob, FreezeOptions
+from core.verify import QUANTIZED_TOLERANCE
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_a_perturbed_constant_is_found_at_its_consumer(deep_cnn, checkpoints, fe
 def test_a_quantized_tflite_export_reports_each_layer(deep_cnn, tmp_path):
     exported = _export(deep_cnn, "tflite", tmp_path / "cnn.tflite", tflite_optimize=True)
     report = CompareJob(deep_cnn, str(tmp_path / "cnn.tflite")).run()
-    assert "quantized" in report.tolerance
+    assert report.tolerance == QUANTIZED_TOLERANCE.text()
     names = [t.name for t in report.tensors]
     # Dense layers fuse MatMul, BiasAdd and Relu into one TFLite tensor: compared as the Relu.
     assert {"conv1/Relu:0", "conv2/Relu:0", "pool2/MaxPool:0", "fc1/Relu:0", "predictions:0"} <= set(names)
