@@ -434,8 +434,8 @@ def cmd_compare(args, progress) -> int:
     c = report.counts
     lines = [f"{report.kind} {args.artifact}: {c['compared']} tensors compared, {c['matching']} match, "
              f"{c['divergent']} diverge, {c['no_counterpart']} have no counterpart ({report.tolerance})"]
-    lines += [f"output {o.name}: " + ("within tolerance" if o.ok else o.reason or "diverges")
-              + (f" (max abs {_number(o.max_abs)})" if o.max_abs is not None else "") for o in report.outputs]
+    lines += [f"output {o.name}: " + (f"within tolerance (max abs {_number(o.max_abs)})" if o.ok
+                                      else o.reason or "diverges") for o in report.outputs]
     for name in report.first_divergent:
         t = report.check(name)
         lines.append(f"first divergent: {name} (max abs {_number(t.max_abs)}, max rel {_number(t.max_rel)}, "
