@@ -177,11 +177,6 @@ class CompareJob(Job[CompareReport]):
         report.growth = _growth(graph, report, reference)
         return report
 
-    def stage(self, stage: str, fraction: float, message: str) -> None:
-        """step() at `fraction` of `stage`'s share of the job."""
-        first, last = self.STAGES[stage]
-        self.step(stage, first + (last - first) * fraction, message)
-
     def _fetch_and_compare(self, sess, artifact: Artifact, pairs: list[tuple[str, str, int]], feeds: dict,
                            tolerance: Tolerance) -> list[TensorCheck]:
         """Each (reference tensor, artifact key, estimated bytes), fetched a batch of at most

@@ -64,19 +64,9 @@ class DivergenceFinder(QObject):
         if self._refused is None or w._freeze_runner is not None or w._open_runner is not None:
             return
         model, options = self._refused
-        runner = JobRunner(RebuiltCompareJob(model, options), "compare")
-        w._freeze_runner = runner
-        w._last_stage = ""
-        w.log("Finding where it diverges: building it again without verification, then comparing every tensor")
-        w.progress_bar.setValue(0)
-        w.progress_bar.setFormat("Starting…")
-        runner.progressed.connect(lambda p: w._on_freeze_progress(runner, p))
-        runner.succeeded.connect(lambda report: self._on_found(runner, report))
-        runner.failed.connect(lambda exc: self._on_failed(runner, exc))
-        runner.cancelled.connect(lambda: self._on_cancelled(runner))
-        runner.done.connect(lambda: w._on_freeze_done(runner))
-        runner.start()
-        w._update_actions()
+        w.start_tensorflow_job(RebuiltCompareJob(model, options), "compare",
+                               "Finding where it diverges: building it again without verification, then "
+                               "comparing every tensor", self._on_found, self._on_failed, self._on_cancelled)
 
     def clear(self) -> None:
         self._refused = None
