@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--atol", type=float, help="absolute tolerance (default: verification's)")
     p.add_argument("--rtol", type=float, help="relative tolerance (default: verification's)")
     p.add_argument("--use-ema", action="store_true", help="compare against the moving-average values")
+    surgery_flags(p)
     p = sub.add_parser("gui", help="open the desktop app")
     p.add_argument("path", nargs="?", help="checkpoint to open")
     p.add_argument("--demo", action="store_true", help="open the bundled sample checkpoint")
@@ -425,9 +426,13 @@ def _number(value) -> str:
 def cmd_compare(args, progress) -> int:
     from .compare import CompareJob
     from .isolate import isolated, warm_up
+    from .surgery import operated
 
     warm_up()  # both models run in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
     model = _open(args, progress)
+    model.require_graph()
+    rewires, binds = surgery_options(args)
+    model = operated(model, rewires, binds)  # the artifact was made with this surgery: feed the original through it
     report = isolated(CompareJob(model, args.artifact, inputs_npz=args.inputs, atol=args.atol, rtol=args.rtol,
                                  use_ema=args.use_ema)).run(progress)
     progress.finish()
