@@ -36,7 +36,7 @@ def tensor_name(name: str) -> str:
 
 def placeholder_graph(inputs: dict[str, tuple[object, Optional[list]]]):
     """A GraphDef of one Placeholder per input ({'images:0': (numpy dtype, shape)}): what
-    verify.make_feeds makes test values for."""
+    core.feeds.make_test_feeds makes test values for."""
     tf = tfmod.tensorflow()
     graph_def = tf.compat.v1.GraphDef()
     for name, (dtype, shape) in inputs.items():
@@ -52,11 +52,13 @@ def placeholder_graph(inputs: dict[str, tuple[object, Optional[list]]]):
 
 class Artifact:
     """One model to compare, loaded. `inputs`: the GraphDef whose placeholders are its inputs (for
-    make_feeds); `outputs`: its outputs as TensorFlow tensor names; `names`: each of its tensors ->
-    the TensorFlow tensors it may be (best first); `exact`: the names are TensorFlow's own."""
+    make_test_feeds); `outputs`: its outputs as TensorFlow tensor names; `names`: each of its tensors ->
+    the TensorFlow tensors it may hold (several for a tensor that fused ops); `exact`: the names are
+    TensorFlow's own."""
 
     kind = ""
     exact = True
+    quantized = False  # holds quantized tensors (compared with verification's quantized tolerance)
 
     def __init__(self, path: str):
         self.path = path

@@ -144,8 +144,7 @@ class CompareJob(Job[CompareReport]):
         reference_in = reference_feeds(self.model, feeds) if self.model.origin is not None else dict(feeds)
         reference_in.update(_inference_flags(model, set(reference_in)))
         flags = {f"{f.name}:0" for f in (model.training_mode.flags if model.training_mode is not None else ())}
-        quantized = getattr(artifact, "quantized", False)
-        default = QUANTIZED_TOLERANCE if quantized else DEFAULT_TOLERANCE if artifact.exact else EXPORT_TOLERANCE
+        default = QUANTIZED_TOLERANCE if artifact.quantized else DEFAULT_TOLERANCE if artifact.exact else EXPORT_TOLERANCE
         tolerance = tolerance_for(self.atol, self.rtol, default)
         report = CompareReport(self.artifact, artifact.kind, tolerance=tolerance.text(), feeds=made.described())
         with _reference_session(model, outputs, self.use_ema, self.stage) as sess:
