@@ -124,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EXIT_CODES)
     common(p)
     _export_flags(p)
+    p = sub.add_parser("compare", help="compare every intermediate tensor of an exported model with the original's")
+    common(p)
+    p.add_argument("artifact", metavar="ARTIFACT", help="a frozen .pb/.pbtxt, a SavedModel folder, a .tflite or an .onnx")
+    p.add_argument("--inputs", metavar="FEEDS.npz", help="input values (default: seeded random)")
+    p.add_argument("--atol", type=float, help="absolute tolerance (default: verification's)")
+    p.add_argument("--rtol", type=float, help="relative tolerance (default: verification's)")
+    p.add_argument("--use-ema", action="store_true", help="compare against the moving-average values")
+    surgery_flags(p)
     p = sub.add_parser("gui", help="open the desktop app")
     p.add_argument("path", nargs="?", help="checkpoint to open")
     p.add_argument("--demo", action="store_true", help="open the bundled sample checkpoint")
@@ -465,8 +473,54 @@ def cmd_export(args, progress) -> int:
     return _written_exit(result.output, result.verify)
 
 
+_TABLE_ROWS = 20  # tensors the plain output lists; --json has them all
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def cmd_compare(args, progress) -> int:
+    from .compare import CompareJob
+    from .isolate import isolated, warm_up
+    from .surgery import operated
+
+    warm_up()  # both models run in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
+    model = _open(args, progress)
+    model.require_graph()
+    rewires, binds = surgery_options(args)
+    model = operated(model, rewires, binds)  # the artifact was made with this surgery: feed the original through it
+    report = isolated(CompareJob(model, args.artifact, inputs_npz=args.inputs, atol=args.atol, rtol=args.rtol,
+                                 use_ema=args.use_ema)).run(progress)
+    progress.finish()
+    c = report.counts
+    lines = [f"{report.kind} {args.artifact}: {c['compared']} tensors compared, {c['matching']} match, "
+             f"{c['divergent']} diverge, {c['no_counterpart']} have no counterpart ({report.tolerance})"]
+    lines += [f"output {o.name}: " + (f"within tolerance (max abs {_number(o.max_abs)})" if o.ok
+                                      else o.reason or "diverges") for o in report.outputs]
+    for name in report.first_divergent:
+        t = report.check(name)
+        lines.append(f"first divergent: {name} (max abs {_number(t.max_abs)}, max rel {_number(t.max_rel)}, "
+                     f"cosine {_number(t.cosine)})")
+    for output, path in report.growth.items():
+        lines.append(f"error growth to {output}: " + " -> ".join(f"{n} {_number(d)}" for n, d in path))
+    rows = [t for t in report.tensors if not t.ok] or report.tensors
+    lines.append(f"{'tensor':50} {'max abs':>9} {'max rel':>9} {'cosine':>9}  ok")
+    for t in rows[:_TABLE_ROWS]:
+        lines.append(f"{t.name[:50]:50} {_number(t.max_abs):>9} {_number(t.max_rel):>9} {_number(t.cosine):>9}  "
+                     + ("yes" if t.ok else "NO") + (f"  ({t.layout})" if t.layout else ""))
+    if len(rows) > _TABLE_ROWS:
+        lines.append(f"... {len(rows) - _TABLE_ROWS} more (--json lists every tensor)")
+    _print(args, report.to_json(), "\n".join(lines))
+    if not report.ok:
+        sys.stderr.write("tf-freezer: the outputs diverge; first divergent: " + (", ".join(report.first_divergent)
+                         or "none found") + "\n")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 COMMANDS = {"inspect": cmd_inspect, "preview": cmd_preview, "freeze": cmd_freeze, "verify": cmd_verify,
-            "export": cmd_export}
+            "export": cmd_export, "compare": cmd_compare}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

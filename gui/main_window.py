@@ -27,6 +27,7 @@ from core.rewire import Rewire
 from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
 from .details import DetailsPane
+from .divergence import DivergenceFinder
 from .export_dialog import TITLES as EXPORT_TITLES
 from .export_dialog import ExportDialog
 from .graph_view import GraphPane
@@ -161,6 +162,7 @@ class MainWindow(QMainWindow):
         self._last_stage = ""
         self._build_actions()
         self._build_ui()
+        self.divergence = DivergenceFinder(self)
         self._build_menus()
         self._restore_settings()
         self._update_actions()
@@ -1323,19 +1325,27 @@ class MainWindow(QMainWindow):
         self._freeze_options = options
         self._freeze_command = command_line(self.model, options)
         self.result_panel.clear()
-        runner = JobRunner(job, "freeze")
+        self.start_tensorflow_job(job, "freeze", f"Freezing {', '.join(outputs)} -> {options.output_path}",
+                                  self._on_frozen, self._on_freeze_failed, self._on_freeze_cancelled)
+
+    def start_tensorflow_job(self, job, name: str, message: str, succeeded, failed, cancelled) -> JobRunner:
+        """Run `job` in the window's one slot for TensorFlow work (freeze, export, comparison): progress
+        in the bar and the log, Esc cancels, freezing waits. `succeeded(runner, result)`,
+        `failed(runner, exc)`, `cancelled(runner)` ignore a runner that is no longer the slot's."""
+        runner = JobRunner(job, name)
         self._freeze_runner = runner
         self._last_stage = ""
-        self.log(f"Freezing {', '.join(outputs)} -> {options.output_path}")
+        self.log(message)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
         runner.progressed.connect(lambda p: self._on_freeze_progress(runner, p))
-        runner.succeeded.connect(lambda r: self._on_frozen(runner, r))
-        runner.failed.connect(lambda e: self._on_freeze_failed(runner, e))
-        runner.cancelled.connect(lambda: self._on_freeze_cancelled(runner))
+        runner.succeeded.connect(lambda r: succeeded(runner, r))
+        runner.failed.connect(lambda e: failed(runner, e))
+        runner.cancelled.connect(lambda: cancelled(runner))
         runner.done.connect(lambda: self._on_freeze_done(runner))
         runner.start()
         self._update_actions()
+        return runner
 
     def cancel_job(self) -> None:
         """Esc / Cancel: stop the freeze (or the open) that is running."""
@@ -1414,6 +1424,7 @@ class MainWindow(QMainWindow):
             return
         if getattr(exc, "result", None) is not None:  # a failed verification: what it found, in the log
             self._log_verify(exc.result)
+        self.divergence.offer(runner, exc)
         line = self.report_error("Freezing failed", exc)
         self.freezeFailed.emit(line)
 
@@ -1465,19 +1476,9 @@ class MainWindow(QMainWindow):
             return
         self._freeze_command = command
         self.result_panel.clear()
-        runner = JobRunner(job, f"export-{fmt}")
-        self._freeze_runner = runner
-        self._last_stage = ""
-        self.log(f"Exporting {', '.join(outputs)} to {title}: {path}")
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("Starting…")
-        runner.progressed.connect(lambda p: self._on_freeze_progress(runner, p))
-        runner.succeeded.connect(lambda r: self._on_exported(runner, r))
-        runner.failed.connect(lambda e: self._on_export_failed(runner, e, title))
-        runner.cancelled.connect(lambda: self._on_export_cancelled(runner, title))
-        runner.done.connect(lambda: self._on_freeze_done(runner))
-        runner.start()
-        self._update_actions()
+        self.start_tensorflow_job(job, f"export-{fmt}", f"Exporting {', '.join(outputs)} to {title}: {path}",
+                                  self._on_exported, lambda runner, e: self._on_export_failed(runner, e, title),
+                                  lambda runner: self._on_export_cancelled(runner, title))
 
     def _ask_export_dialog(self, fmt: str, options):
         from core.export import export_command_line, inference_binds
@@ -1510,6 +1511,7 @@ class MainWindow(QMainWindow):
             return
         if getattr(exc, "result", None) is not None:
             self._log_verify(exc.result)
+        self.divergence.offer(runner, exc)
         line = self.report_error(f"{title} export failed", exc)
         self.exportFailed.emit(line)
 
