@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (for freeze, export and verify: verified, or --no-verify), 1 a user-facing error
 or a failed verification (one line on stderr; freeze and export then write nothing), 2 bad usage,
-3 written but not verified (the reason on stderr: the test inputs could not show either way).
+3 written but not verified (the reason on stderr: the test inputs could not show either way),
+130 interrupted (Ctrl+C, SIGINT), 143 terminated (SIGTERM); after 130 and 143 nothing was written.
 """
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
-import tempfile
+import threading
+import subprocess
 import time
 from typing import Optional
 
@@ -21,7 +24,9 @@ from .jobs import Progress
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
 EXIT_CODES = ("exit codes: 0 success (verified, or --no-verify); 1 an error or a failed verification, one line on "
               "stderr (freeze and export write nothing); 2 bad usage; 3 written but not verified, the reason on "
-              "stderr (pass --inputs FEEDS.npz to verify it)")
+              "stderr (pass --inputs FEEDS.npz to verify it); 130 interrupted (SIGINT), 143 terminated (SIGTERM): "
+              "nothing written")
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 128 + signal.SIGTERM
 
 
 class _Usage(Exception):
@@ -33,15 +38,26 @@ class _Parser(argparse.ArgumentParser):
         raise _Usage(f"{self.prog}: {message}")
 
 
-class StderrProgress:
-    """Progress on stderr for anything that takes over a second: one rewritten line on a terminal,
-    one line per stage otherwise."""
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt, so that every temp file is removed
+    on the way out (a job's `finally` blocks and write_atomically's clean-up run)."""
 
-    def __init__(self, enabled: bool = True, delay: float = 1.0):
-        self.enabled = enabled
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+class StderrProgress:
+    """Progress on stderr for anything that takes over a second: one rewritten line on a terminal.
+    Elsewhere (a log, a pipe, another program reading stderr) nothing unless asked for with
+    --progress (then one line per stage), as git does: a command failing there prints its one error
+    line and nothing before it."""
+
+    def __init__(self, enabled: bool = True, delay: float = 1.0, always: bool = False):
+        self.tty = sys.stderr.isatty()
+        self.enabled = enabled and (self.tty or always)
         self.delay = delay
         self.started = time.monotonic()
-        self.tty = sys.stderr.isatty()
         self.last_stage = None
         self.dirty = False
 
@@ -73,10 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p, outputs_required=False):
         p.add_argument("path", help="checkpoint folder, prefix, or any of its files")
         p.add_argument("--step", type=int, help="checkpoint step to use (default: the latest)")
+        p.add_argument("--checkpoint", metavar="PREFIX", default="",
+                       help="the checkpoint of a .pb/.pbtxt/.meta graph (freeze_graph's --input_checkpoint; "
+                            "default: one beside it)")
+        p.add_argument("--signature", metavar="KEY", default="",
+                       help="the SavedModel signature to use (default: serving_default, or its only one)")
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         # SUPPRESS: a subcommand's default must not undo `tf-freezer --debug COMMAND`.
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+        p.add_argument("--progress", action="store_true",
+                       help="progress on stderr even when it is not a terminal (one line per stage)")
+        p.add_argument("--allow-ops", metavar="OP,OP", default="",
+                       help="run these file-system, Python or network ops (e.g. WriteFile) when the model has "
+                            "them; refused by default")
 
     p = sub.add_parser("inspect", help="show a checkpoint's graph: inputs, suggested outputs, variables")
     common(p)
@@ -98,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EXIT_CODES)
     common(p)
     _export_flags(p)
+    p = sub.add_parser("compare", help="compare every intermediate tensor of an exported model with the original's")
+    common(p)
+    p.add_argument("artifact", metavar="ARTIFACT", help="a frozen .pb/.pbtxt, a SavedModel folder, a .tflite or an .onnx")
+    p.add_argument("--inputs", metavar="FEEDS.npz", help="input values (default: seeded random)")
+    p.add_argument("--atol", type=float, help="absolute tolerance (default: verification's)")
+    p.add_argument("--rtol", type=float, help="relative tolerance (default: verification's)")
+    p.add_argument("--use-ema", action="store_true", help="compare against the moving-average values")
+    surgery_flags(p)
     p = sub.add_parser("gui", help="open the desktop app")
     p.add_argument("path", nargs="?", help="checkpoint to open")
     p.add_argument("--demo", action="store_true", help="open the bundled sample checkpoint")
@@ -182,10 +216,30 @@ def _options(args):
         verify_timeout=getattr(args, "verify_timeout", None), rewires=rewires, binds=binds)
 
 
-def _open(args, progress):
+def _open(args, progress, worker_first: bool = False):
+    """The model, opened here. `worker_first`: opened in the TensorFlow worker before (see
+    core.isolate.OpenInWorker), for commands that use the worker anyway, where it then costs nothing:
+    a file that aborts TensorFlow ends the worker with one line instead of this process."""
     from .load import OpenJob
+    from .opscan import parse_allowed
 
-    return OpenJob(args.path, args.step).run(progress)
+    allowed = parse_allowed(args.allow_ops)
+    options = dict(_open_options(args))
+    if worker_first:
+        from .formats import detect
+        from .isolate import OpenInWorker, isolated
+        from .locate import locate
+
+        if detect(args.path) == "checkpoint" and not args.checkpoint:
+            locate(args.path, args.step)  # pure Python: a wrong path is told at once, not after the worker starts
+        isolated(OpenInWorker(args.path, args.step, allowed, tuple(options.items()))).run(progress)
+    return OpenJob(args.path, args.step, allow_ops=allowed, **options).run(progress)
+
+
+def _open_options(args) -> tuple:
+    """--checkpoint and --signature, as OpenJob's keywords (the worker opens the model with them too)."""
+    return tuple((name, value) for name, value in (("checkpoint", args.checkpoint), ("signature", args.signature))
+                 if value)
 
 
 def _print(args, data: dict, text: str) -> None:
@@ -275,6 +329,7 @@ def cmd_freeze(args, progress) -> int:
     from .cli_freeze import FreezeWithNotes, training_default_notes
     from .freeze import FreezeJob, default_output_path
     from .isolate import ModelRef, isolated, warm_up
+    from .opscan import parse_allowed
 
     options = _options(args)
     if not args.no_verify and args.outputs and args.outputs.strip(","):
@@ -283,7 +338,8 @@ def cmd_freeze(args, progress) -> int:
         # of "Aborted", and TensorFlow is imported (and the model opened) once, there, not here too.
         warm_up()
         _check_output_early(args, options)
-        job = isolated(FreezeWithNotes(ModelRef(args.path, args.step, (), -1), options))
+        job = isolated(FreezeWithNotes(ModelRef(args.path, args.step, (), -1, open_options=_open_options(args),
+                                               allowed_ops=parse_allowed(args.allow_ops)), options))
         result, notes = _refused_on_failure(args, progress, lambda: job.run(progress))
         sys.stderr.writelines(notes)
     else:
@@ -334,7 +390,7 @@ def _check_output_early(args, options) -> None:
     from .locate import locate
     from .output import check_target
 
-    if formats.detect(args.path) != "checkpoint":
+    if args.checkpoint or formats.detect(args.path) != "checkpoint":  # --checkpoint: the worker locates it
         return
     location = locate(args.path, args.step)
     options.output_path = check_target(options.output_path or location.stem + ".frozen.pb", location.input_files,
@@ -369,7 +425,7 @@ def cmd_verify(args, progress) -> int:
     from .verify import NOT_VERIFIED, VerifyJob, tolerance_for
 
     warm_up()  # the graph runs in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
-    model = _open(args, progress)
+    model = _open(args, progress, worker_first=True)
     model.require_graph()
     rewires, binds = surgery_options(args)
     model = operated(model, rewires, binds)
@@ -394,7 +450,7 @@ def cmd_export(args, progress) -> int:
     from .isolate import isolated, warm_up
 
     warm_up()  # the export runs in the worker process (see below); it imports TensorFlow meanwhile
-    model = _open(args, progress)
+    model = _open(args, progress, worker_first=True)
     _need_outputs(model, args)
     freeze = _options(args)
     freeze.output_path = freeze.output_path or default_export_path(model, args.to)
@@ -417,8 +473,54 @@ def cmd_export(args, progress) -> int:
     return _written_exit(result.output, result.verify)
 
 
+_TABLE_ROWS = 20  # tensors the plain output lists; --json has them all
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def cmd_compare(args, progress) -> int:
+    from .compare import CompareJob
+    from .isolate import isolated, warm_up
+    from .surgery import operated
+
+    warm_up()  # both models run in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
+    model = _open(args, progress)
+    model.require_graph()
+    rewires, binds = surgery_options(args)
+    model = operated(model, rewires, binds)  # the artifact was made with this surgery: feed the original through it
+    report = isolated(CompareJob(model, args.artifact, inputs_npz=args.inputs, atol=args.atol, rtol=args.rtol,
+                                 use_ema=args.use_ema)).run(progress)
+    progress.finish()
+    c = report.counts
+    lines = [f"{report.kind} {args.artifact}: {c['compared']} tensors compared, {c['matching']} match, "
+             f"{c['divergent']} diverge, {c['no_counterpart']} have no counterpart ({report.tolerance})"]
+    lines += [f"output {o.name}: " + (f"within tolerance (max abs {_number(o.max_abs)})" if o.ok
+                                      else o.reason or "diverges") for o in report.outputs]
+    for name in report.first_divergent:
+        t = report.check(name)
+        lines.append(f"first divergent: {name} (max abs {_number(t.max_abs)}, max rel {_number(t.max_rel)}, "
+                     f"cosine {_number(t.cosine)})")
+    for output, path in report.growth.items():
+        lines.append(f"error growth to {output}: " + " -> ".join(f"{n} {_number(d)}" for n, d in path))
+    rows = [t for t in report.tensors if not t.ok] or report.tensors
+    lines.append(f"{'tensor':50} {'max abs':>9} {'max rel':>9} {'cosine':>9}  ok")
+    for t in rows[:_TABLE_ROWS]:
+        lines.append(f"{t.name[:50]:50} {_number(t.max_abs):>9} {_number(t.max_rel):>9} {_number(t.cosine):>9}  "
+                     + ("yes" if t.ok else "NO") + (f"  ({t.layout})" if t.layout else ""))
+    if len(rows) > _TABLE_ROWS:
+        lines.append(f"... {len(rows) - _TABLE_ROWS} more (--json lists every tensor)")
+    _print(args, report.to_json(), "\n".join(lines))
+    if not report.ok:
+        sys.stderr.write("tf-freezer: the outputs diverge; first divergent: " + (", ".join(report.first_divergent)
+                         or "none found") + "\n")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 COMMANDS = {"inspect": cmd_inspect, "preview": cmd_preview, "freeze": cmd_freeze, "verify": cmd_verify,
-            "export": cmd_export}
+            "export": cmd_export, "compare": cmd_compare}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -427,22 +529,45 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         args = parser.parse_args(argv)
     except _Usage as exc:
+        first = next((a for a in argv if not a.startswith("-")), None)
+        if first is not None and first not in COMMANDS and first != "gui" and _looks_like_path(first):
+            # `tf-freezer /runs/a` with a typo: say what is wrong with the path, not "invalid choice".
+            sys.stderr.write(f"tf-freezer: {first} does not exist. Check the path; commands: "
+                             f"{', '.join([*COMMANDS, 'gui'])}.\n")
+            return EXIT_ERROR
         sys.stderr.write(f"{exc}\n")
         return EXIT_USAGE
     if args.command not in COMMANDS:  # `gui` is dispatched by gui.launch before we get here
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     args.debug = getattr(args, "debug", False)
-    with _native_stderr_quieted(keep=args.debug):
-        return _dispatch(args)
+    if sys.stdout is sys.__stdout__ and hasattr(sys.stdout, "reconfigure"):
+        # Paths are bytes on Linux: one that is not UTF-8 is printed as the bytes the OS gave.
+        sys.stdout.reconfigure(errors="surrogateescape")
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        with _native_stderr_quieted(keep=args.debug):
+            return _dispatch(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _looks_like_path(word: str) -> bool:
+    return os.sep in word or word.startswith(".") or os.path.splitext(word)[1] != "" or os.path.lexists(word)
 
 
 @contextlib.contextmanager
 def _native_stderr_quieted(keep: bool):
     """TensorFlow's C++ runtime logs to file descriptor 2 whenever a session starts ("Could not find
     cuda drivers", absl notices), whatever TF_CPP_MIN_LOG_LEVEL says. Our own lines go to the real
-    stderr; the runtime's go to a scratch file, shown only with --debug. Only when sys.stderr is the
-    process's own (a test's captured stderr is left alone)."""
+    stderr; the runtime's go through a small filter process (--debug shows them all instead) that
+    drops them, except TensorFlow's fatal line: when TensorFlow aborts this process on a file's
+    content (a CHECK failure), its "Check failed" line still reaches the user, as one line, though
+    nothing in this process survives to say it. Only when sys.stderr is the process's own (a test's
+    captured stderr is left alone)."""
     if keep or sys.stderr is not sys.__stderr__:
         yield
         return
@@ -452,21 +577,37 @@ def _native_stderr_quieted(keep: bool):
         yield
         return
     own = os.fdopen(original_fd, "w", buffering=1, encoding="utf-8", errors="replace")
-    with tempfile.TemporaryFile() as scratch:
-        sys.stderr.flush()
-        os.dup2(scratch.fileno(), 2)
-        sys.stderr = own
-        try:
-            yield
-        finally:
-            own.flush()
-            os.dup2(original_fd, 2)
-            sys.stderr = sys.__stderr__
-            own.close()
+    read_end, write_end = os.pipe()
+    try:
+        sieve = subprocess.Popen([sys.executable, "-S", "-c", _SIEVE, _PACKAGE_ROOT], stdin=read_end,
+                                 stdout=original_fd, stderr=subprocess.DEVNULL)
+    except OSError:  # no second process to be had: the runtime's chatter goes nowhere
+        sieve = None
+    os.close(read_end)
+    sys.stderr.flush()
+    os.dup2(write_end if sieve is not None else os.open(os.devnull, os.O_WRONLY), 2)
+    os.close(write_end)
+    sys.stderr = own
+    try:
+        yield
+    finally:
+        own.flush()
+        os.dup2(original_fd, 2)  # the pipe's last writer closes: the sieve sees its end and exits
+        sys.stderr = sys.__stderr__
+        own.close()
+        if sieve is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                sieve.wait(2)
+
+
+# Started without site-packages (-S) and importing only core.fatal: it costs a few milliseconds.
+_SIEVE = ("import sys; sys.path.insert(0, sys.argv[1]); "
+          "from core.fatal import pass_fatal_lines; pass_fatal_lines(sys.stdin.buffer, sys.stdout)")
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _dispatch(args) -> int:
-    progress = StderrProgress(enabled=not args.quiet)
+    progress = StderrProgress(enabled=not args.quiet, always=args.progress)
     try:
         return COMMANDS[args.command](args, progress)
     except FreezerError as exc:
@@ -488,7 +629,11 @@ def _dispatch(args) -> int:
     except KeyboardInterrupt:
         progress.finish()
         sys.stderr.write("tf-freezer: interrupted; nothing was written.\n")
-        return 130
+        return EXIT_INTERRUPTED
+    except _Terminated:
+        progress.finish()
+        sys.stderr.write("tf-freezer: terminated (SIGTERM); nothing was written.\n")
+        return EXIT_TERMINATED
     except Exception as exc:  # an unexpected failure still gets one line, and --debug the traceback
         progress.finish()
         if args.debug:

@@ -26,6 +26,7 @@ from typing import Optional
 
 import numpy as np
 
+from . import opscan
 from . import output as output_module
 from . import tf as tfmod
 from .bind import bind_text
@@ -170,10 +171,10 @@ _SAVEDMODEL_PARTS = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables
                                "fingerprint.pb"})
 
 
-def check_export_path(model: OpenedModel, path: str, fmt: str, overwrite: bool) -> str:
-    """Refuse before any work: check_target's cases, and a folder that is not a SavedModel (never
-    deleted, even with overwrite)."""
-    path = check_target(path, model.location.input_files, overwrite=overwrite, suffix=_SUFFIXES[fmt],
+def check_export_path(model: OpenedModel, path: str, fmt: str, overwrite: bool, read=()) -> str:
+    """Refuse before any work: check_target's cases (`read`: other files the export reads, the
+    --inputs .npz), and a folder that is not a SavedModel (never deleted, even with overwrite)."""
+    path = check_target(path, [*model.location.input_files, *read], overwrite=overwrite, suffix=_SUFFIXES[fmt],
                         folder_ok=fmt == "savedmodel")
     if os.path.isdir(path):
         entries = set(os.listdir(path))
@@ -225,7 +226,8 @@ def _scratch_folder(target: str):
     try:
         # Named like write_atomically's temp files (target, then the writer's pid), so the same
         # clean-up finds what a killed writer left.
-        work = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.{os.getpid()}.", suffix=".partial", dir=parent)
+        work = tempfile.mkdtemp(prefix=f"{output_module.temp_prefix(target)}{os.getpid()}.", suffix=".partial",
+                                dir=parent)
     except OSError as exc:
         raise FreezerError(f"Cannot create a folder in {parent}: {exc.strerror}.",
                            "Choose a folder you may write to; nothing was written.") from None
@@ -284,7 +286,8 @@ class ExportJob(Job[ExportResult]):
         # The reference: the opened model, or the graph surgery made from it (run_reference feeds the
         # opened graph through the cut).
         self._reference_model = plan.model
-        path = check_export_path(self.model, fo.output_path or default_export_path(self.model, fmt), fmt, fo.overwrite)
+        path = check_export_path(self.model, fo.output_path or default_export_path(self.model, fmt), fmt, fo.overwrite,
+                                 [fo.verify_inputs] if fo.verify_inputs else ())
         warnings_ = [w.message for w in plan.warnings if w.code != SIZE_LIMIT]
         too_big = any(w.code == SIZE_LIMIT for w in plan.warnings)
         if too_big and fmt != "savedmodel":
@@ -430,7 +433,7 @@ class ExportJob(Job[ExportResult]):
                                "from a frozen graph.", "Export a SavedModel or a TFLite model instead.")
         self.step("export", 0.55, "Converting with tf2onnx")
         model_proto = _convert_onnx(graph_def, [i.tensor for i in inputs], outputs, self.options.opset)
-        data = model_proto.SerializeToString()
+        data = model_proto.SerializeToString(deterministic=True)
         opset = next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), None)
         del model_proto
         timings["export"] = time.perf_counter() - t
@@ -469,7 +472,9 @@ class ExportJob(Job[ExportResult]):
         does for a frozen graph (its statuses, tolerances and batch probe). An export that does not run
         where the original does, or computes something else, is never written."""
         fo = self.options.freeze
-        feeds = make_feeds(graph_def, fo.verify_inputs)
+        opscan.check_graph(graph_def, [n.name for n in graph_def.node], opscan.allowed_ops(self.model), f"the {what} model")
+        opscan.check_reference(self._reference_model, outputs)
+        feeds = make_feeds(graph_def, fo.verify_inputs, aliases=self.model.graph.aliases)
         # Only the exported model's inputs may be fed, on both sides: a value given for a
         # PlaceholderWithDefault reaches the reference only, and the outputs would differ by it.
         exported = {i.tensor for i in _graph_inputs(graph_def)}
@@ -507,8 +512,16 @@ def _build_savedmodel(folder: str, values_prefix: str, graph_def, input_keys: di
         raise FreezerError(f"Cannot write the SavedModel beside {os.path.basename(folder)}: {exc.strerror}.",
                            "Free some space or choose another folder; nothing was written.") from None
     except Exception as exc:  # the graph was checked by the freeze pipeline: this is TensorFlow's finding
+        if _is_disk_full(exc):  # TensorFlow's file system raises its own error type, not OSError
+            raise FreezerError(f"The disk holding {os.path.dirname(folder)} is full.",
+                               "Free some space or choose another folder; nothing was written.") from None
         raise FreezerError(f"TensorFlow cannot build a SavedModel from this graph: {_first_line(exc)}",
                            "Check the outputs and the preview's warnings.", details=repr(exc)) from None
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    text = str(exc)
+    return "No space left on device" in text or "Disk quota exceeded" in text
 
 
 def _write_savedmodel(folder: str, values_prefix: str, graph_def, input_keys: dict, output_keys: dict,
@@ -565,14 +578,12 @@ def _run_savedmodel(folder: str, feeds: dict, input_keys: dict, output_keys: dic
 def _replace_folder(built: str, path: str, overwrite: bool) -> None:
     """Move the finished SavedModel folder to `path`; an existing target is moved aside first and put
     back if the move fails, so it is never lost half-way."""
-    if not os.path.lexists(path):
-        os.replace(built, path)
+    if not os.path.lexists(path) or not overwrite:
+        output_module.commit(built, path, overwrite=False)
         return
-    if not overwrite:
-        raise FreezerError(f"{path} appeared while exporting.", "Pass --overwrite to replace it.")
     # Outside the scratch folder, under a visible name that no clean-up removes: if the process dies
     # between the two renames, the user's previous SavedModel is still there to be found.
-    aside = f"{path}.previous-{os.getpid()}"
+    aside = os.path.join(os.path.dirname(path), output_module.temp_prefix(path)[1:] + f"previous-{os.getpid()}")
     try:
         os.replace(path, aside)
     except OSError as exc:
@@ -584,6 +595,7 @@ def _replace_folder(built: str, path: str, overwrite: bool) -> None:
         os.replace(aside, path)
         raise FreezerError(f"Cannot write {path}: {exc.strerror}.",
                            "Choose another name or folder; nothing was written.") from None
+    output_module.sync_folder(os.path.dirname(path))
     if os.path.isdir(aside) and not os.path.islink(aside):
         shutil.rmtree(aside, ignore_errors=True)
     else:
@@ -685,19 +697,21 @@ def _tflite_error(exc: BaseException) -> FreezerError:
                         "Export ONNX or a SavedModel instead, or pick other outputs.", details=text)
 
 
-def _interpreter(path: str):
+def interpreter(path: str, preserve_all_tensors: bool = False):
+    """TFLite's interpreter over `path`; `preserve_all_tensors` keeps every intermediate tensor
+    readable after invoke() (TFLite otherwise reuses their memory)."""
     try:  # TFLite's own package, where installed: tf.lite.Interpreter is deprecated in its favour
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         Interpreter = tfmod.tensorflow().lite.Interpreter
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return Interpreter(model_path=path, num_threads=2)
+        return Interpreter(model_path=path, num_threads=2, experimental_preserve_all_tensors=preserve_all_tensors)
 
 
 def _run_tflite(path: str, feeds: dict, input_keys: dict, output_keys: dict) -> list:
     """Run through the model's signature; an --inputs file with another batch size is resized to."""
-    runner = _interpreter(path).get_signature_runner(_SERVING_KEY)
+    runner = interpreter(path).get_signature_runner(_SERVING_KEY)
     results = _within_time_limit(lambda: runner(**{key: feeds[t] for t, key in input_keys.items()}), "TFLite")
     return [results[key] for key in output_keys.values()]
 

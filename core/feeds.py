@@ -20,6 +20,7 @@ from . import tf as tfmod
 from .bind import find_flags
 from .errors import FreezerError
 from .graph import dtype_name
+from .safefile import require_regular
 from .training_mode import inference_value, is_training_flag_name
 
 BATCH = 2  # unknown dimensions are fed as 2: catches graphs that silently assume batch 1
@@ -76,11 +77,13 @@ class Feeds:
         return {k: (v[i:i + 1] if k in batched else v) for k, v in self.values.items()}
 
 
-def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0, graph=None) -> Feeds:
-    """Feeds for every Placeholder: from the .npz (keys are tensor or node names), else made up (see the
-    module docstring). A PlaceholderWithDefault keeps its default unless given, or is a training flag
-    (fed its inference value). `graph`: `graph_def` already imported, when the caller has it."""
-    given = _read_npz(npz_path) if npz_path else {}
+def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0, graph=None,
+               aliases: Optional[dict] = None) -> Feeds:
+    """Feeds for every Placeholder: from the .npz (keys are tensor or node names, or their `aliases`:
+    a TF2 signature's input keys and saved_model_cli names), else made up (see the module docstring).
+    A PlaceholderWithDefault keeps its default unless given, or is a training flag (fed its inference
+    value). `graph`: `graph_def` already imported, when the caller has it."""
+    given = {(aliases or {}).get(k, k): v for k, v in _read_npz(npz_path).items()} if npz_path else {}
     tf = tfmod.tensorflow()
     rng = np.random.default_rng(seed)
     feeds = Feeds()
@@ -135,13 +138,33 @@ def _inference_flags(graph_def, fed: dict) -> dict[str, np.ndarray]:
     return out
 
 
+_NPZ_HINT = "Pass an .npz made with numpy.savez(path, input_name=array, ...)."
+
+
 def _read_npz(path: str) -> dict[str, np.ndarray]:
+    """The arrays of an --inputs .npz, or one clear FreezerError: an .npy, a damaged or hostile file
+    (object arrays are never unpickled; a header claiming petabytes is not allocated)."""
+    import zipfile
+
+    require_regular(path, "an inputs file (.npz)")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            npy = fh.read(6) == b"\x93NUMPY"
+        raise FreezerError(f"The inputs file {path} is " + ("an .npy (one array), not an .npz." if npy else "not an .npz file."),
+                           _NPZ_HINT)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise FreezerError(f"Cannot read the inputs file {path}: {exc}.",
-                           "Pass an .npz made with numpy.savez(path, input_name=array, ...).") from None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise FreezerError(f"The inputs file {path} holds Python objects (pickled), which tf-freezer never loads.",
+                               "Save numeric or string arrays only: " + _NPZ_HINT) from None
+        raise FreezerError(f"The inputs file {path} is damaged: {exc}.", _NPZ_HINT) from None
+    except MemoryError:
+        raise FreezerError(f"The inputs file {path} declares an array too big to hold in memory.",
+                           "It is damaged, or not made for this model. " + _NPZ_HINT) from None
+    except Exception as exc:  # noqa: BLE001 - zip and npy format errors of a damaged file take many types
+        raise FreezerError(f"The inputs file {path} is damaged ({type(exc).__name__}).", _NPZ_HINT) from None
 
 
 def _needs_graph(node, dtype) -> bool:

@@ -1,5 +1,6 @@
-"""Inputs other than a TF1 checkpoint, recognised by content (the extension is only a hint):
-frozen GraphDefs (.pb binary or text), SavedModel folders (TF1 builder and TF2), Keras files.
+"""Inputs other than a TF1 checkpoint with its .meta, recognised by content (the extension is only a
+hint): GraphDefs (.pb binary or text; frozen, or with their checkpoint as freeze_graph's --input_graph
+takes them), SavedModel folders (TF1 builder and TF2; a TF Serving folder of versions), Keras files.
 
 Each opener returns an `OpenedModel`, so the tree, preview, freeze and verify work the same on all.
 TF2 SavedModels and Keras models hold functions, not a graph: they are frozen on open with
@@ -11,11 +12,15 @@ import os
 import time
 import zipfile
 
+from . import opscan
 from . import tf as tfmod
 from .analysis import InputInfo
 from .errors import FreezerError
+from .graph import split_tensor_name
 from .jobs import Job
-from .locate import CheckpointLocation, prefix_of
+from .locate import GRAPH_NAMES, CheckpointLocation, graph_files, is_v1_checkpoint, locate, prefix_of
+from .rewire import NODE_NAME
+from .safefile import PROTOBUF_FILE_LIMIT, check_utf8_path, open_error, read_capped
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -26,17 +31,22 @@ def detect(path: str) -> str:
     checkpoint locator, whose errors explain what a checkpoint folder needs."""
     path = os.path.abspath(os.path.expanduser(str(path)))
     if os.path.isdir(path):
-        if any(os.path.exists(os.path.join(path, f)) for f in _SAVED_MODEL_FILES):
+        if _is_saved_model(path) or serving_versions(path):
             return "savedmodel"
+        if not _holds_checkpoint(path) and graph_files(path, frozen_too=True):
+            return "graphdef"
         return "checkpoint"
     if not os.path.isfile(path):
         return "checkpoint"
     if os.path.basename(path) in _SAVED_MODEL_FILES:
         return "savedmodel"
-    if prefix_of(path) is not None or os.path.basename(path) == "checkpoint":
+    if prefix_of(path) is not None or os.path.basename(path) == "checkpoint" or is_v1_checkpoint(path):
         return "checkpoint"
-    with open(path, "rb") as fh:
-        head = fh.read(8)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise open_error(path, exc, "the model file") from None
     if head.startswith(_HDF5_MAGIC):
         return "keras"
     if head.startswith(b"PK\x03\x04"):
@@ -47,6 +57,44 @@ def detect(path: str) -> str:
         except zipfile.BadZipFile:
             pass
     return "graphdef"
+
+
+def _is_saved_model(folder: str) -> bool:
+    # lexists: a saved_model.pb that is a FIFO or a dangling link is refused by name when read
+    return any(os.path.lexists(os.path.join(folder, f)) for f in _SAVED_MODEL_FILES)
+
+
+def serving_versions(folder: str) -> list[str]:
+    """The version folders of a TF Serving model folder (numbered subfolders, each a SavedModel; TF
+    Serving's own test models name them 00000123), oldest first."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted((n for n in names if n.isdigit() and _is_saved_model(os.path.join(folder, n))), key=int)
+
+
+def _holds_checkpoint(folder: str) -> bool:
+    """Anything of a checkpoint here (the locator explains what is missing when it is incomplete)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return True
+    return any(n == "checkpoint" or prefix_of(n) is not None
+               or ("ckpt" in n and is_v1_checkpoint(os.path.join(folder, n))) for n in names)
+
+
+def _graph_in_folder(folder: str) -> tuple[str, str]:
+    """The GraphDef a folder without a checkpoint stands for, and a note saying so."""
+    found = graph_files(folder, frozen_too=True)
+    if len(found) > 1 and os.path.basename(found[0]) not in GRAPH_NAMES:
+        names = ", ".join(os.path.basename(f) for f in found[:4]) + (", ..." if len(found) > 4 else "")
+        raise FreezerError(f"{folder} holds no checkpoint but {len(found)} graph files ({names}).",
+                           "Open the one to freeze.")
+    note = f"the folder holds no checkpoint: opened its graph {os.path.basename(found[0])}"
+    if len(found) > 1:
+        note += " (also there: " + ", ".join(os.path.basename(f) for f in found[1:4]) + ")"
+    return found[0], note
 
 
 def _location(path: str, folder: str, stem: str, prefix: str = "", inputs=()) -> CheckpointLocation:
@@ -63,16 +111,15 @@ def _meta_with(graph_def):
 
 
 def read_graph_def(path: str):
-    """A GraphDef from a binary or text protobuf file; FreezerError when it is neither."""
+    """A GraphDef from a binary or text protobuf file, or the graph of a text MetaGraphDef
+    (export_meta_graph(as_text=True), which freeze_graph reads with --input_binary=false);
+    FreezerError when it is none of them."""
     tfmod.tensorflow()
     from google.protobuf import text_format
     from tensorflow.core.framework import graph_pb2
+    from tensorflow.core.protobuf import meta_graph_pb2
 
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the file's permissions.") from None
+    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a graph (.pb)")
     graph_def = graph_pb2.GraphDef()
     try:
         graph_def.ParseFromString(data)
@@ -80,13 +127,15 @@ def read_graph_def(path: str):
             return graph_def
     except Exception:  # DecodeError: not binary; try text below
         pass
-    graph_def = graph_pb2.GraphDef()
-    try:
-        text_format.Parse(data.decode("utf-8"), graph_def)
+    for kind in (graph_pb2.GraphDef, meta_graph_pb2.MetaGraphDef):
+        message = kind()
+        try:
+            text_format.Parse(data.decode("utf-8"), message)
+        except Exception:  # text_format.ParseError, UnicodeDecodeError: not this kind of text
+            continue
+        graph_def = message if kind is graph_pb2.GraphDef else message.graph_def
         if _plausible(graph_def):
             return graph_def
-    except Exception:
-        pass
     raise FreezerError(f"{os.path.basename(path)} is not a TensorFlow checkpoint, graph, SavedModel or Keras file.",
                        "Open a checkpoint folder (model.ckpt-N.*), a frozen .pb/.pbtxt, a SavedModel folder, "
                        "or a .keras/.h5 file.")
@@ -97,23 +146,104 @@ def _plausible(graph_def) -> bool:
     return bool(graph_def.node) and all(n.name and n.op for n in graph_def.node)
 
 
-def open_graphdef(job: Job, path: str):
-    from .load import analyse
+def check_open_options(kind: str, path: str, checkpoint: str, signature: str) -> None:
+    """Refuse --checkpoint and --signature where they mean nothing, before any work."""
+    name = os.path.basename(os.path.abspath(os.path.expanduser(str(path))).rstrip(os.sep))
+    if checkpoint and kind != "graphdef" and not is_meta_graph_file(path):
+        raise FreezerError(f"--checkpoint goes with a graph (a .pb, .pbtxt or .meta file), and {name} is a {kind}.",
+                           "Open the graph file with --checkpoint PREFIX, or leave --checkpoint out.")
+    if signature and kind != "savedmodel":
+        raise FreezerError(f"--signature chooses a SavedModel signature, and {name} is a {kind}.",
+                           "Leave --signature out, or open a SavedModel folder.")
 
+
+def is_meta_graph_file(path: str) -> bool:
+    """A .meta file: with --checkpoint, freeze_graph's --input_meta_graph with --input_checkpoint."""
+    return str(path).endswith(".meta") and os.path.isfile(os.path.expanduser(str(path)))
+
+
+def open_graphdef(job: Job, path: str, checkpoint: str = "", step=None):
+    """A GraphDef: frozen, or with variables whose values are in a checkpoint (freeze_graph's
+    --input_graph with --input_checkpoint): the one given, else one in the same folder."""
+    from .load import _open_reader, analyse
+    from .variables import VARIABLE_OPS, read_checkpoint_index
+
+    folder_note = ""
+    if os.path.isdir(path):
+        path, folder_note = _graph_in_folder(path)
     t = time.perf_counter()
     job.step("parse", 0.3, f"Parsing {os.path.basename(path)}")
     graph_def = read_graph_def(path)
-    location = _location(path, os.path.dirname(path), os.path.splitext(path)[0])
-    return analyse(job, location, "graphdef", _meta_with(graph_def), {}, None, {"parse": time.perf_counter() - t})
+    timings = {"parse": time.perf_counter() - t}
+    location = None
+    if checkpoint:
+        location = locate(checkpoint, step)
+        location.open_options = {"checkpoint": checkpoint}
+    elif any(n.op in VARIABLE_OPS for n in graph_def.node):
+        try:
+            location = locate(os.path.dirname(path), step)
+        except FreezerError:  # no checkpoint beside it: open the graph alone; the preview names what lacks a value
+            location = None
+        else:
+            location.notes.append(f"variable values from the checkpoint beside it, {os.path.basename(location.prefix)}")
+    if location is None:
+        location = _location(path, os.path.dirname(path), os.path.splitext(path)[0])
+        location.notes += [folder_note] if folder_note else []
+        return analyse(job, location, "graphdef", _meta_with(graph_def), {}, None, timings)
+    t = time.perf_counter()
+    job.step("read-index", 0.4, f"Reading the checkpoint index of {os.path.basename(location.prefix)}")
+    reader = _open_reader(location.prefix)
+    tensors = read_checkpoint_index(reader)
+    timings["read-index"] = time.perf_counter() - t
+    location.source, location.stem = path, os.path.splitext(path)[0]
+    return graph_with_checkpoint(job, path, location, tensors, reader, timings, graph_def)
 
 
-def _signature_io(meta, graph_index) -> tuple[list[InputInfo], list[str]]:
-    """Inputs and output node names declared by the SavedModel's signatures (serving_default first)."""
+def graph_with_checkpoint(job: Job, graph_path: str, location: CheckpointLocation, tensors: dict, reader,
+                          timings: dict, graph_def=None):
+    """A checkpoint whose graph is a GraphDef file instead of a .meta (freeze_graph's classic input)."""
+    from .load import analyse
+
+    if graph_def is None:
+        t = time.perf_counter()
+        job.step("parse", 0.45, f"Parsing the graph in {os.path.basename(graph_path)}")
+        graph_def = read_graph_def(graph_path)
+        timings["parse"] = time.perf_counter() - t
+        location.notes.append(f"no .meta graph: using the graph in {os.path.basename(graph_path)}")
+    location.meta_path = ""  # the graph is graph_path's: the checkpoint's .meta (if any) is not used
+    location.input_files = [f for f in location.input_files if not f.endswith(".meta")] + [os.path.abspath(graph_path)]
+    return analyse(job, location, "checkpoint", _meta_with(graph_def), tensors, reader, timings)
+
+
+_INIT_OP_SIGNATURE = "__saved_model_init_op"  # not a function to serve: the init op's place in TF2 builders
+
+
+def signature_keys(meta) -> list[str]:
+    return sorted(k for k in meta.signature_def if k != _INIT_OP_SIGNATURE)
+
+
+def _choose_signature(keys: list[str], requested: str, folder: str) -> str:
+    """The signature to open: the one asked for, else serving_default, else the only one; '' when
+    there are several and none is serving_default (never silently the alphabetically first)."""
+    if requested:
+        if requested not in keys:
+            raise FreezerError(f"The SavedModel in {folder} has no signature {requested!r}.",
+                               "Its signatures: " + (", ".join(keys) or "none") + ".")
+        return requested
+    if "serving_default" in keys:
+        return "serving_default"
+    return keys[0] if len(keys) == 1 else ""
+
+
+def _signature_io(meta, graph_index, chosen: str) -> tuple[list[InputInfo], list[str]]:
+    """Inputs and output node names declared by the chosen signature (by all of them, serving_default
+    first, when none is chosen)."""
     from .graph import dtype_name, shape_text
 
     inputs, outputs = [], []
-    sigs = sorted(meta.signature_def.items(), key=lambda kv: (kv[0] != "serving_default", kv[0]))
-    for key, sig in sigs:
+    keys = [chosen] if chosen else sorted(signature_keys(meta), key=lambda k: (k != "serving_default", k))
+    for key in keys:
+        sig = meta.signature_def[key]
         for arg, info in sorted(sig.inputs.items()):
             node = info.name.split(":")[0]
             if node in graph_index:
@@ -124,59 +254,153 @@ def _signature_io(meta, graph_index) -> tuple[list[InputInfo], list[str]]:
     return inputs, outputs
 
 
-def open_savedmodel(job: Job, path: str):
+def _read_saved_model(folder: str):
+    from google.protobuf import text_format
     from tensorflow.core.protobuf import saved_model_pb2
 
-    from .load import _open_reader, analyse
-    from .variables import read_checkpoint_index
-
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
-    t = time.perf_counter()
-    job.step("parse", 0.2, f"Parsing the SavedModel in {os.path.basename(folder)}")
-    tfmod.tensorflow()
     saved = saved_model_pb2.SavedModel()
     pb = os.path.join(folder, "saved_model.pb")
+    data = read_capped(pb, PROTOBUF_FILE_LIMIT, "a SavedModel (saved_model.pb)") if os.path.lexists(pb) else None
     try:
-        if os.path.exists(pb):
-            with open(pb, "rb") as fh:
-                saved.ParseFromString(fh.read())
+        if data is not None:
+            saved.ParseFromString(data)
         else:
-            from google.protobuf import text_format
-
-            with open(os.path.join(folder, "saved_model.pbtxt"), encoding="utf-8") as fh:
-                text_format.Parse(fh.read(), saved)
+            pb = os.path.join(folder, "saved_model.pbtxt")
+            text = read_capped(pb, PROTOBUF_FILE_LIMIT, "a SavedModel")
+            text_format.Parse(text.decode("utf-8"), saved)
+    except FreezerError:
+        raise
     except Exception as exc:
         raise FreezerError(f"The SavedModel in {folder} cannot be parsed: {exc}.",
                            "The saved_model.pb may be truncated; export it again.") from None
     if not saved.meta_graphs:
         raise FreezerError(f"The SavedModel in {folder} holds no graph.", "Export it again.")
+    return saved, pb
+
+
+def open_savedmodel(job: Job, path: str, signature: str = ""):
+    from .load import _open_reader, analyse
+    from .variables import VARIABLE_OPS, read_checkpoint_index
+
+    folder = path if os.path.isdir(path) else os.path.dirname(path)
+    versions = [] if _is_saved_model(folder) else serving_versions(folder)
+    if versions:
+        folder = os.path.join(folder, versions[-1])
+    t = time.perf_counter()
+    job.step("parse", 0.2, f"Parsing the SavedModel in {os.path.basename(folder)}")
+    tfmod.tensorflow()
+    saved, pb = _read_saved_model(folder)
     meta = next((m for m in saved.meta_graphs if "serve" in m.meta_info_def.tags), saved.meta_graphs[0])
+    keys = signature_keys(meta)
+    chosen = _choose_signature(keys, signature, folder)
     if len(meta.object_graph_def.nodes) > 0:
-        return _open_v2(job, path, folder, "savedmodel-v2")
+        model = _open_v2(job, path, folder, "savedmodel-v2", meta, chosen, signature)
+        if versions:
+            model.location.notes.append(_versions_note(versions))
+            model.location.source = path
+        return model
 
     prefix = os.path.join(folder, "variables", "variables")
     tensors, reader = {}, None
-    has_variables = any(n.op in ("VariableV2", "VarHandleOp", "Variable") for n in meta.graph_def.node)
+    has_variables = any(n.op in VARIABLE_OPS for n in meta.graph_def.node)
     if os.path.exists(prefix + ".index"):
         reader = _open_reader(prefix)
+        if _has_init_op(meta) and has_variables:
+            reader = _with_init_values(reader, meta, folder)
         tensors = read_checkpoint_index(reader)
     elif has_variables:
         raise FreezerError(f"The SavedModel in {folder} has variables but no variables/ folder with their values.",
                            "Copy the whole SavedModel folder, including variables/variables.index and .data files.")
     files = [pb] + [os.path.join(folder, "variables", n) for n in
                     (os.listdir(os.path.join(folder, "variables")) if os.path.isdir(os.path.join(folder, "variables")) else [])]
-    location = _location(folder, folder, folder.rstrip(os.sep), prefix=prefix, inputs=files)
-    location.notes.append("tags: " + ", ".join(meta.meta_info_def.tags))
-    sig_inputs, sig_outputs = _signature_io(meta, {n.name for n in meta.graph_def.node})
+    location = _location(path if versions else folder, folder, folder.rstrip(os.sep), prefix=prefix, inputs=files)
+    if versions:
+        location.notes.append(_versions_note(versions))
+    _note_signatures(location, keys, chosen, signature)
+    location.notes.append("tags: " + (", ".join(meta.meta_info_def.tags) or "(none)"))
+    sig_inputs, sig_outputs = _signature_io(meta, {n.name for n in meta.graph_def.node}, chosen)
     return analyse(job, location, "savedmodel", meta, tensors, reader, {"parse": time.perf_counter() - t},
                    signature_inputs=sig_inputs, signature_outputs=sig_outputs)
 
 
-def _open_v2(job: Job, path: str, folder: str, fmt: str):
+def _versions_note(versions: list[str]) -> str:
+    return (f"a TF Serving model folder of {len(versions)} version(s) ({', '.join(versions)}): "
+            f"opened the newest, {versions[-1]}")
+
+
+def _note_signatures(location: CheckpointLocation, keys: list[str], chosen: str, requested: str) -> None:
+    location.signatures, location.signature = keys, chosen
+    if requested:
+        location.open_options = {"signature": requested}
+    if len(keys) > 1 and not chosen:
+        location.notes.append(f"{len(keys)} signatures ({', '.join(keys)}) and none is serving_default: "
+                              "choose one with --signature KEY")
+    elif chosen:
+        location.notes.append(f"signature {chosen!r}" + (f" (of {', '.join(keys)})" if len(keys) > 1 else ""))
+
+
+def _has_init_op(meta) -> bool:
+    from tensorflow.python.saved_model import constants
+
+    return (_INIT_OP_SIGNATURE in meta.signature_def or constants.MAIN_OP_KEY in meta.collection_def
+            or constants.LEGACY_INIT_OP_KEY in meta.collection_def)
+
+
+class _InitValues:
+    """The SavedModel's checkpoint reader, plus the variables its init op (main_op, legacy_init_op)
+    sets: those hold no value in variables/, and TensorFlow's loader runs the op on every load."""
+
+    def __init__(self, reader, values: dict):
+        self._reader, self._values = reader, values
+
+    def get_variable_to_shape_map(self):
+        return self._reader.get_variable_to_shape_map() | {k: list(v.shape) for k, v in self._values.items()}
+
+    def get_variable_to_dtype_map(self):
+        tf = tfmod.tensorflow()
+        return self._reader.get_variable_to_dtype_map() | {k: tf.dtypes.as_dtype(v.dtype) for k, v in self._values.items()}
+
+    def get_tensor(self, key: str):
+        return self._values[key] if key in self._values else self._reader.get_tensor(key)
+
+
+def _with_init_values(reader, meta, folder: str):
+    """Load the SavedModel as TensorFlow's loader does (restore, then the init op) and read the
+    variables the checkpoint lacks."""
+    from .variables import VARIABLE_OPS
+
+    tf = tfmod.tensorflow()
+    saved = set(reader.get_variable_to_shape_map())
+    missing = [n for n in meta.graph_def.node if n.op in VARIABLE_OPS and n.name not in saved
+               and (n.attr["shared_name"].s.decode() if "shared_name" in n.attr else "") not in saved]
+    if not missing:
+        return reader
+    values = {}
+    graph = tf.Graph()
+    try:
+        with tf.compat.v1.Session(graph=graph) as sess:
+            tf.compat.v1.saved_model.loader.load(sess, list(meta.meta_info_def.tags), folder)
+            for node in missing:
+                tensor = graph.get_tensor_by_name(node.name + ":0")
+                if tensor.dtype == tf.resource:
+                    with graph.as_default():
+                        tensor = tf.raw_ops.ReadVariableOp(resource=tensor, dtype=node.attr["dtype"].type)
+                try:
+                    values[node.name] = sess.run(tensor)
+                except tf.errors.FailedPreconditionError:  # not set by the init op either: no value
+                    continue
+    except Exception as exc:
+        raise FreezerError(f"TensorFlow cannot load the SavedModel in {folder} to run its init op: {_first_line(exc)}",
+                           "Check that the folder is complete (saved_model.pb and variables/).") from None
+    return _InitValues(reader, values) if values else reader
+
+
+def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None, chosen: str = "", requested: str = ""):
     """TF2 SavedModel or Keras: load it, freeze its serving function with TensorFlow's v2 converter,
     and open the resulting graph."""
     from .load import analyse
 
+    check_utf8_path(path)
     tf = tfmod.tensorflow()
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -187,8 +411,10 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str):
         where, stem = path, os.path.splitext(path)[0]
     else:
         job.step("load", 0.2, f"Loading the TF2 SavedModel in {os.path.basename(folder)}")
+        opscan.refuse(opscan.savedmodel_v2_ops(meta), getattr(job, "allow_ops", ()), "loading this TF2 SavedModel",
+                      on_open=True)
         try:
-            loaded = tf.saved_model.load(folder)
+            loaded = tf.saved_model.load(folder, tags=list(meta.meta_info_def.tags) or None)
         except Exception as exc:
             raise FreezerError(f"TensorFlow cannot load the SavedModel in {folder}: {_first_line(exc)}",
                                "Check that the folder is complete (saved_model.pb and variables/).") from None
@@ -196,7 +422,8 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str):
         if not signatures:
             raise FreezerError(f"The SavedModel in {folder} has no signatures, so there is no function to freeze.",
                                "Save it with signatures=... (tf.saved_model.save(model, path, signatures=f)).")
-        function = signatures.get("serving_default") or signatures[sorted(signatures)[0]]
+        # Several signatures and none chosen: the first is shown to browse; freezing asks which.
+        function = signatures[chosen or sorted(signatures)[0]]
         where, stem = folder, folder.rstrip(os.sep)
     job.step("convert", 0.5, "Freezing the serving function (TensorFlow's v2 conversion)")
     try:
@@ -205,15 +432,83 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str):
         raise FreezerError(f"TensorFlow could not freeze the serving function: {_first_line(exc)}",
                            "The model may use ops that cannot be frozen (e.g. hash tables in TF2 functions).") from None
     graph_def = frozen.graph.as_graph_def()
-    output_nodes = [t.name.split(":")[0] for t in frozen.outputs]
-    input_nodes = [t.name for t in frozen.inputs]
-    location = _location(where, os.path.dirname(stem), stem)
+    location = _location(where, os.path.dirname(stem) if fmt == "keras" else folder, stem)
     location.notes.append("converted on open with TensorFlow's v2 conversion; variables are already constants")
+    if fmt == "keras":
+        output_nodes = [t.name.split(":")[0] for t in frozen.outputs]
+    else:
+        _note_signatures(location, signature_keys(meta), chosen, requested)
+        output_nodes = _signature_names(graph_def, function, frozen, meta.signature_def.get(chosen), location)
     node_names = {n.name for n in graph_def.node}
-    inputs = [i for i in _placeholders(graph_def) if i.name in input_nodes or i.node in node_names]
+    inputs = [i for i in _placeholders(graph_def) if i.node in node_names]
     model = analyse(job, location, fmt, _meta_with(graph_def), {}, None, {"load": time.perf_counter() - t},
                     signature_inputs=inputs, signature_outputs=output_nodes)
     return model
+
+
+def _signature_names(graph_def, function, frozen, signature_def, location: CheckpointLocation) -> list[str]:
+    """Name the converted graph's inputs and outputs after the signature's keys (TensorFlow's
+    converter calls them Identity, Identity_1...), and record the names saved_model_cli shows for them
+    (serving_default_x:0, StatefulPartitionedCall:1) as aliases. Returns the output node names."""
+    from tensorflow.python.util import nest
+
+    taken = {n.name for n in graph_def.node}
+    rename: dict[str, str] = {}
+
+    def name_after(tensor_name: str, key: str) -> str:
+        """The tensor's name once its node is named after `key` (when it can be)."""
+        node, _, index = tensor_name.partition(":")
+        # Keys are any string; only one that is a valid node name, and free, can name the node.
+        if NODE_NAME.match(key) and key not in taken and index == "0" and node not in rename:
+            rename[node] = key
+            taken.add(key)
+        return f"{rename.get(node, node)}:{index or 0}"
+
+    output_keys = [path for path, _ in nest.flatten_with_joined_string_paths(function.structured_outputs)]
+    outputs = {key: name_after(t.name, key) for key, t in zip(output_keys, frozen.outputs)}
+    input_keys = sorted(function.structured_input_signature[1])
+    inputs = {key: name_after(t.name, key) for key, t in zip(input_keys, frozen.inputs)}
+    _rename_nodes(graph_def, rename)
+    present = {n.name for n in graph_def.node}
+
+    def alias(name: str, tensor: str) -> None:  # never in place of a node's own name
+        if split_tensor_name(name)[0] not in present:
+            location.aliases[name] = tensor
+
+    for names in (inputs, outputs):
+        for key, tensor in names.items():
+            if not tensor.startswith(key + ":"):  # a key that could not name its node still names it
+                alias(key, tensor)
+    location.signature_inputs = {tensor: key for key, tensor in inputs.items()}
+    location.signature_outputs = {tensor: key for key, tensor in outputs.items()}
+    if signature_def is not None:
+        for kind, names in (("inputs", inputs), ("outputs", outputs)):
+            for key, info in getattr(signature_def, kind).items():
+                if key in names:
+                    alias(info.name, names[key])
+                    if info.name.endswith(":0"):
+                        alias(info.name[:-2], names[key])
+    return [tensor.split(":")[0] for tensor in outputs.values()]
+
+
+def _rename_nodes(graph_def, rename: dict[str, str]) -> None:
+    """Rename nodes, and every input and colocation naming them, in place."""
+    if not rename:
+        return
+    for node in graph_def.node:
+        if node.name in rename:
+            node.name = rename[node.name]
+        inputs = list(node.input)
+        for k, raw in enumerate(inputs):
+            base, index = split_tensor_name(raw)
+            if base in rename:
+                node.input[k] = ("^" if index < 0 else "") + rename[base] + (f":{index}" if ":" in raw else "")
+        if "_class" in node.attr:
+            entries = node.attr["_class"].list.s
+            for k, entry in enumerate(entries):
+                target = entry[5:].decode("utf-8", "replace") if entry.startswith(b"loc:@") else ""
+                if target in rename:
+                    entries[k] = b"loc:@" + rename[target].encode("utf-8")
 
 
 def _placeholders(graph_def) -> list[InputInfo]:

@@ -28,6 +28,7 @@ from .load import OpenedModel
 from .loop_variables import strip_unused_loop_variables
 from .output import check_target, graph_chunks, size_of, write_atomically
 from .prune import PROTOBUF_LIMIT, PrunePreview, preview
+from .repair import repair_converted
 from .rewire import Rewire
 from .variables import VARIABLE_OPS, parse_slice_spec
 from .warning_codes import MISSING_VARIABLES, SIZE_LIMIT, UNKNOWN_OPS
@@ -116,6 +117,8 @@ def freeze_option_args(model: OpenedModel, options: FreezeOptions) -> list[str]:
     loc = model.location
     if loc.step is not None and loc.steps and loc.step != max(loc.steps):
         args += ["--step", str(loc.step)]
+    for name, value in sorted(loc.open_options.items()):  # --checkpoint, --signature
+        args += [f"--{name}", value]
     for name, value in options.binds.items():
         args += ["--bind", f"{name}={bind_text(value)}"]
     for rewire in options.rewires:
@@ -152,9 +155,10 @@ def verify_option_args(options: FreezeOptions) -> list[str]:
     return args
 
 
-def check_output_path(model: OpenedModel, path: str, overwrite: bool) -> str:
-    """Refuse before any work: a missing or read-only folder, an input file, an existing file."""
-    return check_target(path, model.location.input_files, overwrite=overwrite, suffix=".pb")
+def check_output_path(model: OpenedModel, path: str, overwrite: bool, read=()) -> str:
+    """Refuse before any work: a missing or read-only folder, an input file or one of `read` (the
+    --inputs .npz), an existing file."""
+    return check_target(path, [*model.location.input_files, *read], overwrite=overwrite, suffix=".pb")
 
 
 @dataclass
@@ -241,6 +245,8 @@ class FreezeJob(Job[FreezeResult]):
                                f"{type(exc).__name__}: {_first_line(exc)}.",
                                "The graph may be damaged; open the .meta written by the training run.",
                                details=repr(exc)) from None
+        if len(frozen.library.function):  # v2 control flow: what TensorFlow's converter leaves broken
+            repair_converted(frozen)
         converted = len(values)
         del values, pruned
         self.check_cancelled()
@@ -267,7 +273,8 @@ class FreezeJob(Job[FreezeResult]):
             self._progress = lambda p: bar(p if p.stage == "done" else
                                            Progress(p.stage, p.fraction * (1 - self.VERIFY_SHARE), p.message))
         plan = self.plan()
-        path = check_output_path(self.model, options.output_path or default_output_path(self.model), options.overwrite)
+        path = check_output_path(self.model, options.output_path or default_output_path(self.model), options.overwrite,
+                                 [options.verify_inputs] if options.verify_inputs else ())
         built = self.build(plan, detach=True)
         frozen, timings, init_op = built.graph_def, built.timings, built.init_op
         # Serialized once; the constants' bytes go from the checkpoint to the file, one at a time.

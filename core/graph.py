@@ -158,8 +158,11 @@ class NodeSizes:
 class GraphModel:
     """Read-only analysis model over a `GraphDef`."""
 
-    def __init__(self, graph_def):
+    def __init__(self, graph_def, aliases: Optional[dict[str, str]] = None):
         self.graph_def = graph_def
+        # Other names users know a tensor by ('StatefulPartitionedCall:0', as saved_model_cli shows a
+        # TF2 SavedModel's outputs) -> the tensor's name here; resolve() accepts both.
+        self.aliases = aliases or {}
         with gc_paused():
             self._index(graph_def)
         self._lower_names: Optional[list[str]] = None
@@ -240,6 +243,7 @@ class GraphModel:
         Raises FreezerError naming close matches when the node does not exist, and naming the
         node's outputs when it has no output of that index."""
         spec = spec.strip()
+        spec = self.aliases.get(spec, spec)
         base, out = split_tensor_name(spec)
         out = max(out, 0)
         i = self.index.get(base)

@@ -24,7 +24,6 @@ import json
 import os
 import pickle
 import queue
-import re
 import signal
 import subprocess
 import sys
@@ -38,11 +37,13 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Optional
 
 from .errors import Cancelled, FreezerError
+from .fatal import crash_reason
 from .jobs import Job, Progress
 
 #: Jobs that run TensorFlow graphs (sessions and grappler, the variable-to-constant converter): the
 #: ones a malformed graph can abort. Opening only parses protos and never aborted under fuzzing.
-ISOLATED_JOBS = frozenset({"core.freeze.FreezeJob", "core.verify.VerifyJob", "core.export.ExportJob"})
+ISOLATED_JOBS = frozenset({"core.freeze.FreezeJob", "core.verify.VerifyJob", "core.export.ExportJob",
+                           "core.compare.CompareJob", "core.compare.RebuiltCompareJob"})
 
 #: seconds a worker gets to honour a cancel before it is killed (TensorFlow checks for a cancel only
 #: between stages; a long Session.run does not stop by itself)
@@ -68,9 +69,8 @@ _DOING = {
     "verify": "verifying the frozen graph", "load": "loading the frozen graph",
     "run-frozen": "running the frozen graph", "batch-probe": "running each sample of the batch alone",
     "restore": "restoring the checkpoint", "run-reference": "running the original model",
-    "compare": "comparing outputs", "export": "exporting",
+    "compare": "comparing outputs", "export": "exporting", "load-artifact": "loading the model to compare",
 }
-_GLOG_FATAL = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]\s]+\] (.+)$")
 
 
 class WorkerCrash(FreezerError):
@@ -134,6 +134,31 @@ class IsolatedJob(Job[Any]):
             self._progress(progress)
 
 
+class OpenInWorker(Job[None]):
+    """Open a model in the worker first, before the app touches it with TensorFlow: reading a
+    checkpoint index or loading a SavedModel can abort TensorFlow on what a file says (a negative
+    dimension in an index, a SavedModel that fails a CHECK on load), and there that is a WorkerCrash,
+    one line naming TensorFlow's check. The worker keeps the model for the job that follows (a
+    verification, an export), which then does not open it again: for those the check costs nothing."""
+
+    def __init__(self, path: str, step: Optional[int] = None, allow_ops: tuple = (), open_options: tuple = ()):
+        super().__init__()
+        self.path = path
+        self.step_number = step
+        self.allow_ops = tuple(allow_ops)
+        self.open_options = tuple(open_options)  # OpenJob's checkpoint= and signature=
+        self.models: Optional[collections.OrderedDict] = None  # the worker's cache, set there
+
+    def _run(self) -> None:
+        from .load import OpenJob
+
+        opener = OpenJob(self.path, self.step_number, allow_ops=self.allow_ops, **dict(self.open_options))
+        opener._cancel = self._cancel
+        model = opener.run(self._progress)
+        if self.models is not None:
+            _keep(self.models, ModelRef.of(model).key, model)
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """What the worker needs to open a model the way the app did."""
@@ -144,6 +169,8 @@ class ModelRef:
     # opened there; the CLI sends the path as given, for the worker to open)
     rewires: tuple = ()  # graph surgery that made the model (core.surgery), as --rewire specs
     binds: tuple = ()  # and as (placeholder, value) pairs
+    open_options: tuple = ()  # OpenJob's checkpoint= and signature=, as (name, value) pairs
+    allowed_ops: tuple = ()  # core.opscan's denied ops the user allowed
 
     @classmethod
     def of(cls, model) -> "ModelRef":
@@ -157,11 +184,12 @@ class ModelRef:
             except OSError:
                 files.append((path, -1, -1))
         rewires, binds = _surgery_of(model) if model.origin is not None else ((), ())
-        return cls(loc.source, loc.step, tuple(files), len(origin.graph), rewires, binds)
+        return cls(loc.source, loc.step, tuple(files), len(origin.graph), rewires, binds,
+                   tuple(sorted(loc.open_options.items())), tuple(loc.allowed_ops))
 
     @property
     def key(self) -> tuple:
-        return self.source, self.step, self.files
+        return self.source, self.step, self.files, self.open_options, self.allowed_ops
 
 
 def _surgery_of(model) -> tuple:
@@ -246,9 +274,13 @@ class Worker:
                 # stdout (the CLI's stdout carries JSON) go to the log, opened with O_APPEND so that
                 # the app can empty it between jobs (the worker then writes from its start again).
                 with os.fdopen(os.open(self._log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
+                    # PR_SET_PDEATHSIG fires when the *thread* that started the child ends: asked
+                    # for only from the main thread, whose end is the app's; the pipe watchdog
+                    # (_serve) covers the rest.
+                    parent = os.getpid() if threading.current_thread() is threading.main_thread() else 0
                     process = subprocess.Popen(
                         [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path), *map(str, child_fds),
-                         str(int(self.tensorflow))],
+                         str(int(self.tensorflow)), str(parent)],
                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=child_fds)
             finally:
                 requests_out.close()  # the child's ends: closed here, so either side sees the other die
@@ -497,23 +529,6 @@ def _signal_name(code: Optional[int]) -> str:
     return ""
 
 
-def crash_reason(log: str) -> str:
-    """The line of a dead process's stderr that says why: TensorFlow's fatal log line (its CHECK
-    message), a C++ exception, or Python's fatal error; '' when there is none."""
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    for line in reversed(lines):
-        match = _GLOG_FATAL.match(line)
-        if match:
-            return match.group(1)
-    for line in reversed(lines):
-        if "Check failed" in line or line.startswith("terminate called"):
-            return line
-    for line in lines:
-        if line.startswith("Fatal Python error: "):
-            return line[len("Fatal Python error: "):]
-    return ""
-
-
 def _crash_error(code: Optional[int], log: str, stage: str, ready: bool) -> WorkerCrash:
     sig = _signal_name(code)
     reason = " ".join(crash_reason(log).split())[:300]
@@ -592,13 +607,34 @@ def shutdown(timeout: float = 2.0) -> None:
 # The worker's side
 # =================================================================================================
 # argv: the app's sys.path (so the worker imports the same core, and tests' modules), the fds of
-# the two pipes, whether to import TensorFlow.
+# the two pipes, whether to import TensorFlow, the pid whose death must kill the worker (0: none).
 _BOOTSTRAP = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
-              "from core.isolate import _main; _main(*map(int, sys.argv[2:5]))")
+              "from core.isolate import _main; _main(*map(int, sys.argv[2:6]))")
+
+#: seconds an orphaned worker (its app gone) gets to end its job by itself before it exits anyway
+ORPHAN_GRACE = CANCEL_GRACE
+_PR_SET_PDEATHSIG = 1
 
 
-def _main(requests_fd: int, events_fd: int, tensorflow: int) -> None:
+def _main(requests_fd: int, events_fd: int, tensorflow: int, parent: int = 0) -> None:
+    if parent:
+        _die_with(parent)
     _serve(Connection(requests_fd, writable=False), Connection(events_fd, readable=False), bool(tensorflow))
+
+
+def _die_with(parent: int) -> None:
+    """Linux: have the kernel SIGKILL this process when `parent` ends, even while a TensorFlow kernel
+    holds the main thread (a killed app must not leave a worker computing for half an hour)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (AttributeError, OSError):
+        return
+    if os.getppid() != parent:  # the app died before the request took effect
+        os._exit(1)
 
 
 def _serve(requests, events, tensorflow: bool = True) -> None:
@@ -621,6 +657,11 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
                 for event in list(cancels.values()):
                     event.set()
                 inbox.put(None)
+                # A job that does not check for the cancel (a long Session.run) must not outlive
+                # the app: the watchdog wherever PR_SET_PDEATHSIG is not there to kill us.
+                watchdog = threading.Timer(ORPHAN_GRACE, os._exit, (1,))
+                watchdog.daemon = True
+                watchdog.start()
                 return
             except Exception:  # noqa: BLE001 - one unreadable request must not stop the reading
                 traceback.print_exc()
@@ -699,6 +740,8 @@ def _run_job(payload: bytes, cancel: threading.Event, models: collections.Ordere
     Job.__init__(job)
     vars(job).update(state)
     job._cancel = cancel
+    if isinstance(job, OpenInWorker):
+        job.models = models
     return job.run(lambda progress: send("progress", progress))
 
 
@@ -709,10 +752,9 @@ def _open(ref: ModelRef, models: collections.OrderedDict, send):
     if model is None:
         send("progress", Progress("open", 0.0, "Opening the model in the TensorFlow worker"))
         # Its steps under the "open" stage at 0: the job's own fractions start after it.
-        model = OpenJob(ref.source, ref.step).run(lambda p: send("progress", Progress("open", 0.0, p.message)))
-        models[ref.key] = model
-        while len(models) > _MODELS_KEPT:
-            models.popitem(last=False)
+        model = OpenJob(ref.source, ref.step, allow_ops=ref.allowed_ops, **dict(ref.open_options)).run(
+            lambda p: send("progress", Progress("open", 0.0, p.message)))
+        _keep(models, ref.key, model)
     models.move_to_end(ref.key)
     if ref.nodes >= 0 and len(model.graph) != ref.nodes:
         models.pop(ref.key, None)
@@ -723,6 +765,13 @@ def _open(ref: ModelRef, models: collections.OrderedDict, send):
 
         model = operated(model, [parse_rewire(spec) for spec in ref.rewires], dict(ref.binds))
     return model
+
+
+def _keep(models: collections.OrderedDict, key: tuple, model) -> None:
+    models[key] = model
+    models.move_to_end(key)
+    while len(models) > _MODELS_KEPT:
+        models.popitem(last=False)
 
 
 def _describe(exc: BaseException) -> tuple:

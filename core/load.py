@@ -23,7 +23,8 @@ from .analysis import (FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS, InputInfo, Sugg
 from .errors import FreezerError
 from .graph import GraphModel
 from .jobs import Job
-from .locate import CheckpointLocation, locate
+from .locate import CheckpointLocation, graph_files, locate
+from .safefile import PROTOBUF_FILE_LIMIT, check_utf8_path, read_capped, require_checkpoint_files
 from .training_mode import TrainingModeAnalysis
 from .variables import VARIABLE_OPS, CheckpointTensor, VariableInfo, map_variables, read_checkpoint_index
 
@@ -75,6 +76,12 @@ class OpenedModel:
         """Refuse work that needs a graph on a model that has none (a TF2 object-based checkpoint)."""
         if self.format == TF2_CHECKPOINT:
             raise tf2_checkpoint_error(self.location.prefix, len(self.tensors))
+        loc = self.location
+        if self.format == "savedmodel-v2" and len(loc.signatures) > 1 and not loc.signature:
+            raise FreezerError(f"The SavedModel has {len(loc.signatures)} signatures and none is serving_default, "
+                               "so which function to freeze is yours to say.",
+                               "Choose it with --signature KEY (in the window: the Signature picker), one of: "
+                               + ", ".join(loc.signatures) + ".")
 
     def preview(self, outputs: list[str], options=None):
         from .prune import preview
@@ -126,10 +133,14 @@ class OpenedModel:
             "checkpoint_tensors": {"count": len(self.tensors), "bytes": sum(t.nbytes for t in self.tensors.values())},
             "has_ema": self.has_ema,
             "notes": loc.notes,
+            "signatures": loc.signatures,
+            "signature": loc.signature,
         } | ({"tensors": [vars(c) for c in self.tensors.values()]} if self.format == TF2_CHECKPOINT else {})
 
 
 def _open_reader(prefix: str):
+    check_utf8_path(prefix)
+    require_checkpoint_files(prefix)
     tf = tfmod.tensorflow()
     try:
         return tf.train.load_checkpoint(prefix)
@@ -142,11 +153,9 @@ def _open_reader(prefix: str):
 
 def read_meta_graph(path: str):
     meta = tfmod.protos().meta_graph_pb2.MetaGraphDef()
+    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a graph (.meta)")
     try:
-        with open(path, "rb") as fh:
-            meta.ParseFromString(fh.read())
-    except OSError as exc:
-        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the file's permissions.") from None
+        meta.ParseFromString(data)
     except Exception as exc:  # google.protobuf.message.DecodeError and friends
         raise FreezerError(f"{os.path.basename(path)} is not a valid TensorFlow graph (MetaGraphDef): {exc}.",
                            "The file may be truncated or not a .meta file; copy it again from the training run.",
@@ -165,7 +174,7 @@ def analyse(job: Job, location: CheckpointLocation, fmt: str, meta_graph, tensor
     import time
 
     t = time.perf_counter()
-    graph = GraphModel(meta_graph.graph_def)
+    graph = GraphModel(meta_graph.graph_def, location.aliases)
     timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t
     t = time.perf_counter()
     job.step("analyse", 0.7, f"Analysing {len(graph):,} nodes")
@@ -277,15 +286,27 @@ class CheckpointJob(Job[OpenedModel]):
 
 class OpenJob(Job[OpenedModel]):
     """Open anything tf-freezer reads, recognised by content: a TF1 checkpoint (folder, prefix or
-    file), a frozen GraphDef (.pb/.pbtxt), a SavedModel folder (TF1 builder or TF2), a Keras file.
-    Stages: locate, parse, analyse, import, read-index (a checkpoint); locate, import, ... (others)."""
+    file; V1 or V2), a GraphDef (.pb/.pbtxt; frozen, or with its checkpoint), a SavedModel folder
+    (TF1 builder or TF2, or a TF Serving folder of versions), a Keras file. `checkpoint` gives a
+    GraphDef's or a .meta's checkpoint, `signature` the SavedModel signature (as --checkpoint and
+    --signature). Stages: locate, parse, analyse, import, read-index (a checkpoint with a .meta);
+    locate, import, ... (others)."""
 
-    def __init__(self, path: str, step: Optional[int] = None):
+    def __init__(self, path: str, step: Optional[int] = None, checkpoint: str = "", signature: str = "",
+                 allow_ops=()):
         super().__init__()
         self.path = str(path)
         self.step_number = step
+        self.checkpoint = checkpoint  # the checkpoint of a GraphDef (freeze_graph's --input_checkpoint)
+        self.signature = signature  # the SavedModel signature to open (default: serving_default)
+        self.allow_ops = tuple(allow_ops)  # denied ops (core.opscan) this model may run
 
     def _run(self) -> OpenedModel:
+        model = self._open()
+        model.location.allowed_ops = self.allow_ops
+        return model
+
+    def _open(self) -> OpenedModel:
         import time
 
         from . import formats
@@ -293,11 +314,22 @@ class OpenJob(Job[OpenedModel]):
         t0 = time.perf_counter()
         self.step("locate", 0.0, f"Looking at {self.path}")
         kind = formats.detect(self.path)
+        formats.check_open_options(kind, self.path, self.checkpoint, self.signature)
         if kind != "checkpoint":
             if not tfmod.is_loaded():
                 self.step("import", 0.05, "Loading TensorFlow")
-            return formats.OPENERS[kind](self, os.path.abspath(os.path.expanduser(self.path)))
-        location = locate(self.path, self.step_number)
+            path = os.path.abspath(os.path.expanduser(self.path))
+            if kind == "graphdef":
+                return formats.open_graphdef(self, path, self.checkpoint, self.step_number)
+            if kind == "savedmodel":
+                return formats.open_savedmodel(self, path, self.signature)
+            return formats.OPENERS[kind](self, path)
+        location = locate(self.checkpoint or self.path, self.step_number)
+        if self.checkpoint:  # a .meta with the checkpoint to read (checked above)
+            meta_path = os.path.abspath(os.path.expanduser(self.path))
+            location.meta_path, location.source, location.stem = meta_path, meta_path, meta_path[: -len(".meta")]
+            location.open_options = {"checkpoint": self.checkpoint}
+            location.input_files.append(meta_path)
         timings = {"locate": time.perf_counter() - t0}
         if location.meta_path:
             return read_checkpoint(self, open_graph(self, location, timings))
@@ -315,8 +347,14 @@ class OpenJob(Job[OpenedModel]):
             timings["read-index"] = time.perf_counter() - t
             return analyse(self, location, TF2_CHECKPOINT, tfmod.protos().meta_graph_pb2.MetaGraphDef(), tensors,
                            reader, timings)
-        raise FreezerError(f"The checkpoint {os.path.basename(location.prefix)} has no .meta graph file beside it.",
-                           "Copy the model.ckpt-N.meta file from the training run into the folder.")
+        graphs = graph_files(location.folder)
+        if not graphs:
+            raise FreezerError(f"The checkpoint {os.path.basename(location.prefix)} has no .meta graph file "
+                               "beside it, and the folder holds no graph (.pb or .pbtxt).",
+                               "Copy the model.ckpt-N.meta file (or the graph.pbtxt) from the training run "
+                               "into the folder.")
+        timings["read-index"] = time.perf_counter() - t
+        return formats.graph_with_checkpoint(self, graphs[0], location, tensors, reader, timings)
 
 
 def open_checkpoint(path: str, step: Optional[int] = None, progress=None) -> OpenedModel:

@@ -10,9 +10,13 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import FreezerError
+from .safefile import STATE_FILE_LIMIT, describe_missing, read_capped, require_checkpoint_files
 
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _STEP_SUFFIX = re.compile(r"-(\d+)$")
+# The last 8 bytes of a table file (TensorFlow's lib/io/format.h kTableMagicNumber, little-endian):
+# what the V1 checkpoint format (one file per prefix, no .index) is recognised by.
+_TABLE_MAGIC = bytes.fromhex("57fb808b247547db")
 _STATE_LINE = re.compile(r'^\s*(model_checkpoint_path|all_model_checkpoint_paths)\s*:\s*"((?:[^"\\]|\\.)*)"\s*$')
 
 
@@ -28,6 +32,16 @@ class CheckpointLocation:
     source: str = ""  # what the user opened (a folder, a .pb, a SavedModel folder...)
     stem: str = ""  # default outputs are named stem + '.frozen.pb'
     input_files: list[str] = field(default_factory=list)  # never written over
+    # What the model was opened with beyond path and step (checkpoint=, signature=): the worker
+    # process opens it again the same way.
+    open_options: dict = field(default_factory=dict)
+    aliases: dict = field(default_factory=dict)  # other names of the graph's tensors (core.graph.GraphModel)
+    signatures: list[str] = field(default_factory=list)  # a SavedModel's signature keys
+    signature: str = ""  # the one opened ('' when it has several and none was chosen)
+    # TF2: the converted graph's tensor -> the signature's input / output key (verification calls it)
+    signature_inputs: dict = field(default_factory=dict)
+    signature_outputs: dict = field(default_factory=dict)
+    allowed_ops: tuple = ()  # denied ops the user allows this model to run (core.opscan, --allow-ops)
 
     def __post_init__(self) -> None:
         self.source = self.source or self.folder
@@ -45,6 +59,26 @@ def prefix_of(path: str) -> Optional[str]:
     return None
 
 
+def is_v1_checkpoint(path: str) -> bool:
+    """Whether `path` is a checkpoint in the V1 format (Saver(write_version=V1), TensorFlow before
+    0.12): a single table file named like the prefix, which TensorFlow's reader opens directly.
+    (A V2 .index is a table too: it is named as such.)"""
+    if prefix_of(path) is not None:
+        return False
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) < 48:  # a table's footer is 48 bytes
+            return False
+        with open(path, "rb") as fh:
+            fh.seek(-len(_TABLE_MAGIC), os.SEEK_END)
+            return fh.read() == _TABLE_MAGIC
+    except OSError:
+        return False
+
+
+def _has_checkpoint(prefix: str) -> bool:
+    return os.path.exists(prefix + ".index") or is_v1_checkpoint(prefix)
+
+
 def step_of(prefix: str) -> Optional[int]:
     m = _STEP_SUFFIX.search(os.path.basename(prefix))
     return int(m.group(1)) if m else None
@@ -58,19 +92,18 @@ def read_state_file(folder: str) -> tuple[Optional[str], list[str]]:
     """(latest, all) prefixes as written in the folder's `checkpoint` state file, unresolved."""
     path = os.path.join(folder, "checkpoint")
     latest, every = None, []
-    try:
-        with open(path, "r", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                m = _STATE_LINE.match(line)
-                if not m:
-                    continue
-                value = _unescape(m.group(2))
-                if m.group(1) == "model_checkpoint_path":
-                    latest = value
-                else:
-                    every.append(value)
-    except OSError:
+    if not os.path.exists(path):  # none, or a dangling link: the folder's files are scanned instead
         return None, []
+    text = read_capped(path, STATE_FILE_LIMIT, "a checkpoint state file").decode("utf-8", "replace")
+    for line in text.splitlines():
+        m = _STATE_LINE.match(line)
+        if not m:
+            continue
+        value = _unescape(m.group(2))
+        if m.group(1) == "model_checkpoint_path":
+            latest = value
+        else:
+            every.append(value)
     return latest, every
 
 
@@ -82,12 +115,12 @@ def _resolve_in_folder(folder: str, recorded: str) -> tuple[Optional[str], bool]
     local = os.path.join(folder, os.path.basename(recorded.replace("\\", "/")))
     candidate = recorded if os.path.isabs(recorded) else os.path.join(folder, recorded)
     moved = os.path.normpath(candidate) != os.path.normpath(local)
-    if os.path.exists(local + ".index"):
+    if _has_checkpoint(local):
         return os.path.normpath(local), moved
     if moved and _has_other_files(local):
         # An incomplete copy here (no .index): say so rather than silently reading the other folder's.
         return None, False
-    if os.path.exists(candidate + ".index"):
+    if _has_checkpoint(candidate):
         return os.path.normpath(candidate), False
     return None, False
 
@@ -126,8 +159,11 @@ def _incomplete(prefix: str) -> FreezerError:
 def _check_complete(prefix: str) -> None:
     """Refuse a checkpoint without its .index or with .data shards missing, before TensorFlow
     reads it (TensorFlow only notices a missing .data file when a value is read)."""
+    if is_v1_checkpoint(prefix) and not os.path.exists(prefix + ".index"):
+        return
     if not os.path.exists(prefix + ".index"):
         raise _incomplete(prefix)
+    require_checkpoint_files(prefix)
     folder, base = os.path.split(prefix)
     shards = _data_shards(prefix)
     if not shards:
@@ -143,13 +179,14 @@ def _check_complete(prefix: str) -> None:
 
 
 def _subfolders_with_checkpoints(folder: str, names: list[str], limit: int = 200) -> list[str]:
-    """Names of the folder's direct subfolders that hold a checkpoint (a user dropped `runs/`, not
-    `runs/a/`). Bounded, so a huge folder does not stall the answer."""
+    """Names of the folder's direct subfolders that hold a checkpoint or a SavedModel (a user dropped
+    `runs/`, not `runs/a/`). Bounded, so a huge folder does not stall the answer."""
     found = []
     for name in sorted(names)[:limit]:
         sub = os.path.join(folder, name)
         try:
-            if os.path.isdir(sub) and any(n.endswith(".index") for n in os.listdir(sub)):
+            if os.path.isdir(sub) and any(n.endswith(".index") or n in ("saved_model.pb", "saved_model.pbtxt")
+                                          for n in os.listdir(sub)):
                 found.append(name)
         except OSError:
             continue
@@ -162,7 +199,12 @@ def _scan_prefixes(folder: str) -> list[str]:
     except OSError as exc:
         raise FreezerError(f"Cannot read the folder {folder}: {exc.strerror}.",
                            "Check that it exists and that you may read it.") from None
-    return sorted(os.path.join(folder, n[: -len(".index")]) for n in names if n.endswith(".index"))
+    found = {os.path.join(folder, n[: -len(".index")]) for n in names if n.endswith(".index")}
+    # V1 checkpoints have no .index: a file beside its .meta, or named like one (slim's published
+    # inception_v3.ckpt comes alone), recognised by its content.
+    found.update(p for n in names if n.endswith(".meta") and is_v1_checkpoint(p := os.path.join(folder, n[:-5])))
+    found.update(p for n in names if "ckpt" in n and is_v1_checkpoint(p := os.path.join(folder, n)))
+    return sorted(found)
 
 
 def _order_key(prefix: str):
@@ -179,7 +221,7 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
     requested_prefix = None
     if os.path.isdir(path):
         folder = path
-    elif os.path.exists(path + ".index") or os.path.exists(path + ".meta"):
+    elif os.path.exists(path + ".index") or os.path.exists(path + ".meta") or is_v1_checkpoint(path):
         folder, requested_prefix = os.path.dirname(path), path
     elif os.path.isfile(path):
         requested_prefix = prefix_of(path)
@@ -192,7 +234,7 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
         else:
             folder = os.path.dirname(path)
     else:
-        raise FreezerError(f"{path} does not exist.", "Check the path, or pick the folder with File > Open.")
+        raise describe_missing(path)
 
     latest_recorded, all_recorded = read_state_file(folder)
     prefixes: list[str] = []
@@ -233,8 +275,8 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
         if inside:
             listed = ", ".join(repr(n) for n in inside[:3]) + (", ..." if len(inside) > 3 else "")
             raise FreezerError(f"No TensorFlow checkpoint in {folder} itself.",
-                               f"Its subfolder {listed} holds one: open that." if len(inside) == 1 else
-                               f"Its subfolders {listed} hold checkpoints: open one of them.")
+                               f"Its subfolder {listed} holds one (or a SavedModel): open that." if len(inside) == 1
+                               else f"Its subfolders {listed} hold checkpoints or SavedModels: open one of them.")
         raise FreezerError(f"No TensorFlow checkpoint in {folder}.",
                            "Pick a folder that holds model.ckpt-N.index and .data files, or one of those files.")
 
@@ -269,11 +311,29 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
         else:
             meta = ""
     base = os.path.basename(chosen)
-    files = [os.path.join(folder, "checkpoint"), meta] + [
+    files = [os.path.join(folder, "checkpoint"), meta, chosen if is_v1_checkpoint(chosen) else ""] + [
         os.path.join(os.path.dirname(chosen), n) for n in os.listdir(os.path.dirname(chosen)) if n.startswith(base + ".")]
     return CheckpointLocation(folder=folder, prefix=chosen, step=step_of(chosen), steps=sorted(by_step),
                               meta_path=meta, prefixes=by_step, notes=notes, source=path,
                               input_files=[os.path.abspath(f) for f in files if f])
+
+
+# freeze_graph's --input_graph files, by the names the TF1 tools write them under
+# (tf.train.write_graph, Estimator's graph.pbtxt), best first.
+GRAPH_NAMES = ("graph.pbtxt", "graph.pb")
+
+
+def graph_files(folder: str, frozen_too: bool = False) -> list[str]:
+    """The GraphDef files in a folder (.pb, .pbtxt), best candidate for freeze_graph's --input_graph
+    first. Frozen graphs written there before (*.frozen.pb) are left out unless `frozen_too`."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    found = [n for n in names if n.endswith((".pb", ".pbtxt")) and (frozen_too or not n.endswith(".frozen.pb"))
+             and n not in ("saved_model.pb", "saved_model.pbtxt") and os.path.isfile(os.path.join(folder, n))]
+    found.sort(key=lambda n: (GRAPH_NAMES.index(n) if n in GRAPH_NAMES else len(GRAPH_NAMES), n))
+    return [os.path.join(folder, n) for n in found]
 
 
 def checkpoint_steps(path: str) -> list[int]:

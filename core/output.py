@@ -13,6 +13,7 @@ import tempfile
 from typing import Callable, Optional
 
 from .errors import FreezerError
+from .locate import prefix_of
 
 _TEMP_SUFFIX = ".partial"
 
@@ -21,8 +22,15 @@ _TEMP_SUFFIX = ".partial"
 on_write: Optional[Callable[[str], None]] = None
 
 
-def _temp_prefix(path: str) -> str:
-    return "." + os.path.basename(path) + "."
+# pid (up to 7 digits), mkstemp's 8 random characters, the dots and the suffix: what a temp name adds
+_TEMP_EXTRA = 1 + 1 + 7 + 1 + 8 + len(_TEMP_SUFFIX)
+
+
+def temp_prefix(path: str) -> str:
+    """'.<target name>.', the target name cut so that the temp name fits in 255 bytes: a legal
+    output name must not fail only at the end because its temp file's name is too long."""
+    name = os.fsencode(os.path.basename(path))[:255 - _TEMP_EXTRA - 2]
+    return "." + os.fsdecode(name) + "."
 
 
 def remove_stale_temps(path: str, pid: Optional[int] = None) -> list[str]:
@@ -30,7 +38,7 @@ def remove_stale_temps(path: str, pid: Optional[int] = None) -> list[str]:
     they died (a TensorFlow abort gives no chance to clean up): those of process `pid`, or of any
     process no longer running. A temp name carries its writer's pid, so a live writer's is kept."""
     folder = os.path.dirname(os.path.abspath(path))
-    prefix = _temp_prefix(path)
+    prefix = temp_prefix(path)
     removed = []
     try:
         names = os.listdir(folder)
@@ -116,7 +124,7 @@ def write_atomically(path: str, data, *, overwrite: bool = False,
     if on_write is not None:
         on_write(path)
     try:
-        fd, temp = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=_TEMP_SUFFIX, dir=folder)
+        fd, temp = tempfile.mkstemp(prefix=f"{temp_prefix(path)}{os.getpid()}.", suffix=_TEMP_SUFFIX, dir=folder)
     except OSError as exc:  # os.access() said yes, the file system says no (root on /proc, a read-only mount...)
         raise FreezerError(f"Cannot create a file in {folder}: {exc.strerror}.",
                            "Choose a folder you may write to; nothing was written.") from None
@@ -155,19 +163,98 @@ def write_atomically(path: str, data, *, overwrite: bool = False,
                                "Choose another folder; nothing was written.") from None
         if before_commit is not None:
             before_commit(temp)
-        if os.path.exists(path) and not overwrite:
-            raise FreezerError(f"{path} appeared while writing.", "Pass --overwrite to replace it.")
-        try:
-            os.replace(temp, path)
-        except OSError as exc:
-            raise FreezerError(f"Cannot write {path}: {exc.strerror}.",
-                               "Choose another name or folder; nothing was written.") from None
+        commit(temp, path, overwrite)
     except BaseException:
         try:
             os.unlink(temp)
         except OSError:
             pass
         raise
+
+
+def commit(temp: str, path: str, overwrite: bool) -> None:
+    """Give the finished `temp` (a file or a folder) the name `path`, then sync the folder so the new
+    name survives a power cut. Without `overwrite`, the check that `path` does not exist and the
+    rename are one step: of two writers committing at once, one gets FreezerError, neither replaces
+    the other's file."""
+    try:
+        if overwrite:
+            os.replace(temp, path)
+        elif os.path.isdir(temp):
+            _claim_and_move_folder(temp, path)
+        else:
+            _link_no_replace(temp, path)
+    except FileExistsError:
+        raise FreezerError(f"{path} appeared while writing.", "Pass --overwrite to replace it.") from None
+    except OSError as exc:
+        raise FreezerError(f"Cannot write {path}: {exc.strerror}.",
+                           "Choose another name or folder; nothing was written.") from None
+    sync_folder(os.path.dirname(os.path.abspath(path)))
+
+
+_NO_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK)
+
+
+def _link_no_replace(temp: str, path: str) -> None:
+    # link() fails with EEXIST when the name is taken: the kernel checks and creates in one step.
+    try:
+        os.link(temp, path)
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        _rename_no_replace(temp, path)  # vfat, some network file systems: no hard links
+        return
+    os.unlink(temp)
+
+
+def _claim_and_move_folder(temp: str, path: str) -> None:
+    # mkdir() is atomic: whoever makes the empty folder owns the name; a rename then replaces
+    # an empty folder in one step.
+    os.mkdir(path)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+        raise
+
+
+_RENAME_NOREPLACE = 1
+
+
+def _rename_no_replace(temp: str, path: str) -> None:
+    """renameat2(RENAME_NOREPLACE) through libc (Linux 3.15+, glibc 2.28+), for file systems without
+    hard links. Where neither exists, a check and a rename (two steps) are all there is."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        renameat2 = None
+    if renameat2 is not None:
+        at_fdcwd = -100
+        if renameat2(at_fdcwd, os.fsencode(temp), at_fdcwd, os.fsencode(path), _RENAME_NOREPLACE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS):  # EINVAL: this file system lacks the flag
+            raise OSError(code, os.strerror(code), path)
+    if os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+    os.rename(temp, path)
+
+
+def sync_folder(folder: str) -> None:
+    """fsync a folder, so that a rename in it is on disk (not possible everywhere: then skipped)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class _Ahead:
@@ -222,8 +309,9 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
 def check_target(path: str, input_files, *, overwrite: bool, suffix: str, folder_ok: bool = False,
                  exists_hint: str = "Pass --overwrite (or confirm in the window) to replace it.") -> str:
     """Refuse an output path before any work: a folder where a file is wanted (unless `folder_ok`), a
-    missing or read-only folder, one of the model's own files (or a folder holding one), an existing
-    target without `overwrite`. Returns the absolute path."""
+    missing or read-only folder, a name too long for the folder's file system, anything tf-freezer
+    reads or may read (see protected_reason), an existing target without `overwrite`. Returns the
+    absolute path."""
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     folder = os.path.dirname(path)
     if os.path.isdir(path) and not folder_ok:
@@ -232,19 +320,87 @@ def check_target(path: str, input_files, *, overwrite: bool, suffix: str, folder
         raise FreezerError(f"The output folder {folder} does not exist.", "Create it first, or choose another path.")
     if not os.access(folder, os.W_OK):
         raise FreezerError(f"The output folder {folder} is not writable.", "Choose a folder you may write to.")
-    # Real paths on both sides: an input reached through a symlink is still the input.
-    inputs = [os.path.realpath(p) for p in input_files]
-    real = os.path.realpath(path)
-    if any(p == real or (os.path.exists(p) and os.path.exists(path) and os.path.samefile(p, path)) for p in inputs):
-        raise FreezerError(f"The output path {path} is one of the files it is made from.",
-                           "Choose another name; tf-freezer never writes over its inputs.")
-    if any(p.startswith(real.rstrip(os.sep) + os.sep) for p in inputs):
-        raise FreezerError(f"The output path {path} holds one of the files it is made from.",
+    limit = _name_max(folder)
+    if len(os.fsencode(os.path.basename(path))) > limit:
+        raise FreezerError(f"The output name {os.path.basename(path)[:40]}... is {len(os.fsencode(os.path.basename(path)))} "
+                           f"bytes long; the file system of {folder} allows {limit}.", "Choose a shorter name.")
+    reason = protected_reason(path, input_files)
+    if reason:
+        raise FreezerError(f"The output path {path} {reason}.",
                            "Choose another name; tf-freezer never writes over its inputs.")
     if os.path.lexists(path) and not overwrite:
         raise FreezerError(f"{path} already exists.", exists_hint)
     check_writable(folder)
     return path
+
+
+_SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+_WALK_LIMIT = 10_000  # files of a model folder looked at for hard links to the target
+
+
+def protected_reason(path: str, input_files) -> str:
+    """Why `path` must not be written, or '': it is (or holds, or is a hard link to) a file tf-freezer
+    read; it lies inside a model folder that was opened (a SavedModel: its saved_model.pb,
+    fingerprint.pb, variables/); or it belongs to a checkpoint in a folder a checkpoint was read from
+    (any step's .index, .data-*, .meta, and the `checkpoint` state file). A previous output beside
+    the checkpoint (model.ckpt-N.frozen.pb) is not protected: --overwrite replaces it."""
+    real = os.path.realpath(path)
+    inputs = [os.path.realpath(os.fspath(p)) for p in input_files if p]
+    model_folders = {p for p in inputs if os.path.isdir(p)}
+    model_folders |= {os.path.dirname(p) for p in inputs if os.path.basename(p) in _SAVED_MODEL_FILES}
+    checkpoint_folders = {os.path.dirname(p) for p in inputs
+                          if prefix_of(p) is not None or os.path.basename(p) == "checkpoint"} - model_folders
+    for folder in model_folders:
+        if real == folder:
+            return "is the model folder it is made from"
+        if real.startswith(folder.rstrip(os.sep) + os.sep):
+            return f"is inside the model folder {folder} it is made from"
+    for p in inputs:
+        if p == real:
+            return "is one of the files it is made from"
+        if p.startswith(real.rstrip(os.sep) + os.sep):
+            return "holds one of the files it is made from"
+    if os.path.dirname(real) in checkpoint_folders and (
+            prefix_of(real) is not None or os.path.basename(real) == "checkpoint"):
+        return "belongs to a checkpoint in the folder it is made from"
+    try:
+        target = os.stat(path)
+    except OSError:
+        return ""
+    # Another name of a protected file (a hard link, a bind mount) is that file.
+    for candidate in _protected_files(inputs, model_folders, checkpoint_folders):
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+            return "is another name of one of the files it is made from"
+    return ""
+
+
+def _protected_files(inputs, model_folders, checkpoint_folders):
+    yield from inputs
+    for folder in checkpoint_folders:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        yield from (os.path.join(folder, n) for n in names if prefix_of(n) is not None or n == "checkpoint")
+    seen = 0
+    for folder in model_folders:
+        for root, _, names in os.walk(folder):
+            for name in names:
+                seen += 1
+                if seen > _WALK_LIMIT:
+                    return
+                yield os.path.join(root, name)
+
+
+def _name_max(folder: str) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or the file system will not say
+        return 255
 
 
 def check_writable(folder: str) -> None:
@@ -285,7 +441,7 @@ def graph_chunks(graph_def, detached: Optional[dict] = None,
     400 MB frozen graph the usual way copies every byte into the GraphDef, again into upb's buffer
     and again into a bytes object; here they go from the checkpoint's array to the file."""
     if not detached:
-        return [graph_def.SerializeToString()]
+        return [graph_def.SerializeToString(deterministic=True)]
     import numpy as np
 
     def content(array):
@@ -304,7 +460,7 @@ def graph_chunks(graph_def, detached: Optional[dict] = None,
     for node in graph_def.node:
         array = detached.get(node.name)
         if array is None:
-            data = node.SerializeToString()
+            data = node.SerializeToString(deterministic=True)
             small += (b"\x0a", _varint(len(data)), data)  # GraphDef.node = 1
             continue
         nbytes = array.nbytes
@@ -325,7 +481,7 @@ def graph_chunks(graph_def, detached: Optional[dict] = None,
             getattr(rest, field.name).CopyFrom(value)
         else:
             setattr(rest, field.name, value)
-    small.append(rest.SerializeToString())
+    small.append(rest.SerializeToString(deterministic=True))
     pieces.append(b"".join(small))
     return pieces
 
@@ -338,11 +494,11 @@ def _const_node_head(node, content_bytes: int) -> bytes:
     rest = node_def_pb2.NodeDef()
     rest.CopyFrom(node)
     del rest.attr["value"]
-    tensor = node.attr["value"].tensor.SerializeToString() + b"\x22" + _varint(content_bytes)  # tensor_content = 4
+    tensor = node.attr["value"].tensor.SerializeToString(deterministic=True) + b"\x22" + _varint(content_bytes)  # tensor_content = 4
     tensor_len = len(tensor) + content_bytes
     attr = b"\x42" + _varint(tensor_len)  # AttrValue.tensor = 8
     attr_len = len(attr) + tensor_len
     entry = b"\x0a\x05value\x12" + _varint(attr_len)  # map entry: key = 1, value = 2
     entry_len = len(entry) + attr_len
-    return rest.SerializeToString() + b"\x2a" + _varint(entry_len) + entry + attr + tensor  # NodeDef.attr = 5
+    return rest.SerializeToString(deterministic=True) + b"\x2a" + _varint(entry_len) + entry + attr + tensor  # NodeDef.attr = 5
 

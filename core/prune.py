@@ -171,7 +171,13 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
             SIZE_LIMIT, f"The frozen graph would be about {estimated / 1024**3:.2f} GiB, over the 2 GiB "
             "limit of a single protobuf file.", "Export a SavedModel instead: it keeps variables in separate files."))
     missing = [] if sizes_pending else [i for i in var_ids if not model.variables[i].in_checkpoint]
-    if missing:
+    if missing and not model.tensors:  # a GraphDef opened alone: its values are in a checkpoint elsewhere
+        warnings.append(PreviewWarning(
+            MISSING_VARIABLES, f"{len(missing)} variable(s) the outputs need have no value: this graph was "
+            "opened without a checkpoint.",
+            "Give the checkpoint that holds them: --checkpoint PREFIX (freeze_graph's --input_checkpoint), or "
+            "open the folder holding the graph and the checkpoint.", _examples(graph, missing)))
+    elif missing:
         warnings.append(PreviewWarning(
             MISSING_VARIABLES, f"{len(missing)} variable(s) the outputs need have no value in the checkpoint "
             "(never saved, or created after it was written).",

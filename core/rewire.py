@@ -18,7 +18,7 @@ from .errors import FreezerError
 from .graph import _DTYPE_NAMES, GraphModel, split_tensor_name
 
 # A valid node name (TensorFlow's own rule, tensorflow/core/graph/graph_constructor.cc).
-_NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/>]*$")
+NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/>]*$")
 _TENSOR_NAME = re.compile(r"^([A-Za-z0-9.][A-Za-z0-9_.\-/>]*)(?::(\d+))?$")
 
 _DTYPES = {name: value for value, name in _DTYPE_NAMES.items()}
@@ -62,7 +62,7 @@ def parse_rewire(spec: str) -> Rewire:
     if len(parts) > 3:
         raise FreezerError(f"The rewire {spec!r} has too many ':' after the '='.", f"Write it like {EXAMPLE}.")
     name = parts[0].strip()
-    if not _NODE_NAME.match(name):
+    if not NODE_NAME.match(name):
         raise FreezerError(f"In the rewire {spec!r}, {name!r} is not a valid node name for the new placeholder.",
                            "Use letters, digits and _ . - / (not starting with _ - /), e.g. 'images'.")
     dtype = None
@@ -172,6 +172,11 @@ def apply_rewires(graph_def, rewires: list[Rewire]):
             reads = {split_tensor_name(s)[0] for s in new_inputs if not s.startswith("^")}
             _drop_colocation(node, rewired_from - reads)
 
+    replaced = {p.node for p in plans if p.rewire.name == p.node}
+    if replaced:  # placeholders taking their node's own name stand in for the whole node
+        kept = [n for n in out.node if n.name not in replaced]
+        del out.node[:]
+        out.node.extend(kept)
     for p in plans:
         out.node.append(_placeholder(p))
     return out
@@ -181,6 +186,8 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
     plans: list[_Plan] = []
     seen_tensors: dict[tuple[str, int], str] = {}
     seen_names: set[str] = set()
+    rewired_nodes = [split_tensor_name((r.tensor or "").strip())[0] for r in rewires]
+    inferred = _InferredShapes(graph.graph_def, [n for n in rewired_nodes if n in graph.index])
     for r in rewires:
         tensor = (r.tensor or "").strip()
         match = _TENSOR_NAME.match(tensor)
@@ -205,10 +212,12 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
         if (node_name, index) in seen_tensors:
             raise FreezerError(f"{node_name}:{index} is rewired twice (to {seen_tensors[(node_name, index)]!r} "
                                f"and {r.name!r}).", "Rewire each tensor once.")
-        if not _NODE_NAME.match(r.name or ""):
+        if not NODE_NAME.match(r.name or ""):
             raise FreezerError(f"{r.name!r} is not a valid node name for the placeholder replacing {tensor!r}.",
                                "Use letters, digits and _ . - / (not starting with _ - /), e.g. 'images'.")
-        if r.name in graph.index or r.name in seen_names:
+        if r.name == node_name:
+            _check_replaceable(graph, i, index, tensor)
+        elif r.name in graph.index or r.name in seen_names:
             raise FreezerError(f"Cannot name the new placeholder {r.name!r}: "
                                + ("a node of that name already exists in the graph." if r.name in graph.index
                                   else "two rewires use that name."),
@@ -218,6 +227,8 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
 
         graph_dtype = specs[index][1].replace("_ref", "") if index < len(specs) else ""
         graph_shape = _graph_shape(graph.graph_def.node[i], index)
+        if graph_shape is None:
+            graph_shape = inferred.shape(node_name, index)
         example_shape = "?" if graph_shape is None else ",".join(
             "?" if (d is None or k == 0) else str(d) for k, d in enumerate(graph_shape))
         if r.dtype:
@@ -248,6 +259,46 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
             shape = [None] + list(graph_shape[1:]) if graph_shape else []
         plans.append(_Plan(rewire=r, node=node_name, index=index, dtype=dtype, shape=shape))
     return plans
+
+
+def _check_replaceable(graph: GraphModel, i: int, index: int, tensor: str) -> None:
+    """A placeholder may take its tensor's node's own name (what strip_unused does) when it can stand
+    for the whole node: its output 0, and no other output of it is read."""
+    node_name = graph.names[i]
+    if index != 0:
+        raise FreezerError(f"Cannot name the placeholder replacing {tensor!r} {node_name!r}: a placeholder has "
+                           f"one output, {node_name}:0.", f"Choose another name, e.g. {node_name + '_input'!r}.")
+    others = sorted({f"{node_name}:{k}" for c in graph.consumers[i] for j, k in graph.data_inputs[c]
+                     if j == i and k != 0})
+    if others:
+        raise FreezerError(f"Cannot name the placeholder replacing {tensor!r} {node_name!r}: the graph also reads "
+                           f"{', '.join(others[:3])}, which would lose their node.",
+                           f"Choose another name, e.g. {node_name + '_input'!r}.")
+
+
+class _InferredShapes:
+    """Shapes TensorFlow's shape inference gives the rewired tensors, for graphs that record none (no
+    _output_shapes): on the first question, what the `nodes` depend on is imported, once."""
+
+    def __init__(self, graph_def, nodes: list[str]):
+        self._graph_def = graph_def
+        self._nodes = nodes
+        self._graph = None
+
+    def shape(self, node: str, index: int) -> Optional[list[Optional[int]]]:
+        tf = tfmod.tensorflow()
+        if self._graph is None:
+            self._graph = tf.Graph()
+            try:
+                sub = tf.compat.v1.graph_util.extract_sub_graph(self._graph_def, self._nodes)
+                with self._graph.as_default():
+                    tf.compat.v1.import_graph_def(sub, name="")
+            except Exception:  # an op this TensorFlow lacks, a damaged graph: no inferred shapes, as before
+                self._graph = False
+        if self._graph is False:
+            return None
+        shape = self._graph.get_tensor_by_name(f"{node}:{index}").shape
+        return None if shape.rank is None else shape.as_list()
 
 
 def _free_name(graph: GraphModel, taken: set[str], name: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Optional
 
+from .errors import FreezerError
 from .graph import GraphModel, gc_paused
 
 VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
@@ -58,7 +59,11 @@ def read_checkpoint_index(reader) -> dict[str, CheckpointTensor]:
     """Every tensor the checkpoint holds, from its index only (no data is read)."""
     with gc_paused():  # tens of thousands of small objects (see core.graph.gc_paused)
         shapes = reader.get_variable_to_shape_map()
-        dtypes = reader.get_variable_to_dtype_map()
+        try:
+            dtypes = reader.get_variable_to_dtype_map()
+        except (TypeError, ValueError) as exc:  # an index entry whose DataType number TensorFlow does not know
+            raise FreezerError(f"The checkpoint index lists a tensor of a dtype TensorFlow does not know ({exc}).",
+                               "The .index file is damaged; copy it again from the training run.") from None
         out = {}
         for key, shape in shapes.items():
             dtype = dtypes[key].name

@@ -16,12 +16,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from . import opscan
 from . import tf as tfmod
 from .errors import Cancelled, FreezerError
 from .feeds import Feeds, make_feeds
 from .jobs import Job
 from .prune import INIT_OP_NAME
-from .reference import run_checkpoint_reference
+from .reference import add_restore_nodes, run_checkpoint_reference
+from .safefile import PROTOBUF_FILE_LIMIT, read_capped
 from .timelimit import run_options, time_limit, timed_out
 
 VERIFIED, FAILED, NOT_VERIFIED = "verified", "failed", "not-verified"
@@ -118,11 +120,7 @@ def load_graph_def(path: str):
     from tensorflow.core.framework import graph_pb2
 
     gd = graph_pb2.GraphDef()
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the path.") from None
+    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a frozen graph (.pb)")
     try:
         gd.ParseFromString(data)
     except Exception as exc:
@@ -188,8 +186,12 @@ class FrozenSession:
         rewrite.meta_optimizer_iterations = rewriter_config_pb2.RewriterConfig.ONE
         self.session = tf.compat.v1.Session(graph=self.graph, config=config)
         self.init_op = init_op
+        self.restores: list = []  # run once before anything else (with_kept_variable_restores)
 
     def run(self, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
+        for op in self.restores:
+            self.session.run(op, options=run_options())
+        self.restores = []
         if self.init_op:
             self.session.run(self.init_op, options=run_options())
             self.init_op = ""
@@ -270,6 +272,24 @@ def _declared_bytes(tensor) -> int:
         return 0
 
 
+def with_kept_variable_restores(graph_def, model, use_ema: bool = False) -> tuple[object, list[str]]:
+    """`graph_def` with the ops restoring, from the checkpoint, the variables a frozen graph still
+    holds (those an --allow-vars / --deny-vars list kept), and those ops' names: as the users of such a
+    graph must run before anything else. A copy: the caller's GraphDef stays as it was."""
+    from tensorflow.core.framework import graph_pb2
+
+    from .variables import VARIABLE_OPS
+
+    keys = {info.node: (info.key, info.slice_spec) for info in model.variables.values() if info.in_checkpoint}
+    if not any(n.op in VARIABLE_OPS and n.name in keys for n in graph_def.node):
+        return graph_def, []
+    with_restores = graph_pb2.GraphDef()
+    with_restores.CopyFrom(graph_def)
+    variables = [n for n in with_restores.node if n.op in VARIABLE_OPS and n.name in keys]
+    chunks = add_restore_nodes(with_restores, variables, keys, model.tensors, model.location.prefix, use_ema)
+    return with_restores, [op for op, _, _ in chunks]
+
+
 def import_frozen(graph_def):
     """A tf.Graph holding `graph_def` (which the caller may drop now: the graph has its own copy)."""
     tf = tfmod.tensorflow()
@@ -290,8 +310,26 @@ def run_reference(model, feeds: dict, outputs: list[str], use_ema: bool = False,
         return run_checkpoint(model, feeds, outputs, use_ema, report)
     if model.format == "savedmodel":
         return run_savedmodel(model, feeds, outputs)
-    # A frozen graph, or a TF2 model converted on open: the graph as opened is the reference.
+    if model.format == "savedmodel-v2" and signature_covers(model.location, feeds, outputs):
+        return run_signature(model.location, feeds, outputs)
+    # A frozen graph, or a TF2 model converted on open whose inner tensors are compared: the graph as
+    # opened is the reference.
     return run_frozen(model.graph.graph_def, feeds, outputs)
+
+
+def signature_covers(location, feeds: dict, outputs: list[str]) -> bool:
+    """Whether the outputs are the opened signature's outputs and the feeds its inputs."""
+    return bool(location.signature) and all(o in location.signature_outputs for o in outputs) and all(
+        name in location.signature_inputs for name in feeds)
+
+
+def run_signature(location, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
+    """A TF2 SavedModel's signature function itself, loaded by TensorFlow and called with the feeds
+    by input key: the model as served, independent of the conversion tf-freezer opened it with."""
+    tf = tfmod.tensorflow()
+    function = tf.saved_model.load(location.folder).signatures[location.signature]
+    result = function(**{location.signature_inputs[name]: tf.constant(value) for name, value in feeds.items()})
+    return [result[location.signature_outputs[name]].numpy() for name in outputs]
 
 
 def reference_feeds(model, feeds: dict) -> dict:
@@ -501,22 +539,23 @@ class VerifyJob(Job[VerifyResult]):
         timeout = self.timeout or default_timeout(graph_def, os.path.getsize(self.frozen_path) if from_file else None)
         self.stage("run-frozen", 0.0, "Importing the frozen graph")
         try:
-            session = FrozenSession(graph_def, init_op)
+            runnable, restores = with_kept_variable_restores(graph_def, self.model, self.use_ema)
+            session = FrozenSession(runnable, init_op)
+            del runnable
+            session.restores = restores
         except Exception as exc:  # a graph TensorFlow cannot import is broken, whatever the inputs
             return VerifyResult(False, reason=f"the frozen graph does not import: {_first_line(exc)}",
-                                feeds=make_feeds(graph_def, self.inputs_npz).described(),
+                                feeds=make_feeds(graph_def, self.inputs_npz,
+                                                 aliases=self.model.graph.aliases).described(),
                                 seconds=time.perf_counter() - started, frozen_runs=False,
                                 tolerance=self.tolerance.text())
+        opscan.check_graph(graph_def, outputs + [init_op], opscan.allowed_ops(self.model), "the frozen graph")
+        opscan.check_reference(self.model, outputs)
         with session:
-            feeds = make_feeds(graph_def, self.inputs_npz, graph=session.graph)
+            feeds = make_feeds(graph_def, self.inputs_npz, graph=session.graph, aliases=self.model.graph.aliases)
             del graph_def  # the reference runs with the result's graph and constants gone (release)
             return verify_runs(lambda values: session.run(values, outputs),
                                lambda values: run_reference(self.model, values, outputs, self.use_ema,
                                                             report=self.stage),
                                feeds, outputs, tolerance=self.tolerance, timeout=timeout, original=self.model.format,
                                step=self.stage, release=session.close)
-
-    def stage(self, stage: str, fraction: float, message: str) -> None:
-        """step() at `fraction` of `stage`'s share of the job."""
-        first, last = self.STAGES[stage]
-        self.step(stage, first + (last - first) * fraction, message)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from collections import deque
-from typing import Optional
+from typing import Callable, Optional
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen
@@ -59,6 +59,8 @@ class DetailsView(QTextBrowser):
         self.setOpenExternalLinks(False)
         self.anchorClicked.connect(self._on_anchor)
         self.node_id: Optional[int] = None
+        #: more HTML about a node, each called as (model, node id) -> str ('' for none)
+        self.sections: list[Callable[[object, int], str]] = []
         self.show_placeholder()
 
     def show_placeholder(self, text: str = "Select a node to see its details.") -> None:
@@ -120,6 +122,7 @@ class DetailsView(QTextBrowser):
         if d.attrs:
             parts.append("<b>Attributes</b>")
             parts.append(_table([(esc(k), esc(v)) for k, v in d.attrs.items()]))
+        parts += [section(model, node_id) for section in self.sections]
         self.setHtml("".join(parts))
 
     def _links(self, title: str, graph, names: list[str]) -> str:

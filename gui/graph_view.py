@@ -15,7 +15,7 @@ from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QFontMetrics, QImage,
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
                                QGraphicsScene, QGraphicsView, QHBoxLayout, QLabel,
-                               QMenu, QToolButton, QVBoxLayout, QWidget)
+                               QMenu, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from core.errors import FreezerError
 from core.graph_layout import (CONSTANT, DEFAULT_BOX_LIMIT, INPUT, OUTPUT, TRAINING, GraphLayoutJob, LayoutCache,
@@ -126,7 +126,7 @@ class GraphView(QGraphicsView):
         self.setDragMode(QGraphicsView.ScrollHandDrag)
         self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
         self.setViewportUpdateMode(QGraphicsView.BoundingRectViewportUpdate)
-        self.setMinimumSize(QSize(200, 150))
+        self.setMinimumSize(QSize(150, 150))
 
     def wheelEvent(self, event) -> None:  # noqa: N802 - Qt API
         steps = event.angleDelta().y() / 120.0
@@ -172,7 +172,9 @@ class GraphPane(QWidget):
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.status = QLabel()
         self.status.setObjectName("graphStatus")
-        self.show_removed = QCheckBox("Show what pruning removes")
+        # The tab must not widen the middle pane: the status gives way (its text is also the tooltip).
+        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.show_removed = QCheckBox("Show removed")
         self.show_removed.setObjectName("showRemoved")
         self.show_removed.setToolTip("Also draw, greyed, the nodes around the kept graph that the freeze drops")
         self.show_removed.toggled.connect(lambda _on: self.relayout())
@@ -196,20 +198,23 @@ class GraphPane(QWidget):
             button.setObjectName(f"graph:{name}")
             row.addWidget(button)
             self.actions_by_name[name] = action
-        row.addWidget(self.show_removed)
-        row.addStretch(1)
-        row.addWidget(self.status)
+        row.addWidget(self.status, 1)
         self.legend = QLabel("  ".join(f"<span style='color:{c}'>&#9632;</span> {KIND_NAMES[k]}"
                                        for k, c in KIND_COLOURS.items())
                              + f"  <span style='color:{REMOVED_COLOUR}'>&#9632;</span> removed"
                              "  — double-click a folded scope to open it")
         self.legend.setObjectName("graphLegend")
         self.legend.setWordWrap(True)
+        self.legend.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        bottom = QHBoxLayout()
+        bottom.setContentsMargins(0, 0, 0, 0)
+        bottom.addWidget(self.show_removed)
+        bottom.addWidget(self.legend, 1)
         layout.addLayout(row)
         layout.addWidget(self.view, 1)
-        layout.addWidget(self.legend)
+        layout.addLayout(bottom)
         #: asks where to save the drawing: (suggested path) -> chosen path or ''; replace in tests
         self.ask_path: Callable[[str], str] = self._ask_path
         self.cache = LayoutCache()
@@ -225,6 +230,7 @@ class GraphPane(QWidget):
         self._selected: Optional[str] = None
         self._matches: Optional[set[str]] = None
         self._match_source: Optional[tuple[list[int], list[str]]] = None
+        self._marks: dict[str, QColor] = {}  # node name -> fill (a comparison's error, gui.divergence)
         self._syncing = False
         self._folder = ""
         self._warm_runner: Optional[JobRunner] = None
@@ -240,6 +246,7 @@ class GraphPane(QWidget):
         self._preview = None
         self._matches = None
         self._match_source = None
+        self._marks = {}
         self._selected = None
         self._folder = getattr(getattr(model, "location", None), "folder", "") or ""
         self.clear("Tick an output: its kept subgraph is drawn here.")
@@ -279,6 +286,12 @@ class GraphPane(QWidget):
         self._matches = None
         if self.isVisible():
             self._apply_matches()
+
+    def set_marks(self, marks: dict[str, QColor]) -> None:
+        """Fill the boxes of these nodes ({name: colour}; a folded scope takes its most opaque); {} clears."""
+        self._marks = dict(marks)
+        for item in self.items:
+            self._style_box(item)
 
     def clear(self, text: str = "") -> None:
         self._build_generation += 1
@@ -451,6 +464,7 @@ class GraphPane(QWidget):
         removed = f", {layout.removed} removed shown" if layout.removed else ""
         folded = sum(b.folded for b in layout.boxes)
         self.status.setText(kept + removed + (f" ({folded} folded scopes)" if folded else ""))
+        self.status.setToolTip(self.status.text())
         self.timings["draw"] = time.perf_counter() - started
         self.drawn.emit(layout)
 
@@ -459,8 +473,11 @@ class GraphPane(QWidget):
         base = self.palette().color(QPalette.Base)
         colour = QColor(REMOVED_COLOUR if box.removed else KIND_COLOURS.get(box.kind, PLAIN_COLOUR))
         fill = QColor(base)
+        marked = [self._marks[m] for m in box.members if m in self._marks] if self._marks else []
         if item.isSelected():
             fill = colour.lighter(160) if base.lightness() > 128 else colour.darker(220)
+        elif marked:
+            fill = max(marked, key=QColor.alpha)
         elif box.folded:
             fill = QColor(base.darker(106) if base.lightness() > 128 else base.lighter(130))
         item.setBrush(QBrush(fill))

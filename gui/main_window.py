@@ -22,10 +22,12 @@ from core.errors import FreezerError
 from core.bind import bind_text as _value_text
 from core.graph import split_tensor_name
 from core.jobs import Job
+from core.opscan import DeniedOps
 from core.rewire import Rewire
 from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
 from .details import DetailsPane
+from .divergence import DivergenceFinder
 from .export_dialog import TITLES as EXPORT_TITLES
 from .export_dialog import ExportDialog
 from .graph_view import GraphPane
@@ -53,6 +55,18 @@ def _verify_status(verify) -> str:
     if verify is None or verify.status == "not-verified":
         return "not verified"
     return "verified" if verify.ok else "VERIFICATION FAILED"
+
+
+def _toolbar_picker(toolbar, label: str, name: str, tip: str, picked):
+    """A labelled combo in the toolbar, hidden until there is a choice: (combo, label action, combo action)."""
+    combo = QComboBox()
+    combo.setObjectName(name)
+    combo.setToolTip(tip)
+    combo.activated.connect(picked)
+    actions = toolbar.addWidget(QLabel(f"  {label}: ")), toolbar.addWidget(combo)
+    for action in actions:
+        action.setVisible(False)
+    return (combo, *actions)
 
 
 def _checkpoint_steps(path: str) -> list[int]:
@@ -148,6 +162,7 @@ class MainWindow(QMainWindow):
         self._last_stage = ""
         self._build_actions()
         self._build_ui()
+        self.divergence = DivergenceFinder(self)
         self._build_menus()
         self._restore_settings()
         self._update_actions()
@@ -211,15 +226,13 @@ class MainWindow(QMainWindow):
         toolbar.setIconSize(QSize(20, 20))
         toolbar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
         toolbar.addAction(self.open_action)
-        self.step_label = QLabel("  Step: ")
-        self.step_combo = QComboBox()
-        self.step_combo.setObjectName("stepPicker")
-        self.step_combo.setToolTip("The folder holds several saved steps; pick the one to freeze")
-        self.step_combo.activated.connect(self._on_step_picked)
-        self.step_label_action = toolbar.addWidget(self.step_label)
-        self.step_combo_action = toolbar.addWidget(self.step_combo)
-        self.step_label_action.setVisible(False)
-        self.step_combo_action.setVisible(False)
+        self.step_combo, self.step_label_action, self.step_combo_action = _toolbar_picker(
+            toolbar, "Step", "stepPicker", "The folder holds several saved steps; pick the one to freeze",
+            self._on_step_picked)
+        self.signature_combo, self.signature_label_action, self.signature_combo_action = _toolbar_picker(
+            toolbar, "Signature", "signaturePicker", "The SavedModel has several signatures; pick the one to freeze",
+            self._on_signature_picked)
+        self.signature_combo.setPlaceholderText("choose one")
 
         # --- left: search, suggestions, tree
         self.search_field = QLineEdit()
@@ -532,7 +545,7 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str, step: Optional[int] = None) -> None:
+    def open_path(self, path: str, step: Optional[int] = None, allow_ops: tuple = (), signature: str = "") -> None:
         """Open a checkpoint folder, prefix or file (drag-and-drop, command line and dialogs all call
         this). Runs in the background; `modelOpened` or `openFailed` follows."""
         path = os.fspath(path)
@@ -549,7 +562,8 @@ class MainWindow(QMainWindow):
             self._detach_freeze()
         self._opening = (path, step)
         # Before TensorFlow has loaded, the graph part comes first: the tree is usable while it loads.
-        job = _OpenAndIndex(OpenJob(path, step) if core.tf.is_loaded() else OpenGraphJob(path, step))
+        job = _OpenAndIndex(OpenJob(path, step, signature=signature, allow_ops=allow_ops) if core.tf.is_loaded()
+                            else OpenGraphJob(path, step))
         runner = JobRunner(job, "open")
         self._open_runner = runner
         self.log(f"Opening {path}" + (f" (step {step})" if step is not None else "") + "…")
@@ -657,7 +671,11 @@ class MainWindow(QMainWindow):
             self._checkpoint_error = True
             self._update_actions()
         else:
-            path, _ = self._opening or ("", None)
+            path, step = self._opening or ("", None)
+            allowed = self._allow_denied_ops(exc, ())
+            if allowed:
+                QTimer.singleShot(0, lambda: self.open_path(path, step, allowed))
+                return
         self.statusBar().showMessage("Could not open the checkpoint.", 5000)
         line = self.report_error(f"Cannot open {os.path.basename(path.rstrip(os.sep)) or path}", exc)
         self.openFailed.emit(line)
@@ -693,6 +711,7 @@ class MainWindow(QMainWindow):
                 self.tree.expand(self.tree_model.index(r, 0))
         self._fill_suggestions()
         self._fill_steps()
+        self._fill_signatures()
         self._reset_surgery(model)
         # A big checkpoint's table (thousands of tensors) is filled when its tab is shown, not on
         # every open: the tree is what a user looks at first.
@@ -745,6 +764,23 @@ class MainWindow(QMainWindow):
         step = self.step_combo.itemData(index)
         if self.model is not None and step is not None and step != self.model.location.step:
             self.open_path(self.model.location.folder, step)
+
+    def _fill_signatures(self) -> None:
+        location = self.model.location
+        keys = list(location.signatures)
+        self.signature_combo.clear()
+        for key in keys:
+            self.signature_combo.addItem(key, key)
+        # No current item (the placeholder shows) while several are there and none is chosen.
+        self.signature_combo.setCurrentIndex(keys.index(location.signature) if location.signature in keys else -1)
+        several = len(keys) > 1
+        self.signature_label_action.setVisible(several)
+        self.signature_combo_action.setVisible(several)
+
+    def _on_signature_picked(self, index: int) -> None:
+        key = self.signature_combo.itemData(index)
+        if self.model is not None and key and key != self.model.location.signature:
+            self.open_path(self.model.location.source, signature=key)
 
     def _show_empty_state(self) -> None:
         self.details.clear("Open a checkpoint: drop its folder or any of its files here, or use File > Open "
@@ -929,6 +965,7 @@ class MainWindow(QMainWindow):
             preview = self.model.preview(outputs, options)
         except FreezerError as exc:
             self.preview_panel.show_error(exc.line())
+            self.graph_pane.set_preview(None)
             return
         seconds = time.perf_counter() - started
         self.timings["preview"] = seconds
@@ -1288,19 +1325,27 @@ class MainWindow(QMainWindow):
         self._freeze_options = options
         self._freeze_command = command_line(self.model, options)
         self.result_panel.clear()
-        runner = JobRunner(job, "freeze")
+        self.start_tensorflow_job(job, "freeze", f"Freezing {', '.join(outputs)} -> {options.output_path}",
+                                  self._on_frozen, self._on_freeze_failed, self._on_freeze_cancelled)
+
+    def start_tensorflow_job(self, job, name: str, message: str, succeeded, failed, cancelled) -> JobRunner:
+        """Run `job` in the window's one slot for TensorFlow work (freeze, export, comparison): progress
+        in the bar and the log, Esc cancels, freezing waits. `succeeded(runner, result)`,
+        `failed(runner, exc)`, `cancelled(runner)` ignore a runner that is no longer the slot's."""
+        runner = JobRunner(job, name)
         self._freeze_runner = runner
         self._last_stage = ""
-        self.log(f"Freezing {', '.join(outputs)} -> {options.output_path}")
+        self.log(message)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
         runner.progressed.connect(lambda p: self._on_freeze_progress(runner, p))
-        runner.succeeded.connect(lambda r: self._on_frozen(runner, r))
-        runner.failed.connect(lambda e: self._on_freeze_failed(runner, e))
-        runner.cancelled.connect(lambda: self._on_freeze_cancelled(runner))
+        runner.succeeded.connect(lambda r: succeeded(runner, r))
+        runner.failed.connect(lambda e: failed(runner, e))
+        runner.cancelled.connect(lambda: cancelled(runner))
         runner.done.connect(lambda: self._on_freeze_done(runner))
         runner.start()
         self._update_actions()
+        return runner
 
     def cancel_job(self) -> None:
         """Esc / Cancel: stop the freeze (or the open) that is running."""
@@ -1374,8 +1419,12 @@ class MainWindow(QMainWindow):
     def _on_freeze_failed(self, runner: JobRunner, exc) -> None:
         if runner is not self._freeze_runner:
             return
+        if self.model is not None and self._allow_denied_ops(exc, self.model.location.allowed_ops, self.model):
+            QTimer.singleShot(0, self.start_freeze)
+            return
         if getattr(exc, "result", None) is not None:  # a failed verification: what it found, in the log
             self._log_verify(exc.result)
+        self.divergence.offer(runner, exc)
         line = self.report_error("Freezing failed", exc)
         self.freezeFailed.emit(line)
 
@@ -1427,19 +1476,9 @@ class MainWindow(QMainWindow):
             return
         self._freeze_command = command
         self.result_panel.clear()
-        runner = JobRunner(job, f"export-{fmt}")
-        self._freeze_runner = runner
-        self._last_stage = ""
-        self.log(f"Exporting {', '.join(outputs)} to {title}: {path}")
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("Starting…")
-        runner.progressed.connect(lambda p: self._on_freeze_progress(runner, p))
-        runner.succeeded.connect(lambda r: self._on_exported(runner, r))
-        runner.failed.connect(lambda e: self._on_export_failed(runner, e, title))
-        runner.cancelled.connect(lambda: self._on_export_cancelled(runner, title))
-        runner.done.connect(lambda: self._on_freeze_done(runner))
-        runner.start()
-        self._update_actions()
+        self.start_tensorflow_job(job, f"export-{fmt}", f"Exporting {', '.join(outputs)} to {title}: {path}",
+                                  self._on_exported, lambda runner, e: self._on_export_failed(runner, e, title),
+                                  lambda runner: self._on_export_cancelled(runner, title))
 
     def _ask_export_dialog(self, fmt: str, options):
         from core.export import export_command_line, inference_binds
@@ -1466,8 +1505,13 @@ class MainWindow(QMainWindow):
     def _on_export_failed(self, runner: JobRunner, exc, title: str) -> None:
         if runner is not self._freeze_runner:
             return
+        fmt = next((f for f, t in EXPORT_TITLES.items() if t == title), title)
+        if self.model is not None and self._allow_denied_ops(exc, self.model.location.allowed_ops, self.model):
+            QTimer.singleShot(0, lambda: self.start_export(fmt))
+            return
         if getattr(exc, "result", None) is not None:
             self._log_verify(exc.result)
+        self.divergence.offer(runner, exc)
         line = self.report_error(f"{title} export failed", exc)
         self.exportFailed.emit(line)
 
@@ -1523,6 +1567,23 @@ class MainWindow(QMainWindow):
     def _forget_box(self, box) -> None:
         if self.error_box is box:
             self.error_box = None
+
+    def _allow_denied_ops(self, exc, allowed: tuple, model=None) -> tuple:
+        """After core.opscan refused to run ops of the model (DeniedOps): ask whether to run them; on
+        yes, the ops allowed from now on for this model (kept on it when `model` is given)."""
+        if not isinstance(exc, DeniedOps):
+            return ()
+        ops = sorted({op for _, op in exc.found} - set(allowed))
+        node = exc.found[0][0] if exc.found else ""
+        question = (f"The model would run {', '.join(ops)} (node {node!r}): ops that can read or write files, "
+                    "run Python or use the network. Run them anyway? Only say yes for a model you trust.")
+        if not ops or not self.confirm("Run file-system ops?", question):
+            return ()
+        merged = tuple(dict.fromkeys((*allowed, *ops)))
+        self.log(f"Allowed ops for this model: {', '.join(merged)}.")
+        if model is not None:
+            model.location.allowed_ops = merged
+        return merged
 
     def _confirm_dialog(self, title: str, question: str) -> bool:
         answer = QMessageBox.question(self, title, question, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)

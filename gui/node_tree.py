@@ -51,6 +51,7 @@ class NodeTreeModel(QAbstractItemModel):
         self._filtered: dict[int, list] = {}  # id(item) -> its visible children, made on first ask
         self._filtered_row: dict[int, int] = {}  # id(item) -> its row among its parent's visible children
         self._output_text: dict[int, str] = {}
+        self._marks: dict[int, tuple[object, str]] = {}  # node id -> (background QColor, tooltip line)
         self._in_reset = False
         self._bold = QFont()
         self._bold.setBold(True)
@@ -67,8 +68,15 @@ class NodeTreeModel(QAbstractItemModel):
         self._loaded = {}
         self._visible, self._filtered, self._filtered_row = None, {}, {}
         self._output_text = {}
+        self._marks = {}
         self._end_reset()
         self.checkedChanged.emit()
+
+    def set_marks(self, marks: dict[int, tuple[object, str]]) -> None:
+        """Colour node rows ({node id: (QColor, tooltip line)}, e.g. by a comparison's error); {} clears."""
+        self.layoutAboutToBeChanged.emit()  # no row moves: the views repaint every row they show
+        self._marks = dict(marks)
+        self.layoutChanged.emit()
 
     def set_filter(self, ids: Optional[list[int]]) -> None:
         """Show only these node ids and their ancestors; None shows everything."""
@@ -300,7 +308,11 @@ class NodeTreeModel(QAbstractItemModel):
             kind = self.kind(node)
             if kind:
                 tip += "\n" + KIND_TIPS.get(kind, kind)
+            if node in self._marks:
+                tip += "\n" + self._marks[node][1]
             return tip
+        if role == Qt.BackgroundRole and node >= 0 and node in self._marks:
+            return self._marks[node][0]
         if role == Qt.FontRole and node >= 0 and column == 0 and node in self._suggested:
             return self._bold
         if role == Qt.ForegroundRole and node >= 0 and self.kind(node) == "training":

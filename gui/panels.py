@@ -335,7 +335,11 @@ def verify_text(verify, what: str) -> str:
 
 
 class ResultPanel(QGroupBox):
-    """The last freeze: numbers, verification per output, Show in folder, Copy command."""
+    """The last freeze: numbers, verification per output, Show in folder, Copy command, and after a
+    failed verification, Find where it diverges."""
+
+    divergeRequested = Signal()  # the user asked where the result stops matching (gui.divergence)
+    cleared = Signal()
 
     def __init__(self, parent=None):
         super().__init__("Result", parent)
@@ -365,9 +369,15 @@ class ResultPanel(QGroupBox):
         self.copy_button.setObjectName("copyCommandButton")
         self.copy_button.setToolTip("Copy the equivalent `tf-freezer freeze …` command line")
         self.copy_button.clicked.connect(self.copy_command)
+        self.diverge_button = QPushButton("Find where it diverges")
+        self.diverge_button.setObjectName("divergeButton")
+        self.diverge_button.setToolTip("Compare every intermediate tensor of the result with the original's and "
+                                       "select the first that differs (`tf-freezer compare`)")
+        self.diverge_button.clicked.connect(self.divergeRequested)
         buttons = QHBoxLayout()
         buttons.addWidget(self.show_button)
         buttons.addWidget(self.copy_button)
+        buttons.addWidget(self.diverge_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
@@ -382,7 +392,9 @@ class ResultPanel(QGroupBox):
         self.summary.setText("")
         self.verify_label.setText("")
         self.table.setRowCount(0)
+        self.diverge_button.hide()
         self.hide()
+        self.cleared.emit()
 
     def show_result(self, result, command: str = "") -> None:
         """A FreezeResult."""
@@ -429,31 +441,47 @@ class ResultPanel(QGroupBox):
         for w in result.warnings or []:
             lines.append(f"<span style='color:#d4881c'>&#9888; {html.escape(str(w))}</span>")
         self.summary.setText("<br>".join(lines))
-        verify = result.verify
+        self._show_checks(result.verify, what)
+        self.show_button.setEnabled(True)
+        self.copy_button.setEnabled(bool(command))
+        self.copy_button.setToolTip(f"Copy the equivalent `{program} …` command line")
+        self.show()
+
+    def show_refused(self, verify, what: str, title: str) -> None:
+        """A freeze or export not written because its verification failed (core.verify's
+        VerificationFailed): what the verification found, and Find where it diverges."""
+        self.result = None
+        self.command = ""
+        self.setTitle(f"{title}: not written")
+        self.summary.setText(f"<b>Not written</b>: {html.escape(what)} does not compute what the original does.")
+        self._show_checks(verify, what)
+        self.diverge_button.show()
+        self.show_button.setEnabled(False)
+        self.copy_button.setEnabled(False)
+        self.show()
+
+    def _show_checks(self, verify, what: str) -> None:
         self.table.setRowCount(0)
         if verify is None:
             self.verify_label.setText("Not verified (verification was switched off).")
             self.table.hide()
-        else:
-            self.verify_label.setText(verify_text(verify, what))
-            self.table.setRowCount(len(verify.outputs))
-            for r, check in enumerate(verify.outputs):
-                status = "ok" if check.ok else (check.reason or "differs")
-                top1 = check.top1_agreement
-                texts = (check.name, _number(check.max_abs_diff), _number(check.max_rel_diff),
-                         "" if top1 is None else f"{top1:.0%}", status)
-                for c, text in enumerate(texts):
-                    item = QTableWidgetItem(text)
-                    if c == len(texts) - 1 and not check.ok:
-                        item.setToolTip(check.reason or "")
-                    self.table.setItem(r, c, item)
-            self.table.setVisible(bool(verify.outputs))
-            rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
-            frame = 2 * self.table.frameWidth()
-            self.table.setFixedHeight(min(160, self.table.horizontalHeader().height() + rows + frame + 2))
-        self.copy_button.setEnabled(bool(command))
-        self.copy_button.setToolTip(f"Copy the equivalent `{program} …` command line")
-        self.show()
+            return
+        self.verify_label.setText(verify_text(verify, what))
+        self.table.setRowCount(len(verify.outputs))
+        for r, check in enumerate(verify.outputs):
+            status = "ok" if check.ok else (check.reason or "differs")
+            top1 = check.top1_agreement
+            texts = (check.name, _number(check.max_abs_diff), _number(check.max_rel_diff),
+                     "" if top1 is None else f"{top1:.0%}", status)
+            for c, text in enumerate(texts):
+                item = QTableWidgetItem(text)
+                if c == len(texts) - 1 and not check.ok:
+                    item.setToolTip(check.reason or "")
+                self.table.setItem(r, c, item)
+        self.table.setVisible(bool(verify.outputs))
+        rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        frame = 2 * self.table.frameWidth()
+        self.table.setFixedHeight(min(160, self.table.horizontalHeader().height() + rows + frame + 2))
 
     def show_in_folder(self) -> None:
         if self.result is not None:

@@ -169,8 +169,9 @@ def test_missing_meta(capsys, checkpoints, tmp_path):
     only(folder, ".meta").unlink()
     base = os.path.basename(spec.prefix)
     line = fails(capsys, "inspect", str(folder))
-    assert line == (f"The checkpoint {base} has no .meta graph file beside it. "
-                    "Copy the model.ckpt-N.meta file from the training run into the folder.")
+    assert line == (f"The checkpoint {base} has no .meta graph file beside it, and the folder holds no graph "
+                    "(.pb or .pbtxt). Copy the model.ckpt-N.meta file (or the graph.pbtxt) from the training run "
+                    "into the folder.")
 
 
 @pytest.mark.parametrize("content, message", [
@@ -386,10 +387,12 @@ def test_rename_failure_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
     def refuse(src, dst):
         raise OSError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(FreezerError, match=r"Cannot write .*out\.pb: Permission denied"):
-        write_atomically(str(tmp_path / "out.pb"), b"data")
-    assert os.listdir(tmp_path) == []
+    monkeypatch.setattr(os, "replace", refuse)  # the commit with --overwrite
+    monkeypatch.setattr(os, "link", refuse)  # the commit without: link, then unlink the temp name
+    for overwrite in (True, False):
+        with pytest.raises(FreezerError, match=r"Cannot write .*out\.pb: Permission denied"):
+            write_atomically(str(tmp_path / "out.pb"), b"data", overwrite=overwrite)
+        assert os.listdir(tmp_path) == []
 
 
 # ---------------------------------------------------------------------------------------------

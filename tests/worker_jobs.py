@@ -91,3 +91,18 @@ class SlowWrite(Job):
         time.sleep(1.0)
         write_atomically(self.path, b"new contents", overwrite=True)
         return "written"
+
+
+class Spins(Job):
+    """Writes its pid to `pidfile`, then computes forever ignoring cancels, as a long verification
+    does: only its process ending stops it."""
+
+    def __init__(self, pidfile: str):
+        super().__init__()
+        self.pidfile = pidfile
+
+    def _run(self):
+        with open(self.pidfile, "w") as fh:
+            fh.write(str(os.getpid()))
+        while True:
+            sum(range(10_000))

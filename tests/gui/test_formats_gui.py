@@ -1,0 +1,66 @@
+"""Inputs freeze_graph handles, opened in the window: a SavedModel's signature picker, a GraphDef
+folder with its checkpoint."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS, drop, tick_and_preview
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from scenarios import SCENARIOS, check_outputs, frozen_output, tf1, tf2_saved_model  # noqa: E402
+
+
+def test_signature_picker_reopens_the_chosen_signature(window, qtbot, tmp_path):
+    built = tf2_saved_model(tmp_path / "named", signatures="named")
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        drop(window, built.path)
+    assert window.signature_combo_action.isVisible()
+    keys = [window.signature_combo.itemData(i) for i in range(window.signature_combo.count())]
+    assert keys == ["embed", "predict"] and window.signature_combo.currentIndex() == -1  # none taken silently
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS) as blocker:
+        window.signature_combo.setCurrentIndex(1)
+        window.signature_combo.activated.emit(1)
+    assert blocker.args[0].location.signature == "predict"
+    assert window.signature_combo.currentText() == "predict"
+    assert {s.name for s in window.model.suggestions[:2]} == {"logits", "probs"}
+
+
+def test_graphdef_folder_with_checkpoint_freezes_verified(window, qtbot, tmp_path):
+    built = tf1(tmp_path / "classic", graph="graph.pbtxt")
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        drop(window, built.path)
+    assert window.errors.errors == [] and not window.signature_combo_action.isVisible()
+    assert window.model.suggestions[0].name == "y"
+    window.options_panel.output_path.setText(str(tmp_path / "out.pb"))
+    tick_and_preview(window, qtbot, "y")
+    with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
+        window.freeze_button.click()
+    assert blocker.args[0].verify.ok, blocker.args[0].verify.reason
+
+
+# The window opens what is dropped on it: rows that need --checkpoint have no drop equivalent, and the
+# signature picker has its own test above.
+WINDOW_ROWS = [r for r in SCENARIOS if not r.open and not r.refused and not r.options]
+
+
+@pytest.mark.parametrize("row", WINDOW_ROWS, ids=[r.name for r in WINDOW_ROWS])
+def test_scenario_in_the_window(row, window, qtbot, tmp_path):
+    """Each row dropped on the window: the #1 suggestion ticked, frozen, verified, and the same outputs
+    as the original model."""
+    built = row.build(tmp_path / "model")
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        drop(window, built.path)
+    assert window.errors.errors == []
+    if row.top is not None:
+        assert window.suggestions.item(0).text().startswith(row.top + " ")
+    for name in row.outputs:
+        tick_and_preview(window, qtbot, frozen_output(name).split(":")[0])
+    out = tmp_path / "window.pb"
+    window.options_panel.output_path.setText(str(out))
+    with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
+        window.freeze_button.click()
+    assert blocker.args[0].verify.ok, blocker.args[0].verify.reason
+    check_outputs(out, built, row)
