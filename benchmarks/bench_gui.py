@@ -649,7 +649,8 @@ def main(argv=None) -> int:
     before_tf = all(not c["tensorflow_imported_at_graph"] for runs in session["cold"].values() for c in runs)
     rows = [
         ("window shown after launch (median of %d)" % len(starts), _s(shown), "≤ 1 s", shown <= 1.0),
-        ("cold `tf-freezer sample` → usable tree, preview of a tick shown (median of %d)" % len(session["cold"]["sample"]),
+        ("cold `tf-freezer sample` → usable tree, preview of a tick shown (median of %d)"
+         % len(session["cold"]["sample"]),
          _s(cold_usable["sample"]), "≤ 1.0 s", cold_usable["sample"] <= 1.0 and before_tf),
         ("cold `tf-freezer` (a) resnet50 → usable tree, preview of a tick shown (median of %d)"
          % len(session["cold"]["resnet50"]), _s(cold_usable["resnet50"]), "≤ 1.5 s",
