@@ -173,3 +173,21 @@ def test_value_statistics_of_a_constant_and_of_special_values():
     odd = value_stats(np.array([np.nan, 1.0, np.inf, 3.0]), "x")
     assert (odd.count, odd.finite, odd.min, odd.max, odd.mean) == (4, 2, 1.0, 3.0, 2.0)
     assert not value_stats(np.array([b"a", b"b"], dtype=object), "s").numeric
+
+
+def test_training_mode_nodes_are_marked_in_the_training_tower_only(training_checkpoints):
+    from core.graph_layout import TRAINING, layout_preview
+    from core.load import open_checkpoint
+
+    spec = training_checkpoints["slim_towers"]
+    model = open_checkpoint(spec.prefix)
+    train_out = spec.notes["train_output"]
+    both = model.preview([train_out, spec.outputs[0]])
+    graph = model.graph
+    layout = layout_preview(both, _all_scopes(graph.names))
+    training = {b.key for b in layout.boxes if b.kind == TRAINING}
+    assert training and train_out in {b.key for b in layout.boxes if b.kind == "output"}
+    # Batch norm in the training tower computes on batch statistics; the eval tower's never does.
+    assert any(graph.ops[graph.index[k]].startswith("FusedBatchNorm") for k in training)
+    assert not {k for k in training if k.startswith("eval/")}
+    assert all(model.training_mode.in_training_mode(graph.index[k]) for k in training)
