@@ -191,3 +191,23 @@ def test_training_mode_nodes_are_marked_in_the_training_tower_only(training_chec
     assert any(graph.ops[graph.index[k]].startswith("FusedBatchNorm") for k in training)
     assert not {k for k in training if k.startswith("eval/")}
     assert all(model.training_mode.in_training_mode(graph.index[k]) for k in training)
+
+
+def test_after_graph_surgery_the_drawing_is_the_operated_graph(opened, checkpoints):
+    """Binding is_training folds the dead cond branches: the drawing shows what the freeze writes then."""
+    from core.freeze import FreezeOptions
+    from core.graph_layout import layout_preview
+
+    model = opened("slim_cnn")
+    outputs = checkpoints["slim_cnn"].outputs
+    plain = layout_preview(model.preview(outputs), _all_scopes(model.graph.names))
+    preview = model.preview(outputs, FreezeOptions(outputs=outputs, binds={"is_training": False}))
+    operated = preview.model.graph
+    assert preview.model is not model
+    layout = layout_preview(preview, _all_scopes(operated.names))
+    kept = {operated.names[i] for i in range(len(operated)) if preview.kept_mask[i]}
+    assert set(_members(layout)) == kept
+    assert set(_members(layout)) != set(_members(plain))
+    ops = {operated.ops[operated.index[n]] for n in kept}
+    assert "Switch" not in ops and "Merge" not in ops
+    assert "Switch" in {model.graph.ops[model.graph.index[n]] for n in _members(plain)}
