@@ -34,6 +34,7 @@ from .jobs import Job, Progress
 from .load import OpenedModel
 from .output import check_target, write_atomically
 from .prune import PROTOBUF_LIMIT
+from .units import format_bytes
 from .variables import VARIABLE_OPS
 
 FORMATS = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
@@ -405,7 +406,7 @@ class ExportJob(Job[ExportResult]):
         fo = self.options.freeze
         verify_result = None
         t = time.perf_counter()
-        self.step("write", 0.7, f"Writing {len(data) / 1e6:.1f} MB to {os.path.basename(path)}")
+        self.step("write", 0.7, f"Writing {format_bytes(len(data))} to {os.path.basename(path)}")
 
         def before_commit(temp: str) -> None:
             nonlocal verify_result

@@ -29,6 +29,7 @@ from .loop_variables import strip_unused_loop_variables
 from .output import check_target, graph_chunks, size_of, write_atomically
 from .prune import PROTOBUF_LIMIT, PrunePreview, preview
 from .rewire import Rewire
+from .units import format_bytes
 from .variables import VARIABLE_OPS, parse_slice_spec
 
 
@@ -267,7 +268,7 @@ class FreezeJob(Job[FreezeResult]):
                                "Export a SavedModel instead: it keeps the variables in separate files.")
 
         t = time.perf_counter()
-        self.step("write", 0.75, f"Writing {size / 1e6:.1f} MB to {os.path.basename(path)}")
+        self.step("write", 0.75, f"Writing {format_bytes(size)} to {os.path.basename(path)}")
         verify_result = None
 
         def before_commit(temp_path: str) -> None:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QGraphicsItem, QGraphicsPathItem, QGra
                                QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWidget)
 
 from core.graph import split_tensor_name
+from core.units import format_bytes
 
 KIND_COLOURS = {
     "variable": "#2e9d5b",
@@ -33,14 +34,6 @@ KIND_LABELS = {
     "training": "training-only",
 }
 MAX_LINKS = 200
-
-
-def _fmt_bytes(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 class DetailsView(QTextBrowser):
@@ -101,7 +94,7 @@ class DetailsView(QTextBrowser):
             key = getattr(info, "key", "")
             rows.append(("Checkpoint key", esc(str(key))))
             rows.append(("Value", f"{esc(str(info.dtype))} {esc(_shape(info.shape))}, "
-                                  f"{_fmt_bytes(int(getattr(info, 'nbytes', 0) or 0))}"
+                                  f"{format_bytes(int(getattr(info, 'nbytes', 0) or 0))}"
                                   + (" — has an EMA shadow" if getattr(info, "has_ema", False) else "")))
         for spec in getattr(model, "inputs", []) or []:
             if getattr(spec, "node", None) == d.name:

@@ -23,6 +23,7 @@ from core.bind import bind_text as _value_text
 from core.graph import split_tensor_name
 from core.jobs import Job
 from core.rewire import Rewire
+from core.units import format_bytes
 
 from .details import DetailsPane
 from .export_dialog import TITLES as EXPORT_TITLES
@@ -1309,7 +1310,7 @@ class MainWindow(QMainWindow):
         self.result_panel.show_export(result, self._freeze_command)
         QTimer.singleShot(0, lambda: self.right_scroll.ensureWidgetVisible(self.result_panel, 0, 0))
         status = _verify_status(result.verify)
-        self.log(f"Wrote the {title} model {result.output} ({result.output_bytes:,} bytes), "
+        self.log(f"Wrote the {title} model {result.output} ({format_bytes(result.output_bytes)}), "
                  f"{result.seconds:.2f} s, {status}.")
         self._log_checks(result)
         self.statusBar().showMessage(f"Exported to {result.output} ({status}).", 10000)

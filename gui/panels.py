@@ -12,19 +12,9 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, Q
                                QTableWidgetItem, QToolButton, QVBoxLayout)
 
 from core.freeze import FreezeOptions
+from core.units import format_bytes
 
 from .surgery_widgets import FlagBinder, RewireList
-
-
-def fmt_bytes(n: float) -> str:
-    n = float(n)
-    if n < 1024:
-        return f"{int(n)} bytes"
-    for unit in ("KB", "MB", "GB", "TB"):
-        n /= 1024
-        if n < 1024 or unit == "TB":
-            return f"{n:.2f} {unit}" if n < 10 else f"{n:.1f} {unit}"
-    return f"{n:.1f} TB"
 
 
 def _value_label(name: str) -> QLabel:
@@ -55,7 +45,14 @@ class PreviewPanel(QGroupBox):
         self.variables_label = _value_label("previewVariables")
         self.size_label = _value_label("previewEstimatedSize")
         form.addRow("Outputs:", self.outputs_label)
-        form.addRow("Ops kept:", self.kept_label)
+        # Pruning is all the preview runs; constant folding and the cleanup passes of the freeze remove
+        # more, so the result's count is lower and the label says which count this is.
+        kept_title = QLabel("Ops kept by pruning:")
+        kept_title.setToolTip("Nodes the ticked outputs need, before the freeze folds constants and removes "
+                              "Identity and training nodes: the frozen file usually has fewer (the result "
+                              "shows its count)")
+        self.kept_label.setToolTip(kept_title.toolTip())
+        form.addRow(kept_title, self.kept_label)
         form.addRow("Ops removed:", self.removed_label)
         form.addRow("Removed by op:", self.by_op_label)
         form.addRow("Variables → constants:", self.variables_label)
@@ -103,8 +100,8 @@ class PreviewPanel(QGroupBox):
             text += f", … ({len(by_op) - 8} more op types)"
         self.by_op_label.setText(text or "none")
         self.by_op_label.setToolTip("\n".join(f"{op}: {n}" for op, n in by_op))
-        self.variables_label.setText(f"{preview.variables} ({fmt_bytes(preview.variable_bytes)})")
-        self.size_label.setText(fmt_bytes(preview.estimated_bytes))
+        self.variables_label.setText(f"{preview.variables} ({format_bytes(preview.variable_bytes)})")
+        self.size_label.setText(format_bytes(preview.estimated_bytes))
         if seconds is not None:
             self.setToolTip(f"Computed in {seconds * 1000:.1f} ms")
         self._show_warnings(preview.warnings, graph)
@@ -326,9 +323,10 @@ class ResultPanel(QGroupBox):
         self.command = command
         self.setTitle("Result")
         lines = [
-            f"<b>Wrote</b> {html.escape(str(result.output))} ({fmt_bytes(result.output_bytes)})",
-            f"Variables converted: {result.variables_converted} ({fmt_bytes(result.variable_bytes)})",
-            f"Ops: {result.ops_before} → {result.ops_after}",
+            f"<b>Wrote</b> {html.escape(str(result.output))} ({format_bytes(result.output_bytes)})",
+            f"Variables converted: {result.variables_converted} ({format_bytes(result.variable_bytes)})",
+            f"Ops: {result.ops_before} in the graph → {result.ops_after} in the frozen file "
+            "(after pruning, folding and cleanup)",
             f"Time: {result.seconds:.2f} s",
         ]
         self._finish(result, lines, "the frozen graph", command, "tf-freezer freeze")
@@ -342,7 +340,7 @@ class ResultPanel(QGroupBox):
         title = TITLES.get(result.format, result.format)
         self.setTitle(f"Result: {title} export")
         what = "folder" if os.path.isdir(str(result.output)) else "file"
-        lines = [f"<b>Wrote</b> {html.escape(str(result.output))} ({title} {what}, {fmt_bytes(result.output_bytes)})"]
+        lines = [f"<b>Wrote</b> {html.escape(str(result.output))} ({title} {what}, {format_bytes(result.output_bytes)})"]
         if result.inputs:
             lines.append("Inputs: " + ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in result.inputs.items()))
         if result.outputs:

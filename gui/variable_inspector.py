@@ -17,7 +17,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QMenu, QPushButton, QTableView, QVBoxLayout, QWidget)
 
-from .panels import fmt_bytes
+from core.units import format_bytes
+
 from .worker import CallJob, JobRunner
 
 NODE_ROLE = Qt.UserRole + 1  # graph node id of the first variable reading the tensor (-1: none)
@@ -107,7 +108,7 @@ class TensorTableModel(QAbstractTableModel):
             if column == self.SHAPE:
                 return _shape(t.shape)
             if column == self.SIZE:
-                return fmt_bytes(t.nbytes) if t.nbytes or t.dtype != "string" else "?"
+                return format_bytes(t.nbytes) if t.nbytes or t.dtype != "string" else "?"
             if column == self.READ_BY:
                 names = [name for _, name in self._readers.get(t.key, [])]
                 return ", ".join(names) if names else "—"
@@ -271,7 +272,7 @@ class VariableInspector(QWidget):
             self.message.setText("This model has no checkpoint: its values are already constants in the graph.")
         else:
             total = sum(t.nbytes for t in model.tensors.values())
-            self.message.setText(f"{len(model.tensors)} checkpoint tensors, {fmt_bytes(total)}. "
+            self.message.setText(f"{len(model.tensors)} checkpoint tensors, {format_bytes(total)}. "
                                  "Double-click one to find the variable that reads it.")
         self._update_buttons()
 
@@ -351,7 +352,7 @@ class VariableInspector(QWidget):
 
     def _on_exported(self, runner: JobRunner, path: str, nbytes: int) -> None:
         if runner is self._runner:
-            self.message.setText(f"Wrote {path} ({fmt_bytes(nbytes)}).")
+            self.message.setText(f"Wrote {path} ({format_bytes(nbytes)}).")
             self.exported.emit(path)
 
     def _on_failed(self, runner: JobRunner, exc) -> None:
