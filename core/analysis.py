@@ -319,3 +319,34 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
         reasons = [ops[i]] + ([f"named {named!r}"] if named else []) + (["end of the inference path"] if frontier else [])
         best.append(Suggestion(names[i], ops[i], round(score, 2), ", ".join(reasons)))
     return best
+
+
+# Summaries are named after what they record ('loss', 'accuracy'), so they are found by op type; variable
+# initialisers sit under the variable ('kernel/Initializer/random_uniform') rather than under a training scope.
+_SUMMARY_OP = re.compile(r".*Summary(V2)?$|WriteSummary|(Create|Flush|Close)SummaryFileWriter|SummaryWriter")
+_INITIALISER_SEGMENT = re.compile(r"Initializer|initial_value")
+
+
+@_gc_paused
+def machinery_mask(graph: GraphModel, training: bytearray) -> bytearray:
+    """1 for what the window's "Hide training machinery" hides: the training-only nodes (optimizer
+    steps and slots, gradients, moving-average updates and shadows, saving, initialisation) plus
+    summaries and variable initialisers wherever they are named. Display only: freezing never reads it."""
+    mask = bytearray(training)
+    summaries = {op for op in set(graph.ops) if _SUMMARY_OP.fullmatch(op)}
+    if summaries:
+        for i, op in enumerate(graph.ops):
+            if op in summaries:
+                mask[i] = 1
+    initialiser = _INITIALISER_SEGMENT.fullmatch
+    by_scope: dict[str, bool] = {}
+    for i, name in enumerate(graph.names):
+        if "nitial" not in name:  # the common case, decided without splitting the name
+            continue
+        scope, _, leaf = name.rpartition("/")
+        flag = by_scope.get(scope)
+        if flag is None:
+            flag = by_scope[scope] = any(initialiser(s) for s in scope.split("/"))
+        if flag or initialiser(leaf):
+            mask[i] = 1
+    return mask

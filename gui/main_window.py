@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QMainWindow, QMenu, QMessageBox, QPlainTextEdit,
                                QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
@@ -31,6 +31,7 @@ from .export_dialog import ExportDialog
 from .node_tree import NodeTreeModel, NodeTreeView
 from .panels import OptionsPanel, PreviewPanel, ResultPanel
 from .resources import SAMPLE, icon
+from .search_results import SearchResultsView
 from .surgery_widgets import FeedHereDialog, TensorChoice, default_placeholder_name, feedable_outputs
 from .variable_inspector import VariableInspector
 from .worker import CallJob, JobRunner, start_tensorflow_worker
@@ -225,6 +226,12 @@ class MainWindow(QMainWindow):
         search_row.setContentsMargins(0, 0, 0, 0)
         search_row.addWidget(self.search_field, 1)
         search_row.addWidget(self.match_label)
+        self.hide_machinery = QCheckBox("Hide training machinery")
+        self.hide_machinery.setObjectName("hideMachinery")
+        self.hide_machinery.setToolTip("Leave optimizer steps and slots, gradients, moving averages, summaries, "
+                                       "saving and initialisation out of the tree and the search")
+        self.hide_machinery.toggled.connect(lambda _on: self.apply_search())
+        self._machinery: Optional[tuple[object, bytearray]] = None  # (model, its machinery mask), made on first use
         self.suggestions = QListWidget()
         self.suggestions.setObjectName("suggestionList")
         self.suggestions.setToolTip("Ranked guesses for the model's outputs: tick one to pick it")
@@ -234,6 +241,10 @@ class MainWindow(QMainWindow):
         self.suggestions.itemChanged.connect(self._on_suggestion_changed)
         self.suggestions.itemClicked.connect(self._on_suggestion_clicked)
         self.tree_model = NodeTreeModel(self)
+        self.search_results = SearchResultsView(self.tree_model)
+        self.search_results.nodeActivated.connect(self.select_node)
+        self.search_results_title = QLabel("<b>Best matches</b>")
+        self.search_results_title.setToolTip(self.search_results.toolTip())
         self.tree = NodeTreeView()
         self.tree.setModel(self.tree_model)
         self.tree.setColumnWidth(0, 230)
@@ -247,6 +258,11 @@ class MainWindow(QMainWindow):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(4, 4, 4, 4)
         left_layout.addLayout(search_row)
+        left_layout.addWidget(self.hide_machinery)
+        left_layout.addWidget(self.search_results_title)
+        left_layout.addWidget(self.search_results)
+        self.search_results_title.hide()
+        self.search_results.hide()
         self.suggestions_title = QLabel("<b>Suggested outputs</b>")
         left_layout.addWidget(self.suggestions_title)
         left_layout.addWidget(self.suggestions)
@@ -604,6 +620,15 @@ class MainWindow(QMainWindow):
             for r in range(root_rows):
                 self.tree.expand(self.tree_model.index(r, 0))
         self._fill_suggestions()
+        self._show_search_results(None)
+        if self.hide_machinery.isChecked():
+            self.apply_search()
+        # A new graph starts at its top, with the suggestions in view: the view would keep the previous
+        # model's scroll position.
+        self.tree.scrollToTop()
+        self.tree.horizontalScrollBar().setValue(0)
+        self.suggestions.scrollToTop()
+        self.right_scroll.verticalScrollBar().setValue(0)
         self._fill_steps()
         self._reset_surgery(model)
         # A big checkpoint's table (thousands of tensors) is filled when its tab is shown, not on
@@ -613,6 +638,8 @@ class MainWindow(QMainWindow):
         self.options_panel.set_ema_available(any(getattr(v, "has_ema", False) for v in model.variables.values()))
         self.options_panel.path_is_default = True
         self.options_panel.output_path.clear()
+        # Inputs for one model's verification name that model's tensors: another model would fail on them.
+        self.options_panel.verify_inputs.clear()
         self._export_paths = {}
         self.result_panel.clear()
         self.details.clear()
@@ -702,25 +729,32 @@ class MainWindow(QMainWindow):
         self.search_timer.start()
 
     def apply_search(self) -> None:
-        """Filter the tree to the matches of the search field (called after the debounce)."""
+        """Filter the tree to the matches of the search field (called after the debounce), list them
+        best first beside it and scroll the tree to the best one. "Hide training machinery" leaves
+        those nodes out of both, with or without a query."""
         self.search_timer.stop()
         if self.model is None:
             return
+        graph = self.model.graph
         query = self.search_field.text().strip()
+        hidden = self._machinery_mask() if self.hide_machinery.isChecked() else None
         if not query:
-            self.tree_model.set_filter(None)
-            self.match_label.clear()
+            shown = None if hidden is None else graph.search("", hidden)
+            self.tree_model.set_filter(shown, matches=False)
+            self._show_search_results(None)
+            self.match_label.setText("" if shown is None else f"{len(shown)} of {len(graph.names)} nodes")
             self.search_field.setToolTip("")
             self._reselect()
-            self.searchApplied.emit(len(self.model.graph.names))
+            self.searchApplied.emit(len(graph.names) if shown is None else len(shown))
             return
         started = time.perf_counter()
         try:
-            ids = self.model.graph.search(query)
+            ids = graph.search(query, hidden)
         except FreezerError as exc:
             self.match_label.setText("<span style='color:#d64545'>invalid pattern</span>")
             self.search_field.setToolTip(exc.line())
             return
+        ranked = graph.rank(ids, query, demote=self.model.training_mask, hidden=hidden)
         searched = time.perf_counter()
         self.tree_model.set_filter(ids)
         scopes = self.tree_model.visible_scopes()
@@ -730,6 +764,10 @@ class MainWindow(QMainWindow):
         elif self.tree_model.rowCount() <= 3:
             for r in range(self.tree_model.rowCount()):
                 self.tree.expand(self.tree_model.index(r, 0))
+        self._show_search_results(ranked)
+        self._reselect()
+        if ranked:
+            self.tree.reveal(self.tree_model.index_for_node(ranked[0]), select=False)
         done = time.perf_counter()
         self.timings["search"] = searched - started
         self.timings["search+tree"] = done - started
@@ -738,8 +776,26 @@ class MainWindow(QMainWindow):
         self.match_label.setToolTip(f"search {1000 * (searched - started):.1f} ms, "
                                     f"tree {1000 * (done - searched):.1f} ms")
         self.search_field.setToolTip("")
-        self._reselect()
         self.searchApplied.emit(count)
+
+    def _show_search_results(self, ranked: Optional[list[int]]) -> None:
+        """The ranked list while a query is on; the suggestions otherwise (a search is looking for
+        something else, and the tree needs the height)."""
+        searching = ranked is not None
+        self.search_results.set_results(self.model.graph, ranked or [])
+        self.search_results.setVisible(searching)
+        self.search_results_title.setVisible(searching)
+        has_suggestions = self.suggestions.count() > 0
+        self.suggestions.setVisible(has_suggestions and not searching)
+        self.suggestions_title.setVisible(has_suggestions and not searching)
+
+    def _machinery_mask(self) -> bytearray:
+        """What "Hide training machinery" hides in the open model, made once per model."""
+        from core.analysis import machinery_mask
+
+        if self._machinery is None or self._machinery[0] is not self.model:
+            self._machinery = (self.model, machinery_mask(self.model.graph, self.model.training_mask))
+        return self._machinery[1]
 
     def _reselect(self) -> None:
         node = self.details._node
@@ -756,9 +812,12 @@ class MainWindow(QMainWindow):
             self.search_field.blockSignals(True)
             self.search_field.clear()
             self.search_field.blockSignals(False)
-            self.search_timer.stop()
-            self.match_label.clear()
-            self.tree_model.set_filter(None)
+            if self.hide_machinery.isChecked() and self._machinery_mask()[node_id]:
+                self.hide_machinery.blockSignals(True)
+                self.hide_machinery.setChecked(False)
+                self.hide_machinery.blockSignals(False)
+                self.log(f"Showing the training machinery again: {self.model.graph.names[node_id]} is part of it.")
+            self.apply_search()
         index = self.tree_model.index_for_node(node_id)
         if index.isValid():
             self.tree.reveal(index)
