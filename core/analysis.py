@@ -325,13 +325,15 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
 # initialisers sit under the variable ('kernel/Initializer/random_uniform') rather than under a training scope.
 _SUMMARY_OP = re.compile(r".*Summary(V2)?$|WriteSummary|(Create|Flush|Close)SummaryFileWriter|SummaryWriter")
 _INITIALISER_SEGMENT = re.compile(r"Initializer|initial_value")
+_INITIALISED_OPS = frozenset({"IsVariableInitialized", "VarIsInitializedOp"})
 
 
 @_gc_paused
 def machinery_mask(graph: GraphModel, training: bytearray) -> bytearray:
     """1 for what the window's "Hide training machinery" hides: the training-only nodes (optimizer
     steps and slots, gradients, moving-average updates and shadows, saving, initialisation) plus
-    summaries and variable initialisers wherever they are named. Display only: freezing never reads it."""
+    summaries and variable initialisers wherever they are named, and what feeds only those (a summary's
+    tag, the `cond` that initialises a moving average). Display only: freezing never reads it."""
     mask = bytearray(training)
     summaries = {op for op in set(graph.ops) if _SUMMARY_OP.fullmatch(op)}
     if summaries:
@@ -349,4 +351,30 @@ def machinery_mask(graph: GraphModel, training: bytearray) -> bytearray:
             flag = by_scope[scope] = any(initialiser(s) for s in scope.split("/"))
         if flag or initialiser(leaf):
             mask[i] = 1
+    consumers, data_inputs, control_inputs, ops = graph.consumers, graph.data_inputs, graph.control_inputs, graph.ops
+    # Forwards from "is this variable initialised yet?": the conds that give a moving average its first value.
+    queue = deque(i for i, op in enumerate(ops) if op in _INITIALISED_OPS)
+    for i in queue:
+        mask[i] = 1
+    while queue:
+        for c in consumers[queue.popleft()]:
+            if not mask[c]:
+                mask[c] = 1
+                queue.append(c)
+    # Backwards to a fixed point: a node all of whose consumers are machinery is machinery, except the
+    # graph's inputs and variables, which the model needs whatever else reads them.
+    keep = FEEDABLE_INPUT_OPS | UNFEEDABLE_INPUT_OPS | VARIABLE_OPS
+
+    def check(j: int) -> None:
+        if not mask[j] and ops[j] not in keep and all(mask[c] for c in consumers[j]):
+            mask[j] = 1
+            queue.append(j)
+
+    queue.extend(compress(range(len(mask)), mask))
+    while queue:
+        i = queue.popleft()
+        for j, _ in data_inputs[i]:
+            check(j)
+        for j in control_inputs[i]:
+            check(j)
     return mask

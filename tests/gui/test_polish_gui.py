@@ -1,0 +1,200 @@
+"""The window as a demanding new user meets it (issue 17): broad searches that read well, each open at
+the top, layouts that fit common screens, readable names, one way of writing sizes, no internal words,
+safe drag and drop, one Open dialog for files and folders, Esc that always cancels, details from the
+Variables tab, and per-model verification inputs (issue 10, point 8)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from PySide6.QtCore import QModelIndex, QPoint, QRect, Qt
+from PySide6.QtWidgets import QApplication
+
+from gui_helpers import OPEN_TIMEOUT_MS, drop, visible_node_names
+
+LAYERS = 30
+
+
+@pytest.fixture(scope="session")
+def wide_checkpoint(tmp_path_factory):
+    """A training checkpoint shaped like the graphs where broad searches hurt: many `layer_NNNN` scopes with
+    a MatMul each, a `logits` scope, Momentum slots, gradients, moving averages (EMA), a summary, a saver."""
+    import tensorflow as tf
+    from checkpoints import _dense, _session, _tf1_graph
+
+    v1 = tf.compat.v1
+    folder = tmp_path_factory.mktemp("wide")
+    with _tf1_graph(seed=3) as g:
+        x = v1.placeholder(tf.float32, [None, 6], name="x")
+        labels = v1.placeholder(tf.int32, [None], name="labels")
+        h = x
+        for k in range(LAYERS):
+            h = _dense(h, 6, tf.nn.relu, name=f"layer_{k:04d}")
+        logits = _dense(h, 3, name="logits")
+        tf.nn.softmax(logits, name="probs")
+        loss = v1.losses.sparse_softmax_cross_entropy(labels, logits)
+        v1.summary.scalar("loss", loss)
+        step = v1.train.get_or_create_global_step()
+        train = v1.train.MomentumOptimizer(0.1, 0.9).minimize(loss, global_step=step)
+        ema = v1.train.ExponentialMovingAverage(0.99)
+        with tf.control_dependencies([train]):
+            ema.apply(v1.trainable_variables())
+        saver = v1.train.Saver()
+        with _session(g) as sess:
+            sess.run(v1.global_variables_initializer())
+            saver.save(sess, str(folder / "model.ckpt"), global_step=1)
+    return folder
+
+
+def open_in(window, qtbot, path):
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        drop(window, path)
+    return window.model
+
+
+def search(window, qtbot, text: str) -> int:
+    with qtbot.waitSignal(window.searchApplied, timeout=5000) as blocker:
+        window.search_field.setText(text)
+    return blocker.args[0]
+
+
+def result_names(window) -> list[str]:
+    results = window.search_results.results
+    return [window.model.graph.names[results.node_id(r)] for r in range(results.rowCount())]
+
+
+def is_machinery(name: str) -> bool:
+    parts = name.split("/")
+    return any(p in ("gradients", "save", "init", "Momentum", "ExponentialMovingAverage") or
+               p.startswith(("Momentum", "ExponentialMovingAverage", "Initializer")) for p in parts) or \
+        name.startswith(("save/", "gradients/"))
+
+
+def in_view(view, index) -> bool:
+    """The row is laid out inside the view's viewport (scrolled to)."""
+    rect = view.visualRect(index)
+    return rect.isValid() and view.viewport().rect().intersects(rect)
+
+
+# ----- 1. broad searches ------------------------------------------------------------------------
+def test_broad_search_ranks_leaf_name_matches_first_and_scrolls_to_the_first(window, qtbot, wide_checkpoint):
+    model = open_in(window, qtbot, wide_checkpoint)
+    graph = model.graph
+    count = search(window, qtbot, "MatMul")
+    matched = [n for n in graph.names if "matmul" in n.lower()]
+    assert count == len(matched) > 2 * LAYERS  # the layers' MatMuls and the gradients' ones
+    ranked = result_names(window)
+    assert sorted(ranked) == sorted(matched)
+    # Every node called MatMul comes before the nodes that only have it in a scope or a longer name, and
+    # the model's own ones before the gradients'.
+    exact = [n for n in matched if n.rsplit("/", 1)[-1] == "MatMul"]
+    assert set(ranked[:len(exact)]) == set(exact)
+    own = [n for n in exact if not n.startswith("gradients/")]
+    assert ranked[:len(own)] == sorted(own, key=lambda n: graph.index[n])
+    assert window.search_results.isVisible() and window.search_results_title.isVisible()
+    assert not window.suggestions.isVisible()  # the tree and the results take the room while searching
+    # The tree is scrolled to the first match.
+    first = window.tree_model.index_for_node(graph.index[ranked[0]])
+    assert first.isValid() and in_view(window.tree, first)
+
+
+def test_scope_labels_count_their_matches_not_their_nodes(window, qtbot, wide_checkpoint):
+    model = open_in(window, qtbot, wide_checkpoint)
+    graph = model.graph
+    tree = window.tree_model
+    layer = graph.scope_item(graph.index["layer_0003/MatMul"]).parent
+    index = tree.index_for_item(layer)
+    assert tree.data(index.siblingAtColumn(1)) == f"{layer.descendant_count} nodes"  # no search: its size
+    search(window, qtbot, "MatMul")
+    index = tree.index_for_item(layer)
+    under = [n for n in graph.names if n.startswith("layer_0003/") and "matmul" in n.lower()]
+    assert 0 < len(under) < layer.descendant_count
+    assert tree.data(index.siblingAtColumn(1)) == f"{len(under)} match{'es' if len(under) > 1 else ''}"
+    assert f"of {layer.descendant_count} nodes" in tree.data(index, Qt.ToolTipRole)
+
+
+def test_plain_name_search_puts_the_model_before_its_slots(window, qtbot, wide_checkpoint):
+    model = open_in(window, qtbot, wide_checkpoint)
+    search(window, qtbot, "logits")
+    ranked = result_names(window)
+    assert any(is_machinery(n) for n in ranked)  # Momentum and EMA slots of logits/ match too
+    model_nodes = [n for n in ranked if n.startswith("logits/") and n.count("/") == 1]
+    assert {"logits/MatMul", "logits/BiasAdd", "logits/kernel", "logits/bias"} <= set(model_nodes)
+    assert ranked[:len(model_nodes)] == model_nodes  # ...but the layer's own nodes come first
+    assert model.graph.names[window.search_results.results.node_id(0)] in model_nodes
+
+
+def test_hide_training_machinery_filters_tree_and_search(window, qtbot, wide_checkpoint):
+    model = open_in(window, qtbot, wide_checkpoint)
+    graph = model.graph
+    everything = visible_node_names(window.tree_model)
+    assert any(is_machinery(n) for n in everything)
+    with qtbot.waitSignal(window.searchApplied, timeout=5000) as blocker:
+        window.hide_machinery.setChecked(True)
+    shown = visible_node_names(window.tree_model)
+    kept = {graph.names[i] for i in graph.search("", window._machinery_mask())}
+    assert blocker.args[0] == len(kept) < len(everything)
+    # Rows beyond those are scopes of kept nodes that are nodes themselves ('a' of 'a' and 'a/b').
+    assert kept <= set(shown) and all(any(k.startswith(n + "/") for k in kept) for n in set(shown) - kept)
+    assert not [n for n in kept if is_machinery(n)]
+    summaries = [n for n in graph.names if graph.ops[graph.index[n]] == "ScalarSummary"]
+    assert summaries and not set(summaries) & set(shown)  # a summary is named after what it records ('loss')
+    for needed in ["x", "probs", "logits/BiasAdd", "logits/kernel", "layer_0000/MatMul"]:
+        assert needed in shown, needed
+    assert "nodes" in window.match_label.text()
+    # The search leaves them out too, and the counts follow.
+    count = search(window, qtbot, "logits")
+    ranked = result_names(window)
+    assert count == len(ranked) > 0 and not [n for n in ranked if is_machinery(n)]
+    # Showing a hidden node (a link in the details, say) brings the machinery back rather than failing.
+    slot = graph.index["logits/kernel/Momentum"]
+    window.select_node(slot)
+    assert not window.hide_machinery.isChecked()
+    assert window.tree_model.is_visible(slot) and window.details._node == slot
+    window.hide_machinery.setChecked(False)
+
+
+def test_ticking_a_search_result_ticks_the_output(window, qtbot, wide_checkpoint):
+    model = open_in(window, qtbot, wide_checkpoint)
+    search(window, qtbot, "probs")
+    results = window.search_results.results
+    assert results.rowCount() == 1
+    with qtbot.waitSignal(window.previewUpdated, timeout=5000):
+        assert results.setData(results.index(0), Qt.Checked, Qt.CheckStateRole)
+    assert window.outputs() == ["probs"]
+    window.tree_model.set_checked(model.graph.index["probs"], False)
+    assert results.data(results.index(0), Qt.CheckStateRole) == Qt.Unchecked
+
+
+def test_search_results_model(qtmodeltester, window, qtbot, wide_checkpoint):
+    open_in(window, qtbot, wide_checkpoint)
+    search(window, qtbot, "kernel")
+    qtmodeltester.check(window.search_results.results, force_py=True)
+
+
+# ----- 2. each open starts at the top -------------------------------------------------------------
+def test_each_open_starts_at_the_top_with_the_suggestions_in_view(window, qtbot, wide_checkpoint, sample_copy):
+    open_in(window, qtbot, wide_checkpoint)
+    window.tree.expandAll()
+    QApplication.processEvents()
+    bar = window.tree.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    assert bar.value() > 0
+    open_in(window, qtbot, sample_copy)
+    QApplication.processEvents()
+    assert window.tree.verticalScrollBar().value() == 0
+    assert window.suggestions.isVisible() and window.suggestions.count() > 0
+    top = window.suggestions.item(0)
+    assert in_view(window.suggestions, window.suggestions.indexFromItem(top))
+    assert not window.search_results.isVisible()
+
+
+# ----- issue 10, point 8: verification inputs belong to one model ----------------------------------
+def test_verify_inputs_field_is_reset_when_another_model_opens(window, qtbot, wide_checkpoint, sample_copy, tmp_path):
+    open_in(window, qtbot, sample_copy)
+    feeds = tmp_path / "feeds.npz"
+    window.options_panel.verify_inputs.setText(str(feeds))
+    assert window.options_panel.options(["probs"]).verify_inputs == str(feeds)
+    open_in(window, qtbot, wide_checkpoint)
+    assert window.options_panel.verify_inputs.text() == ""
+    assert window.options_panel.options(["probs"]).verify_inputs is None
