@@ -11,7 +11,7 @@ import time
 from typing import Callable, Optional
 
 from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QMainWindow, QMenu, QMessageBox, QPlainTextEdit,
                                QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QToolButton,
@@ -40,7 +40,17 @@ ORGANISATION = "tf-freezer"
 APPLICATION = "tf-freezer"
 MAX_RECENT = 10
 SEARCH_DEBOUNCE_MS = 150
+SUGGESTION_ROWS = 6
 EXPAND_LIMIT = 400  # expand every matched scope when there are at most this many of them
+
+
+def default_window_size(width: int, height: int) -> QSize:
+    """The first-run size on a screen whose free area is width x height: most of it (the tree, the details
+    and the preview all want room), never more than a comfortable 1800x1150 on a big monitor, and at
+    least 1024x700 where the screen has that, the smallest size the layout is made for."""
+    w = max(min(int(width * 0.88), 1800), min(1024, width))
+    h = max(min(int(height * 0.9), 1150), min(700, height))
+    return QSize(w, h)
 
 
 def settings() -> QSettings:
@@ -235,7 +245,6 @@ class MainWindow(QMainWindow):
         self.suggestions = QListWidget()
         self.suggestions.setObjectName("suggestionList")
         self.suggestions.setToolTip("Ranked guesses for the model's outputs: tick one to pick it")
-        self.suggestions.setMaximumHeight(120)
         self.suggestions.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.suggestions.setTextElideMode(Qt.ElideMiddle)
         self.suggestions.itemChanged.connect(self._on_suggestion_changed)
@@ -329,16 +338,29 @@ class MainWindow(QMainWindow):
         right_layout.setContentsMargins(4, 4, 4, 4)
         right_layout.addWidget(self.preview_panel)
         right_layout.addWidget(self.options_panel)
-        right_layout.addLayout(buttons)
-        right_layout.addWidget(self.progress_bar)
         right_layout.addWidget(self.result_panel)
         right_layout.addStretch(1)
-        right = self.right_scroll = QScrollArea()
-        right.setObjectName("rightPanel")
-        right.setWidgetResizable(True)
-        right.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        right.setWidget(right_content)
-        right.setFrameShape(QScrollArea.NoFrame)
+        scroll = self.right_scroll = QScrollArea()
+        scroll.setObjectName("rightPanel")
+        scroll.setWidgetResizable(True)
+        # Narrower than its widgets, the pane scrolls sideways rather than cutting their text off.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+        scroll.setWidget(right_content)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        # Freeze, Export, Cancel and the progress stay below the scrolling part: always in view, whatever
+        # the window's height and however long the preview and the options are.
+        footer = QWidget()
+        footer.setObjectName("freezeFooter")
+        footer_layout = QVBoxLayout(footer)
+        footer_layout.setContentsMargins(4, 2, 4, 4)
+        footer_layout.addLayout(buttons)
+        footer_layout.addWidget(self.progress_bar)
+        right = QWidget()
+        right_pane = QVBoxLayout(right)
+        right_pane.setContentsMargins(0, 0, 0, 0)
+        right_pane.setSpacing(0)
+        right_pane.addWidget(scroll, 1)
+        right_pane.addWidget(footer)
         right.setMinimumWidth(280)
 
         self.log_view = QPlainTextEdit()
@@ -419,12 +441,14 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            # First run: roomy, but never larger than the screen the window opens on.
-            screen = self.screen().availableGeometry() if self.screen() else None
-            width, height = 1400, 880
-            if screen is not None and screen.width() > 0:
-                width, height = min(width, int(screen.width() * 0.92)), min(height, int(screen.height() * 0.92))
-            self.resize(width, height)
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            if screen is not None and screen.availableGeometry().width() > 0:
+                available = screen.availableGeometry()
+                size = default_window_size(available.width(), available.height())
+                self.resize(size)
+                self.move(available.center() - self.rect().center())
+            else:
+                self.resize(1400, 880)
         state = s.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
@@ -620,6 +644,7 @@ class MainWindow(QMainWindow):
             for r in range(root_rows):
                 self.tree.expand(self.tree_model.index(r, 0))
         self._fill_suggestions()
+        self._fit_suggestions()
         self._show_search_results(None)
         if self.hide_machinery.isChecked():
             self.apply_search()
@@ -666,6 +691,14 @@ class MainWindow(QMainWindow):
         has = self.suggestions.count() > 0
         self.suggestions.setVisible(has)
         self.suggestions_title.setVisible(has)
+
+    def _fit_suggestions(self) -> None:
+        """Whole rows, up to SUGGESTION_ROWS of them: the list scrolls beyond that, and the tree keeps the
+        rest of the height."""
+        rows = min(self.suggestions.count(), SUGGESTION_ROWS)
+        if rows:
+            height = sum(self.suggestions.sizeHintForRow(r) for r in range(rows))
+            self.suggestions.setFixedHeight(height + 2 * self.suggestions.frameWidth() + 2)
 
     def _fill_steps(self) -> None:
         location = self.model.location
@@ -1267,7 +1300,7 @@ class MainWindow(QMainWindow):
             return
         self.timings["freeze"] = runner.seconds
         self.result_panel.show_result(result, self._freeze_command)
-        QTimer.singleShot(0, lambda: self.right_scroll.ensureWidgetVisible(self.result_panel, 0, 0))
+        QTimer.singleShot(0, self.scroll_to_result)
         status = _verify_status(result.verify)
         self.log(f"Wrote {result.output}: {result.variables_converted} variables converted, ops "
                  f"{result.ops_before} -> {result.ops_after}, {result.seconds:.2f} s, {status}.")
@@ -1367,7 +1400,7 @@ class MainWindow(QMainWindow):
         title = EXPORT_TITLES.get(result.format, result.format)
         self.timings[f"export-{result.format}"] = runner.seconds
         self.result_panel.show_export(result, self._freeze_command)
-        QTimer.singleShot(0, lambda: self.right_scroll.ensureWidgetVisible(self.result_panel, 0, 0))
+        QTimer.singleShot(0, self.scroll_to_result)
         status = _verify_status(result.verify)
         self.log(f"Wrote the {title} model {result.output} ({format_bytes(result.output_bytes)}), "
                  f"{result.seconds:.2f} s, {status}.")
@@ -1387,6 +1420,13 @@ class MainWindow(QMainWindow):
         self.log(f"{title} export cancelled; nothing was written.")
         self.statusBar().showMessage("Export cancelled.", 5000)
         self.exportCancelled.emit()
+
+    def scroll_to_result(self) -> None:
+        """Bring the result panel into view, scrolling the right pane down only (ensureWidgetVisible would
+        also scroll sideways when the pane is narrower than the panel, hiding the left edge of every line)."""
+        bar = self.right_scroll.verticalScrollBar()
+        bar.setValue(min(self.result_panel.y(), bar.maximum()))
+        self.right_scroll.horizontalScrollBar().setValue(0)
 
     # ===== progress, log, errors ================================================================
     def _show_progress(self, progress) -> None:

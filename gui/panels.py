@@ -37,6 +37,7 @@ class PreviewPanel(QGroupBox):
         self.fixable: dict[str, str] = {}  # warning code -> button text, filled by the window
         self.preview = None
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.WrapLongRows)  # a narrow pane puts values under their labels
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.outputs_label = _value_label("previewOutputs")
         self.kept_label = _value_label("previewKept")
@@ -161,10 +162,15 @@ class OptionsPanel(QGroupBox):
         self.drop_training_deps.setChecked(defaults.drop_training_deps)
         self.drop_training_deps.setToolTip("Cut update ops (batch-norm moving averages, optimizer steps) "
                                            "pulled in through control dependencies")
-        self.remove_training_nodes = QCheckBox("Remove training nodes (Identity, CheckNumerics)")
+        # Short labels keep the pane usable at 1024 pixels wide; the tooltips say the rest.
+        self.remove_training_nodes = QCheckBox("Remove training nodes")
         self.remove_training_nodes.setChecked(defaults.remove_training_nodes)
-        self.verify = QCheckBox("Verify the frozen graph against the checkpoint")
+        self.remove_training_nodes.setToolTip("Drop Identity and CheckNumerics nodes, as TensorFlow's "
+                                              "graph_util.remove_training_nodes does")
+        self.verify = QCheckBox("Verify against the checkpoint")
         self.verify.setChecked(defaults.verify)
+        self.verify.setToolTip("Run the frozen graph and the checkpoint on the same inputs and compare "
+                               "their outputs")
         self.allow_vars = QLineEdit()
         self.allow_vars.setObjectName("allowVarsField")
         self.allow_vars.setPlaceholderText("regular expression (all variables when empty)")
@@ -203,6 +209,7 @@ class OptionsPanel(QGroupBox):
         self.flag_binder = FlagBinder()
         self.rewire_list = RewireList()
         form = QFormLayout(self)
+        form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         form.addRow("Bind training flags:", self.flag_binder)
         form.addRow("Rewired inputs:", self.rewire_list)
         form.addRow(self.clear_devices)

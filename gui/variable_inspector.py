@@ -199,17 +199,18 @@ class VariableInspector(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.ElideMiddle)
+        # Checkpoint keys differ at their ends ('.../weights/Momentum', '.../weights/ExponentialMovingAverage'):
+        # cut from the left so the end stays readable; the tooltip has the whole key.
+        self.table.setTextElideMode(Qt.ElideLeft)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         header = self.table.horizontalHeader()
-        # The name matters most and the pane is narrow: it keeps a readable width (the table scrolls
-        # sideways) and "Read by" takes what is left.
-        header.setSectionResizeMode(TensorTableModel.NAME, QHeaderView.Interactive)
-        header.resizeSection(TensorTableModel.NAME, 240)
+        # The two name columns share the width the pane has (the small columns fit their contents), so a
+        # wide pane shows whole names and a narrow one keeps their ends.
+        header.setSectionResizeMode(TensorTableModel.NAME, QHeaderView.Stretch)
+        header.setSectionResizeMode(TensorTableModel.READ_BY, QHeaderView.Stretch)
         for column in (TensorTableModel.DTYPE, TensorTableModel.SHAPE, TensorTableModel.SIZE):
             header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
-        header.setStretchLastSection(True)
         header.setMinimumSectionSize(60)
         self.table.doubleClicked.connect(self._on_double_click)
         self.export_button = QPushButton("Export to .npy…")

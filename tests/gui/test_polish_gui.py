@@ -198,3 +198,54 @@ def test_verify_inputs_field_is_reset_when_another_model_opens(window, qtbot, wi
     open_in(window, qtbot, wide_checkpoint)
     assert window.options_panel.verify_inputs.text() == ""
     assert window.options_panel.options(["probs"]).verify_inputs is None
+
+
+# ----- 3. layout at common sizes -----------------------------------------------------------------
+def test_default_size_follows_the_screen():
+    from gui.main_window import default_window_size
+
+    for screen in [(1600, 1000), (1920, 1080), (1366, 768), (2560, 1440), (3840, 2160)]:
+        size = default_window_size(*screen)
+        assert 1024 <= size.width() <= screen[0] and 700 <= size.height() <= screen[1], (screen, size)
+        assert size.width() >= min(0.85 * screen[0], 1800) and size.height() >= min(0.85 * screen[1], 1150)
+    assert default_window_size(1600, 1000).width() > 1400  # not 888x638
+    small = default_window_size(1000, 650)
+    assert (small.width(), small.height()) == (1000, 650)  # a small screen: all of it, never more
+
+
+def fully_inside(widget, window) -> bool:
+    top_left = widget.mapTo(window, QPoint(0, 0))
+    return widget.isVisible() and not widget.visibleRegion().isEmpty() and \
+        window.rect().contains(QRect(top_left, widget.size()))
+
+
+@pytest.mark.parametrize("size", [(1024, 700), (1920, 1080)])
+def test_freeze_and_progress_stay_in_view_at_common_sizes(opened, qtbot, size, tmp_path):
+    from gui_helpers import FREEZE_TIMEOUT_MS
+
+    window = opened
+    window.resize(*size)
+    qtbot.waitUntil(lambda: window.size().width() == size[0], timeout=2000)
+    QApplication.processEvents()
+    graph = window.model.graph
+    window.tree_model.set_checked(graph.index[window.model.suggestions[0].name], True)
+    window.update_preview()
+    QApplication.processEvents()
+    for widget in (window.freeze_button, window.export_button, window.cancel_button, window.progress_bar):
+        assert fully_inside(widget, window), widget.objectName()
+    # The right pane's widgets fit its width (nothing cut off at the right edge, no sideways scrolling)...
+    scroll = window.right_scroll
+    assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()
+    assert not scroll.horizontalScrollBar().isVisible()
+    # ...and after a freeze the result is scrolled into view while Freeze stays where it was.
+    window.options_panel.output_path.setText(str(tmp_path / f"out-{size[0]}.pb"))
+    window.options_panel.path_is_default = False
+    with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS):
+        window.start_freeze()
+    qtbot.waitUntil(lambda: not window.result_panel.visibleRegion().isEmpty(), timeout=3000)
+    assert fully_inside(window.freeze_button, window) and fully_inside(window.progress_bar, window)
+    assert window.right_scroll.horizontalScrollBar().value() == 0
+    # The suggestions list shows whole rows, as many as it has up to six.
+    rows = min(window.suggestions.count(), 6)
+    heights = sum(window.suggestions.sizeHintForRow(r) for r in range(rows))
+    assert window.suggestions.viewport().height() >= heights
