@@ -10,9 +10,9 @@ import os
 import time
 from typing import Callable, Optional
 
-from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QMainWindow, QMenu, QMessageBox, QPlainTextEdit,
                                QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
@@ -29,6 +29,7 @@ from .details import DetailsPane
 from .export_dialog import TITLES as EXPORT_TITLES
 from .export_dialog import ExportDialog
 from .node_tree import NodeTreeModel, NodeTreeView
+from .open_dialog import OpenDialog
 from .panels import OptionsPanel, PreviewPanel, ResultPanel
 from .resources import SAMPLE, icon
 from .search_results import SearchResultsView
@@ -103,6 +104,24 @@ class _SurgeryJob(Job):
         return operated(self.model, self.rewires, self.binds, job=self)
 
 
+class _EscapeCancels(QObject):
+    """While a job runs, Esc in any widget of the window cancels it. The Cancel action's shortcut covers
+    the usual case; this covers the others: a focused widget that takes Esc for itself, and a window that
+    is not active (after a dialog closes on a display without a window manager, nothing reactivates it,
+    and window shortcuts then never fire). Installed on the application only while a job runs."""
+
+    def __init__(self, window: "MainWindow"):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.KeyPress and event.key() == Qt.Key_Escape and not event.modifiers() \
+                and isinstance(watched, QWidget) and watched.window() is self.window:
+            self.window.cancel_job()
+            return True
+        return False
+
+
 class MainWindow(QMainWindow):
     # For tests and scripting: every outcome is a signal.
     tensorflowReady = Signal()
@@ -149,6 +168,8 @@ class MainWindow(QMainWindow):
         self._pending_open: Optional[tuple[str, Optional[int]]] = None
         self._opening: Optional[tuple[str, Optional[int]]] = None
         self._last_stage = ""
+        self._escape_cancels = _EscapeCancels(self)
+        self._escape_installed = False
         self._build_actions()
         self._build_ui()
         self._build_menus()
@@ -159,7 +180,7 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         self.open_action = QAction(icon("open"), "&Open…", self)
         self.open_action.setShortcut(QKeySequence.Open)
-        self.open_action.setToolTip("Open a checkpoint folder or file (Ctrl+O)")
+        self.open_action.setToolTip("Open a checkpoint, a model file or a model folder (Ctrl+O)")
         self.open_action.triggered.connect(self.open_dialog)
         self.open_folder_action = QAction("Open &Folder…", self)
         self.open_folder_action.triggered.connect(self.open_folder_dialog)
@@ -333,6 +354,8 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.cancel_button)
         self.result_panel = ResultPanel()
+        self.result_panel.commandCopied.connect(
+            lambda command: self.statusBar().showMessage(f"Copied to the clipboard: {command}", 8000))
         right_content = QWidget()
         right_layout = QVBoxLayout(right_content)
         right_layout.setContentsMargins(4, 4, 4, 4)
@@ -536,16 +559,12 @@ class MainWindow(QMainWindow):
 
     # ===== open =================================================================================
     def open_dialog(self) -> None:
-        """A native dialog; any checkpoint file (.meta, .index, .data-*, checkpoint) opens its folder's
-        checkpoint, saved_model.pb its SavedModel. Use Open Folder for a folder."""
+        """Any checkpoint file (.meta, .index, .data-*, checkpoint) opens its folder's checkpoint,
+        saved_model.pb its SavedModel; a model folder typed or selected opens that folder."""
         start = self.model.location.folder if self.model is not None else (self.recent_files() or [""])[0]
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open checkpoint", os.path.dirname(start) if os.path.isfile(start) else start,
-            "TensorFlow models (checkpoint *.meta *.index *.data-* *.pb *.pbtxt *.keras *.h5);;"
-            "Checkpoints (checkpoint *.meta *.index *.data-*);;Frozen graphs and SavedModels (*.pb *.pbtxt);;"
-            "Keras models (*.keras *.h5);;All files (*)")
-        if path:
-            self.open_path(path)
+        dialog = OpenDialog(self, os.path.dirname(start) if os.path.isfile(start) else start)
+        if dialog.exec() == QDialog.Accepted and dialog.path():
+            self.open_path(dialog.path())
 
     def open_folder_dialog(self) -> None:
         start = self.model.location.folder if self.model is not None else ""
@@ -724,25 +743,51 @@ class MainWindow(QMainWindow):
         self.suggestions_title.hide()
 
     # ===== drag and drop ========================================================================
+    # A drop is taken as a copy (or a link), never as the move a file manager may propose: after a move
+    # the source deletes its files, and these are the user's checkpoints.
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self._dropped_path(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        if self._accept_drag(event):
+            self._set_drop_highlight(True)
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self._dropped_path(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        self._accept_drag(event)
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._set_drop_highlight(False)
+        super().dragLeaveEvent(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._set_drop_highlight(False)
         path = self._dropped_path(event.mimeData())
-        if path:
-            event.acceptProposedAction()
+        if path and self._accept_drag(event):
             self.open_path(path)
         else:
             event.ignore()
+
+    def _accept_drag(self, event) -> bool:
+        if not self._dropped_path(event.mimeData()):
+            event.ignore()
+            return False
+        allowed = event.possibleActions()
+        action = Qt.CopyAction if allowed & Qt.CopyAction else Qt.LinkAction if allowed & Qt.LinkAction else None
+        if action is None:  # a source that can only move: refuse rather than let it delete the files
+            event.ignore()
+            return False
+        event.setDropAction(action)
+        event.accept()
+        return True
+
+    def _set_drop_highlight(self, on: bool) -> None:
+        """Outline the window while a checkpoint is dragged over it: this is where it can be dropped."""
+        central = self.centralWidget()
+        if bool(central.property("dropTarget")) == on:
+            return
+        central.setProperty("dropTarget", on)
+        central.setStyleSheet("QSplitter#verticalSplitter { border: 3px solid palette(highlight); }" if on else "")
+        if on:
+            self.statusBar().showMessage("Drop to open it.")
+        else:
+            self.statusBar().clearMessage()
 
     @staticmethod
     def _dropped_path(mime) -> Optional[str]:
@@ -862,6 +907,8 @@ class MainWindow(QMainWindow):
         node = self.tree_model.node_id(current)
         if node >= 0:
             self.details.show_node(self.model, node)
+            if self.middle_tabs.currentWidget() is self.variables and self._graphless_reason() == "":
+                self.middle_tabs.setCurrentWidget(self.details)  # a node picked in the tree: show it
 
     # ===== outputs and preview ==================================================================
     def _on_suggestion_changed(self, item: QListWidgetItem) -> None:
@@ -977,8 +1024,9 @@ class MainWindow(QMainWindow):
         action = self._fix_actions.get(code)
         if action is None:
             return
+        text = self.preview_panel.fixable.get(code, "")
         action()
-        self.log(f"Applied the fix for '{code}'.")
+        self.log(f"Applied the suggested fix: {text}." if text else "Applied the suggested fix.")
         self._schedule_preview()
 
     # ===== graph surgery: feed here, bind flags =================================================
@@ -1476,6 +1524,8 @@ class MainWindow(QMainWindow):
 
     def _confirm_dialog(self, title: str, question: str) -> bool:
         answer = QMessageBox.question(self, title, question, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        # Take the keyboard back from the closed dialog, so Esc reaches the job that starts next.
+        self.activateWindow()
         return answer == QMessageBox.Yes
 
     def _update_actions(self) -> None:
@@ -1486,6 +1536,13 @@ class MainWindow(QMainWindow):
         self.freeze_button.setEnabled(can_freeze)
         self.cancel_action.setEnabled(busy or opening)
         self.cancel_button.setEnabled(busy or opening)
+        if (busy or opening) != self._escape_installed:
+            app = QApplication.instance()
+            if busy or opening:
+                app.installEventFilter(self._escape_cancels)
+            else:
+                app.removeEventFilter(self._escape_cancels)
+            self._escape_installed = busy or opening
         self.options_panel.setEnabled(not busy)
         self.feed_action.setEnabled(self.model is not None and not busy)
         for action in self.export_actions.values():

@@ -280,6 +280,8 @@ class OptionsPanel(QGroupBox):
 class ResultPanel(QGroupBox):
     """The last freeze: numbers, verification per output, Show in folder, Copy command."""
 
+    commandCopied = Signal(str)
+
     def __init__(self, parent=None):
         super().__init__("Result", parent)
         self.setObjectName("resultPanel")
@@ -404,3 +406,4 @@ class ResultPanel(QGroupBox):
     def copy_command(self) -> None:
         if self.command:
             QGuiApplication.clipboard().setText(self.command)
+            self.commandCopied.emit(self.command)
