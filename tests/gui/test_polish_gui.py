@@ -249,3 +249,225 @@ def test_freeze_and_progress_stay_in_view_at_common_sizes(opened, qtbot, size, t
     rows = min(window.suggestions.count(), 6)
     heights = sum(window.suggestions.sizeHintForRow(r) for r in range(rows))
     assert window.suggestions.viewport().height() >= heights
+
+
+# ----- 4. names that can be read -----------------------------------------------------------------
+def test_variables_tab_cuts_names_from_the_left_and_tooltips_the_whole_key(opened, qtbot):
+    window = opened
+    window.show_variables()
+    inspector = window.variables
+    assert inspector.table.textElideMode() == Qt.ElideLeft
+    proxy = inspector.proxy
+    keys = [proxy.data(proxy.index(r, 0)) for r in range(proxy.rowCount())]
+    longest = max(keys, key=len)
+    row = keys.index(longest)
+    assert proxy.data(proxy.index(row, 0), Qt.ToolTipRole).splitlines()[0] == longest
+    # A wide pane shows the name column wide: it stretches with the pane instead of staying at 240 px.
+    header = inspector.table.horizontalHeader()
+    window.resize(1920, 1080)
+    QApplication.processEvents()
+    wide = header.sectionSize(0)
+    window.resize(1024, 700)
+    QApplication.processEvents()
+    assert wide > header.sectionSize(0)
+
+
+def test_neighbourhood_shows_each_nodes_scope_and_full_name(window, qtbot, wide_checkpoint):
+    from PySide6.QtWidgets import QGraphicsSimpleTextItem
+
+    model = open_in(window, qtbot, wide_checkpoint)
+    graph = model.graph
+    node = graph.index["layer_0003/MatMul"]
+    window.select_node(node)
+    picture = window.details.picture
+    read = graph.index["layer_0003/kernel/read"]
+    assert read in picture.boxes
+    box = picture.boxes[read]
+    lines = [c.text() for c in box.childItems() if isinstance(c, QGraphicsSimpleTextItem)]
+    assert "layer_0003/kernel/" in lines and "read" in lines  # the scope, then the node's own name
+    assert box.toolTip().splitlines()[0] == "layer_0003/kernel/read"
+
+
+# ----- 5. one way of writing sizes -----------------------------------------------------------------
+def test_one_byte_formatter_for_the_window_and_the_cli(opened, qtbot, tmp_path):
+    from core.units import format_bytes
+    from gui_helpers import FREEZE_TIMEOUT_MS
+
+    assert format_bytes(45_210) == "45.2 kB" and format_bytes(94_400_000) == "94.4 MB"
+    assert format_bytes(512) == "512 bytes" and format_bytes(1_234_000_000) == "1.23 GB"
+    window = opened
+    window.tree_model.set_checked(window.model.graph.index["probs"], True)
+    window.update_preview()
+    out = tmp_path / "probs.pb"
+    window.options_panel.output_path.setText(str(out))
+    window.options_panel.path_is_default = False
+    with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
+        window.start_freeze()
+    result = blocker.args[0]
+    size = format_bytes(os.path.getsize(out))
+    assert size.endswith(" kB")  # the sample's frozen graph is tens of kilobytes, not "0.0 MB"
+    log = window.log_view.toPlainText()
+    assert f"Writing {size} to probs.pb" in log  # the progress line and the result say the same size
+    assert f"({size})" in window.result_panel.summary.text()
+    assert format_bytes(result.output_bytes) == size
+
+
+def test_preview_says_what_its_op_count_counts(opened, qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    panel = opened.preview_panel
+    titles = [label.text() for label in panel.findChildren(QLabel)]
+    assert "Ops kept by pruning:" in titles
+    assert "fewer" in panel.kept_label.toolTip()
+
+
+# ----- 6. no internal words ----------------------------------------------------------------------
+def test_no_flags_message_waits_for_a_graph(window):
+    binder = window.options_panel.flag_binder
+    assert "No training flags" not in binder.empty_label.text()
+    binder.set_flags([])
+    assert "No training flags" in binder.empty_label.text()
+
+
+def test_applied_fix_is_logged_in_words_and_copy_command_answers(opened, qtbot):
+    from gui_helpers import FREEZE_TIMEOUT_MS
+
+    window = opened
+    window.tree_model.set_checked(window.model.graph.index["probs"], True)
+    window.update_preview()
+    codes = [w.code for w in window.preview_panel.preview.warnings]
+    code = next(c for c in codes if c in window.preview_panel.fixable)
+    text = window.preview_panel.fixable[code]
+    window.apply_fix(code)
+    last = window.log_view.toPlainText().splitlines()[-1]
+    assert f"Applied the suggested fix: {text}." in last and code not in last
+    with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS):
+        window.start_freeze()
+    window.result_panel.copy_button.click()
+    assert QApplication.clipboard().text() == window.result_panel.command
+    assert window.statusBar().currentMessage().startswith("Copied to the clipboard: tf-freezer freeze")
+
+
+# ----- 7. drag and drop --------------------------------------------------------------------------
+def test_drops_are_copies_never_moves_and_the_window_lights_up(window, qtbot, sample_copy):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(sample_copy))])
+    offered = Qt.CopyAction | Qt.MoveAction | Qt.LinkAction
+    enter = QDragEnterEvent(QPoint(20, 20), offered, mime, Qt.LeftButton, Qt.NoModifier)
+    enter.setDropAction(Qt.MoveAction)  # what a file manager proposes for a drag with Shift, say
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted() and enter.dropAction() == Qt.CopyAction
+    assert window.centralWidget().property("dropTarget") is True
+    QApplication.sendEvent(window, QDragLeaveEvent())
+    assert not window.centralWidget().property("dropTarget")
+    # A source that offers only a link gets a link; one that offers only a move is refused.
+    link = QDragEnterEvent(QPoint(20, 20), Qt.LinkAction | Qt.MoveAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, link)
+    assert link.isAccepted() and link.dropAction() == Qt.LinkAction
+    QApplication.sendEvent(window, QDragLeaveEvent())
+    move = QDragEnterEvent(QPoint(20, 20), Qt.MoveAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, move)
+    assert not move.isAccepted()
+    again = QDragEnterEvent(QPoint(20, 20), offered, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, again)  # Qt delivers a drop only after an accepted enter
+    drop_event = QDropEvent(QPointF(20, 20), offered, mime, Qt.LeftButton, Qt.NoModifier)
+    drop_event.setDropAction(Qt.MoveAction)
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        QApplication.sendEvent(window, drop_event)
+    assert drop_event.isAccepted() and drop_event.dropAction() == Qt.CopyAction
+    assert not window.centralWidget().property("dropTarget")
+    assert sorted(os.listdir(sample_copy))  # the folder is still there, every file of it
+
+
+# ----- 8. one Open dialog for files and folders ----------------------------------------------------
+def test_open_dialog_opens_a_model_folder_typed_or_chosen(qtbot, sample_copy, tmp_path):
+    from PySide6.QtWidgets import QDialog, QLineEdit
+
+    from gui.open_dialog import OpenDialog
+
+    plain = tmp_path / "runs"
+    plain.mkdir()
+    dialog = OpenDialog(None, str(tmp_path))
+    qtbot.addWidget(dialog)
+    field = dialog.findChild(QLineEdit, "fileNameEdit")
+    # A folder with a model opens, typed as a full path or as a name in the folder shown...
+    field.setText(str(sample_copy))
+    dialog.accept()
+    assert dialog.result() == QDialog.Accepted and dialog.path() == str(sample_copy)
+    dialog = OpenDialog(None, str(sample_copy.parent))
+    qtbot.addWidget(dialog)
+    dialog.findChild(QLineEdit, "fileNameEdit").setText(sample_copy.name)
+    dialog.accept()
+    assert dialog.result() == QDialog.Accepted and dialog.path() == str(sample_copy)
+    # ...a folder without one is navigated into, as in any file dialog.
+    dialog = OpenDialog(None, str(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.findChild(QLineEdit, "fileNameEdit").setText(str(plain))
+    dialog.accept()
+    assert dialog.result() != QDialog.Accepted and dialog.isVisible()
+    assert os.path.samefile(dialog.directory().absolutePath(), plain)
+    dialog.reject()
+    # And a file still opens as a file.
+    dialog = OpenDialog(None, str(sample_copy))
+    qtbot.addWidget(dialog)
+    meta = next(p for p in sample_copy.iterdir() if p.suffix == ".meta")
+    dialog.findChild(QLineEdit, "fileNameEdit").setText(str(meta))
+    dialog.accept()
+    assert dialog.result() == QDialog.Accepted and dialog.path() == str(meta)
+
+
+# ----- 9. Esc cancels whichever widget has focus -----------------------------------------------------
+def test_escape_cancels_from_any_widget_even_right_after_the_overwrite_dialog(opened, qtbot, tmp_path, monkeypatch):
+    import core.freeze
+    import worker_jobs
+    from PySide6.QtGui import QKeyEvent
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui_helpers import FREEZE_TIMEOUT_MS
+
+    window = opened
+    window.tree_model.set_checked(window.model.graph.index["probs"], True)
+    window.update_preview()
+    out = tmp_path / "probs.pb"
+    out.write_bytes(b"an earlier freeze")
+    window.options_panel.output_path.setText(str(out))
+    window.options_panel.path_is_default = False
+
+    def confirm(title, question):
+        """A real Overwrite? box, answered Yes with the keyboard, and the focus where that leaves it."""
+        box = QMessageBox(QMessageBox.Question, title, question, QMessageBox.Yes | QMessageBox.No, window)
+        box.show()
+        qtbot.waitExposed(box)
+        box.button(QMessageBox.Yes).setFocus()
+        box.button(QMessageBox.Yes).click()
+        return True
+
+    window.confirm = confirm
+    monkeypatch.setattr(core.freeze, "FreezeJob", worker_jobs.FreezeHeldAtVerify)
+    for target in (window.search_field, window.options_panel.output_path, window.tree, window.log_view):
+        target.setFocus()
+        with qtbot.waitSignal(window.freezeCancelled, timeout=FREEZE_TIMEOUT_MS):
+            window.start_freeze()
+            qtbot.waitUntil(lambda: "verify" in window.progress_bar.format(), timeout=FREEZE_TIMEOUT_MS)
+            # The key as the widget gets it when no window shortcut takes it first (the window not active,
+            # or a widget that keeps Esc for itself).
+            QApplication.sendEvent(target, QKeyEvent(QKeyEvent.KeyPress, Qt.Key_Escape, Qt.NoModifier))
+        qtbot.waitUntil(lambda: window._freeze_runner is None, timeout=10_000)
+        assert out.read_bytes() == b"an earlier freeze"
+    # With no job running, Esc is the widget's again (the filter is gone).
+    assert not window._escape_installed
+
+
+# ----- 10. details from the Variables tab ---------------------------------------------------------
+def test_selecting_a_node_while_the_variables_tab_shows_its_details(opened, qtbot):
+    window = opened
+    window.show_variables()
+    assert window.middle_tabs.currentWidget() is window.variables
+    node = window.model.graph.index["probs"]
+    window.tree.setCurrentIndex(window.tree_model.index_for_node(node))
+    assert window.middle_tabs.currentWidget() is window.details
+    assert window.details._node == node
