@@ -7,6 +7,7 @@ from collections import deque
 from dataclasses import dataclass
 from itertools import compress
 
+from .bind import bind_text
 from .graph import GraphModel, gc_paused
 from .variables import VARIABLE_OPS
 
@@ -221,15 +222,56 @@ def _forward_reach(graph: GraphModel, seeds: list[int], blocked: bytearray) -> b
     return seen
 
 
+# The ops of losses: what they compute, and everything computed from them, is never an output.
+_LOSS_OPS = frozenset({"SparseSoftmaxCrossEntropyWithLogits", "SoftmaxCrossEntropyWithLogits", "L2Loss",
+                       "CTCLoss", "CTCLossV2"})
+# What a label goes through on its way to a loss op (its labels input), traced back to the input.
+_LABEL_PLUMBING = frozenset({"Cast", "Reshape", "Squeeze", "ExpandDims", "OneHot", "Identity", "StopGradient",
+                             "ToInt64", "ToInt32"})
+# Auxiliary heads (Inception's AuxLogits, aux_logits, auxiliary_head): extra losses during training.
+_AUX_SEGMENT = re.compile(r"(^|/)(aux(iliary)?(_?logits?|_?heads?|_?classifier|_\w+)?)(/|$)", re.IGNORECASE)
+# Leaf names layers give their last op, which say nothing: the scope carries the meaning.
+_GENERIC_LEAVES = frozenset({"spatialsqueeze", "biasadd", "xw_plus_b", "matmul", "add", "squeeze", "reshape"})
+_DIGITS = re.compile(r"\d+")
+# A suggestion below this score that is neither named like an output nor the end of a path is a
+# generic op; a few are shown when nothing better exists, never a list of them.
+_WEAK_SCORE = 3
+_MAX_WEAK = 2
+
+
+def _label_tensors(graph: GraphModel, inputs: list[InputInfo]) -> list[tuple[int, int]]:
+    """(node, output) of the inputs that are labels: named like one, or what a loss op's labels
+    input is computed from (a tf.data pipeline's second output, whatever its name)."""
+    found = [(graph.index[i.node], int(i.name.rsplit(":", 1)[1])) for i in inputs
+             if _LABEL_NAME.search(i.node) or (not i.feedable and _LABEL_NAME.search(i.name))]
+    input_nodes = {graph.index[i.node] for i in inputs}
+    ops, data_inputs = graph.ops, graph.data_inputs
+    for i, op in enumerate(ops):
+        if op not in _LOSS_OPS or len(data_inputs[i]) < 2:
+            continue
+        j, k = data_inputs[i][1]
+        for _ in range(8):
+            if j in input_nodes or ops[j] not in _LABEL_PLUMBING or not data_inputs[j]:
+                break
+            j, k = data_inputs[j][0]
+        if j in input_nodes and (j, k) not in found:
+            found.append((j, k))
+    return found
+
+
 @_gc_paused
 def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytearray,
-                    limit: int = 10) -> list[Suggestion]:
-    """Rank likely inference outputs, best first.
+                    limit: int = 10, mode=None) -> list[Suggestion]:
+    """Rank likely inference outputs, best first, each with the reason for its place.
 
     Candidates are nodes computed from the inputs (or from variables, when the graph has no
     inputs) that are not training machinery. Score: op type, name, and whether the node is a
     frontier of inference (nothing but training/loss nodes consume it); nodes that depend on a
-    label input or look like a loss are pushed down."""
+    label input, look like a loss, wrap the loss for the train step, belong to an auxiliary head or
+    compute in training mode (`mode`, a core.training_mode.TrainingModeAnalysis) are pushed down, and
+    one in training mode is never first while an inference-mode candidate exists. One suggestion per
+    name pattern (layer_0001/MatMul stands for layer_0000..9999/MatMul), and at most a couple of
+    generic ops."""
     n = len(graph)
     names, ops = graph.names, graph.ops
     input_ids = sorted({graph.index[i.node] for i in inputs})
@@ -238,8 +280,7 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
     # Label-dependence: for iterator outputs the label is one output index of a shared node, so
     # track tensors, not nodes: seed from the consumers of the label output only.
     label_reach = bytearray(n)
-    label_tensors = [(graph.index[i.node], int(i.name.rsplit(":", 1)[1])) for i in inputs
-                     if _LABEL_NAME.search(i.node) or (not i.feedable and _LABEL_NAME.search(i.name))]
+    label_tensors = _label_tensors(graph, inputs)
     if label_tensors:
         first = []
         for node_id, k in label_tensors:
@@ -249,12 +290,14 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
             else:
                 first.append(node_id)
         label_reach = _forward_reach(graph, first, training)
+    loss_ops = [i for i, op in enumerate(ops) if op in _LOSS_OPS]
+    loss_reach = _forward_reach(graph, loss_ops, training) if loss_ops else bytearray(n)
 
     reach_ids = list(compress(range(n), reach))
     # Loss-like names. The pattern never spans a '/', so a name matches when one of its segments
     # does: decide each distinct scope once, and each distinct last segment once.
     loss_search = _LOSS_NAME.search
-    loss_like = bytearray(n)
+    loss_like = bytearray(loss_reach)
     scope_loss: dict[str, bool] = {"": False}
     leaf_loss: dict[str, bool] = {}
     for i in reach_ids:
@@ -278,10 +321,11 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
     for i, name in enumerate(names):
         if "oving" in name and moving_average(name):
             update_like[i] = 1
+    in_training_mode = mode.default.tainted if mode is not None else bytearray(n)
     name_bonus = functools.lru_cache(maxsize=65536)(_name_bonus)
-    generic = {op.lower() for op in set(ops)}
+    generic = {op.lower() for op in set(ops)} | _GENERIC_LEAVES
     op_score = _OP_SCORE
-    all_consumers = graph.consumers
+    all_consumers, control_inputs = graph.consumers, graph.control_inputs
     candidates = []
     input_set = set(input_ids)
     for i in reach_ids:
@@ -294,30 +338,67 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
         if op == "Identity" and "cond" in name and _COND_PLUMBING.search(name):
             continue  # a conditional's output plumbing, never what a model is for
         score = float(op_score.get(op, 0))
+        reasons = [op]
         scope, _, leaf = name.lower().rpartition("/")
         if scope and leaf.rstrip("0123456789").rstrip("_") in generic:
             leaf = scope.rpartition("/")[2]  # 'logits/BiasAdd': the scope carries the meaning
         bonus = name_bonus(leaf)
         score += bonus
+        if bonus:
+            reasons.append(f"named like an output ({leaf!r})")
         consumers = all_consumers[i]
         frontier = False
         if any(update_like[c] for c in consumers):
-            score -= 6  # statistics feeding a moving-average update (batch norm's batch mean)
+            score -= 6
+            reasons.append("batch statistics feeding a moving-average update")
         elif not any(reach[c] and not training[c] and not loss_like[c] for c in consumers):
             score += 4
             frontier = True
+            reasons.append("the end of the inference path (only the loss or training reads it)")
         if loss_like[i]:
             score -= 12
+            reasons.append("the training loss wrapped in a control dependency on the train step"
+                           if op == "Identity" and any(training[j] for j in control_inputs[i]) else "a loss or metric")
         if label_reach[i]:
             score -= 8
+            reasons.append("computed from the labels")
+        if "ux" in name and _AUX_SEGMENT.search(name):
+            score -= 8
+            reasons.append("an auxiliary head (an extra loss in training): ranked below the main head")
+        strong = score >= _WEAK_SCORE or ((bool(bonus) or frontier) and score > 0)
+        if in_training_mode[i]:
+            score -= 10
         # Prefer the outermost scope (tower 0, the model's own name scope) among near-ties.
         score -= 0.01 * name.count("/")
-        candidates.append((score, i, leaf if bonus else "", frontier))
-    candidates.sort(key=lambda t: (-t[0], t[1]))
+        candidates.append((score, i, reasons, strong))
+    candidates.sort(key=lambda t: (not t[3], -t[0], t[1]))  # generic ops after every strong candidate
+    chosen, patterns, weak = [], set(), 0
+    for candidate in candidates:
+        score, i, reasons, strong = candidate
+        pattern = _DIGITS.sub("#", names[i])
+        if pattern in patterns or (not strong and weak >= _MAX_WEAK):
+            continue
+        patterns.add(pattern)
+        weak += not strong
+        chosen.append(candidate)
+        if len(chosen) >= limit:
+            break
+    if chosen and in_training_mode[chosen[0][1]]:
+        # Never first in training mode while an inference-mode output exists (its equivalent, usually).
+        first = next((c for c in candidates if c[3] and not in_training_mode[c[1]]), None)
+        if first is not None:
+            chosen = [first] + [c for c in chosen if c is not first][:limit - 1]
     best = []
-    for score, i, named, frontier in candidates[:limit]:
-        reasons = [ops[i]] + ([f"named {named!r}"] if named else []) + (["end of the inference path"] if frontier else [])
-        best.append(Suggestion(names[i], ops[i], round(score, 2), ", ".join(reasons)))
+    for score, i, reasons, _ in chosen:
+        if in_training_mode[i]:
+            found = mode.output_mode(i)
+            why = f"computes in training mode ({found.what()})" if found else "computes in training mode"
+            if found and found.equivalent:
+                why += f": ranked below its inference tower's {found.equivalent}"
+            elif found and found.flags:
+                why += " by default: bind " + ", ".join(f"{f.name}={bind_text(f.inference)}" for f in found.flags)
+            reasons.append(why)
+        best.append(Suggestion(names[i], ops[i], round(score, 2), "; ".join(reasons)))
     return best
 
 

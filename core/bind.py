@@ -299,6 +299,16 @@ class _Constants:
         return None
 
 
+def scalar_values(by_name, assumed: dict[str, object]):
+    """tensor name -> its scalar value when the graph makes it constant (None otherwise), with the
+    placeholders in `assumed` taken to hold the values given. `by_name` maps node names to NodeDefs
+    (anything with `.get`). What core.training_mode evaluates predicates with, as folding does."""
+    constants = _Constants(by_name)
+    for name, value in assumed.items():
+        constants.memo[name] = constants.memo[f"{name}:0"] = value
+    return constants.value
+
+
 def _fold_switches(graph_def) -> bool:
     nodes = list(graph_def.node)
     if not any(n.op in SWITCH_OPS for n in nodes):

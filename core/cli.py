@@ -238,6 +238,7 @@ def cmd_freeze(args, progress) -> int:
     _need_outputs(model, args)
     options = _options(args)
     options.output_path = options.output_path or default_output_path(model)
+    _note_training_defaults(model, options)
     job = FreezeJob(model, options)
     # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure):
     # isolated, that is one line and exit 1 instead of "Aborted". Opening and converting stay in this
@@ -258,6 +259,18 @@ def cmd_freeze(args, progress) -> int:
         sys.stderr.write(f"tf-freezer: wrote {result.output}, but verification failed: {verify.reason}\n")
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _note_training_defaults(model, options) -> None:
+    """A freeze keeps training flags feedable; say so when one's default would make it train."""
+    from .bind import bind_text
+    from .export import training_defaults
+
+    for flag in training_defaults(model, options):
+        sys.stderr.write(f"tf-freezer: note: {flag.name} defaults to {bind_text(flag.default)} (training mode); the "
+                         f"frozen graph keeps it feedable with that default: feed {flag.name}="
+                         f"{bind_text(flag.inference)} at inference, or freeze with --bind "
+                         f"{flag.name}={bind_text(flag.inference)}.\n")
 
 
 def _verify_text(verify) -> str:
@@ -310,6 +323,7 @@ def cmd_export(args, progress) -> int:
              "outputs: " + ", ".join(result.outputs)]
     if result.variables_kept:
         lines.append("variables: kept in variables/")
+    lines += [f"note: {note}" for note in result.notes()]
     lines += [f"warning: {w}" for w in result.warnings]
     if result.verify is not None:
         lines.append(_verify_text(result.verify))

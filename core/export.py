@@ -27,15 +27,17 @@ import numpy as np
 
 from . import output as output_module
 from . import tf as tfmod
+from .bind import bind_text
 from .errors import FreezerError
 from .freeze import (FreezeJob, FreezeOptions, _check_inputs_exist, _clean, _group_initializers, _pruned_graph_def,
                      freeze_option_args, verify_option_args)
 from .jobs import Job, Progress
 from .load import OpenedModel
 from .output import check_target, write_atomically
-from .prune import PROTOBUF_LIMIT
+from .prune import PROTOBUF_LIMIT, keep_mask, resolve_outputs
 from .units import format_bytes
 from .variables import VARIABLE_OPS
+from .warning_codes import SIZE_LIMIT, UNKNOWN_OPS
 
 FORMATS = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 _SUFFIXES = {"savedmodel": ".savedmodel", "tflite": ".tflite", "onnx": ".onnx"}
@@ -71,11 +73,46 @@ class ExportResult:
     warnings: list[str] = field(default_factory=list)
     verify: Optional[object] = None  # VerifyResult
     details: dict = field(default_factory=dict)  # format specifics: ONNX opset, signature keys
+    # Training flags bound to their inference value because no --bind named them (inference_binds).
+    inference_binds: dict[str, object] = field(default_factory=dict)
+
+    def notes(self) -> list[str]:
+        """One line per flag bound by default, saying how to keep training behaviour instead."""
+        return [f"bound {name}={bind_text(value)} (inference); pass --bind {name}="
+                f"{bind_text(not value) if isinstance(value, bool) else 'VALUE'} to keep training behaviour"
+                for name, value in self.inference_binds.items()]
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["verify"] = self.verify.to_json() if self.verify is not None else None
         return data
+
+
+def _unbound_flags(model: OpenedModel, options: FreezeOptions) -> list:
+    """The training flags (core.training_mode) the outputs' subgraph reads that neither --bind nor
+    --rewire names."""
+    mode = model.training_mode
+    if mode is None or not mode.flags:
+        return []
+    graph = model.graph
+    ids = list(dict.fromkeys(i for i, _ in resolve_outputs(graph, options.outputs)))
+    kept = keep_mask(graph, ids, model.droppable_mask, options.drop_training_deps)
+    named = {b[:-2] if b.endswith(":0") else b for b in options.binds}
+    named |= {r.name for r in options.rewires} | {r.tensor.split(":")[0] for r in options.rewires}
+    return [f for f in mode.flags if kept[graph.index[f.name]] and f.name not in named]
+
+
+def inference_binds(model: OpenedModel, options: FreezeOptions) -> dict[str, object]:
+    """What an export binds by default: an export is an inference model, so each training flag its
+    outputs read and no --bind names is bound to its inference value (is_training=false,
+    keep_prob=1.0)."""
+    return {f.name: f.inference for f in _unbound_flags(model, options)}
+
+
+def training_defaults(model: OpenedModel, options: FreezeOptions) -> list:
+    """The training flags a freeze keeps feedable whose default is their training value: the frozen
+    graph computes in training mode unless they are fed."""
+    return [f for f in _unbound_flags(model, options) if f.defaults_to_training]
 
 
 def check_format(to: str) -> str:
@@ -236,6 +273,10 @@ class ExportJob(Job[ExportResult]):
         if fmt == "tflite" and options.batch_size < 1:
             raise FreezerError(f"The batch size must be at least 1, not {options.batch_size}.",
                                "Pass --batch-size 1 (the usual size on a device).")
+        defaults = inference_binds(self.model, fo)
+        if defaults:
+            fo = dataclasses.replace(fo, binds={**defaults, **fo.binds})
+            self.options = dataclasses.replace(options, freeze=fo)
         freezer = FreezeJob(self.model, fo)
         self._adopt(freezer, 0.0, 0.5)
         plan = freezer.plan()
@@ -243,8 +284,8 @@ class ExportJob(Job[ExportResult]):
         # opened graph through the cut).
         self._reference_model = plan.model
         path = check_export_path(self.model, fo.output_path or default_export_path(self.model, fmt), fmt, fo.overwrite)
-        warnings_ = [w.message for w in plan.warnings if w.code != "size-limit"]
-        too_big = any(w.code == "size-limit" for w in plan.warnings)
+        warnings_ = [w.message for w in plan.warnings if w.code != SIZE_LIMIT]
+        too_big = any(w.code == SIZE_LIMIT for w in plan.warnings)
         if too_big and fmt != "savedmodel":
             raise FreezerError(f"The frozen graph would be about {plan.estimated_bytes / 1024**3:.2f} GiB, over the "
                                f"2 GiB limit of a protobuf file, which {FORMATS[fmt]} cannot hold either.",
@@ -277,6 +318,7 @@ class ExportJob(Job[ExportResult]):
                              f"{FORMATS[fmt]} model has no input for them (a PlaceholderWithDefault keeps its "
                              "default), so both sides were run with the default.")
         result.warnings = warnings_ + result.warnings
+        result.inference_binds = defaults
         self.done(f"Wrote {path}")
         return result
 
@@ -295,7 +337,7 @@ class ExportJob(Job[ExportResult]):
         averages and partitions resolved as the freeze would): for a SavedModel's variables/ files."""
         t = time.perf_counter()
         model, fo = plan.model, self.options.freeze
-        unknown = [w for w in plan.warnings if w.code == "unknown-ops"]
+        unknown = [w for w in plan.warnings if w.code == UNKNOWN_OPS]
         if unknown:  # as FreezeJob.build refuses them
             raise FreezerError(unknown[0].message.replace("does not have", "cannot run"), unknown[0].fix)
         self.step("prune", 0.1, "Keeping the variables as variables")

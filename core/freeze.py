@@ -23,7 +23,7 @@ from . import tf as tfmod
 from .bind import bind_text
 from .errors import FreezerError
 from .graph import gc_paused
-from .jobs import Job
+from .jobs import Job, Progress
 from .load import OpenedModel
 from .loop_variables import strip_unused_loop_variables
 from .output import check_target, graph_chunks, size_of, write_atomically
@@ -31,6 +31,7 @@ from .prune import PROTOBUF_LIMIT, PrunePreview, preview
 from .rewire import Rewire
 from .units import format_bytes
 from .variables import VARIABLE_OPS, parse_slice_spec
+from .warning_codes import MISSING_VARIABLES, SIZE_LIMIT, UNKNOWN_OPS
 
 
 @dataclass
@@ -176,6 +177,8 @@ class FreezeJob(Job[FreezeResult]):
     #: Verify in core.isolate's worker process (the CLI sets it): running a malformed graph can abort
     #: TensorFlow's process, and there that is an error line instead. The worker reads the temp file.
     verify_isolated = False
+    #: the share of the progress bar the verification takes when it runs: most of a freeze's time
+    VERIFY_SHARE = 0.7
 
     def __init__(self, model: OpenedModel, options: FreezeOptions):
         super().__init__()
@@ -202,13 +205,13 @@ class FreezeJob(Job[FreezeResult]):
         t = time.perf_counter()
         plan = plan or self.plan()
         model = plan.model
-        too_big = [w for w in plan.warnings if w.code == "size-limit"]
+        too_big = [w for w in plan.warnings if w.code == SIZE_LIMIT]
         if too_big:  # known from the index alone: refuse before reading gigabytes
             raise FreezerError(too_big[0].message, too_big[0].fix)
-        unknown = [w for w in plan.warnings if w.code == "unknown-ops"]
+        unknown = [w for w in plan.warnings if w.code == UNKNOWN_OPS]
         if unknown:
             raise FreezerError(unknown[0].message.replace("does not have", "cannot run"), unknown[0].fix)
-        missing = [w for w in plan.warnings if w.code == "missing-variables"]
+        missing = [w for w in plan.warnings if w.code == MISSING_VARIABLES]
         if missing:
             raise FreezerError(missing[0].message + " Examples: " + ", ".join(missing[0].nodes) + ".", missing[0].fix)
         output_nodes = [o.rsplit(":", 1)[0] for o in plan.outputs]
@@ -255,6 +258,10 @@ class FreezeJob(Job[FreezeResult]):
     def _run(self) -> FreezeResult:
         options = self.options
         started = time.perf_counter()
+        bar = self._progress
+        if bar is not None and options.verify:  # the freeze's stages share the bar with the verification
+            self._progress = lambda p: bar(p if p.stage == "done" else
+                                           Progress(p.stage, p.fraction * (1 - self.VERIFY_SHARE), p.message))
         plan = self.plan()
         path = check_output_path(self.model, options.output_path or default_output_path(self.model), options.overwrite)
         built = self.build(plan, detach=True)
@@ -277,17 +284,18 @@ class FreezeJob(Job[FreezeResult]):
             if options.verify:
                 from .verify import VerifyJob
 
-                self.step("verify", 0.8, "Verifying: running the frozen graph against the checkpoint")
+                self.step("verify", 1.0, "Verifying: running the frozen graph against the checkpoint")
                 tv = time.perf_counter()
+                # From the file, not from memory: what is checked is what was written, and the
+                # verification can drop it before the reference runs.
                 job = VerifyJob(built.model, temp_path, outputs=plan.outputs, inputs_npz=options.verify_inputs,
-                                use_ema=options.use_ema, graph_def=None if self.verify_isolated else built.complete(),
-                                init_op=init_op)
+                                use_ema=options.use_ema, init_op=init_op)
                 if self.verify_isolated:
                     from .isolate import isolated
 
                     job = isolated(job)
                 job._cancel = self._cancel  # one cancel stops both
-                verify_result = job.run(None)
+                verify_result = job.run(self._verify_progress(bar))
                 timings["verify"] = time.perf_counter() - tv
                 if not verify_result.frozen_runs:  # never leave a .pb behind that cannot run
                     raise FreezerError(f"Not written: {verify_result.reason[0].upper()}{verify_result.reason[1:]}.",
@@ -303,6 +311,13 @@ class FreezeJob(Job[FreezeResult]):
             ops_before=len(self.model.graph), ops_after=len(frozen.node), output_bytes=size,
             seconds=time.perf_counter() - started, timings=timings,
             warnings=[w.message for w in plan.warnings], verify=verify_result, init_op=init_op)
+
+    def _verify_progress(self, bar):
+        """The verification's progress on the last VERIFY_SHARE of the bar, under its own stage names."""
+        if bar is None:
+            return None
+        low = 1 - self.VERIFY_SHARE
+        return lambda p: bar(Progress(p.stage, low + self.VERIFY_SHARE * p.fraction, p.message))
 
     def _read_variables(self, plan: PrunePreview, lazy: bool = False) -> dict[str, tuple]:
         """Graph variable name -> (numpy value, DataType enum) for every variable to convert.

@@ -59,7 +59,8 @@ _DOING = {
     "prune": "pruning the graph", "read-variables": "reading the variables",
     "convert": "turning variables into constants", "clean": "cleaning the graph", "write": "writing the file",
     "verify": "verifying the frozen graph", "load": "loading the frozen graph",
-    "run-frozen": "running the frozen graph", "run-checkpoint": "running the original model",
+    "run-frozen": "running the frozen graph", "restore": "restoring the checkpoint",
+    "run-reference": "running the original model",
     "compare": "comparing outputs", "export": "exporting",
 }
 _GLOG_FATAL = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]\s]+\] (.+)$")

@@ -17,6 +17,7 @@ from .errors import FreezerError
 from .graph import GraphModel
 from .jobs import Job
 from .locate import CheckpointLocation, locate
+from .training_mode import TrainingModeAnalysis
 from .variables import VARIABLE_OPS, CheckpointTensor, VariableInfo, map_variables, read_checkpoint_index
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -35,6 +36,7 @@ class OpenedModel:
     suggestions: list[Suggestion]
     training_mask: bytearray = field(repr=False)
     droppable_mask: bytearray = field(repr=False)  # control deps on these are cut by drop_training_deps
+    training_mode: Optional[TrainingModeAnalysis] = field(default=None, repr=False)  # which outputs train
     op_counts: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     _reader: object = field(default=None, repr=False)
@@ -164,7 +166,8 @@ def analyse(job: Job, location: CheckpointLocation, fmt: str, meta_graph, tensor
         for sig in signature_inputs:
             by_name[sig.name] = sig
         inputs = list(by_name.values())
-    suggestions = suggest_outputs(graph, inputs, training)
+    mode = TrainingModeAnalysis(graph, training)
+    suggestions = suggest_outputs(graph, inputs, training, mode=mode)
     if signature_outputs:
         # What the model's author declared beats any guess.
         declared = [Suggestion(name, graph.ops[graph.index[name]], 100.0, "signature output")
@@ -174,7 +177,7 @@ def analyse(job: Job, location: CheckpointLocation, fmt: str, meta_graph, tensor
     variables = map_variables(graph, tensors)
     model = OpenedModel(location=location, format=fmt, meta_graph=meta_graph, graph=graph, tensors=tensors,
                         variables=variables, inputs=inputs, suggestions=suggestions, training_mask=training,
-                        droppable_mask=droppable_control_mask(graph, training),
+                        droppable_mask=droppable_control_mask(graph, training), training_mode=mode,
                         op_counts=dict(Counter(graph.ops)), timings=timings, _reader=reader)
     timings["analyse"] = time.perf_counter() - t
     job.step("done", 1.0, f"Opened {os.path.basename(location.source.rstrip(os.sep))}: {len(graph):,} nodes")

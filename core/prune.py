@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Optional
 from .analysis import UNFEEDABLE_INPUT_OPS, is_update_op
 from .errors import FreezerError
 from .graph import GraphModel
+from .training_mode import RANDOM_OP_TYPES, describe
+from .warning_codes import (EMA_AVAILABLE, EMA_MISSING, MISSING_VARIABLES, RANDOM_OPS, SIZE_LIMIT,
+                            TABLE_INIT, TRAINING_FLAG_DEFAULT, TRAINING_MODE, TRAINING_OPS, UNFEEDABLE_INPUTS,
+                            UNKNOWN_OPS)
 
 if TYPE_CHECKING:
     from .freeze import FreezeOptions
@@ -19,8 +23,6 @@ if TYPE_CHECKING:
 
 PROTOBUF_LIMIT = 2 * 1024**3
 INIT_OP_NAME = "init_all_tables"  # what tf.compat.v1.tables_initializer() names its group too  # a serialized protobuf message cannot exceed 2 GiB
-_RANDOM_OPS = frozenset({"RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUniformInt",
-                         "Multinomial", "RandomShuffle", "RandomGamma", "RandomPoisson"})
 TABLE_OPS = frozenset({"HashTable", "HashTableV2", "MutableHashTable", "MutableHashTableV2",
                        "MutableHashTableOfTensors", "MutableHashTableOfTensorsV2", "MutableDenseHashTable",
                        "MutableDenseHashTableV2"})
@@ -34,7 +36,7 @@ _CONST_OVERHEAD = 96
 
 @dataclass
 class PreviewWarning:
-    code: str  # stable identifier: size-limit, training-ops, unfeedable-inputs, ema-available, ...
+    code: str  # stable identifier, one of core.warning_codes
     message: str
     fix: str
     nodes: list[str] = field(default_factory=list)  # a few examples
@@ -159,12 +161,12 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
     warnings: list[PreviewWarning] = []
     if estimated >= PROTOBUF_LIMIT:
         warnings.append(PreviewWarning(
-            "size-limit", f"The frozen graph would be about {estimated / 1024**3:.2f} GiB, over the 2 GiB "
+            SIZE_LIMIT, f"The frozen graph would be about {estimated / 1024**3:.2f} GiB, over the 2 GiB "
             "limit of a single protobuf file.", "Export a SavedModel instead: it keeps variables in separate files."))
     missing = [i for i in var_ids if not model.variables[i].in_checkpoint]
     if missing:
         warnings.append(PreviewWarning(
-            "missing-variables", f"{len(missing)} variable(s) the outputs need have no value in the checkpoint "
+            MISSING_VARIABLES, f"{len(missing)} variable(s) the outputs need have no value in the checkpoint "
             "(never saved, or created after it was written).",
             "Pick a checkpoint saved after these variables existed, or outputs that do not need them.",
             _examples(graph, missing)))
@@ -178,40 +180,51 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
         what = ("they will be frozen as plain computations of the new values" if rewritten
                 else "they will be kept as they are and may fail to run without variables")
         warnings.append(PreviewWarning(
-            "training-ops", f"The outputs depend on {len(updates)} training update op(s) "
+            TRAINING_OPS, f"The outputs depend on {len(updates)} training update op(s) "
             f"({', '.join(sorted({ops[i] for i in updates}))}): {what}.", fix, _examples(graph, updates)))
     pipeline = [i for i in kept_ids if ops[i] in UNFEEDABLE_INPUT_OPS]
     if pipeline:
         warnings.append(PreviewWarning(
-            "unfeedable-inputs", f"The outputs read their data from an input pipeline "
+            UNFEEDABLE_INPUTS, f"The outputs read their data from an input pipeline "
             f"({', '.join(_examples(graph, pipeline, 3))}), which a deployed graph cannot be fed through.",
             "Rewire the pipeline's output tensors to new placeholders (Feed here), or pick outputs that "
             "start from a placeholder.", _examples(graph, pipeline)))
-    randoms = [i for i in kept_ids if ops[i] in _RANDOM_OPS]
+    explained: set[int] = set()
+    mode = getattr(model, "training_mode", None)
+    for i in output_ids if mode is not None else ():
+        found = mode.output_mode(i)
+        if found is None:
+            continue
+        message, fix = describe(found)
+        warnings.append(PreviewWarning(TRAINING_MODE if found.always else TRAINING_FLAG_DEFAULT, message, fix,
+                                       found.examples))
+        explained.update(graph.index[name] for name in found.examples)
+        explained.update(e.node for e in mode.default.live_evidence)
+    randoms = [i for i in kept_ids if ops[i] in RANDOM_OP_TYPES and i not in explained]
     if randoms:
         warnings.append(PreviewWarning(
-            "random-ops", f"The outputs depend on {len(randoms)} random op(s) (dropout?), so they change from "
+            RANDOM_OPS, f"The outputs depend on {len(randoms)} random op(s) (dropout?), so they change from "
             "run to run.", "Bind keep_prob to 1.0 or the training flag to false.", _examples(graph, randoms)))
     if not options.use_ema and any(model.variables[i].has_ema for i in var_ids):
         warnings.append(PreviewWarning(
-            "ema-available", "The checkpoint holds exponential moving averages of these variables, which "
+            EMA_AVAILABLE, "The checkpoint holds exponential moving averages of these variables, which "
             "usually evaluate better.", "Turn on 'use moving averages' (--use-ema) to freeze those values instead."))
     if options.use_ema and not any(model.variables[i].has_ema for i in var_ids):
         warnings.append(PreviewWarning(
-            "ema-missing", "Use moving averages is on, but the checkpoint holds no moving averages for "
+            EMA_MISSING, "Use moving averages is on, but the checkpoint holds no moving averages for "
             "these variables.", "Turn it off; the raw variable values will be used."))
 
     unknown = unregistered_ops(kept_by_op, graph.graph_def)
     if unknown:
         warnings.append(PreviewWarning(
-            "unknown-ops", f"The outputs need op(s) this TensorFlow does not have: {', '.join(unknown)} (not "
+            UNKNOWN_OPS, f"The outputs need op(s) this TensorFlow does not have: {', '.join(unknown)} (not "
             "registered; custom ops?).", "Pick outputs that do not need them, or freeze with the TensorFlow build "
             "that trained the model (with its custom op libraries).",
             _examples(graph, [i for i in kept_ids if ops[i] in set(unknown)])))
 
     if init_ids:
         warnings.append(PreviewWarning(
-            "table-init", f"The outputs use {len(init_ids)} lookup table(s): the frozen graph keeps their "
+            TABLE_INIT, f"The outputs use {len(init_ids)} lookup table(s): the frozen graph keeps their "
             f"initialisers under one op, {INIT_OP_NAME!r}, to run once before inference.",
             f"In your serving code run {INIT_OP_NAME!r} once after importing the graph.",
             _examples(graph, init_ids)))

@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPlainTextEdit, QSpinBox, QToolButton, QVBoxLayout)
 
+from core.bind import bind_text
 from core.errors import FreezerError
 
 TITLES = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
@@ -47,7 +48,9 @@ class ExportDialog(QDialog):
     """Path and format options for one export. `options()` is the ExportOptions, or None while a field
     does not parse."""
 
-    def __init__(self, options, command_line: Callable[[object], str], parent=None):
+    def __init__(self, options, command_line: Callable[[object], str], parent=None, inference_binds=None):
+        """`inference_binds`: the training flags the export will bind to their inference value
+        (core.export.inference_binds), shown so that nothing is bound unseen."""
         super().__init__(parent)
         self.setObjectName("exportDialog")
         self.fmt = options.to
@@ -101,6 +104,13 @@ class ExportDialog(QDialog):
             form.addRow(self.optimize)
         elif self.fmt == "onnx":
             form.addRow("Opset:", self.opset)
+        self.binds_note = QLabel(
+            "Bound for inference: " + ", ".join(f"{name} = {bind_text(value)}" for name, value in inference_binds.items())
+            + ". To keep training behaviour, bind the flag to its training value in the options panel."
+            if inference_binds else "")
+        self.binds_note.setObjectName("exportBindsNote")
+        self.binds_note.setWordWrap(True)
+        self.binds_note.setVisible(bool(inference_binds))
         self.error = QLabel()
         self.error.setObjectName("exportError")
         self.error.setWordWrap(True)
@@ -116,6 +126,7 @@ class ExportDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(form)
+        layout.addWidget(self.binds_note)
         layout.addWidget(self.error)
         layout.addWidget(QLabel("Command line:"))
         layout.addWidget(self.command)

@@ -24,6 +24,7 @@ from core.graph import split_tensor_name
 from core.jobs import Job
 from core.rewire import Rewire
 from core.units import format_bytes
+from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
 from .details import DetailsPane
 from .export_dialog import TITLES as EXPORT_TITLES
@@ -1004,6 +1005,13 @@ class MainWindow(QMainWindow):
         if dropout is not None or switch is not None:
             name = dropout or switch
             offer("random-ops", f"Bind {name} = {_value_text(flags.inference_default(name))}", bind(name))
+        trained = self._training_defaults(unbound)
+        if trained:
+            offer(TRAINING_FLAG_DEFAULT, "Bind " + ", ".join(
+                f"{f} = {_value_text(flags.inference_default(f))}" for f in trained), lambda: [bind(f)() for f in trained])
+        swaps = self._inference_towers()
+        if swaps:
+            offer(TRAINING_MODE, "Use " + ", ".join(swaps.values()) + " instead", lambda: self._swap_outputs(swaps))
         if any(not i.feedable for i in self.model.inputs):
             offer("unfeedable-inputs", "Feed new placeholders instead", self.feed_pipeline)
         # Over 2 GiB a .pb cannot be written at all; a SavedModel keeps the weights beside the graph.
@@ -1014,6 +1022,30 @@ class MainWindow(QMainWindow):
             offer("ema-missing", "Turn moving averages off", lambda: panel.use_ema.setChecked(False))
         self._fix_actions = actions
         return fixes
+
+    def _training_defaults(self, unbound: list[str]) -> list[str]:
+        """The unbound flags whose default is their training value (core.training_mode)."""
+        mode = self.model.training_mode
+        trained = {f.name for f in mode.flags if f.defaults_to_training} if mode is not None else set()
+        return [f for f in unbound if f in trained]
+
+    def _inference_towers(self) -> dict[int, str]:
+        """Ticked output in training mode -> its inference tower's equivalent, where there is one."""
+        mode, graph = self.model.training_mode, self.model.graph
+        if mode is None:
+            return {}
+        swaps = {}
+        for i in self.tree_model.checked_ids():
+            if mode.inference.tainted[i]:
+                equivalent = mode.equivalent(i)
+                if equivalent:
+                    swaps[i] = equivalent
+        return swaps
+
+    def _swap_outputs(self, swaps: dict[int, str]) -> None:
+        for i, name in swaps.items():
+            self.tree_model.set_checked(i, False)
+            self.tree_model.set_checked(self.model.graph.index[name], True)
 
     def apply_fix(self, code: str) -> None:
         """Apply the fix a preview warning offers (a link next to the warning)."""
@@ -1367,6 +1399,8 @@ class MainWindow(QMainWindow):
                 self.log(f"  {verify.reason}")
         for warning in result.warnings or []:
             self.log(f"  warning: {warning}")
+        for note in getattr(result, "notes", list)():  # an export's flags bound for inference
+            self.log(f"  note: {note}")
 
     def _on_freeze_failed(self, runner: JobRunner, exc) -> None:
         if runner is not self._freeze_runner:
@@ -1436,10 +1470,11 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _ask_export_dialog(self, fmt: str, options):
-        from core.export import export_command_line
+        from core.export import export_command_line, inference_binds
 
         model = self.model
-        dialog = ExportDialog(options, lambda o: export_command_line(model, o), self)
+        dialog = ExportDialog(options, lambda o: export_command_line(model, o), self,
+                              inference_binds=inference_binds(model, options.freeze))
         return dialog.options() if dialog.exec() == QDialog.Accepted else None
 
     def _on_exported(self, runner: JobRunner, result) -> None:

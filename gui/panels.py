@@ -360,6 +360,8 @@ class ResultPanel(QGroupBox):
         if details.get("signature"):
             lines.append(f"Signature: {html.escape(str(details['signature']))}"
                          + (" (variables kept in variables/)" if getattr(result, "variables_kept", False) else ""))
+        if getattr(result, "inference_binds", None):
+            lines.append("Bound for inference: " + html.escape("; ".join(result.notes())))
         lines.append(f"Time: {result.seconds:.2f} s")
         self._finish(result, lines, f"the {title} model", command, "tf-freezer export")
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from core.errors import FreezerError
 from core.rewire import Rewire, parse_rewire
+from core.training_mode import inference_value
 
 # What a placeholder can be: resource and variant tensors are handles, not data (core refuses them).
 FEEDABLE_DTYPES = ("float32", "float16", "bfloat16", "float64", "int32", "int64", "int16", "int8", "uint8",
@@ -26,7 +27,6 @@ FEEDABLE_DTYPES = ("float32", "float16", "bfloat16", "float64", "int32", "int64"
 _UNFEEDABLE = {"resource", "variant"}
 _FLOAT_TYPES = {"float16", "bfloat16", "float32", "float64"}
 _INT_TYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
-_KEEP_WORDS = re.compile(r"keep", re.IGNORECASE)
 
 
 @dataclass
@@ -343,7 +343,7 @@ class FlagBinder(QWidget):
             spin.setRange(-1e9, 1e9)
             spin.setSingleStep(0.1)
             # keep_prob: keep everything at inference; a dropout *rate*: drop nothing.
-            spin.setValue(1.0 if _KEEP_WORDS.search(name) else 0.0)
+            spin.setValue(inference_value(name, dtype))
             spin.editingFinished.connect(lambda: self._value_changed(name))
             return spin
         if dtype in _INT_TYPES:
@@ -412,11 +412,4 @@ class FlagBinder(QWidget):
 
     def inference_default(self, name: str):
         """The value binding suggests for a flag: false, or 1.0 for keep_prob, 0.0 for a drop rate, 0."""
-        dtype = self._flags[name].dtype
-        if dtype == "bool":
-            return False
-        if dtype in _FLOAT_TYPES:
-            return 1.0 if _KEEP_WORDS.search(name) else 0.0
-        if dtype in _INT_TYPES:
-            return 0
-        return None
+        return inference_value(name, self._flags[name].dtype)

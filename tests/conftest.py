@@ -33,16 +33,17 @@ class CheckpointFactory:
     Each model gets its own folder under ``root``. Build times are kept in ``timings``.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, module: str = "checkpoints"):
         self.root = Path(root)
+        self.module = module  # the module whose ALL_BUILDERS this factory builds
         self._specs: dict = {}
         self._lock = threading.Lock()
         self.timings: dict[str, float] = {}
 
     def _builders(self):
-        import checkpoints  # heavy: imports TensorFlow, so only on first use
+        import importlib
 
-        return checkpoints.ALL_BUILDERS
+        return importlib.import_module(self.module).ALL_BUILDERS  # heavy: imports TensorFlow, so only on first use
 
     def __getitem__(self, name: str):
         with self._lock:
@@ -85,6 +86,12 @@ def tensorflow_worker():
 def checkpoints(tmp_path_factory) -> CheckpointFactory:
     """All test checkpoints, each built lazily on first access (see tests/checkpoints.py)."""
     return CheckpointFactory(tmp_path_factory.mktemp("ckpts"))
+
+
+@pytest.fixture(scope="session")
+def training_checkpoints(tmp_path_factory) -> CheckpointFactory:
+    """Graphs whose outputs can compute in training mode (see tests/training_checkpoints.py)."""
+    return CheckpointFactory(tmp_path_factory.mktemp("training"), "training_checkpoints")
 
 
 @pytest.fixture(scope="session")

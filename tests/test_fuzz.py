@@ -303,11 +303,11 @@ def test_no_mutant_kills_the_process(campaign):
 @pytest.mark.parametrize("name", ["const-dtype-mismatch.pb", "const-dtype-mismatch-in-path.meta"])
 def test_a_tensorflow_abort_is_one_line_naming_the_check(campaign, name):
     """A Const whose value dtype differs from its dtype attr makes grappler CHECK-fail (tensor.cc
-    'Check failed: dtype() == expected_dtype') while the frozen graph is verified: the worker dies of
+    'Check failed: dtype() == expected_dtype') while verification runs the frozen graph: the worker dies of
     SIGABRT, and the app says so, with TensorFlow's reason."""
     record = campaign["records"][MUTANTS + CRAFTED.index(name)]
     assert record["outcome"] == "error" and record.get("worker_died") == "SIGABRT", record
-    assert record["message"].startswith("TensorFlow crashed while verifying the frozen graph: Check failed: "
+    assert record["message"].startswith("TensorFlow crashed while running the frozen graph: Check failed: "
                                         "dtype() == expected_dtype"), record["message"]
 
 

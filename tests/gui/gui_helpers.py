@@ -8,6 +8,21 @@ from PySide6.QtWidgets import QApplication
 TF_TIMEOUT_MS = 180_000
 OPEN_TIMEOUT_MS = 60_000
 FREEZE_TIMEOUT_MS = 180_000
+SURGERY_TIMEOUT_MS = 60_000  # a preview that waits for graph surgery in the background
+
+
+def open_model(window, qtbot, path):
+    """Open `path` in the window and wait until it is shown."""
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        window.open_path(str(path))
+    return window.model
+
+
+def tick_and_preview(window, qtbot, name):
+    """Tick output `name` and return the preview that follows (after any graph surgery)."""
+    with qtbot.waitSignal(window.previewUpdated, timeout=SURGERY_TIMEOUT_MS) as blocker:
+        window.tree_model.set_checked(window.model.graph.index[name], True)
+    return blocker.args[0]
 
 
 class ErrorRecorder:

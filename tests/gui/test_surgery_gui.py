@@ -7,21 +7,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from core.rewire import Rewire
-from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS
-
-SURGERY_TIMEOUT_MS = 60_000
-
-
-def open_model(window, qtbot, path):
-    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
-        window.open_path(str(path))
-    return window.model
-
-
-def tick(window, qtbot, name):
-    with qtbot.waitSignal(window.previewUpdated, timeout=SURGERY_TIMEOUT_MS) as blocker:
-        window.tree_model.set_checked(window.model.graph.index[name], True)
-    return blocker.args[0]
+from gui_helpers import FREEZE_TIMEOUT_MS, SURGERY_TIMEOUT_MS, open_model
+from gui_helpers import tick_and_preview as tick
 
 
 def menu_action(window, node_name, object_name):
