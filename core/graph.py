@@ -548,14 +548,7 @@ class GraphModel:
         100k-node graph marks most of the tree, in milliseconds rather than a Python walk."""
         import numpy as np
 
-        self.scope_root  # noqa: B018 - builds the tree on first use
-        if self._scope_arrays is None:
-            parent = np.fromiter((item.parent.serial if item.parent is not None else 0 for item in self.scope_rows),
-                                 dtype=np.int64, count=len(self.scope_rows))
-            node_row = np.fromiter((item.serial for item in self.scope_items), dtype=np.int64,
-                                   count=len(self.scope_items))
-            self._scope_arrays = (parent, node_row)
-        parent, node_row = self._scope_arrays
+        parent, node_row = self._scope_parent_arrays()
         shown = np.zeros(len(parent), dtype=np.uint8)
         shown[0] = 1
         frontier = node_row[np.asarray(ids, dtype=np.int64)] if len(ids) else node_row[:0]
@@ -568,14 +561,26 @@ class GraphModel:
         parents[parent[rows[rows != 0]]] = 1
         return shown.tobytes(), parents.tobytes()
 
+    def _scope_parent_arrays(self):
+        """(parent serial of each scope row, scope row serial of each node id) as numpy arrays, made once."""
+        import numpy as np
+
+        self.scope_root  # noqa: B018 - builds the tree on first use
+        if self._scope_arrays is None:
+            parent = np.fromiter((item.parent.serial if item.parent is not None else 0 for item in self.scope_rows),
+                                 dtype=np.int64, count=len(self.scope_rows))
+            node_row = np.fromiter((item.serial for item in self.scope_items), dtype=np.int64,
+                                   count=len(self.scope_items))
+            self._scope_arrays = (parent, node_row)
+        return self._scope_arrays
+
     def scope_match_counts(self, ids: list[int]):
         """How many of these node ids each scope row holds (itself and everything beneath), as a numpy
         array by ScopeItem.serial: the tree's per-scope match counts. One vectorised step per level
         of the deepest name, each a bincount of the matches' ancestors at that level."""
         import numpy as np
 
-        self.scope_visibility([])  # builds the parent arrays on first use
-        parent, node_row = self._scope_arrays
+        parent, node_row = self._scope_parent_arrays()
         rows = node_row[np.asarray(ids, dtype=np.int64)] if len(ids) else node_row[:0]
         counts = np.bincount(rows, minlength=len(parent))
         while rows.size:

@@ -82,6 +82,7 @@ class _OpenAndIndex:
         graph = model.graph
         graph.scope_root  # noqa: B018 - lazily built properties
         graph.lower_names  # noqa: B018
+        graph.leaf_index  # noqa: B018 - what ranking the search's matches reads
         if len(graph.names):
             model.node_kind(0)
         self.job.check_cancelled()
@@ -862,6 +863,9 @@ class MainWindow(QMainWindow):
         something else, and the tree needs the height)."""
         searching = ranked is not None
         self.search_results.set_results(self.model.graph, ranked or [])
+        shown = self.search_results.results.rowCount()
+        self.search_results_title.setText("<b>Best matches</b>" if not ranked or shown == len(ranked) else
+                                          f"<b>Best {shown} of {len(ranked)} matches</b> (all of them in the tree)")
         self.search_results.setVisible(searching)
         self.search_results_title.setVisible(searching)
         has_suggestions = self.suggestions.count() > 0

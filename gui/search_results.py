@@ -1,9 +1,10 @@
 """The search's ranked results: a flat list beside the tree, best match first (core's `GraphModel.rank`).
 
 A broad search on a 100k-node graph matches thousands of nodes spread over as many scopes; the tree
-shows where they are (with per-scope match counts), this list shows which ones to look at first. It is a
-list model over core's ranked ids, so its cost does not grow with the match count: rows are made when the
-view paints them. Ticking a row ticks the node in the tree (the tree model holds the ticked outputs).
+shows where they are (with per-scope match counts), this list shows which ones to look at first: the best
+MAX_ROWS of them. More would not be read, and QListView lays out every row it has on each reset (two
+Python calls per row: a second for a 100k-match search). Ticking a row ticks the node in the tree (the
+tree model holds the ticked outputs).
 """
 from __future__ import annotations
 
@@ -14,21 +15,23 @@ from .node_tree import KIND_TIPS, NodeTreeModel
 from .resources import icon
 
 VISIBLE_ROWS = 6  # rows shown without scrolling; the tree below keeps the rest of the height
+MAX_ROWS = 200
 
 
 class SearchResultsModel(QAbstractListModel):
-    """Rows: node ids, in the order core ranked them."""
+    """Rows: the best MAX_ROWS node ids, in the order core ranked them; `total` is how many matched."""
 
     def __init__(self, tree_model: NodeTreeModel, parent=None):
         super().__init__(parent)
         self.tree_model = tree_model
         self.graph = None
         self.ids: list[int] = []
+        self.total = 0
         tree_model.checkedChanged.connect(self._on_checked_changed)
 
     def set_results(self, graph, ids: list[int]) -> None:
         self.beginResetModel()
-        self.graph, self.ids = graph, list(ids)
+        self.graph, self.ids, self.total = graph, list(ids[:MAX_ROWS]), len(ids)
         self.endResetModel()
 
     def node_id(self, row: int) -> int:
