@@ -107,12 +107,18 @@ def is_training_scope(name: str) -> bool:
 
 
 def training_scope_mask(names: list[str]) -> bytearray:
-    """is_training_scope for every name at once: consecutive names share their scope, so the scope
-    part is decided once per distinct scope and only the last segment per name."""
-    mask = bytearray(len(names))
+    """is_training_scope for every name at once."""
+    return _segment_mask(names, _is_training_segment, bytearray(len(names)))
+
+
+def _segment_mask(names: list[str], segment, mask: bytearray, needle: str = "") -> bytearray:
+    """Set mask[i] for each name with a '/'-segment that `segment` accepts. Consecutive names share their
+    scope, so the scope part is decided once per distinct scope and only the last segment per name;
+    names without `needle` (a substring every accepted segment has) are skipped unsplit."""
     by_scope: dict[str, bool] = {"": False}
-    segment = _is_training_segment
     for i, name in enumerate(names):
+        if needle and needle not in name:
+            continue
         scope, _, leaf = name.rpartition("/")
         flag = by_scope.get(scope)
         if flag is None:
@@ -421,17 +427,7 @@ def machinery_mask(graph: GraphModel, training: bytearray) -> bytearray:
         for i, op in enumerate(graph.ops):
             if op in summaries:
                 mask[i] = 1
-    initialiser = _INITIALISER_SEGMENT.fullmatch
-    by_scope: dict[str, bool] = {}
-    for i, name in enumerate(graph.names):
-        if "nitial" not in name:  # the common case, decided without splitting the name
-            continue
-        scope, _, leaf = name.rpartition("/")
-        flag = by_scope.get(scope)
-        if flag is None:
-            flag = by_scope[scope] = any(initialiser(s) for s in scope.split("/"))
-        if flag or initialiser(leaf):
-            mask[i] = 1
+    _segment_mask(graph.names, _INITIALISER_SEGMENT.fullmatch, mask, needle="nitial")
     consumers, data_inputs, control_inputs, ops = graph.consumers, graph.data_inputs, graph.control_inputs, graph.ops
     # Forwards from "is this variable initialised yet?": the conds that give a moving average its first value.
     queue = deque(i for i, op in enumerate(ops) if op in _INITIALISED_OPS)
