@@ -1,6 +1,6 @@
 """The desktop app on the benchmark models, offscreen (issue 5).
 
-Usage:  python benchmarks/bench_gui.py [--cache DIR] [--starts 5] [--opens 3] [--json [FILE]]
+Usage:  python benchmarks/bench_gui.py [--cache DIR] [--starts 5] [--cold 5] [--opens 3] [--json [FILE]]
 
 Run it with the project's venv interpreter; the models come from `benchmarks/make_models.py`
 (resnet50 is (a), huge is (c)). Every measurement runs in a child process with
@@ -22,6 +22,13 @@ files and window layout are left alone.
   * preview on (c): 20 outputs ticked one after another in the tree; wall time from the tick to
     `previewUpdated` (the window recomputes on the next event-loop turn) plus event processing;
     p50, p95. The core part (`core.prune.preview`) is reported beside it.
+  * cold launch until the tree is usable: wall time from spawning `tf-freezer PATH` (python start-up
+    included) on the bundled sample and on (a) until the tree is usable: the window has shown the
+    graph (`graphShown`: the scope tree and the suggestions are there, TensorFlow still loading), the
+    first suggestion is ticked and its prune preview (`previewUpdated`, node counts) is on screen.
+    Then until the checkpoint part is in (`modelOpened`: variable sizes, Freeze unlocked), and the
+    longest event-loop stall in between (the TensorFlow import runs in a thread of the same process).
+    Alternating, median of --cold runs each.
   * event-loop stall: a 10 ms QTimer heartbeat runs while (a) is frozen from the window (Freeze
     button: the freeze and its verification run in the app's TensorFlow worker process); the
     longest gap between two heartbeats, minus the 10 ms period. The same for 1 s of idle before.
@@ -78,6 +85,79 @@ def child_startup() -> int:
 
     code = main(["gui"])
     report["exit"] = code
+    print("BENCH " + json.dumps(report), flush=True)
+    return 0
+
+
+def child_cold(path: str) -> int:
+    """Start the app as `tf-freezer PATH` does; report when the tree is usable, then when the model is
+    complete, then quit."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    import core.tf
+    import gui.main_window as main_window
+
+    report: dict = {}
+    beats: list[float] = []
+    heartbeat: list = []
+
+    def quit_app() -> None:
+        QTimer.singleShot(0, QApplication.instance().quit)
+
+    def usable(window) -> None:
+        QApplication.instance().processEvents()  # the view lays out and paints its rows
+        report["graph_epoch"] = time.time()
+        report["suggestions"] = window.suggestions.count()
+
+        def previewed(preview) -> None:
+            window.previewUpdated.disconnect(previewed)
+            QApplication.instance().processEvents()
+            report["usable_epoch"] = time.time()
+            report["tensorflow_imported_at_graph"] = report.pop("imported")
+            report["tensorflow_loaded_at_usable"] = core.tf.is_loaded()
+            report["preview"] = {"kept": preview.kept, "removed": preview.removed, "pending": preview.pending}
+            timer = QTimer()
+            timer.setInterval(10)
+            timer.timeout.connect(lambda: beats.append(time.perf_counter()))
+            timer.start()
+            heartbeat.append(timer)
+            beats.append(time.perf_counter())
+
+        window.previewUpdated.connect(previewed)
+        window.suggestions.item(0).setCheckState(Qt.Checked)
+
+    def complete(window, model) -> None:
+        report["complete_epoch"] = time.time()
+        beats.append(time.perf_counter())
+        if heartbeat:
+            heartbeat[0].stop()
+        report["stall_max_s"] = max((b - a for a, b in zip(beats, beats[1:])), default=None)
+        report["freeze_enabled"] = window.freeze_button.isEnabled()
+        report["nodes"] = len(model.graph)
+        report["timings"] = dict(window.timings)
+        quit_app()
+
+    original_init = main_window.MainWindow.__init__
+
+    def init(self, *a, **kw) -> None:
+        original_init(self, *a, **kw)
+
+        def shown(_model) -> None:
+            report["imported"] = "tensorflow" in sys.modules
+            # The process's CPU seconds so far (python start-up included, TensorFlow not started yet):
+            # what the wall time would be on an idle machine, near enough.
+            report["graph_cpu_s"] = time.process_time()
+            QTimer.singleShot(0, lambda: usable(self))
+
+        self.graphShown.connect(shown)
+        self.modelOpened.connect(lambda m: complete(self, m))
+        self.openFailed.connect(lambda line: (report.update(error=line), quit_app()))
+
+    main_window.MainWindow.__init__ = init
+    from gui.launch import main
+
+    report["exit"] = main([path])
     print("BENCH " + json.dumps(report), flush=True)
     return 0
 
@@ -284,15 +364,19 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"models folder (default {DEFAULT_CACHE})")
     parser.add_argument("--starts", type=int, default=5, help="app starts to time (default 5)")
     parser.add_argument("--opens", type=int, default=3, help="opens of each model (default 3)")
+    parser.add_argument("--cold", type=int, default=5, help="cold launches on each of sample and (a) (default 5)")
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE", help="dump the raw numbers as JSON")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds before a child is killed")
-    parser.add_argument("--child", choices=["startup", "session"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["startup", "session", "cold"], help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     cache = Path(args.cache).resolve()
 
     if args.child == "startup":
         return child_startup()
+    if args.child == "cold":
+        return child_cold(args.path)
     if args.child == "session":
         models = json.loads((cache / "models.json").read_text())["models"]
         return child_session(cache, models, args.opens, Path(args.work))
@@ -322,9 +406,22 @@ def main(argv=None) -> int:
             child["spawn_to_shown_s"] = child["shown_epoch"] - spawn
             starts.append(child)
             log(f"start {k + 1}/{args.starts}: window shown {child['spawn_to_shown_s']:.2f} s after launch")
+        cold: dict[str, list] = {"sample": [], "resnet50": []}
+        targets = {"sample": str(REPO / "resources" / "sample"), "resnet50": str(cache / models["resnet50"]["folder"])}
+        for k in range(args.cold):
+            for name in (("sample", "resnet50") if k % 2 == 0 else ("resnet50", "sample")):
+                child, spawn = _child(["--child", "cold", "--path", targets[name]], env, args.timeout)
+                if "error" in child or "usable_epoch" not in child:
+                    raise RuntimeError(f"cold launch on {name} did not get a usable tree: {child}")
+                child.update(usable_s=child["usable_epoch"] - spawn, graph_s=child["graph_epoch"] - spawn,
+                             complete_s=child["complete_epoch"] - spawn)
+                cold[name].append(child)
+                log(f"cold launch {k + 1}/{args.cold} on {name}: tree usable {child['usable_s']:.2f} s, "
+                    f"variables in {child['complete_s']:.2f} s after launch")
         log("session: TensorFlow, opens, search, preview, freeze (a few minutes)")
         session, _ = _child(["--child", "session", "--cache", str(cache), "--opens", str(args.opens),
                              "--work", str(work)], env, args.timeout)
+        session["cold"] = cold
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -336,8 +433,25 @@ def main(argv=None) -> int:
     preview = [t["s"] for t in session["preview"]]
     preview_core = [t["core_s"] for t in session["preview"] if t["core_s"] is not None]
     freeze = session["freeze"]
+    cold_usable = {name: statistics.median(c["usable_s"] for c in runs) for name, runs in session["cold"].items()}
+    cold_complete = {name: statistics.median(c["complete_s"] for c in runs) for name, runs in session["cold"].items()}
+    cold_stall = {name: max(0.0, statistics.median(c["stall_max_s"] for c in runs) - 0.010)  # minus the period
+                  for name, runs in session["cold"].items()}
+    cold_cpu = {name: statistics.median(c["graph_cpu_s"] for c in runs) for name, runs in session["cold"].items()}
+    before_tf = all(not c["tensorflow_imported_at_graph"] for runs in session["cold"].values() for c in runs)
     rows = [
         ("window shown after launch (median of %d)" % len(starts), _s(shown), "≤ 1 s", shown <= 1.0),
+        ("cold `tf-freezer sample` → usable tree, preview of a tick shown (median of %d)" % len(session["cold"]["sample"]),
+         _s(cold_usable["sample"]), "≤ 1.0 s", cold_usable["sample"] <= 1.0 and before_tf),
+        ("cold `tf-freezer` (a) resnet50 → usable tree, preview of a tick shown (median of %d)"
+         % len(session["cold"]["resnet50"]), _s(cold_usable["resnet50"]), "≤ 1.5 s",
+         cold_usable["resnet50"] <= 1.5 and before_tf),
+        ("  CPU seconds of the app process until the graph was shown: sample / (a) (median)",
+         f"{_s(cold_cpu['sample'])} / {_s(cold_cpu['resnet50'])}", "", None),
+        ("  then variable sizes in, Freeze unlocked: sample / (a)",
+         f"{_s(cold_complete['sample'])} / {_s(cold_complete['resnet50'])}", "", None),
+        ("  longest event-loop stall while TensorFlow loads in the app: sample / (a) (median)",
+         f"{_ms(cold_stall['sample'])} / {_ms(cold_stall['resnet50'])}", "", None),
         ("(a) resnet50 open → usable tree (median of %d)" % len(session["open"]["resnet50"]),
          _s(usable["resnet50"]), "", None),
         ("(c) huge open → usable tree (median of %d)" % len(session["open"]["huge"]), _s(usable["huge"]), "", None),

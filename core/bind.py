@@ -262,15 +262,11 @@ class _Constants:
         if op == "Const":
             if index != 0:
                 return None
-            from tensorflow.python.framework import tensor_util
-
             try:
-                array = tensor_util.MakeNdarray(node.attr["value"].tensor)
+                values = tfmod.const_values(node.attr["value"].tensor)
             except Exception:  # an unusual dtype: not a predicate we can use
                 return None
-            if array.size != 1:
-                return None
-            return array.reshape(()).item()
+            return values[0] if len(values) == 1 else None
         if op in _PASS_THROUGH:
             # Switch outputs carry the data input's value when they are live.
             return self.value(data[0], depth + 1) if data and (index == 0 or op in SWITCH_OPS) else None

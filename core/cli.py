@@ -1,6 +1,8 @@
 """The `tf-freezer` command line (headless). Other tools call it: keep its flags and JSON stable.
 
-Exit codes: 0 success, 1 a user-facing error (one line on stderr), 2 bad usage.
+Exit codes: 0 success (for freeze, export and verify: verified, or --no-verify), 1 a user-facing error
+or a failed verification (one line on stderr; freeze and export then write nothing), 2 bad usage,
+3 written but not verified (the reason on stderr: the test inputs could not show either way).
 """
 from __future__ import annotations
 
@@ -17,7 +19,10 @@ from .errors import Cancelled, FreezerError
 from .jobs import Progress
 from .units import format_bytes
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
+EXIT_CODES = ("exit codes: 0 success (verified, or --no-verify); 1 an error or a failed verification, one line on "
+              "stderr (freeze and export write nothing); 2 bad usage; 3 written but not verified, the reason on "
+              "stderr (pass --inputs FEEDS.npz to verify it)")
 
 
 class _Usage(Exception):
@@ -61,7 +66,8 @@ class StderrProgress:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tf-freezer", description="Freeze TensorFlow training checkpoints into deployable graphs.")
+    parser = _Parser(prog="tf-freezer", description="Freeze TensorFlow training checkpoints into deployable graphs.",
+                     epilog=EXIT_CODES)
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -78,17 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("preview", help="what freezing these outputs would keep, remove and convert")
     common(p)
     _freeze_flags(p, preview_only=True)
-    p = sub.add_parser("freeze", help="freeze the outputs' subgraph into one .pb")
+    p = sub.add_parser("freeze", help="freeze the outputs' subgraph into one .pb", epilog=EXIT_CODES)
     common(p)
     _freeze_flags(p)
-    p = sub.add_parser("verify", help="compare a frozen .pb with its checkpoint on the same inputs")
+    p = sub.add_parser("verify", help="compare a frozen .pb with its checkpoint on the same inputs", epilog=EXIT_CODES)
     common(p)
     p.add_argument("frozen", metavar="OUT.pb", help="the frozen graph to check")
     p.add_argument("--outputs", help="outputs to compare (default: the frozen graph's end nodes)")
     p.add_argument("--inputs", metavar="FEEDS.npz", help="input values (default: seeded random)")
     p.add_argument("--use-ema", action="store_true", help="compare against the moving-average values")
+    _tolerance_flags(p)
     surgery_flags(p)
-    p = sub.add_parser("export", help="export the outputs' subgraph as a SavedModel, TFLite or ONNX model")
+    p = sub.add_parser("export", help="export the outputs' subgraph as a SavedModel, TFLite or ONNX model",
+                       epilog=EXIT_CODES)
     common(p)
     _export_flags(p)
     p = sub.add_parser("gui", help="open the desktop app")
@@ -117,7 +125,17 @@ def _writing_flags(p, metavar: str, source: str) -> None:
     p.add_argument("--keep-identity", action="store_true", help="keep Identity/CheckNumerics training nodes")
     p.add_argument("--no-verify", action="store_true", help=f"skip running the result against {source}")
     p.add_argument("--inputs", metavar="FEEDS.npz", help="input values for verification (default: seeded random)")
+    _tolerance_flags(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def _tolerance_flags(p) -> None:
+    p.add_argument("--atol", type=float, metavar="A", help="verification: absolute tolerance (default 1e-5; TFLite "
+                   "and ONNX: 1e-5 + 1e-4 x the output's largest magnitude)")
+    p.add_argument("--rtol", type=float, metavar="R", help="verification: relative tolerance (default 1e-5; TFLite "
+                   "and ONNX: 1e-4)")
+    p.add_argument("--verify-timeout", type=float, metavar="SECONDS",
+                   help="verification's time limit (default: 60 s + 1 s per 1,000 nodes and per 20 MB)")
 
 
 def _export_flags(p) -> None:
@@ -161,7 +179,8 @@ def _options(args):
         allow_vars=args.allow_vars, deny_vars=args.deny_vars, drop_training_deps=not args.keep_training_deps,
         remove_training_nodes=not getattr(args, "keep_identity", False), verify=not getattr(args, "no_verify", False),
         overwrite=getattr(args, "overwrite", False), verify_inputs=getattr(args, "inputs", None),
-        rewires=rewires, binds=binds)
+        atol=getattr(args, "atol", None), rtol=getattr(args, "rtol", None),
+        verify_timeout=getattr(args, "verify_timeout", None), rewires=rewires, binds=binds)
 
 
 def _open(args, progress):
@@ -186,30 +205,51 @@ def _need_outputs(model, args) -> None:
 
 
 def cmd_inspect(args, progress) -> int:
-    model = _open(args, progress)
-    s = model.summary()
-    where = f"{s['prefix']}  (step {s['step']}; steps: {', '.join(map(str, s['steps'])) or 'none'})" \
-        if s["format"] == "checkpoint" else f"{model.location.source}  ({s['format']})"
-    lines = [f"{where}: {s['node_count']:,} nodes"]
-    lines += [f"note: {n}" for n in s["notes"]]
+    """The graph part is printed as soon as it is parsed, before TensorFlow has loaded (seconds) for
+    the checkpoint part; `--json` prints everything at once."""
+    from .load import CheckpointJob, OpenGraphJob
+
+    graph_part = None if args.json else OpenGraphJob(args.path, args.step).run(progress)
+    if graph_part is None:
+        model = _open(args, progress)
+        _print(args, model.summary(), "\n".join(_graph_lines(model) + _variable_lines(model)))
+        return EXIT_OK
+    progress.finish()
+    print("\n".join(_graph_lines(graph_part)), flush=True)
+    model = CheckpointJob(graph_part).run(progress)
+    progress.finish()
+    print("\n".join(_variable_lines(model)))
+    return EXIT_OK
+
+
+def _graph_lines(model) -> list[str]:
+    loc = model.location
+    where = f"{loc.prefix}  (step {loc.step}; steps: {', '.join(map(str, loc.steps)) or 'none'})" \
+        if model.format == "checkpoint" else f"{loc.source}  ({model.format})"
+    lines = [f"{where}: {len(model.graph):,} nodes"]
+    lines += [f"note: {n}" for n in loc.notes]
     lines.append("inputs:")
     for i in model.inputs:
         lines.append(f"  {i.name:40} {i.op:24} {i.dtype:10} {i.shape}" + (f"  ({i.note})" if i.note else ""))
     lines.append("suggested outputs (best first):")
     for k, sug in enumerate(model.suggestions[:5], 1):
         lines.append(f"  {k}. {sug.name}  [{sug.reason}]")
+    top = sorted(model.op_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+    lines.append("ops: " + ", ".join(f"{op} {n}" for op, n in top))
+    return lines
+
+
+def _variable_lines(model) -> list[str]:
+    s = model.summary()
     v = s["variables"]
-    lines.append(f"variables: {v['count']} in the graph ({format_bytes(v['bytes'])}); checkpoint holds "
-                 f"{s['checkpoint_tensors']['count']} tensors ({format_bytes(s['checkpoint_tensors']['bytes'])})")
+    lines = [f"variables: {v['count']} in the graph ({format_bytes(v['bytes'])}); checkpoint holds "
+             f"{s['checkpoint_tensors']['count']} tensors ({format_bytes(s['checkpoint_tensors']['bytes'])})"]
     if s["has_ema"]:
         lines.append("moving averages: present (freeze with --use-ema to use them)")
-    top = list(s["op_counts"].items())[:8]
-    lines.append("ops: " + ", ".join(f"{op} {n}" for op, n in top))
     for tensor in s.get("tensors", []):
         shape = "(" + ", ".join(map(str, tensor["shape"])) + ")"
         lines.append(f"  {tensor['key']:60} {tensor['dtype']:10} {shape:20} {format_bytes(tensor['nbytes'])}")
-    _print(args, s, "\n".join(lines))
-    return EXIT_OK
+    return lines
 
 
 def cmd_preview(args, progress) -> int:
@@ -244,20 +284,37 @@ def cmd_freeze(args, progress) -> int:
     # isolated, that is one line and exit 1 instead of "Aborted". Opening and converting stay in this
     # process (they never aborted under fuzzing), so a --no-verify freeze costs no second import.
     job.verify_isolated = True
-    result = job.run(progress)
-    progress.finish()
+    result = _refused_on_failure(args, progress, lambda: job.run(progress))
     data = result.to_json()
     lines = [f"wrote {result.output} ({format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
              f"variables converted: {result.variables_converted} ({format_bytes(result.variable_bytes)}); "
              f"ops {result.ops_before:,} -> {result.ops_after:,}"]
     lines += [f"warning: {w}" for w in result.warnings]
-    verify = result.verify
-    if verify is not None:
-        lines.append(_verify_text(verify))
+    if result.verify is not None:
+        lines.append(_verify_text(result.verify))
     _print(args, data, "\n".join(lines))
-    if verify is not None and not verify.ok:
-        sys.stderr.write(f"tf-freezer: wrote {result.output}, but verification failed: {verify.reason}\n")
-        return EXIT_ERROR
+    return _written_exit(result.output, result.verify)
+
+
+def _refused_on_failure(args, progress, run):
+    """Run a freeze or export; a failed verification (nothing written) still prints what it found."""
+    from .verify import VerificationFailed
+
+    try:
+        return run()
+    except VerificationFailed as exc:
+        _print(args, {"output": None, "verify": exc.result.to_json()}, _verify_text(exc.result))
+        raise
+    finally:
+        progress.finish()
+
+
+def _written_exit(output: str, verify) -> int:
+    from .verify import NOT_VERIFIED
+
+    if verify is not None and verify.status == NOT_VERIFIED:
+        sys.stderr.write(f"tf-freezer: wrote {output}, but it is not verified: {verify.reason.rstrip('.')}. {verify.hint}\n")
+        return EXIT_NOT_VERIFIED
     return EXIT_OK
 
 
@@ -274,15 +331,30 @@ def _note_training_defaults(model, options) -> None:
 
 
 def _verify_text(verify) -> str:
-    if verify.ok:
-        return "verified: " + ", ".join(f"{c.name} max abs diff {c.max_abs_diff:.3g}" for c in verify.outputs)
-    return f"verification FAILED: {verify.reason}"
+    from .verify import NOT_VERIFIED
+
+    if verify.status == NOT_VERIFIED:
+        return f"not verified: {verify.reason.rstrip('.')}. {verify.hint}"
+    lines = ["verified" if verify.ok else f"verification FAILED: {verify.reason}"]
+    lines[0] += f" (tolerance: {verify.tolerance})" if verify.tolerance else ""
+    for c in verify.outputs:
+        if c.max_abs_diff is None:
+            continue
+        line = f"  {c.name}: max abs diff {c.max_abs_diff:.3g}"
+        if c.max_rel_diff is not None:
+            line += f", max rel diff {c.max_rel_diff:.3g}"
+        if c.top1_agreement is not None:
+            line += f", top-1 agreement {c.top1_agreement:.0%}"
+        lines.append(line)
+    if verify.batch_probe:
+        lines.append(f"  batch probe: {verify.batch_probe}")
+    return "\n".join(lines)
 
 
 def cmd_verify(args, progress) -> int:
     from .isolate import isolated, warm_up
     from .surgery import operated
-    from .verify import VerifyJob
+    from .verify import NOT_VERIFIED, VerifyJob, tolerance_for
 
     warm_up()  # the graph runs in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
     model = _open(args, progress)
@@ -292,10 +364,13 @@ def cmd_verify(args, progress) -> int:
     outputs = [o.strip() for o in (args.outputs or "").split(",") if o.strip()] or None
     if not os.path.exists(args.frozen):
         raise FreezerError(f"{args.frozen} does not exist.", "Pass the path of a frozen .pb.")
-    result = isolated(VerifyJob(model, args.frozen, outputs=outputs, inputs_npz=args.inputs,
-                                use_ema=args.use_ema)).run(progress)
+    result = isolated(VerifyJob(model, args.frozen, outputs=outputs, inputs_npz=args.inputs, use_ema=args.use_ema,
+                                tolerance=tolerance_for(args.atol, args.rtol), timeout=args.verify_timeout)).run(progress)
     progress.finish()
     _print(args, result.to_json(), _verify_text(result))
+    if result.status == NOT_VERIFIED:
+        sys.stderr.write(f"tf-freezer: not verified: {result.reason.rstrip('.')}. {result.hint}\n")
+        return EXIT_NOT_VERIFIED
     if not result.ok:
         sys.stderr.write(f"tf-freezer: verification failed: {result.reason}\n")
         return EXIT_ERROR
@@ -316,8 +391,7 @@ def cmd_export(args, progress) -> int:
                             tflite_optimize=args.optimize, keep_variables=args.keep_variables)
     # The converters (TFLite's MLIR, tf2onnx) and the runtimes that verify an export are TensorFlow
     # code a malformed graph can abort, not only a Session: the whole export runs in the worker.
-    result = isolated(ExportJob(model, options)).run(progress)
-    progress.finish()
+    result = _refused_on_failure(args, progress, lambda: isolated(ExportJob(model, options)).run(progress))
     lines = [f"wrote {result.output} ({FORMATS[result.format]}, {format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
              "inputs: " + (", ".join(f"{name} {kind}" for name, kind in result.inputs.items()) or "none"),
              "outputs: " + ", ".join(result.outputs)]
@@ -328,10 +402,7 @@ def cmd_export(args, progress) -> int:
     if result.verify is not None:
         lines.append(_verify_text(result.verify))
     _print(args, result.to_json(), "\n".join(lines))
-    if result.verify is not None and not result.verify.ok:
-        sys.stderr.write(f"tf-freezer: wrote {result.output}, but verification failed: {result.verify.reason}\n")
-        return EXIT_ERROR
-    return EXIT_OK
+    return _written_exit(result.output, result.verify)
 
 
 COMMANDS = {"inspect": cmd_inspect, "preview": cmd_preview, "freeze": cmd_freeze, "verify": cmd_verify,

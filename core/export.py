@@ -18,6 +18,7 @@ import re
 import shlex
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ from . import output as output_module
 from . import tf as tfmod
 from .bind import bind_text
 from .errors import FreezerError
+from .feeds import make_test_feeds
 from .freeze import (FreezeJob, FreezeOptions, _check_inputs_exist, _clean, _group_initializers, _pruned_graph_def,
                      freeze_option_args, verify_option_args)
 from .jobs import Job, Progress
@@ -37,14 +39,14 @@ from .output import check_target, write_atomically
 from .prune import PROTOBUF_LIMIT, keep_mask, resolve_outputs
 from .units import format_bytes
 from .variables import VARIABLE_OPS
+from .timelimit import run_options, time_left
+from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, FAILED, QUANTIZED_TOLERANCE, VerificationFailed,
+                     VerifyJob, default_timeout, run_reference, tolerance_for, verify_runs)
 from .warning_codes import SIZE_LIMIT, UNKNOWN_OPS
 
 FORMATS = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 _SUFFIXES = {"savedmodel": ".savedmodel", "tflite": ".tflite", "onnx": ".onnx"}
 _SERVING_KEY = "serving_default"
-# Quantized weights change outputs by design: a quantized TFLite model passes when every output is
-# within this fraction of the reference output's largest magnitude.
-QUANTIZED_TOLERANCE = 0.05
 _ONNX_STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
 
 
@@ -376,7 +378,7 @@ class ExportJob(Job[ExportResult]):
                 self.step("verify", 0.8, "Verifying: loading the SavedModel and running its serving signature")
                 verify_result = self._verify(
                     "SavedModel", graph_def, outputs,
-                    lambda feeds: _run_savedmodel(built, feeds, input_keys, output_keys))
+                    lambda feeds: _run_savedmodel(built, feeds, input_keys, output_keys), DEFAULT_TOLERANCE)
                 timings["verify"] = time.perf_counter() - t
             self.check_cancelled()
             t = time.perf_counter()
@@ -409,11 +411,11 @@ class ExportJob(Job[ExportResult]):
         verify_result = self._write_file(
             path, data, "TFLite", fixed, outputs, timings,
             lambda temp: (lambda feeds: _run_tflite(temp, feeds, input_keys, output_keys)),
-            loose=options.tflite_optimize)
+            QUANTIZED_TOLERANCE if options.tflite_optimize else EXPORT_TOLERANCE)
         warnings_ = []
         if options.tflite_optimize:
-            warnings_.append(f"Weights are quantized: outputs are verified to within {QUANTIZED_TOLERANCE:.0%} of "
-                             "their largest value, not to float precision.")
+            warnings_.append(f"Weights are quantized: outputs are verified to within {QUANTIZED_TOLERANCE.range:.0%} "
+                             "of their largest value, not to float precision.")
         return ExportResult(
             output=path, format="tflite", output_bytes=len(data), seconds=0.0,
             inputs={i.tensor: i.text() for i in exported}, outputs=outputs, init_op=init_op, timings=timings,
@@ -436,14 +438,14 @@ class ExportJob(Job[ExportResult]):
         self.check_cancelled()
         verify_result = self._write_file(
             path, data, "ONNX", graph_def, outputs, timings,
-            lambda temp: (lambda feeds: _run_onnx(temp, feeds, outputs)))
+            lambda temp: (lambda feeds: _run_onnx(temp, feeds, outputs)), EXPORT_TOLERANCE)
         return ExportResult(
             output=path, format="onnx", output_bytes=len(data), seconds=0.0,
             inputs={i.tensor: i.text() for i in inputs}, outputs=outputs, timings=timings,
             verify=verify_result, details={"opset": opset})
 
     # ----- writing and verifying ------------------------------------------------------------------
-    def _write_file(self, path, data: bytes, what: str, graph_def, outputs, timings, runner, loose=False):
+    def _write_file(self, path, data: bytes, what: str, graph_def, outputs, timings, runner, tolerance):
         """Write atomically; verification runs on the complete temp file before it takes the name."""
         fo = self.options.freeze
         verify_result = None
@@ -456,66 +458,41 @@ class ExportJob(Job[ExportResult]):
             if fo.verify:
                 tv = time.perf_counter()
                 self.step("verify", 0.8, f"Verifying: running the {what} model against the checkpoint")
-                verify_result = self._verify(what, graph_def, outputs, runner(temp), loose=loose, rename=(temp, path))
+                verify_result = self._verify(what, graph_def, outputs, runner(temp), tolerance, rename=(temp, path))
                 timings["verify"] = time.perf_counter() - tv
             self.check_cancelled()
 
         write_atomically(path, data, overwrite=fo.overwrite, before_commit=before_commit)
         return verify_result
 
-    def _verify(self, what: str, graph_def, outputs: list[str], run, loose: bool = False, rename=("", "")):
-        """Run the export and the model it was made from on the same feeds and compare. An export that
-        does not run is never written; a reference that does not run is a failed verification."""
-        from .verify import VerifyResult, _first_line, compare, make_feeds, run_reference
-
-        started = time.perf_counter()
+    def _verify(self, what: str, graph_def, outputs: list[str], run, tolerance, rename=("", "")):
+        """Run the export and the model it was made from on the same feeds and compare, as core.verify
+        does for a frozen graph (its statuses, tolerances and batch probe). An export that does not run
+        where the original does, or computes something else, is never written."""
         fo = self.options.freeze
-        feeds = make_feeds(graph_def, fo.verify_inputs)
+        feeds = make_test_feeds(graph_def, fo.verify_inputs)
         # Only the exported model's inputs may be fed, on both sides: a value given for a
         # PlaceholderWithDefault reaches the reference only, and the outputs would differ by it.
         exported = {i.tensor for i in _graph_inputs(graph_def)}
-        self._ignored_feeds = sorted(set(feeds) - exported)
-        feeds = {name: value for name, value in feeds.items() if name in exported}
-        described = {k: f"{v.dtype} {tuple(v.shape)}" for k, v in feeds.items()}
-        try:
-            got = run(feeds)
-        except FreezerError:
-            raise
-        except Exception as exc:  # the runtime's own error is the finding
-            reason = _first_line(exc)
-            if rename[0]:  # the runtime names the temp file; the user knows the target
-                reason = reason.replace(rename[0], rename[1])
-            raise FreezerError(f"Not written: the {what} model does not run with its own runtime: {reason}",
-                               "Check the outputs and the preview's warnings, or export another format "
-                               "(--no-verify writes it anyway).", details=repr(exc)) from None
-        self.check_cancelled()
-        self.step("verify", 0.9, f"Running the {self.model.format} on the same inputs")
-        try:
-            want = run_reference(self._reference_model, feeds, outputs, fo.use_ema)
-        except Exception as exc:
-            return VerifyResult(False, reason=f"the original {self.model.format} does not run with the same "
-                                f"inputs: {_first_line(exc)}", feeds=described,
-                                seconds=time.perf_counter() - started)
-        checks = [_compare_loose(name, g, w) if loose else compare(name, g, w)
-                  for name, g, w in zip(outputs, got, want)]
-        ok = all(c.ok for c in checks)
-        reason = "" if ok else "; ".join(f"{c.name}: {c.reason}" for c in checks if not c.ok)
-        return VerifyResult(ok, checks, reason, described, time.perf_counter() - started)
+        self._ignored_feeds = sorted(set(feeds.values) - exported - set(feeds.flags))
+        feeds = feeds.only(exported)
+        def stage(name: str, fraction: float, message: str) -> None:  # verification's stages, on 0.8-0.95
+            first, last = VerifyJob.STAGES[name]
+            self.step("verify", 0.8 + 0.15 * (first + (last - first) * fraction), message)
 
-
-def _compare_loose(name: str, got, want):
-    from .verify import OutputCheck, compare
-
-    check = compare(name, got, want)
-    got, want = np.asarray(got), np.asarray(want)
-    # Quantization moves float values a little; it never excuses a different class id or an inf.
-    if check.ok or check.max_abs_diff is None or not (got.dtype.kind in "fc" and want.dtype.kind in "fc"):
-        return check
-    finite = np.abs(want[np.isfinite(want)].astype(np.float64))
-    scale = max(1.0, float(finite.max())) if finite.size else 1.0
-    ok = bool(np.isfinite(check.max_abs_diff)) and check.max_abs_diff <= QUANTIZED_TOLERANCE * scale
-    return OutputCheck(name, check.max_abs_diff, ok,
-                       "" if ok else f"max abs diff {check.max_abs_diff:.3g} over the quantized tolerance")
+        result = verify_runs(
+            run, lambda values: run_reference(self._reference_model, values, outputs, fo.use_ema, report=stage),
+            feeds, outputs, tolerance=tolerance_for(fo.atol, fo.rtol, tolerance),
+            timeout=fo.verify_timeout or default_timeout(graph_def),
+            what=what if what == "SavedModel" else f"{what} model", original=self.model.format,
+            runtime=" with its own runtime", step=stage)
+        if not result.frozen_runs:
+            reason = result.reason.replace(rename[0], rename[1]) if rename[0] else result.reason
+            raise FreezerError(f"Not written: {reason}.", "Check the outputs and the preview's warnings, or export "
+                               "another format (--no-verify writes it anyway).")
+        if result.status == FAILED:
+            raise VerificationFailed(result)
+        return result
 
 
 # ----- SavedModel -----------------------------------------------------------------------------------
@@ -582,7 +559,8 @@ def _run_savedmodel(folder: str, feeds: dict, input_keys: dict, output_keys: dic
         meta = v1.saved_model.loader.load(sess, [v1.saved_model.tag_constants.SERVING], folder)
         signature = meta.signature_def[_SERVING_KEY]
         feed = {signature.inputs[input_keys[t]].name: value for t, value in feeds.items() if t in input_keys}
-        return sess.run([signature.outputs[output_keys[o]].name for o in output_keys], feed_dict=feed)
+        return sess.run([signature.outputs[output_keys[o]].name for o in output_keys], feed_dict=feed,
+                        options=run_options())
 
 
 def _replace_folder(built: str, path: str, overwrite: bool) -> None:
@@ -721,8 +699,36 @@ def _interpreter(path: str):
 def _run_tflite(path: str, feeds: dict, input_keys: dict, output_keys: dict) -> list:
     """Run through the model's signature; an --inputs file with another batch size is resized to."""
     runner = _interpreter(path).get_signature_runner(_SERVING_KEY)
-    results = runner(**{key: feeds[t] for t, key in input_keys.items()})
+    results = _within_time_limit(lambda: runner(**{key: feeds[t] for t, key in input_keys.items()}), "TFLite")
     return [results[key] for key in output_keys.values()]
+
+
+def _within_time_limit(run, what: str):
+    """run() bounded by the verification's time limit. The TFLite interpreter has no way to stop an
+    invoke, but releases the GIL in it: run in a thread, stop waiting at the limit, and leave the thread
+    behind; the worker process that holds it then ends after this job (a new one serves the next)."""
+    left = time_left()
+    if left is None:
+        return run()
+    done: dict = {}
+
+    def target() -> None:
+        try:
+            done["value"] = run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            done["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"tf-freezer-{what}-run", daemon=True)
+    thread.start()
+    thread.join(left)
+    if thread.is_alive():
+        from .isolate import retire_after_job
+
+        retire_after_job()
+        raise tfmod.tensorflow().errors.DeadlineExceededError(None, None, f"the {what} run passed the time limit")
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
 
 
 # ----- ONNX -----------------------------------------------------------------------------------------
@@ -831,7 +837,22 @@ def _run_onnx(path: str, feeds: dict, outputs: list[str]) -> list:
             value = np.vectorize(lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else b,
                                  otypes=[object])(value)
         feed[tensor] = value
-    results = session.run(outputs, feed)
+    # The verification's time limit: onnxruntime stops a run whose terminate flag another thread sets.
+    run_options = ort.RunOptions()
+    left = time_left()
+    timer = threading.Timer(left, setattr, (run_options, "terminate", True)) if left is not None else None
+    if timer is not None:
+        timer.start()
+    try:
+        results = session.run(outputs, feed, run_options)
+    except Exception:
+        if run_options.terminate:
+            tf = tfmod.tensorflow()
+            raise tf.errors.DeadlineExceededError(None, None, "onnxruntime stopped at the time limit") from None
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
     # Back to TensorFlow's bytes, so string outputs compare equal to the reference's.
     return [np.vectorize(lambda v: v.encode("utf-8") if isinstance(v, str) else v, otypes=[object])(r)
             if isinstance(r, np.ndarray) and r.dtype == object and r.size else r for r in results]

@@ -47,6 +47,9 @@ class FreezeOptions:
     verify: bool = True
     overwrite: bool = False
     verify_inputs: Optional[str] = None  # .npz of feeds for verification
+    atol: Optional[float] = None  # verification tolerance (None: the default of core.verify)
+    rtol: Optional[float] = None
+    verify_timeout: Optional[float] = None  # seconds (None: scaled to the graph, core.verify.default_timeout)
     # Graph surgery, applied before pruning (core.surgery): placeholder name -> value, bound first;
     # then each rewired tensor is replaced by a new placeholder.
     binds: dict[str, object] = field(default_factory=dict)
@@ -138,8 +141,13 @@ def verify_option_args(options: FreezeOptions) -> list[str]:
     args = []
     if not options.verify:
         args.append("--no-verify")
-    elif options.verify_inputs:
-        args += ["--inputs", options.verify_inputs]
+    else:
+        if options.verify_inputs:
+            args += ["--inputs", options.verify_inputs]
+        for flag, value in (("--atol", options.atol), ("--rtol", options.rtol),
+                            ("--verify-timeout", options.verify_timeout)):
+            if value is not None:
+                args += [flag, f"{value:g}"]
     if options.overwrite:
         args.append("--overwrite")
     return args
@@ -282,14 +290,15 @@ class FreezeJob(Job[FreezeResult]):
             nonlocal verify_result
             timings["write"] = time.perf_counter() - t
             if options.verify:
-                from .verify import VerifyJob
+                from .verify import FAILED, VerificationFailed, VerifyJob, tolerance_for
 
                 self.step("verify", 1.0, "Verifying: running the frozen graph against the checkpoint")
                 tv = time.perf_counter()
                 # From the file, not from memory: what is checked is what was written, and the
                 # verification can drop it before the reference runs.
                 job = VerifyJob(built.model, temp_path, outputs=plan.outputs, inputs_npz=options.verify_inputs,
-                                use_ema=options.use_ema, init_op=init_op)
+                                use_ema=options.use_ema, init_op=init_op,
+                                tolerance=tolerance_for(options.atol, options.rtol), timeout=options.verify_timeout)
                 if self.verify_isolated:
                     from .isolate import isolated
 
@@ -301,6 +310,8 @@ class FreezeJob(Job[FreezeResult]):
                     raise FreezerError(f"Not written: {verify_result.reason[0].upper()}{verify_result.reason[1:]}.",
                                        "Check the outputs and the warnings of the preview (--no-verify writes it "
                                        "anyway).")
+                if verify_result.status == FAILED:  # a graph that computes something else is not written
+                    raise VerificationFailed(verify_result)
             self.check_cancelled()
 
         write_atomically(path, data, overwrite=options.overwrite, before_commit=before_commit)

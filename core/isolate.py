@@ -52,6 +52,7 @@ _MODELS_KEPT = 2  # opened models the worker keeps: the GUI freezes the same mod
 _POLL = 0.05
 _JOB_INTERNALS = frozenset(vars(Job()))
 _in_worker = False  # True inside the worker process: its jobs run where they are
+_retire = False  # inside the worker: end the process after this job (a thread in it cannot be stopped)
 
 # How each stage reads in "TensorFlow crashed while ...".
 _DOING = {
@@ -59,8 +60,8 @@ _DOING = {
     "prune": "pruning the graph", "read-variables": "reading the variables",
     "convert": "turning variables into constants", "clean": "cleaning the graph", "write": "writing the file",
     "verify": "verifying the frozen graph", "load": "loading the frozen graph",
-    "run-frozen": "running the frozen graph", "restore": "restoring the checkpoint",
-    "run-reference": "running the original model",
+    "run-frozen": "running the frozen graph", "batch-probe": "running each sample of the batch alone",
+    "restore": "restoring the checkpoint", "run-reference": "running the original model",
     "compare": "comparing outputs", "export": "exporting",
 }
 _GLOG_FATAL = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]\s]+\] (.+)$")
@@ -89,6 +90,14 @@ def needs_isolation(job: Any) -> bool:
         if loaded is not None and isinstance(job, getattr(loaded, cls, ())):
             return True
     return False
+
+
+def retire_after_job() -> None:
+    """A job left a thread running that nothing can stop (a TFLite invoke past the time limit): the
+    worker process ends once the job's reply is sent, and the next job gets a fresh one. Outside the
+    worker the thread runs on, a daemon."""
+    global _retire
+    _retire = _in_worker
 
 
 def isolated(job: Job, worker: Optional["Worker"] = None) -> Job:
@@ -305,6 +314,7 @@ class Worker:
         job_id = next(self._ids)
         targets: list[str] = []
         cancel_sent = None
+        retiring = False  # the worker ends after this job (retire_after_job)
         try:
             self._send(("run", job_id, payload))
             while True:
@@ -331,7 +341,11 @@ class Worker:
                     job.report(data)
                 elif kind == "target":
                     targets.append(data)
+                elif kind == "retire":
+                    retiring = True
                 elif kind == "result":
+                    if retiring:
+                        self._let_go(process)
                     return data
                 else:
                     break
@@ -340,8 +354,10 @@ class Worker:
         except BaseException:  # Ctrl+C, a failing progress callback (a closed stderr)...: the job must
             self._kill(process, pid, targets)  # not go on writing after its caller was told it failed
             raise
+        if retiring:
+            self._let_go(process)
         if kind == "freezer":
-            raise FreezerError(*data)
+            raise _freezer_error(*data)
         if kind == "cancelled":
             raise Cancelled()
         raise _remote_exception(*data)
@@ -377,6 +393,16 @@ class Worker:
         if self.keep_warm and ready:
             self.start()
         return _crash_error(code, log, job.stage, ready)
+
+    def _let_go(self, process) -> None:
+        """The worker ends by itself after its job (retire_after_job): wait for it, start the next."""
+        _end(process, 5.0)
+        with self._lock:
+            ready = self._ready
+            if self._process is process:
+                self._discard()
+        if self.keep_warm and ready and not self._closing:
+            self.start()
 
     def _kill(self, process, pid: int, targets: list[str]) -> None:
         _end(process, 0)
@@ -502,6 +528,18 @@ def _crash_error(code: Optional[int], log: str, stage: str, ready: bool) -> Work
     return WorkerCrash(f"TensorFlow crashed while {doing}: {reason.rstrip('.')}.", hint, details, reason, sig, stage)
 
 
+def _freezer_error(message: str, hint: str, details: str, pickled: bytes = b"") -> FreezerError:
+    """The job's FreezerError: itself when it was a subclass that pickles, else rebuilt from its parts."""
+    if pickled:
+        try:
+            exc = pickle.loads(pickled)
+        except Exception:  # noqa: BLE001 - the parts say it all the same
+            exc = None
+        if isinstance(exc, FreezerError):
+            return exc
+    return FreezerError(message, hint, details)
+
+
 def _remote_exception(pickled: bytes, type_name: str, message: str, tb: str) -> BaseException:
     """An unexpected exception from the worker, as itself when it unpickles; its traceback as text."""
     try:
@@ -620,7 +658,9 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
         try:
             reply = ("result", _run_job(payload, cancel, models, send))
         except FreezerError as exc:
-            reply = ("freezer", (exc.message, exc.hint, exc.details))
+            # A subclass travels as itself (VerificationFailed carries its result); it must pickle.
+            pickled = b"" if type(exc) is FreezerError else _describe(exc)[0]
+            reply = ("freezer", (exc.message, exc.hint, exc.details, pickled))
         except Cancelled:
             reply = ("cancelled", None)
         except BaseException as exc:  # noqa: BLE001 - everything goes back to the app
@@ -629,11 +669,15 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
             output.on_write = None
             cancels.pop(job_id, None)
         try:
+            if _retire:
+                send("retire", None)
             send(*reply)
         except (EOFError, OSError):
             break
         except Exception as exc:  # noqa: BLE001 - a result that does not pickle
             send("bug", _describe(TypeError(f"the result cannot be sent back to the app: {exc}")))
+        if _retire:
+            break
     sys.stderr.flush()
     os._exit(0)  # no interpreter teardown: TensorFlow's can take seconds, and nothing is left to do
 

@@ -2,9 +2,16 @@
 
 No session, no restore, no model code: the MetaGraphDef is parsed as a protobuf and the checkpoint is
 read with TensorFlow's CheckpointReader, which answers shapes and dtypes from the index alone.
+
+Opening has two parts. The graph part (parse the .meta, the graph model, inputs, suggestions) needs
+only TensorFlow's generated protobuf modules (`core.tf.protos()`, a tenth of a second), so it runs
+while TensorFlow itself is still loading; the checkpoint part (variable shapes and sizes, which
+checkpoint key feeds which variable) needs TensorFlow's reader and follows. `OpenJob` does both;
+`OpenGraphJob` then `CheckpointJob` hand over the model in between, marked `checkpoint_pending`.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,10 +54,16 @@ class OpenedModel:
     feed_map: dict[str, str] = field(default_factory=dict)
     bound: dict[str, object] = field(default_factory=dict)
     surgery_cache: dict = field(default_factory=dict, repr=False)
+    # The graph part only: `tensors` is empty and `variables` holds no checkpoint keys or sizes until
+    # CheckpointJob has read the index (see the module's docstring).
+    checkpoint_pending: bool = False
 
     @property
     def reader(self):
         """TensorFlow's CheckpointReader over the chosen prefix (opened on first use)."""
+        if self.checkpoint_pending:
+            raise FreezerError("The checkpoint's variables are not read yet: TensorFlow is still loading.",
+                               "Wait until the window says TensorFlow is ready.")
         if self._reader is None:
             if not self.tensors:
                 raise FreezerError("This model has no checkpoint to read variable values from.",
@@ -128,10 +141,7 @@ def _open_reader(prefix: str):
 
 
 def read_meta_graph(path: str):
-    tfmod.tensorflow()
-    from tensorflow.core.protobuf import meta_graph_pb2
-
-    meta = meta_graph_pb2.MetaGraphDef()
+    meta = tfmod.protos().meta_graph_pb2.MetaGraphDef()
     try:
         with open(path, "rb") as fh:
             meta.ParseFromString(fh.read())
@@ -149,8 +159,9 @@ def read_meta_graph(path: str):
 
 def analyse(job: Job, location: CheckpointLocation, fmt: str, meta_graph, tensors: dict, reader,
             timings: dict, signature_inputs: Optional[list[InputInfo]] = None,
-            signature_outputs: Optional[list[str]] = None) -> OpenedModel:
-    """The format-independent part of opening: the graph model, inputs, suggestions, variables."""
+            signature_outputs: Optional[list[str]] = None, checkpoint_pending: bool = False) -> OpenedModel:
+    """The format-independent part of opening: the graph model, inputs, suggestions, variables (only
+    the graph's side of them while `checkpoint_pending`)."""
     import time
 
     t = time.perf_counter()
@@ -178,9 +189,11 @@ def analyse(job: Job, location: CheckpointLocation, fmt: str, meta_graph, tensor
     model = OpenedModel(location=location, format=fmt, meta_graph=meta_graph, graph=graph, tensors=tensors,
                         variables=variables, inputs=inputs, suggestions=suggestions, training_mask=training,
                         droppable_mask=droppable_control_mask(graph, training), training_mode=mode,
-                        op_counts=dict(Counter(graph.ops)), timings=timings, _reader=reader)
+                        op_counts=dict(Counter(graph.ops)), timings=timings, _reader=reader,
+                        checkpoint_pending=checkpoint_pending)
     timings["analyse"] = time.perf_counter() - t
-    job.step("done", 1.0, f"Opened {os.path.basename(location.source.rstrip(os.sep))}: {len(graph):,} nodes")
+    if not checkpoint_pending:
+        job.step("done", 1.0, f"Opened {os.path.basename(location.source.rstrip(os.sep))}: {len(graph):,} nodes")
     return model
 
 
@@ -191,10 +204,81 @@ def tf2_checkpoint_error(prefix: str, count: int) -> FreezerError:
         "Export the model as a SavedModel from your TF2 code (tf.saved_model.save) and open that.")
 
 
+def open_graph(job: Job, location: CheckpointLocation, timings: dict) -> OpenedModel:
+    """The graph part of opening a checkpoint that has a .meta, without TensorFlow."""
+    import time
+
+    t = time.perf_counter()
+    job.step("parse", 0.1, f"Parsing the graph in {os.path.basename(location.meta_path)}")
+    meta = read_meta_graph(location.meta_path)
+    timings["parse"] = time.perf_counter() - t
+    return analyse(job, location, "checkpoint", meta, {}, None, timings, checkpoint_pending=True)
+
+
+def read_checkpoint(job: Job, model: OpenedModel) -> OpenedModel:
+    """The checkpoint part: `model` (from open_graph) with its checkpoint's tensors and the
+    variables they feed. A new model; `model` itself is left as it is (a window may be showing it)."""
+    import time
+
+    if not tfmod.is_loaded():
+        job.step("import", 0.75, "Loading TensorFlow")
+    tfmod.tensorflow()
+    t = time.perf_counter()
+    prefix = model.location.prefix
+    job.step("read-index", 0.9, f"Reading the checkpoint index of {os.path.basename(prefix)}")
+    reader = _open_reader(prefix)
+    tensors = read_checkpoint_index(reader)
+    job.check_cancelled()
+    variables = map_variables(model.graph, tensors)
+    timings = dict(model.timings, **{"read-index": time.perf_counter() - t})
+    job.step("done", 1.0, f"Opened {os.path.basename(model.location.source.rstrip(os.sep))}: "
+             f"{len(model.graph):,} nodes, {len(tensors):,} checkpoint tensors")
+    return dataclasses.replace(model, tensors=tensors, variables=variables, _reader=reader, timings=timings,
+                               checkpoint_pending=False, surgery_cache={})
+
+
+class OpenGraphJob(Job[Optional[OpenedModel]]):
+    """The graph part of OpenJob, without waiting for TensorFlow: a TF1 checkpoint with a .meta comes
+    back with `checkpoint_pending` set (finish it with CheckpointJob); anything else, which needs
+    TensorFlow to be opened at all (a SavedModel, a Keras file, a checkpoint without a .meta), is
+    None. Stages: locate, parse, analyse."""
+
+    def __init__(self, path: str, step: Optional[int] = None):
+        super().__init__()
+        self.path = str(path)
+        self.step_number = step
+
+    def _run(self) -> Optional[OpenedModel]:
+        import time
+
+        from . import formats
+
+        t0 = time.perf_counter()
+        self.step("locate", 0.0, f"Looking at {self.path}")
+        if formats.detect(self.path) != "checkpoint":
+            return None
+        location = locate(self.path, self.step_number)
+        if not location.meta_path:
+            return None
+        return open_graph(self, location, {"locate": time.perf_counter() - t0})
+
+
+class CheckpointJob(Job[OpenedModel]):
+    """The checkpoint part after OpenGraphJob: imports TensorFlow if needed, reads the index.
+    Stages: import, read-index."""
+
+    def __init__(self, model: OpenedModel):
+        super().__init__()
+        self.model = model
+
+    def _run(self) -> OpenedModel:
+        return read_checkpoint(self, self.model)
+
+
 class OpenJob(Job[OpenedModel]):
     """Open anything tf-freezer reads, recognised by content: a TF1 checkpoint (folder, prefix or
     file), a frozen GraphDef (.pb/.pbtxt), a SavedModel folder (TF1 builder or TF2), a Keras file.
-    Stages: locate, import, read-index, parse, analyse."""
+    Stages: locate, parse, analyse, import, read-index (a checkpoint); locate, import, ... (others)."""
 
     def __init__(self, path: str, step: Optional[int] = None):
         super().__init__()
@@ -214,33 +298,25 @@ class OpenJob(Job[OpenedModel]):
                 self.step("import", 0.05, "Loading TensorFlow")
             return formats.OPENERS[kind](self, os.path.abspath(os.path.expanduser(self.path)))
         location = locate(self.path, self.step_number)
+        timings = {"locate": time.perf_counter() - t0}
+        if location.meta_path:
+            return read_checkpoint(self, open_graph(self, location, timings))
         if not tfmod.is_loaded():
             self.step("import", 0.05, "Loading TensorFlow")
         tfmod.tensorflow()
-        timings = {"locate": time.perf_counter() - t0}
-
         t = time.perf_counter()
         self.step("read-index", 0.3, f"Reading the checkpoint index of {os.path.basename(location.prefix)}")
         reader = _open_reader(location.prefix)
         tensors = read_checkpoint_index(reader)
-        if not location.meta_path:
-            if _OBJECT_GRAPH_KEY in tensors:
-                # Nothing to freeze, but its variables can still be browsed and exported to .npy.
-                from tensorflow.core.protobuf import meta_graph_pb2
-
-                del tensors[_OBJECT_GRAPH_KEY]
-                location.notes.append(tf2_checkpoint_error(location.prefix, len(tensors)).line())
-                timings["read-index"] = time.perf_counter() - t
-                return analyse(self, location, TF2_CHECKPOINT, meta_graph_pb2.MetaGraphDef(), tensors, reader, timings)
-            raise FreezerError(f"The checkpoint {os.path.basename(location.prefix)} has no .meta graph file beside it.",
-                               "Copy the model.ckpt-N.meta file from the training run into the folder.")
-        timings["read-index"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        self.step("parse", 0.45, f"Parsing the graph in {os.path.basename(location.meta_path)}")
-        meta = read_meta_graph(location.meta_path)
-        timings["parse"] = time.perf_counter() - t
-        return analyse(self, location, "checkpoint", meta, tensors, reader, timings)
+        if _OBJECT_GRAPH_KEY in tensors:
+            # Nothing to freeze, but its variables can still be browsed and exported to .npy.
+            del tensors[_OBJECT_GRAPH_KEY]
+            location.notes.append(tf2_checkpoint_error(location.prefix, len(tensors)).line())
+            timings["read-index"] = time.perf_counter() - t
+            return analyse(self, location, TF2_CHECKPOINT, tfmod.protos().meta_graph_pb2.MetaGraphDef(), tensors,
+                           reader, timings)
+        raise FreezerError(f"The checkpoint {os.path.basename(location.prefix)} has no .meta graph file beside it.",
+                           "Copy the model.ckpt-N.meta file from the training run into the folder.")
 
 
 def open_checkpoint(path: str, step: Optional[int] = None, progress=None) -> OpenedModel:

@@ -9,6 +9,7 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Optional
 
+from . import tf as tfmod
 from .analysis import UNFEEDABLE_INPUT_OPS, is_update_op
 from .errors import FreezerError
 from .graph import GraphModel
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from .load import OpenedModel
 
 PROTOBUF_LIMIT = 2 * 1024**3
+PENDING_SIZES = "variable sizes"
+PENDING_OPS = "op check"
 INIT_OP_NAME = "init_all_tables"  # what tf.compat.v1.tables_initializer() names its group too  # a serialized protobuf message cannot exceed 2 GiB
 TABLE_OPS = frozenset({"HashTable", "HashTableV2", "MutableHashTable", "MutableHashTableV2",
                        "MutableHashTableOfTensors", "MutableHashTableOfTensorsV2", "MutableDenseHashTable",
@@ -58,6 +61,10 @@ class PrunePreview:
     variable_ids: list[int] = field(repr=False, default_factory=list)
     # The model the ids and mask refer to: the opened one, or the one graph surgery made from it.
     model: object = field(repr=False, default=None, compare=False)
+    # What is not known yet because TensorFlow has not loaded: PENDING_SIZES (variable_bytes is 0 and
+    # estimated_bytes counts the graph only; the warnings about missing variables, moving averages
+    # and the size limit wait for the checkpoint), PENDING_OPS (the unknown-ops check).
+    pending: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         internal = ("kept_mask", "variable_ids", "model")
@@ -114,9 +121,7 @@ def table_initializers(graph: GraphModel, mask: bytearray) -> list[int]:
 
 def unregistered_ops(op_types, graph_def) -> list[str]:
     """The op types TensorFlow here does not know (functions of the graph's library count as known)."""
-    from .tf import tensorflow
-
-    tensorflow()
+    tfmod.tensorflow()
     from tensorflow.python.framework import op_def_registry
 
     functions = {f.signature.name for f in graph_def.library.function}
@@ -154,16 +159,18 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
     selected = options.variable_filter()
     var_ids = [i for i in kept_ids if i in model.variables and selected(graph.names[i])]
     node_bytes = graph.node_bytes
-    variable_bytes = sum(model.variables[i].nbytes for i in var_ids)
+    sizes_pending = model.checkpoint_pending
+    pending = [PENDING_SIZES] if sizes_pending else []
+    variable_bytes = 0 if sizes_pending else sum(model.variables[i].nbytes for i in var_ids)
     estimated = sum(node_bytes[i] for i in kept_ids if i not in model.variables) + variable_bytes + \
         _CONST_OVERHEAD * len(var_ids)
 
     warnings: list[PreviewWarning] = []
-    if estimated >= PROTOBUF_LIMIT:
+    if estimated >= PROTOBUF_LIMIT and not sizes_pending:
         warnings.append(PreviewWarning(
             SIZE_LIMIT, f"The frozen graph would be about {estimated / 1024**3:.2f} GiB, over the 2 GiB "
             "limit of a single protobuf file.", "Export a SavedModel instead: it keeps variables in separate files."))
-    missing = [i for i in var_ids if not model.variables[i].in_checkpoint]
+    missing = [] if sizes_pending else [i for i in var_ids if not model.variables[i].in_checkpoint]
     if missing:
         warnings.append(PreviewWarning(
             MISSING_VARIABLES, f"{len(missing)} variable(s) the outputs need have no value in the checkpoint "
@@ -205,16 +212,19 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
         warnings.append(PreviewWarning(
             RANDOM_OPS, f"The outputs depend on {len(randoms)} random op(s) (dropout?), so they change from "
             "run to run.", "Bind keep_prob to 1.0 or the training flag to false.", _examples(graph, randoms)))
-    if not options.use_ema and any(model.variables[i].has_ema for i in var_ids):
+    # Whether the checkpoint holds moving averages is in its index.
+    if not sizes_pending and not options.use_ema and any(model.variables[i].has_ema for i in var_ids):
         warnings.append(PreviewWarning(
             EMA_AVAILABLE, "The checkpoint holds exponential moving averages of these variables, which "
             "usually evaluate better.", "Turn on 'use moving averages' (--use-ema) to freeze those values instead."))
-    if options.use_ema and not any(model.variables[i].has_ema for i in var_ids):
+    if not sizes_pending and options.use_ema and not any(model.variables[i].has_ema for i in var_ids):
         warnings.append(PreviewWarning(
             EMA_MISSING, "Use moving averages is on, but the checkpoint holds no moving averages for "
             "these variables.", "Turn it off; the raw variable values will be used."))
 
-    unknown = unregistered_ops(kept_by_op, graph.graph_def)
+    unknown = unregistered_ops(kept_by_op, graph.graph_def) if tfmod.is_loaded() else []
+    if not tfmod.is_loaded():
+        pending.append(PENDING_OPS)  # the op registry is TensorFlow's
     if unknown:
         warnings.append(PreviewWarning(
             UNKNOWN_OPS, f"The outputs need op(s) this TensorFlow does not have: {', '.join(unknown)} (not "
@@ -234,4 +244,4 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
         removed=len(graph) - len(kept_ids), removed_by_op=dict(sorted(removed_by_op.items(), key=lambda kv: -kv[1])),
         kept_by_op=dict(sorted(kept_by_op.items(), key=lambda kv: -kv[1])), variables=len(var_ids),
         variable_bytes=variable_bytes, estimated_bytes=estimated, warnings=warnings, kept_mask=mask,
-        variable_ids=var_ids, model=model)
+        variable_ids=var_ids, model=model, pending=pending)

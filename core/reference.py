@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from . import tf as tfmod
+from .timelimit import run_options
 from .variables import EMA_SUFFIX, VARIABLE_OPS
 
 #: bytes restored by one RestoreV2 run: its outputs live until they are assigned
@@ -60,12 +61,12 @@ def run_checkpoint_reference(meta_graph, prefix: str, feeds: dict, outputs: list
         done = 0
         for op, size, first in chunks:
             report("restore", 0.1 + 0.9 * done / total, f"Restoring {first}")
-            sess.run(op)
+            sess.run(op, options=run_options())
             done += size
         if tables:
-            sess.run(tables)
+            sess.run(tables, options=run_options())
         report("run-reference", 0.0, f"Running the training graph ({len(variables)} variables restored)")
-        return sess.run(outputs, feed_dict=feeds)
+        return sess.run(outputs, feed_dict=feeds, options=run_options())
 
 
 def needed_subgraph(graph_def, output_nodes: list[str], table_initializers: list[str]):

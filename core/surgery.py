@@ -58,7 +58,8 @@ def operated(model, rewires: Optional[list[Rewire]] = None, binds: Optional[dict
     meta.graph_def.CopyFrom(graph_def)
     result = analyse(job, model.location, model.format, meta, model.tensors, model._reader, timings,
                      signature_inputs=[i for i in model.inputs if i.note.startswith("signature ")] or None,
-                     signature_outputs=[s.name for s in model.suggestions if s.reason == "signature output"] or None)
+                     signature_outputs=[s.name for s in model.suggestions if s.reason == "signature output"] or None,
+                     checkpoint_pending=model.checkpoint_pending)
     result = dataclasses.replace(
         result, origin=model, bound=binds,
         feed_map={f"{r.name}:0": r.tensor if ":" in r.tensor else f"{r.tensor}:0" for r in rewires})

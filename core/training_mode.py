@@ -27,6 +27,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Optional
 
+from . import tf as tfmod
 from .bind import CASE_OPS, IF_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS, bind_text, find_flags, scalar_values
 from .graph import GraphModel, dtype_name, gc_paused
 
@@ -46,6 +47,11 @@ _INT_TYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "u
 BATCH_NORM = "batch norm with is_training=True (batch statistics)"
 MOMENTS = "moments over the batch (non-fused batch norm on batch statistics)"
 DROPOUT = "dropout (random ops)"
+
+
+def is_training_flag_name(name: str) -> bool:
+    """Named like a training switch: is_training, phase_train, learning_phase, keep_prob, dropout..."""
+    return bool(_TRAINING_FLAG.search(name))
 
 
 def inference_value(name: str, dtype: str):
@@ -126,7 +132,7 @@ def training_flags(graph: GraphModel) -> list[TrainingFlag]:
     flags = []
     lookup = None
     for name in find_flags(_PlaceholdersOnly(graph)):
-        if not _TRAINING_FLAG.search(name):
+        if not is_training_flag_name(name):
             continue
         node = graph.graph_def.node[graph.index[name]]
         dtype = dtype_name(node.attr["dtype"].type)
@@ -277,10 +283,8 @@ class TrainingModeAnalysis:
         data = graph.data_inputs[i]
         if len(data) < 2 or ops[data[1][0]] != "Const":
             return False
-        from tensorflow.python.framework import tensor_util
-
         try:
-            axes = tensor_util.MakeNdarray(graph.graph_def.node[data[1][0]].attr["value"].tensor).reshape(-1)
+            axes = tfmod.const_values(graph.graph_def.node[data[1][0]].attr["value"].tensor)
         except Exception:  # an odd constant: not the moments of a batch
             return False
         return 0 in {int(a) for a in axes}

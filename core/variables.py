@@ -122,7 +122,8 @@ def map_variables(graph: GraphModel, tensors: dict[str, CheckpointTensor]) -> di
 
 
 def _map_variables(graph: GraphModel, tensors: dict[str, CheckpointTensor]) -> dict[int, VariableInfo]:
-    from_savers = restore_mapping(graph)
+    # Without tensors (a graph whose checkpoint is not read yet) no key can be confirmed.
+    from_savers = restore_mapping(graph) if tensors else {}
     result = {}
     for i, op in enumerate(graph.ops):
         if op not in VARIABLE_OPS:

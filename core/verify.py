@@ -1,26 +1,67 @@
-"""Verify a frozen graph: run it and the restored checkpoint on the same inputs, compare outputs.
+"""Verify a frozen graph: run it and the restored checkpoint on the same inputs, compare outputs, and
+run each sample of the batch alone (the batch probe).
 
-Any import or run error is a failed verification with its reason, never a silent success.
+Three outcomes (VerifyResult.status): "verified"; "failed" — the result computes something else, its
+outputs depend on the rest of the batch, or it does not run where the original does (never written);
+"not-verified" — the test inputs could not show either way (no value can be made for an input, both
+sides reject the made-up values, the time limit ran out): the file is written and the result says how
+to verify it. Never a silent success.
 """
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from . import tf as tfmod
 from .errors import Cancelled, FreezerError
+from .feeds import TestFeeds, make_test_feeds
 from .jobs import Job
 from .prune import INIT_OP_NAME
 from .reference import run_checkpoint_reference
+from .timelimit import run_options, time_limit, timed_out
 
-ATOL = 1e-5
-RTOL = 1e-4
-_BATCH = 2  # unknown dimensions are fed as 2: catches graphs that silently assume batch 1
-_MAX_TEST_FEED_BYTES = 1 << 30
+VERIFIED, FAILED, NOT_VERIFIED = "verified", "failed", "not-verified"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """numpy.allclose's test, |got - want| <= atol + rtol * |want|, on float outputs (others must be
+    equal), with `range` times the reference output's largest magnitude added to atol: a runtime that
+    computes in another order (TFLite, onnxruntime) is off by a fraction of the output's scale."""
+    atol: float = 1e-5
+    rtol: float = 1e-5
+    range: float = 0.0
+
+    def atol_for(self, want: np.ndarray) -> float:
+        if not self.range:
+            return self.atol
+        finite = np.abs(want[np.isfinite(want)].astype(np.float64))
+        return self.atol + self.range * (float(finite.max()) if finite.size else 0.0)
+
+    def text(self) -> str:
+        extra = f" + {self.range:g} x the output's largest magnitude" if self.range else ""
+        return f"atol {self.atol:g}{extra}, rtol {self.rtol:g}"
+
+
+#: The frozen graph and a SavedModel run in TensorFlow, as the checkpoint does: float32 precision, the
+#: default of Polygraphy's comparisons.
+DEFAULT_TOLERANCE = Tolerance()
+#: TFLite and ONNX run in their own runtimes, whose kernels sum in another order: a ResNet's logits
+#: spanning +-195 come out 0.0055 apart (relative 3e-5) in a correct TFLite model.
+EXPORT_TOLERANCE = Tolerance(1e-5, 1e-4, 1e-4)
+#: Quantized weights change outputs by design; never a different class id or an inf (those are not floats).
+QUANTIZED_TOLERANCE = Tolerance(0.05, 0.0, 0.05)
+
+
+def tolerance_for(atol: Optional[float], rtol: Optional[float], default: Tolerance = DEFAULT_TOLERANCE) -> Tolerance:
+    """The user's --atol/--rtol replace the default tolerance (an unset one is float32's default)."""
+    if atol is None and rtol is None:
+        return default
+    return Tolerance(DEFAULT_TOLERANCE.atol if atol is None else atol, DEFAULT_TOLERANCE.rtol if rtol is None else rtol)
 
 
 @dataclass
@@ -29,21 +70,47 @@ class OutputCheck:
     max_abs_diff: Optional[float]
     ok: bool
     reason: str = ""
+    max_rel_diff: Optional[float] = None  # over the elements whose reference value is not 0
+    atol: Optional[float] = None  # the absolute tolerance applied to this output (range part included)
+    rtol: Optional[float] = None
+    top1_agreement: Optional[float] = None  # classifier-like outputs: fraction of rows whose argmax agrees
 
 
 @dataclass
 class VerifyResult:
-    ok: bool
+    ok: bool  # verified; `status` says whether it failed or could not be checked
     outputs: list[OutputCheck] = field(default_factory=list)
     reason: str = ""
     feeds: dict[str, str] = field(default_factory=dict)  # tensor -> "float32 (2, 28, 28, 1)"
     seconds: float = 0.0
     frozen_runs: bool = True  # False: the frozen graph itself failed to import or run
+    status: str = ""  # verified | failed | not-verified (the graph is fine as far as anyone knows)
+    hint: str = ""  # not verified: how to verify it
+    tolerance: str = ""
+    batch_probe: str = ""  # what running each sample of the batch alone found
+    timeout: float = 0.0  # seconds the runs were given
+
+    def __post_init__(self):
+        if not self.status:
+            self.status = VERIFIED if self.ok else FAILED
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["max_abs_diff"] = {c.name: c.max_abs_diff for c in self.outputs}
         return data
+
+
+class VerificationFailed(FreezerError):
+    """The result computes something else than its model: nothing is written. Carries the result."""
+
+    def __init__(self, result: VerifyResult):
+        self.result = result
+        super().__init__(f"Not written: verification failed: {result.reason}.",
+                         f"Check the outputs and the preview's warnings (tolerance {result.tolerance}: --atol/--rtol "
+                         "set it; --no-verify writes the file anyway).")
+
+    def __reduce__(self):  # through the worker process: rebuilt from its result
+        return VerificationFailed, (self.result,)
 
 
 def load_graph_def(path: str):
@@ -70,63 +137,18 @@ def sink_outputs(graph_def) -> list[str]:
     return [f"{n.name}:0" for n in graph_def.node if n.name not in consumed and n.op not in ("NoOp", "Const")]
 
 
-def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0) -> dict[str, np.ndarray]:
-    """Feeds for every Placeholder: from the .npz (keys are tensor or node names), else seeded random
-    values of the right dtype and shape. PlaceholderWithDefault keeps its default unless given."""
-    given: dict[str, np.ndarray] = {}
-    if npz_path:
-        try:
-            with np.load(npz_path, allow_pickle=False) as data:
-                given = {k: data[k] for k in data.files}
-        except (OSError, ValueError) as exc:
-            raise FreezerError(f"Cannot read the inputs file {npz_path}: {exc}.",
-                               "Pass an .npz made with numpy.savez(path, input_name=array, ...).") from None
-    tf = tfmod.tensorflow()
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for node in graph_def.node:
-        if node.op not in ("Placeholder", "PlaceholderWithDefault"):
-            continue
-        tensor = f"{node.name}:0"
-        for key in (tensor, node.name):
-            if key in given:
-                feeds[tensor] = given.pop(key)
-                break
-        else:
-            if node.op == "PlaceholderWithDefault":
-                continue
-            try:
-                dtype = tf.dtypes.as_dtype(node.attr["dtype"].type)
-            except (TypeError, ValueError):
-                raise FreezerError(f"The input {node.name!r} has an invalid dtype (DataType {node.attr['dtype'].type}).",
-                                   "The graph file is damaged; make or copy it again.") from None
-            shape_proto = node.attr["shape"].shape
-            if shape_proto.unknown_rank:
-                raise FreezerError(f"The input {node.name!r} has no known shape, so no test value can be made for it.",
-                                   "Pass --inputs FEEDS.npz with a value for it.")
-            shape = [d.size if d.size >= 0 else _BATCH for d in shape_proto.dim]
-            nbytes = int(np.prod(shape, dtype=np.float64)) * max(1, dtype.size)
-            if nbytes > _MAX_TEST_FEED_BYTES:
-                raise FreezerError(f"The input {node.name!r} has shape {tuple(shape)}: a test value would take "
-                                   f"{nbytes / 1e9:.1f} GB.", "Pass --inputs FEEDS.npz with a smaller value for it.")
-            feeds[tensor] = _random_value(rng, dtype, shape)
-    if given:
-        raise FreezerError("The inputs file names tensors the frozen graph has no placeholder for: "
-                           + ", ".join(sorted(given)) + ".", "Use the placeholder names (see `tf-freezer inspect`).")
-    return feeds
+# ----- the time limit (core.timelimit) ----------------------------------------------------------------
+def default_timeout(graph_def) -> float:
+    """60 s, plus 1 s per 1,000 nodes and per 20 MB of the frozen graph."""
+    return 60.0 + len(graph_def.node) / 1000 + graph_def.ByteSize() / 20e6
 
 
-def _random_value(rng, dtype, shape):
-    if dtype.is_floating:
-        return rng.standard_normal(shape).astype(dtype.as_numpy_dtype)
-    if dtype.is_integer:
-        # Small non-negative values stay valid as indices (embedding lookups, gathers).
-        return rng.integers(0, 2, size=shape).astype(dtype.as_numpy_dtype)
-    if dtype.is_bool:
-        return np.zeros(shape, dtype=bool)
-    if dtype.name == "string":
-        return np.full(shape, b"", dtype=object)
-    raise FreezerError(f"No test value can be made for dtype {dtype.name}.", "Pass --inputs FEEDS.npz.")
+def _rejects_values(exc: BaseException) -> bool:
+    """Whether a run failed on the values fed (an op's check of its input: a parse, a shape, an index)
+    rather than on the graph (an op not registered, an uninitialised variable, a missing tensor)."""
+    errors = tfmod.tensorflow().errors
+    return isinstance(exc, (errors.InvalidArgumentError, errors.OutOfRangeError, errors.UnimplementedError)) \
+        or (isinstance(exc, ValueError) and "Cannot feed value of shape" in str(exc))
 
 
 _BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "File ", "[[", "Instructions for updating")
@@ -142,8 +164,47 @@ def _first_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+class FrozenSession:
+    """A frozen graph imported once and run as often as needed (verification, then the batch probe).
+    Importing raises what TensorFlow says about a broken graph (dangling inputs, missing functions).
+
+    Runs with Grappler's constant folding only: the pass that evaluates the frozen constants as a
+    deployed session does (and that aborts on a malformed one). Its other passes only rewrite for
+    speed, and each copies every constant: on a 419 MB frozen graph the default set took 22 s and
+    3.3 GB, constant folding alone 2.7 s."""
+
+    def __init__(self, graph_def, init_op: str = ""):
+        tf = tfmod.tensorflow()
+        from tensorflow.core.protobuf import rewriter_config_pb2
+
+        self.graph = import_frozen(graph_def)
+        config = tf.compat.v1.ConfigProto()
+        rewrite = config.graph_options.rewrite_options
+        rewrite.optimizers.append("constfold")
+        rewrite.meta_optimizer_iterations = rewriter_config_pb2.RewriterConfig.ONE
+        self.session = tf.compat.v1.Session(graph=self.graph, config=config)
+        self.init_op = init_op
+
+    def run(self, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
+        if self.init_op:
+            self.session.run(self.init_op, options=run_options())
+            self.init_op = ""
+        return self.session.run(outputs, feed_dict=feeds, options=run_options())
+
+    def close(self) -> None:
+        self.session.close()
+        self.graph = None
+
+    def __enter__(self) -> "FrozenSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def run_frozen(graph_def, feeds: dict, outputs: list[str], init_op: str = "") -> list[np.ndarray]:
-    return run_imported(import_frozen(graph_def), feeds, outputs, init_op)
+    with FrozenSession(graph_def, init_op) as session:
+        return session.run(feeds, outputs)
 
 
 def import_frozen(graph_def):
@@ -153,24 +214,6 @@ def import_frozen(graph_def):
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
     return graph
-
-
-def run_imported(graph, feeds: dict, outputs: list[str], init_op: str = "") -> list[np.ndarray]:
-    """Run a frozen graph, with Grappler's constant folding: the pass that evaluates the frozen
-    constants as a deployed session does (and that aborts on a malformed one). Its other passes
-    only rewrite for speed, and each copies every constant: on a 419 MB frozen graph the default
-    set took 22 s and 3.3 GB, constant folding alone 2.7 s."""
-    tf = tfmod.tensorflow()
-    from tensorflow.core.protobuf import rewriter_config_pb2
-
-    config = tf.compat.v1.ConfigProto()
-    rewrite = config.graph_options.rewrite_options
-    rewrite.optimizers.append("constfold")
-    rewrite.meta_optimizer_iterations = rewriter_config_pb2.RewriterConfig.ONE
-    with tf.compat.v1.Session(graph=graph, config=config) as sess:
-        if init_op:
-            sess.run(init_op)
-        return sess.run(outputs, feed_dict=feeds)
 
 
 def run_reference(model, feeds: dict, outputs: list[str], use_ema: bool = False, report=None) -> list[np.ndarray]:
@@ -206,7 +249,7 @@ def run_savedmodel(model, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
     tags = list(model.meta_graph.meta_info_def.tags)
     with tf.compat.v1.Session(graph=graph) as sess:
         tf.compat.v1.saved_model.loader.load(sess, tags, model.location.folder)
-        return sess.run(outputs, feed_dict=feeds)
+        return sess.run(outputs, feed_dict=feeds, options=run_options())
 
 
 def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False, report=None) -> list[np.ndarray]:
@@ -216,30 +259,159 @@ def run_checkpoint(model, feeds: dict, outputs: list[str], use_ema: bool = False
                                     use_ema=use_ema, report=report)
 
 
-def compare(name: str, got, want) -> OutputCheck:
+def compare(name: str, got, want, tolerance: Tolerance = DEFAULT_TOLERANCE) -> OutputCheck:
+    """`got` against the reference `want`: allclose with `tolerance` for floats, equal otherwise."""
     got, want = np.asarray(got), np.asarray(want)
     if got.shape != want.shape:
-        return OutputCheck(name, None, False, f"shape {got.shape} differs from the checkpoint's {want.shape}")
-    if got.dtype.kind in "fciub" and want.dtype.kind in "fciub":
-        if got.size == 0:
-            return OutputCheck(name, 0.0, True)
-        diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
-        ok = bool(np.allclose(got, want, rtol=RTOL, atol=ATOL, equal_nan=True))
-        return OutputCheck(name, diff, ok, "" if ok else f"max abs diff {diff:.3g} over tolerance")
-    equal = bool(np.array_equal(got, want))
-    return OutputCheck(name, 0.0 if equal else None, equal, "" if equal else "values differ")
+        return OutputCheck(name, None, False, f"shape {got.shape} differs from the original's {want.shape}")
+    if not (got.dtype.kind in "fciub" and want.dtype.kind in "fciub"):
+        equal = bool(np.array_equal(got, want))
+        return OutputCheck(name, 0.0 if equal else None, equal, "" if equal else "values differ")
+    floats = got.dtype.kind in "fc" and want.dtype.kind in "fc"
+    atol, rtol = (tolerance.atol_for(want), tolerance.rtol) if floats else (0.0, 0.0)
+    if got.size == 0:
+        return OutputCheck(name, 0.0, True, max_rel_diff=0.0, atol=atol, rtol=rtol)
+    g, w = got.astype(np.float64 if got.dtype.kind != "c" else np.complex128), want.astype(
+        np.float64 if want.dtype.kind != "c" else np.complex128)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.where(g == w, 0.0, np.abs(g - w))  # equal infinities differ by 0, not nan
+        diff = np.where(np.isnan(g) & np.isnan(w), 0.0, diff)
+        max_abs = float(np.max(diff))
+        nonzero = w != 0
+        max_rel = float(np.max(diff[nonzero] / np.abs(w[nonzero]))) if nonzero.any() else 0.0
+    ok = bool(np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True))
+    top1 = None
+    if floats and want.ndim == 2 and want.shape[-1] > 1 and want.shape[0] > 0 and got.dtype.kind == "f":
+        top1 = float(np.mean(np.argmax(got, axis=-1) == np.argmax(want, axis=-1)))
+    reason = "" if ok else (f"max abs diff {max_abs:.3g} over the tolerance (atol {atol:.3g}, rtol {rtol:g})"
+                            if floats else f"values differ (max abs diff {max_abs:.3g})")
+    return OutputCheck(name, max_abs, ok, reason, max_rel, atol, rtol, top1)
+
+
+# ----- one verification: the result and its original on the same inputs ------------------------------
+def verify_runs(run_result: Callable, run_original: Callable, feeds: TestFeeds, outputs: list[str], *,
+                tolerance: Tolerance, timeout: float, what: str = "frozen graph", original: str = "checkpoint",
+                runtime: str = "", step: Optional[Callable] = None, release: Optional[Callable] = None) -> VerifyResult:
+    """Run the result on `feeds` and probe its batch consistency, then run the model it was made from
+    on the same feeds and compare (run_result and run_original: feed values -> the outputs' values;
+    `release()` drops the result before the original runs). A failure the test inputs explain (both
+    sides reject them, the time limit, no value for an input) is "not verified", never "failed": only
+    a result that computes something else, depends on the rest of its batch, or does not run where the
+    original does, fails. Every Session.run inside shares `timeout` seconds. `step(stage, fraction,
+    message)` reports the stages run-frozen, batch-probe and compare."""
+    step = step or (lambda stage, fraction, message: None)
+    started = time.perf_counter()
+    described = feeds.described()
+
+    def result(status: str, reason: str = "", hint: str = "", checks=(), frozen_runs: bool = True,
+               probe: str = "") -> VerifyResult:
+        return VerifyResult(status == VERIFIED, list(checks), reason, described, time.perf_counter() - started,
+                            frozen_runs, status, hint, tolerance.text(), probe, timeout)
+
+    inputs_hint = _inputs_hint(feeds)
+    if feeds.problems:
+        return result(NOT_VERIFIED, "no test value can be made: " + "; ".join(feeds.problems), inputs_hint)
+    timeout_hint = ("Give it more time with --verify-timeout SECONDS, or pass --inputs FEEDS.npz with values it "
+                    "finishes on.")
+    with time_limit(timeout):
+        step("run-frozen", 0.3, f"Running the {what}")
+        try:
+            got = run_result(feeds.values)
+        except (FreezerError, Cancelled):
+            raise
+        except Exception as exc:  # any TensorFlow error here is the verification's finding
+            if timed_out(exc):
+                return result(NOT_VERIFIED, f"timed out after {timeout:g} s running the {what}", timeout_hint)
+            if not _rejects_values(exc):
+                return result(FAILED, f"the {what} does not run{runtime}: {_first_line(exc)}", frozen_runs=False)
+            if release:
+                release()
+            try:  # do the inputs explain it? The original must reject them too.
+                run_original(feeds.values)
+            except Cancelled:
+                raise
+            except Exception as original_exc:
+                why = "timed out" if timed_out(original_exc) else _first_line(original_exc)
+                return result(NOT_VERIFIED, f"the {what} and the original {original} both fail on the test inputs: "
+                              f"{_first_line(exc)} (the {original}: {why})", inputs_hint)
+            return result(FAILED, f"the {what} does not run{runtime}: {_first_line(exc)}", frozen_runs=False)
+        step("batch-probe", 0.0, "Running each sample of the batch alone")
+        failure, probe = batch_probe(run_result, feeds, outputs, got, tolerance)
+        if release:
+            release()
+        try:
+            want = run_original(feeds.values)
+        except Cancelled:
+            raise
+        except Exception as exc:
+            if timed_out(exc):
+                return result(NOT_VERIFIED, f"timed out after {timeout:g} s running the original {original}",
+                              timeout_hint)
+            line = f"the original {original} does not run with the same inputs: {_first_line(exc)}"
+            if not _rejects_values(exc):
+                # A feed or fetch name it lacks, an op it cannot run: not something other inputs change.
+                return result(FAILED, line, probe=probe)
+            return result(NOT_VERIFIED, line, inputs_hint, probe=probe)
+    step("compare", 0.0, "Comparing outputs")
+    checks = [compare(name, g, w, tolerance) for name, g, w in zip(outputs, got, want)]
+    if not all(c.ok for c in checks):
+        return result(FAILED, "; ".join(f"{c.name}: {c.reason}" for c in checks if not c.ok), checks=checks,
+                      probe=probe)
+    if failure:
+        return result(FAILED, failure, checks=checks, probe=probe)
+    return result(VERIFIED, checks=checks, probe=probe)
+
+
+def _inputs_hint(feeds: TestFeeds) -> str:
+    if not feeds.invented and not feeds.problems:
+        return "Check the values in the inputs file (--inputs)."
+    names = feeds.invented[:3] or [p.split(" ", 1)[0] for p in feeds.problems[:3]]
+    return ("To verify it, pass --inputs FEEDS.npz with real values for " + ", ".join(names)
+            + (" and the other inputs" if len(feeds.invented) > 3 else "") + " (numpy.savez, keys: tensor names).")
+
+
+def batch_probe(run: Callable, feeds: TestFeeds, outputs: list[str], got: list, tolerance: Tolerance) -> tuple[str, str]:
+    """Run each sample of the batch alone and compare it with its row of the batch's outputs: a model
+    at inference treats samples independently; one whose outputs depend on the rest of the batch (batch
+    norm in training mode) is wrong however well it matches its original. (failure, finding)."""
+    n = feeds.batch_size()
+    if n < 2:
+        return "", "skipped: no input has a batch dimension of 2 or more"
+    # A batch of one runs other kernels than a batch of n (another summation order): allow for that.
+    loose = Tolerance(max(tolerance.atol, 1e-4), max(tolerance.rtol, 1e-4), max(tolerance.range, 1e-4))
+    try:
+        rows = [k for k, g in enumerate(got) if np.ndim(g) and np.shape(g)[0] == n and np.asarray(g).dtype.kind == "f"]
+        if not rows:
+            return "", "skipped: no float output has the batch dimension"
+        for i in range(n):
+            alone = run(feeds.sample(i))
+            for k in rows:
+                single = np.asarray(alone[k])
+                if single.shape[:1] != (1,):
+                    continue
+                check = compare(outputs[k], single[0], np.asarray(got[k])[i], loose)
+                if not check.ok:
+                    return (f"outputs depend on the rest of the batch (batch norm in training mode?): {outputs[k]} of "
+                            f"sample {i} run alone differs from its row of a batch of {n} by {check.max_abs_diff:.3g}",
+                            "failed")
+    except Cancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a graph made for a fixed batch: nothing to probe
+        return "", "skipped: " + ("timed out" if timed_out(exc) else f"it does not run so ({_first_line(exc)})")
+    return "", f"passed: each of the {n} samples run alone gives its row of the batch"
 
 
 class VerifyJob(Job[VerifyResult]):
-    """Stages: load, run-frozen (import, run), restore (the variables the outputs read), run-reference,
-    compare. The fractions are shares of a typical run (STAGES)."""
+    """Stages: load, run-frozen (import, run), batch-probe (each sample alone), restore (the variables
+    the outputs read), run-reference, compare. The fractions are shares of a typical run (STAGES)."""
 
     #: stage -> (first, last) fraction of the job
-    STAGES = {"load": (0.0, 0.05), "run-frozen": (0.05, 0.45), "restore": (0.45, 0.7),
+    STAGES = {"load": (0.0, 0.05), "run-frozen": (0.05, 0.4), "batch-probe": (0.4, 0.45), "restore": (0.45, 0.7),
               "run-reference": (0.7, 0.95), "compare": (0.95, 1.0)}
 
     def __init__(self, model, frozen_path: str, outputs: Optional[list[str]] = None,
-                 inputs_npz: Optional[str] = None, use_ema: bool = False, graph_def=None, init_op: str = ""):
+                 inputs_npz: Optional[str] = None, use_ema: bool = False, graph_def=None, init_op: str = "",
+                 tolerance: Tolerance = DEFAULT_TOLERANCE, timeout: Optional[float] = None):
         super().__init__()
         self.init_op = init_op
         self.model = model
@@ -248,53 +420,39 @@ class VerifyJob(Job[VerifyResult]):
         self.inputs_npz = inputs_npz
         self.use_ema = use_ema
         self.graph_def = graph_def
+        self.tolerance = tolerance
+        self.timeout = timeout  # seconds; None: default_timeout of the graph
 
     def _run(self) -> VerifyResult:
         self.model.require_graph()
         started = time.perf_counter()
         self.stage("load", 0.0, f"Loading {os.path.basename(self.frozen_path)}")
         graph_def = self.graph_def if self.graph_def is not None else load_graph_def(self.frozen_path)
+        self.graph_def = None
         outputs = [o if ":" in o else f"{o}:0" for o in (self.outputs or sink_outputs(graph_def))]
         if not outputs:
             return VerifyResult(False, reason="the frozen graph has no outputs to check")
         init_op = self.init_op or next((n.name for n in graph_def.node
                                         if n.name == INIT_OP_NAME and n.op == "NoOp"), "")
-        feeds = make_feeds(graph_def, self.inputs_npz)
-        described = {k: f"{v.dtype} {tuple(v.shape)}" for k, v in feeds.items()}
-
-        def failed(reason: str) -> VerifyResult:
-            return VerifyResult(False, reason=reason, feeds=described, seconds=time.perf_counter() - started)
-
-        got = self._run_result(graph_def, feeds, outputs, init_op)
-        del graph_def  # the reference runs with the result's graph and constants gone
-        self.graph_def = None
-        if isinstance(got, str):
-            result = failed(got)
-            result.frozen_runs = False
-            return result
+        timeout = self.timeout or default_timeout(graph_def)
+        self.stage("run-frozen", 0.0, "Importing the frozen graph")
         try:
-            want = run_reference(self.model, feeds, outputs, self.use_ema, report=self.stage)
-        except Cancelled:
-            raise
-        except Exception as exc:
-            return failed(f"the original {self.model.format} does not run with the same inputs: {_first_line(exc)}")
-        self.stage("compare", 0.0, "Comparing outputs")
-        checks = [compare(name, g, w) for name, g, w in zip(outputs, got, want)]
-        ok = all(c.ok for c in checks)
-        reason = "" if ok else "; ".join(f"{c.name}: {c.reason}" for c in checks if not c.ok)
-        return VerifyResult(ok, checks, reason, described, time.perf_counter() - started)
+            session = FrozenSession(graph_def, init_op)
+        except Exception as exc:  # a graph TensorFlow cannot import is broken, whatever the inputs
+            return VerifyResult(False, reason=f"the frozen graph does not import: {_first_line(exc)}",
+                                feeds=make_test_feeds(graph_def, self.inputs_npz).described(),
+                                seconds=time.perf_counter() - started, frozen_runs=False,
+                                tolerance=self.tolerance.text())
+        with session:
+            feeds = make_test_feeds(graph_def, self.inputs_npz, graph=session.graph)
+            del graph_def  # the reference runs with the result's graph and constants gone (release)
+            return verify_runs(lambda values: session.run(values, outputs),
+                               lambda values: run_reference(self.model, values, outputs, self.use_ema,
+                                                            report=self.stage),
+                               feeds, outputs, tolerance=self.tolerance, timeout=timeout, original=self.model.format,
+                               step=self.stage, release=session.close)
 
     def stage(self, stage: str, fraction: float, message: str) -> None:
         """step() at `fraction` of `stage`'s share of the job."""
         first, last = self.STAGES[stage]
         self.step(stage, first + (last - first) * fraction, message)
-
-    def _run_result(self, graph_def, feeds: dict, outputs: list[str], init_op: str):
-        """The frozen graph's outputs, or why it does not import or run (a str)."""
-        self.stage("run-frozen", 0.0, "Importing the frozen graph")
-        try:
-            graph = import_frozen(graph_def)
-            self.stage("run-frozen", 0.3, "Running the frozen graph")
-            return run_imported(graph, feeds, outputs, init_op)
-        except Exception as exc:  # any TensorFlow error here is the verification's finding
-            return f"the frozen graph does not run: {_first_line(exc)}"

@@ -57,8 +57,9 @@ def display_problem() -> Optional[str]:
 def run(path: Optional[str] = None, demo: bool = False) -> int:
     """Show the main window (on `path`, or on the bundled sample with `demo`) and run the event loop.
 
-    TensorFlow loads in a background thread after the window is shown; a path is opened as soon as it
-    has loaded. Returns the application's exit code."""
+    TensorFlow loads in a background thread after the window is shown, or after the graph of `path`
+    is (which needs no TensorFlow); the path's variables follow when it has loaded. Returns the
+    application's exit code."""
     started = time.perf_counter()
     problem = display_problem()
     if problem:
@@ -81,10 +82,11 @@ def run(path: Optional[str] = None, demo: bool = False) -> int:
     def after_first_paint() -> None:
         window.timings["window-shown"] = time.perf_counter() - started
         window.log(f"Window shown in {window.timings['window-shown']:.2f} s.")
-        window.start_tensorflow()
         target = path or (sample_path() if demo else None)
         if target:
-            window.open_path(os.path.abspath(target))
+            window.open_path(os.path.abspath(target))  # TensorFlow starts loading once its graph is shown
+        else:
+            window.start_tensorflow()
 
     QTimer.singleShot(0, after_first_paint)
     code = app.exec()

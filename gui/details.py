@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (QComboBox, QGraphicsItem, QGraphicsPathItem, QGra
 from core.graph import split_tensor_name
 from core.units import format_bytes
 
+from .value_stats import ValueStatsView
+
 KIND_COLOURS = {
     "variable": "#2e9d5b",
     "input": "#1f7fe0",
@@ -352,9 +354,15 @@ class DetailsPane(QWidget):
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         bottom_layout.addLayout(header)
         bottom_layout.addWidget(self.picture)
+        self.values = ValueStatsView()
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.text, 1)
+        top_layout.addWidget(self.values)
         self.splitter = QSplitter(Qt.Vertical)
         self.splitter.setObjectName("detailsSplitter")
-        self.splitter.addWidget(self.text)
+        self.splitter.addWidget(top)
         self.splitter.addWidget(bottom)
         self.splitter.setSizes([380, 260])
         layout = QVBoxLayout(self)
@@ -371,11 +379,13 @@ class DetailsPane(QWidget):
     def show_node(self, model, node_id: int) -> None:
         self._model, self._node = model, node_id
         self.text.show_node(model, node_id)
+        self.values.show_node(model, node_id)
         self._redraw()
 
     def clear(self, text: str = "Select a node to see its details.") -> None:
         self._model, self._node = None, None
         self.text.show_placeholder(text)
+        self.values.show_source(None, None)
         self.picture.clear()
 
     def _redraw(self) -> None:

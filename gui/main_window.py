@@ -14,7 +14,7 @@ from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, QSettings, QSize
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QMainWindow, QMenu, QMessageBox, QPlainTextEdit,
-                               QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QToolButton,
+                               QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
 import core.tf
@@ -29,6 +29,7 @@ from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
 from .details import DetailsPane
 from .export_dialog import TITLES as EXPORT_TITLES
 from .export_dialog import ExportDialog
+from .graph_view import GraphPane
 from .node_tree import NodeTreeModel, NodeTreeView
 from .open_dialog import OpenDialog
 from .panels import OptionsPanel, PreviewPanel, ResultPanel
@@ -43,6 +44,8 @@ APPLICATION = "tf-freezer"
 MAX_RECENT = 10
 SEARCH_DEBOUNCE_MS = 150
 SUGGESTION_ROWS = 6
+FREEZE_TIP = "Freeze the ticked outputs (Ctrl+Enter)"
+EXPORT_TIP = "Export the ticked outputs as a SavedModel, TFLite or ONNX model"
 EXPAND_LIMIT = 400  # expand every matched scope when there are at most this many of them
 
 
@@ -60,7 +63,9 @@ def settings() -> QSettings:
 
 
 def _verify_status(verify) -> str:
-    return "not verified" if verify is None else ("verified" if verify.ok else "VERIFICATION FAILED")
+    if verify is None or verify.status == "not-verified":
+        return "not verified"
+    return "verified" if verify.ok else "VERIFICATION FAILED"
 
 
 def _checkpoint_steps(path: str) -> list[int]:
@@ -127,7 +132,8 @@ class _EscapeCancels(QObject):
 class MainWindow(QMainWindow):
     # For tests and scripting: every outcome is a signal.
     tensorflowReady = Signal()
-    modelOpened = Signal(object)  # OpenedModel
+    graphShown = Signal(object)  # OpenedModel, checkpoint_pending: the tree is usable, TensorFlow still loading
+    modelOpened = Signal(object)  # OpenedModel, complete (after graphShown when the graph came first)
     openFailed = Signal(str)
     previewUpdated = Signal(object)  # PrunePreview
     freezeFinished = Signal(object)  # FreezeResult
@@ -165,6 +171,8 @@ class MainWindow(QMainWindow):
         self._fix_actions: dict[str, Callable[[], None]] = {}
         self._tf_runner: Optional[JobRunner] = None
         self._open_runner: Optional[JobRunner] = None
+        self._checkpoint_runner: Optional[JobRunner] = None  # the checkpoint part of a graph shown first
+        self._checkpoint_error = False  # that part failed: the graph stays on screen, freezing stays locked
         self._freeze_runner: Optional[JobRunner] = None
         self._freeze_options = None
         self._pending_open: Optional[tuple[str, Optional[int]]] = None
@@ -194,7 +202,7 @@ class MainWindow(QMainWindow):
         self.find_action.triggered.connect(self.focus_search)
         self.freeze_action = QAction(icon("freeze"), "&Freeze", self)
         self.freeze_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        self.freeze_action.setToolTip("Freeze the ticked outputs (Ctrl+Enter)")
+        self.freeze_action.setToolTip(FREEZE_TIP)
         self.freeze_action.triggered.connect(self.start_freeze)
         self.cancel_action = QAction(icon("cancel"), "&Cancel", self)
         self.cancel_action.setShortcut(QKeySequence(Qt.Key_Escape))
@@ -222,8 +230,12 @@ class MainWindow(QMainWindow):
         self.variables_tab_action = QAction("&Variables (checkpoint tensors)", self)
         self.variables_tab_action.setShortcut(QKeySequence("Ctrl+2"))
         self.variables_tab_action.triggered.connect(self.show_variables)
+        self.graph_tab_action = QAction("&Graph of the kept subgraph", self)
+        self.graph_tab_action.setShortcut(QKeySequence("Ctrl+3"))
+        self.graph_tab_action.triggered.connect(lambda: self.middle_tabs.setCurrentWidget(self.graph_pane))
         for action in (self.find_action, self.freeze_action, self.cancel_action, self.feed_action,
-                       self.details_tab_action, self.variables_tab_action, *self.export_actions.values()):
+                       self.details_tab_action, self.variables_tab_action, self.graph_tab_action,
+                       *self.export_actions.values()):
             self.addAction(action)
 
     def _build_ui(self) -> None:
@@ -264,6 +276,8 @@ class MainWindow(QMainWindow):
         self.hide_machinery.setToolTip("Leave optimizer steps and slots, gradients, moving averages, summaries, "
                                        "saving and initialisation out of the tree and the search")
         self.hide_machinery.toggled.connect(lambda _on: self.apply_search())
+        # Its label must not set the pane's minimum width: a narrow pane cuts the label, not the window.
+        self.hide_machinery.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         self._machinery: Optional[tuple[object, bytearray]] = None  # (model, its machinery mask), made on first use
         self.suggestions = QListWidget()
         self.suggestions.setObjectName("suggestionList")
@@ -313,6 +327,11 @@ class MainWindow(QMainWindow):
         self.middle_tabs.setDocumentMode(True)
         self.middle_tabs.addTab(self.details, "Node")
         self.middle_tabs.addTab(self.variables, "Variables")
+        self.graph_pane = GraphPane()
+        self.graph_pane.nodeActivated.connect(self._on_graph_node)
+        self.graph_pane.exported.connect(lambda path: self.log(f"Saved the graph drawing to {path}."))
+        self.middle_tabs.addTab(self.graph_pane, "Graph")
+        self.middle_tabs.setTabToolTip(2, "A drawing of what the freeze keeps, scopes folded (Ctrl+3)")
         self.middle_tabs.setTabToolTip(0, "The selected node and its neighbourhood (Ctrl+1)")
         self.middle_tabs.setTabToolTip(1, "Every tensor of the checkpoint and the variable that reads it (Ctrl+2)")
         self._variables_model = None  # the model the variables tab shows once it is looked at
@@ -327,7 +346,7 @@ class MainWindow(QMainWindow):
         self.options_panel.rewire_list.editRequested.connect(self.edit_rewire)
         self.freeze_button = QPushButton(icon("freeze"), "Freeze")
         self.freeze_button.setObjectName("freezeButton")
-        self.freeze_button.setToolTip("Freeze the ticked outputs (Ctrl+Enter)")
+        self.freeze_button.setToolTip(FREEZE_TIP)
         self.freeze_button.clicked.connect(self.start_freeze)
         self.cancel_button = QPushButton(icon("cancel"), "Cancel")
         self.cancel_button.setObjectName("cancelButton")
@@ -345,7 +364,7 @@ class MainWindow(QMainWindow):
         self.export_button = QToolButton()
         self.export_button.setObjectName("exportButton")
         self.export_button.setText("Export")
-        self.export_button.setToolTip("Export the ticked outputs as a SavedModel, TFLite or ONNX model")
+        self.export_button.setToolTip(EXPORT_TIP)
         self.export_button.setMenu(self.export_menu)
         self.export_button.setPopupMode(QToolButton.InstantPopup)
         self.export_button.setToolButtonStyle(Qt.ToolButtonTextOnly)
@@ -555,6 +574,8 @@ class MainWindow(QMainWindow):
         self.tf_status.setText("TensorFlow ready")
         self.statusBar().showMessage("TensorFlow ready.", 3000)
         self.tensorflowReady.emit()
+        if self.model is not None and self.model.checkpoint_pending and not self._checkpoint_error:
+            self._read_checkpoint()
         pending, self._pending_open = self._pending_open, None
         if pending is not None:
             self.open_path(*pending)
@@ -578,21 +599,20 @@ class MainWindow(QMainWindow):
         """Open a checkpoint folder, prefix or file (drag-and-drop, command line and dialogs all call
         this). Runs in the background; `modelOpened` or `openFailed` follows."""
         path = os.fspath(path)
-        if not core.tf.is_loaded():
-            self._pending_open = (path, step)
-            self.statusBar().showMessage(f"Will open {path} as soon as TensorFlow has loaded…")
-            self.log(f"Queued {path} until TensorFlow has loaded.")
-            self.start_tensorflow()
-            return
-        from core.load import OpenJob
+        from core.load import OpenGraphJob, OpenJob
 
         if self._open_runner is not None:
             self._open_runner.detach()
+        if self._checkpoint_runner is not None:
+            self._checkpoint_runner.detach()
+            self._checkpoint_runner = None
+        self._checkpoint_error = False
         if self._freeze_runner is not None:
             self.log("Opening another checkpoint: stopping the running freeze.")
             self._detach_freeze()
         self._opening = (path, step)
-        job = _OpenAndIndex(OpenJob(path, step))
+        # Before TensorFlow has loaded, the graph part comes first: the tree is usable while it loads.
+        job = _OpenAndIndex(OpenJob(path, step) if core.tf.is_loaded() else OpenGraphJob(path, step))
         runner = JobRunner(job, "open")
         self._open_runner = runner
         self.log(f"Opening {path}" + (f" (step {step})" if step is not None else "") + "…")
@@ -613,7 +633,15 @@ class MainWindow(QMainWindow):
     def _on_opened(self, runner: JobRunner, model) -> None:
         if runner is not self._open_runner:
             return
-        path, _ = self._opening or ("", None)
+        path, step = self._opening or ("", None)
+        if model is None:  # a format that needs TensorFlow to be opened at all
+            self._pending_open = (path, step)
+            self.statusBar().showMessage(f"Will open {path} as soon as TensorFlow has loaded…")
+            self.log(f"Queued {path} until TensorFlow has loaded.")
+            return
+        if model.checkpoint_pending:
+            self._on_graph_opened(runner, path, model)
+            return
         self.timings["open"] = runner.seconds
         start_tensorflow_worker()  # freezing runs there: its TensorFlow import overlaps with ticking outputs
         self.set_model(model)
@@ -630,10 +658,69 @@ class MainWindow(QMainWindow):
                                          f"({len(graph.names)} nodes) in {runner.seconds:.2f} s.", 8000)
         self.modelOpened.emit(model)
 
-    def _on_open_failed(self, runner: JobRunner, exc) -> None:
-        if runner is not self._open_runner:
+    def _on_graph_opened(self, runner: JobRunner, path: str, model) -> None:
+        """The graph part is in: show the tree now, read the checkpoint once TensorFlow is there."""
+        self.timings["graph"] = runner.seconds
+        self.set_model(model)
+        self._add_recent(path)
+        self.log(f"Showing the graph of {model.location.prefix}: {len(model.graph.names)} nodes, "
+                 f"{len(model.inputs)} inputs, in {runner.seconds:.2f} s; its variables follow when TensorFlow "
+                 "has loaded.")
+        self.statusBar().showMessage(f"Opened the graph of {os.path.basename(model.location.prefix)} "
+                                     f"({len(model.graph.names)} nodes); loading TensorFlow for its variables…")
+        self.graphShown.emit(model)
+        if core.tf.is_loaded():
+            self._read_checkpoint()  # else when it is (_on_tensorflow_ready)
+
+    def _read_checkpoint(self) -> None:
+        """The checkpoint part of the model on screen (core.load.CheckpointJob), in the background."""
+        from core.load import CheckpointJob
+
+        if self._checkpoint_runner is not None:
             return
-        path, _ = self._opening or ("", None)
+        pending = self.model
+        runner = JobRunner(CheckpointJob(pending), "checkpoint")
+        self._checkpoint_runner = runner
+        runner.succeeded.connect(lambda m: self._on_checkpoint_read(runner, pending, m))
+        runner.failed.connect(lambda e: self._on_open_failed(runner, e))
+        runner.done.connect(lambda: self._on_checkpoint_done(runner))
+        runner.start()
+
+    def _on_checkpoint_read(self, runner: JobRunner, pending, model) -> None:
+        if runner is not self._checkpoint_runner or pending is not self.model:
+            return
+        self.timings["checkpoint"] = runner.seconds
+        self.model = model
+        # Operated graphs made from the graph part lack the sizes too: make them again from this one.
+        if self._surgery_runner is not None:
+            self._surgery_runner.detach()
+            self._surgery_runner, self._surgery_running_key = None, None
+        self._variables_model = model
+        self._fill_variables()
+        self.options_panel.set_ema_available(model.has_ema)
+        self.log(f"Read the checkpoint of {model.location.prefix}: {len(model.tensors)} tensors, "
+                 f"{len(model.variables)} variables, in {runner.seconds:.2f} s.")
+        self.statusBar().showMessage(f"Opened {os.path.basename(model.location.prefix)} "
+                                     f"({len(model.graph.names)} nodes, {len(model.tensors)} checkpoint tensors).", 8000)
+        start_tensorflow_worker()  # freezing runs there: its TensorFlow import overlaps with ticking outputs
+        self._update_actions()
+        self.update_preview()
+        self.modelOpened.emit(model)
+
+    def _on_checkpoint_done(self, runner: JobRunner) -> None:
+        if runner is self._checkpoint_runner:
+            self._checkpoint_runner = None
+            self._update_actions()
+
+    def _on_open_failed(self, runner: JobRunner, exc) -> None:
+        if runner is not self._open_runner and runner is not self._checkpoint_runner:
+            return
+        if runner is self._checkpoint_runner:
+            path = self.model.location.source
+            self._checkpoint_error = True
+            self._update_actions()
+        else:
+            path, _ = self._opening or ("", None)
         self.statusBar().showMessage("Could not open the checkpoint.", 5000)
         line = self.report_error(f"Cannot open {os.path.basename(path.rstrip(os.sep)) or path}", exc)
         self.openFailed.emit(line)
@@ -645,6 +732,9 @@ class MainWindow(QMainWindow):
             if self._freeze_runner is None:
                 self._reset_progress()
             self._update_actions()
+        if not core.tf.is_loaded():
+            # Only now: importing TensorFlow meanwhile would have slowed the graph part (one GIL).
+            self.start_tensorflow()
 
     def set_model(self, model) -> None:
         """Show an opened checkpoint (core OpenedModel)."""
@@ -689,6 +779,7 @@ class MainWindow(QMainWindow):
         self._export_paths = {}
         self.result_panel.clear()
         self.details.clear()
+        self.graph_pane.set_model(model)
         self.preview_panel.clear(self._nothing_ticked_message())
         if self._graphless_reason():
             # A TF2 object-based checkpoint: nothing to tick, but its tensors can be browsed and exported.
@@ -821,6 +912,7 @@ class MainWindow(QMainWindow):
         if not query:
             shown = None if hidden is None else graph.search("", hidden)
             self.tree_model.set_filter(shown, matches=False)
+            self.graph_pane.set_matches(None)
             self._show_search_results(None)
             self.match_label.setText("" if shown is None else f"{len(shown)} of {len(graph.names)} nodes")
             self.search_field.setToolTip("")
@@ -837,6 +929,8 @@ class MainWindow(QMainWindow):
         ranked = graph.rank(ids, query, demote=self.model.training_mask, hidden=hidden)
         searched = time.perf_counter()
         self.tree_model.set_filter(ids)
+        names = self.model.graph.names
+        self.graph_pane.set_matches({names[i] for i in ids})
         scopes = self.tree_model.visible_scopes()
         if len(scopes) <= EXPAND_LIMIT:
             for item in sorted(scopes, key=lambda it: it.path.count("/")):
@@ -905,6 +999,7 @@ class MainWindow(QMainWindow):
         if index.isValid():
             self.tree.reveal(index)
         self.details.show_node(self.model, node_id)
+        self.graph_pane.select_name(self.model.graph.names[node_id])
 
     def _on_current_changed(self, current, _previous) -> None:
         if self.model is None:
@@ -914,6 +1009,12 @@ class MainWindow(QMainWindow):
             self.details.show_node(self.model, node)
             if self.middle_tabs.currentWidget() is self.variables and self._graphless_reason() == "":
                 self.middle_tabs.setCurrentWidget(self.details)  # a node picked in the tree: show it
+            self.graph_pane.select_name(self.model.graph.names[node])
+
+    def _on_graph_node(self, name: str) -> None:
+        node = self.model.graph.index.get(name) if self.model is not None else None
+        if node is not None:  # a placeholder that graph surgery made is not in the opened graph
+            self.select_node(node)
 
     # ===== outputs and preview ==================================================================
     def _on_suggestion_changed(self, item: QListWidgetItem) -> None:
@@ -962,6 +1063,7 @@ class MainWindow(QMainWindow):
         outputs = self.outputs()
         if not outputs:
             self.preview_panel.clear(self._nothing_ticked_message())
+            self.graph_pane.set_preview(None)
             return
         from core.freeze import default_output_path
 
@@ -978,6 +1080,7 @@ class MainWindow(QMainWindow):
         seconds = time.perf_counter() - started
         self.timings["preview"] = seconds
         self.preview_panel.show_preview(preview, self.model.graph, seconds)
+        self.graph_pane.set_preview(preview)
         try:
             self.options_panel.set_default_path(default_output_path(self.model, outputs))
         except FreezerError:
@@ -1394,21 +1497,33 @@ class MainWindow(QMainWindow):
 
     def _log_checks(self, result) -> None:
         """Verification per output and the warnings of a freeze or export result, in the log."""
-        verify = result.verify
-        if verify is not None:
-            for check in verify.outputs:
-                diff = "n/a" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}"
-                self.log(f"  {check.name}: max abs diff {diff}" + ("" if check.ok else f" ({check.reason})"))
-            if not verify.ok and verify.reason:
-                self.log(f"  {verify.reason}")
+        if result.verify is not None:
+            self._log_verify(result.verify)
         for warning in result.warnings or []:
             self.log(f"  warning: {warning}")
         for note in getattr(result, "notes", list)():  # an export's flags bound for inference
             self.log(f"  note: {note}")
 
+    def _log_verify(self, verify) -> None:
+        for check in verify.outputs:
+            diff = "n/a" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}"
+            rel = "" if check.max_rel_diff is None else f", max rel diff {check.max_rel_diff:.3g}"
+            top1 = "" if check.top1_agreement is None else f", top-1 agreement {check.top1_agreement:.0%}"
+            self.log(f"  {check.name}: max abs diff {diff}{rel}{top1}" + ("" if check.ok else f" ({check.reason})"))
+        if verify.status == "not-verified":
+            self.log(f"  not verified: {verify.reason}. {verify.hint}")
+        elif not verify.ok and verify.reason:
+            self.log(f"  {verify.reason}")
+        if verify.tolerance:
+            self.log(f"  tolerance: {verify.tolerance}")
+        if verify.batch_probe:
+            self.log(f"  batch probe: {verify.batch_probe}")
+
     def _on_freeze_failed(self, runner: JobRunner, exc) -> None:
         if runner is not self._freeze_runner:
             return
+        if getattr(exc, "result", None) is not None:  # a failed verification: what it found, in the log
+            self._log_verify(exc.result)
         line = self.report_error("Freezing failed", exc)
         self.freezeFailed.emit(line)
 
@@ -1498,6 +1613,8 @@ class MainWindow(QMainWindow):
     def _on_export_failed(self, runner: JobRunner, exc, title: str) -> None:
         if runner is not self._freeze_runner:
             return
+        if getattr(exc, "result", None) is not None:
+            self._log_verify(exc.result)
         line = self.report_error(f"{title} export failed", exc)
         self.exportFailed.emit(line)
 
@@ -1570,7 +1687,17 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         busy = self._freeze_runner is not None
         opening = self._open_runner is not None
-        can_freeze = self.model is not None and not busy and not opening and bool(self.tree_model.checked_ids())
+        pending = self.model is not None and self.model.checkpoint_pending
+        can_freeze = self.model is not None and not busy and not opening and not pending and \
+            bool(self.tree_model.checked_ids())
+        self.variables_tab_action.setEnabled(not pending)
+        self.middle_tabs.setTabEnabled(1, not pending)
+        self.middle_tabs.setTabText(1, "Variables" if not pending else "Variables (checkpoint unreadable)"
+                                    if self._checkpoint_error else "Variables (loading TensorFlow…)")
+        waiting = ("" if not pending else "; the checkpoint could not be read" if self._checkpoint_error
+                   else "; unlocks when TensorFlow has loaded and the checkpoint's variables are read")
+        self.freeze_button.setToolTip(FREEZE_TIP + waiting)
+        self.export_button.setToolTip(EXPORT_TIP + waiting)
         self.freeze_action.setEnabled(can_freeze)
         self.freeze_button.setEnabled(can_freeze)
         self.cancel_action.setEnabled(busy or opening)
@@ -1598,8 +1725,9 @@ class MainWindow(QMainWindow):
             # Let the job remove its temporary file before the process goes away.
             runner.detach()
             runner.wait(5.0)
-        if self._open_runner is not None:
-            self._open_runner.detach()
+        for other in (self._open_runner, self._checkpoint_runner):
+            if other is not None:
+                other.detach()
         super().closeEvent(event)
 
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, Q
                                QTableWidgetItem, QToolButton, QVBoxLayout)
 
 from core.freeze import FreezeOptions
+from core.prune import PENDING_SIZES
 from core.units import format_bytes
 
 from .surgery_widgets import FlagBinder, RewireList
@@ -101,8 +102,13 @@ class PreviewPanel(QGroupBox):
             text += f", … ({len(by_op) - 8} more op types)"
         self.by_op_label.setText(text or "none")
         self.by_op_label.setToolTip("\n".join(f"{op}: {n}" for op, n in by_op))
-        self.variables_label.setText(f"{preview.variables} ({format_bytes(preview.variable_bytes)})")
-        self.size_label.setText(format_bytes(preview.estimated_bytes))
+        if PENDING_SIZES in getattr(preview, "pending", ()):
+            # The sizes are in the checkpoint's index, which TensorFlow's reader reads.
+            self.variables_label.setText(f"{preview.variables} (sizes: loading TensorFlow…)")
+            self.size_label.setText(f"{format_bytes(preview.estimated_bytes)} + variables (loading TensorFlow…)")
+        else:
+            self.variables_label.setText(f"{preview.variables} ({format_bytes(preview.variable_bytes)})")
+            self.size_label.setText(format_bytes(preview.estimated_bytes))
         if seconds is not None:
             self.setToolTip(f"Computed in {seconds * 1000:.1f} ms")
         self._show_warnings(preview.warnings, graph)
@@ -277,6 +283,31 @@ class OptionsPanel(QGroupBox):
         )
 
 
+VERIFY_COLUMNS = ["Output", "Max abs diff", "Max rel diff", "Top-1 agreement", "Check"]
+
+
+def _number(value) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def verify_text(verify, what: str) -> str:
+    """The verification's outcome as rich text: the status, why, the tolerance and the batch probe."""
+    status = verify.status
+    if status == "not-verified":
+        head = (f"<b style='color:#d4881c'>&#9888; Not verified</b>: {html.escape(verify.reason)}. "
+                f"{html.escape(verify.hint)}")
+    elif verify.ok:
+        head = f"<b style='color:#2e9d5b'>&#10004; Verified</b>: {what} gives the same outputs as the original."
+    else:
+        head = f"<b style='color:#d64545'>&#10008; Verification failed</b>: {html.escape(verify.reason or 'outputs differ')}"
+    notes = []
+    if verify.tolerance and status != "not-verified":
+        notes.append(f"Tolerance: {html.escape(verify.tolerance)}")
+    if verify.batch_probe:
+        notes.append(f"Batch probe: {html.escape(verify.batch_probe)}")
+    return head + ("<br><small>" + "<br>".join(notes) + "</small>" if notes else "")
+
+
 class ResultPanel(QGroupBox):
     """The last freeze: numbers, verification per output, Show in folder, Copy command."""
 
@@ -294,9 +325,9 @@ class ResultPanel(QGroupBox):
         self.verify_label = QLabel()
         self.verify_label.setObjectName("resultVerify")
         self.verify_label.setWordWrap(True)
-        self.table = QTableWidget(0, 3)
+        self.table = QTableWidget(0, len(VERIFY_COLUMNS))
         self.table.setObjectName("verifyTable")
-        self.table.setHorizontalHeaderLabels(["Output", "Max abs diff", "Check"])
+        self.table.setHorizontalHeaderLabels(VERIFY_COLUMNS)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
@@ -375,22 +406,19 @@ class ResultPanel(QGroupBox):
         verify = result.verify
         self.table.setRowCount(0)
         if verify is None:
-            self.verify_label.setText("Not verified.")
+            self.verify_label.setText("Not verified (verification was switched off).")
             self.table.hide()
         else:
-            if verify.ok:
-                self.verify_label.setText(f"<b style='color:#2e9d5b'>&#10004; Verified</b>: {what} "
-                                          "gives the same outputs as the checkpoint.")
-            else:
-                reason = html.escape(verify.reason or "outputs differ")
-                self.verify_label.setText(f"<b style='color:#d64545'>&#10008; Verification failed</b>: {reason}")
+            self.verify_label.setText(verify_text(verify, what))
             self.table.setRowCount(len(verify.outputs))
             for r, check in enumerate(verify.outputs):
-                diff = "" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}"
                 status = "ok" if check.ok else (check.reason or "differs")
-                for c, text in enumerate((check.name, diff, status)):
+                top1 = check.top1_agreement
+                texts = (check.name, _number(check.max_abs_diff), _number(check.max_rel_diff),
+                         "" if top1 is None else f"{top1:.0%}", status)
+                for c, text in enumerate(texts):
                     item = QTableWidgetItem(text)
-                    if c == 2 and not check.ok:
+                    if c == len(texts) - 1 and not check.ok:
                         item.setToolTip(check.reason or "")
                     self.table.setItem(r, c, item)
             self.table.setVisible(bool(verify.outputs))

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 
 from core.units import format_bytes
 
+from .value_stats import ValueStatsView
 from .worker import CallJob, JobRunner
 
 NODE_ROLE = Qt.UserRole + 1  # graph node id of the first variable reading the tensor (-1: none)
@@ -248,8 +249,10 @@ class VariableInspector(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
+        self.values = ValueStatsView()
+        layout.addWidget(self.values)
         layout.addLayout(bottom)
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
         self.set_model(None)
 
     # ----- content ------------------------------------------------------------------------------
@@ -263,12 +266,15 @@ class VariableInspector(QWidget):
             self._runner.detach()
             self._runner = None
         self._model = model
+        self.values.show_source(model, None)
         self.table_model.set_model(model)
         header = self.table.horizontalHeader()
         self.table_model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
         self.apply_filter()
         if model is None:
             self.message.setText("Open a checkpoint to list its tensors.")
+        elif getattr(model, "checkpoint_pending", False):
+            self.message.setText("Loading TensorFlow… the checkpoint's tensors are listed as soon as it has loaded.")
         elif not getattr(model, "tensors", None):
             self.message.setText("This model has no checkpoint: its values are already constants in the graph.")
         else:
@@ -315,6 +321,10 @@ class VariableInspector(QWidget):
         self.show_action.setEnabled(node is not None and node >= 0)
         menu.addAction(self.show_action)
         menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def _on_selection(self) -> None:
+        self._update_buttons()
+        self.values.show_key(self._model, self.selected_key())
 
     def _update_buttons(self) -> None:
         enabled = self._runner is None and self.selected_key() is not None

@@ -339,11 +339,12 @@ def test_an_output_named_twice_is_exported_and_checked_once(cnn, tmp_path):
 
 
 def test_quantized_tolerance_excuses_neither_class_ids_nor_infinities():
-    from core.export import _compare_loose
+    from core.verify import QUANTIZED_TOLERANCE, compare
 
-    assert not _compare_loose("classes:0", np.array([40, 980]), np.array([0, 937])).ok
-    assert not _compare_loose("y:0", np.array([np.inf, 1.0], np.float32), np.array([1e30, 50.0], np.float32)).ok
-    assert _compare_loose("p:0", np.array([1.02, 2.0], np.float32), np.array([1.0, 2.0], np.float32)).ok
+    assert not compare("classes:0", np.array([40, 980]), np.array([0, 937]), QUANTIZED_TOLERANCE).ok
+    assert not compare("y:0", np.array([np.inf, 1.0], np.float32), np.array([1e30, 50.0], np.float32),
+                       QUANTIZED_TOLERANCE).ok
+    assert compare("p:0", np.array([1.02, 2.0], np.float32), np.array([1.0, 2.0], np.float32), QUANTIZED_TOLERANCE).ok
 
 
 def test_signature_keys_are_python_identifiers():

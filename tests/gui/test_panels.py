@@ -65,9 +65,31 @@ def test_result_panel_shows_failed_verification(qtbot):
     assert "Verification failed" in panel.verify_label.text() and "probs:0 differs" in panel.verify_label.text()
     assert panel.table.rowCount() == 2
     assert panel.table.item(0, 1).text() == "0.25" and panel.table.item(1, 1).text() == ""
-    assert panel.table.item(1, 2).text() == "not run"
+    assert panel.table.item(1, 4).text() == "not run"
     assert "100 → 20" in panel.summary.text() and "careful" in panel.summary.text()
     panel.copy_button.click()
     from PySide6.QtGui import QGuiApplication
 
     assert QGuiApplication.clipboard().text().startswith("tf-freezer freeze /ckpt")
+
+
+def test_result_panel_says_what_verification_could_not_check_and_its_tolerance(qtbot):
+    from gui.panels import ResultPanel
+
+    panel = ResultPanel()
+    qtbot.addWidget(panel)
+    result = FreezeResult(output="/tmp/m.pb", variables_converted=1, variable_bytes=4, ops_before=10, ops_after=5,
+                          output_bytes=100, seconds=0.5)
+    result.verify = VerifyResult(ok=False, status="not-verified", reason="timed out after 3 s running the frozen graph",
+                                 hint="Give it more time with --verify-timeout SECONDS.", tolerance="atol 1e-05, rtol 1e-05")
+    panel.show_result(result, "tf-freezer freeze /ckpt --outputs out -o /tmp/m.pb")
+    text = panel.verify_label.text()
+    assert "Not verified" in text and "timed out after 3 s" in text and "--verify-timeout" in text
+    assert "Verification failed" not in text
+    result.verify = VerifyResult(ok=True, outputs=[OutputCheck("probs:0", 2e-7, True, max_rel_diff=1e-6, atol=1e-5,
+                                                               rtol=1e-5, top1_agreement=1.0)],
+                                 tolerance="atol 1e-05, rtol 1e-05", batch_probe="passed: each of the 2 samples")
+    panel.show_result(result)
+    text = panel.verify_label.text()
+    assert "Verified" in text and "Tolerance: atol 1e-05, rtol 1e-05" in text and "Batch probe: passed" in text
+    assert [panel.table.item(0, c).text() for c in range(5)] == ["probs:0", "2e-07", "1e-06", "100%", "ok"]

@@ -1,0 +1,525 @@
+"""The Graph tab: a drawing of what the freeze keeps (core.graph_layout), scopes folded into boxes.
+
+The layout runs as a core job in a JobRunner (a newer one detaches the older); the GUI thread only
+turns a finished GraphLayout into scene items. Every box item carries data(0) = the node's full name
+(or the folded scope's path) and data(1) = "node" or "scope", so tests and tools can read the drawing.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QFontMetrics, QImage, QKeySequence, QPainter,
+                           QPainterPath, QPalette, QPen)
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
+                               QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QHBoxLayout, QLabel,
+                               QMenu, QToolButton, QVBoxLayout, QWidget)
+
+from core.errors import FreezerError
+from core.graph_layout import CONSTANT, DEFAULT_BOX_LIMIT, INPUT, OUTPUT, TRAINING, GraphLayoutJob, LayoutCache
+from core.output import write_atomically
+
+from .worker import JobRunner
+
+KIND_COLOURS = {OUTPUT: "#d4a000", INPUT: "#1f7fe0", CONSTANT: "#2e9d5b", TRAINING: "#d64545"}
+KIND_NAMES = {OUTPUT: "output", INPUT: "input", CONSTANT: "variable → constant", TRAINING: "training mode"}
+PLAIN_COLOUR, REMOVED_COLOUR, MATCH_COLOUR = "#8a94a6", "#b9bec6", "#ff9f1a"
+ZOOM_STEP = 1.25
+MIN_SCALE, MAX_SCALE = 0.02, 4.0
+PNG_MAX_SIDE = 8000  # pixels: a whole 126k-node drawing at 1:1 would be gigapixels
+
+
+class BoxItem(QGraphicsRectItem):
+    """One box of the drawing. data(0): full node name or scope path; data(1): "node" or "scope";
+    data(2): True when pruning removes what it shows."""
+
+    def __init__(self, index: int, box, pane: "GraphPane"):
+        super().__init__(QRectF(box.x, box.y, box.w, box.h))
+        self.index, self.box, self._pane = index, box, pane
+        self.setData(0, box.key)
+        self.setData(1, "scope" if box.folded else "node")
+        self.setData(2, box.removed)
+        self.setFlag(QGraphicsItem.ItemIsSelectable, True)
+        self.setToolTip(box.tooltip)
+        self.setCursor(Qt.PointingHandCursor)
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.button() == Qt.LeftButton and self.box.folded:
+            event.accept()
+            self._pane.unfold(self.box.key)
+        else:
+            super().mouseDoubleClickEvent(event)
+
+    def itemChange(self, change, value):  # noqa: N802 - Qt API
+        if change == QGraphicsItem.ItemSelectedHasChanged:
+            self._pane._style_box(self)
+        return super().itemChange(change, value)
+
+
+class EdgeItem(QGraphicsPathItem):
+    """An edge; its tooltip names the tensors (dtype, shape) it stands for; it thickens on hover."""
+
+    def __init__(self, path: QPainterPath, edge, pen: QPen):
+        super().__init__(path)
+        self.edge = edge
+        self._pen = pen
+        self.setPen(pen)
+        self.setToolTip(edge.tooltip)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(-1)
+
+    def hoverEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        wide = QPen(self._pen)
+        wide.setWidthF(self._pen.widthF() * 2.5)
+        self.setPen(wide)
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.setPen(self._pen)
+        super().hoverLeaveEvent(event)
+
+    def shape(self) -> QPainterPath:
+        # A thin line is hard to hover: hit-test a wider stroke.
+        from PySide6.QtGui import QPainterPathStroker
+
+        stroker = QPainterPathStroker()
+        stroker.setWidth(8)
+        return stroker.createStroke(self.path())
+
+
+class GraphView(QGraphicsView):
+    """Zoom with the wheel (under the mouse) or Ctrl+± , pan by dragging, fit with Ctrl+0."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("graphView")
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
+        self.setDragMode(QGraphicsView.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setViewportUpdateMode(QGraphicsView.BoundingRectViewportUpdate)
+        self.setMinimumSize(QSize(200, 150))
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt API
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom(ZOOM_STEP ** steps)
+            event.accept()
+
+    def zoom(self, factor: float) -> None:
+        scale = self.transform().m11()
+        factor = max(MIN_SCALE / scale, min(MAX_SCALE / scale, factor))
+        self.scale(factor, factor)
+
+    def fit(self) -> None:
+        rect = self.scene().itemsBoundingRect()
+        if rect.isEmpty():
+            return
+        self.resetTransform()
+        self.fitInView(rect.adjusted(-20, -20, 20, 20), Qt.KeepAspectRatio)
+        # Past 1:1 a small graph only gets blurry; far below it the labels are unreadable anyway,
+        # but the shape of the model still shows.
+        if self.transform().m11() > 1.0:
+            self.resetTransform()
+        self.centerOn(rect.center())
+
+
+class GraphPane(QWidget):
+    """The Graph tab: tool row (fit, zoom, show removed, export) over the GraphView.
+
+    `nodeActivated(name)`: a node box (or a folded scope's first member) was clicked;
+    `drawn(layout)`: a layout is on screen; `layoutFailed(message)`."""
+
+    nodeActivated = Signal(str)
+    drawn = Signal(object)  # core.graph_layout.GraphLayout
+    layoutFailed = Signal(str)
+    exported = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("graphPane")
+        self.view = GraphView()
+        self.view.scene().selectionChanged.connect(self._on_selection)
+        self.view.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.status = QLabel()
+        self.status.setObjectName("graphStatus")
+        self.show_removed = QCheckBox("Show what pruning removes")
+        self.show_removed.setObjectName("showRemoved")
+        self.show_removed.setToolTip("Also draw, greyed, the nodes around the kept graph that the freeze drops")
+        self.show_removed.toggled.connect(lambda _on: self.relayout())
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        self.actions_by_name: dict[str, QAction] = {}
+        for name, text, keys, tip, slot in (
+                ("fit", "Fit", ["Ctrl+0"], "Show the whole drawing (Ctrl+0)", self.view.fit),
+                ("zoom-in", "+", ["Ctrl++", "Ctrl+="], "Zoom in (Ctrl++ or the wheel)",
+                 lambda: self.view.zoom(ZOOM_STEP)),
+                ("zoom-out", "−", ["Ctrl+-"], "Zoom out (Ctrl+- or the wheel)", lambda: self.view.zoom(1 / ZOOM_STEP)),
+                ("export", "Export…", [], "Save the drawing as PNG or SVG", self.export_dialog)):
+            action = QAction(text, self)
+            action.setToolTip(tip)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+            button = QToolButton()
+            button.setDefaultAction(action)
+            button.setObjectName(f"graph:{name}")
+            row.addWidget(button)
+            self.actions_by_name[name] = action
+        row.addWidget(self.show_removed)
+        row.addStretch(1)
+        row.addWidget(self.status)
+        self.legend = QLabel("  ".join(f"<span style='color:{c}'>&#9632;</span> {KIND_NAMES[k]}"
+                                       for k, c in KIND_COLOURS.items())
+                             + f"  <span style='color:{REMOVED_COLOUR}'>&#9632;</span> removed"
+                             "  — double-click a folded scope to open it")
+        self.legend.setObjectName("graphLegend")
+        self.legend.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(row)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.legend)
+        #: asks where to save the drawing: (suggested path) -> chosen path or ''; replace in tests
+        self.ask_path: Callable[[str], str] = self._ask_path
+        self.cache = LayoutCache()
+        self.box_limit = DEFAULT_BOX_LIMIT  # the default fold keeps the drawing at or under this
+        self.layout_result = None  # the GraphLayout on screen
+        self.items: list[BoxItem] = []
+        self.open_scopes: Optional[frozenset] = None  # None until the user folds or unfolds
+        self.timings: dict[str, float] = {}
+        self._preview = None
+        self._stale = False
+        self._runner: Optional[JobRunner] = None
+        self._runner_key: Optional[tuple] = None
+        self._selected: Optional[str] = None
+        self._matches: Optional[set[str]] = None
+        self._syncing = False
+        self._folder = ""
+        self.clear("Tick an output: its kept subgraph is drawn here.")
+
+    # ----- inputs from the window ---------------------------------------------------------------
+    def set_model(self, model) -> None:
+        """A new model: forget its layouts and fold state."""
+        self._detach()
+        self.cache.clear()
+        self.open_scopes = None
+        self._preview = None
+        self._matches = None
+        self._selected = None
+        self._folder = getattr(getattr(model, "location", None), "folder", "") or ""
+        self.clear("Tick an output: its kept subgraph is drawn here.")
+
+    def set_preview(self, preview) -> None:
+        """The ticks changed: draw what this preview keeps (now if the tab is shown, else when it is)."""
+        self._preview = preview
+        if preview is None:
+            self._detach()
+            self.clear("Tick an output: its kept subgraph is drawn here.")
+            return
+        self._stale = True
+        if self.isVisible():
+            self.relayout()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self._stale:
+            self.relayout()
+
+    def select_name(self, name: Optional[str]) -> None:
+        """Select the box showing node `name` (itself or its folded scope) and bring it into view."""
+        self._selected = name
+        self._apply_selection(center=True)
+
+    def set_matches(self, names: Optional[set[str]]) -> None:
+        """Outline the boxes holding search matches (None: no search)."""
+        self._matches = names
+        self._apply_matches()
+
+    def clear(self, text: str = "") -> None:
+        self.view.scene().clear()
+        self.items = []
+        self.layout_result = None
+        if text:
+            label = self.view.scene().addSimpleText(text)
+            label.setBrush(QBrush(self.palette().color(QPalette.PlaceholderText)))
+        self.status.setText("")
+
+    # ----- layout -------------------------------------------------------------------------------
+    def relayout(self) -> None:
+        preview = self._preview
+        if preview is None:
+            return
+        self._stale = False
+        removed = self.show_removed.isChecked()
+        key = LayoutCache.key(preview, self.open_scopes, removed) + (self.box_limit,)
+        found = self.cache.get(key)
+        if found is not None:
+            self._detach()
+            self._draw(found)
+            return
+        if self._runner is not None and self._runner_key == key:
+            return
+        self._detach()
+        import time
+
+        started = time.perf_counter()
+        runner = JobRunner(GraphLayoutJob(preview, self.open_scopes, removed, self.box_limit), "graph-layout")
+        self._runner, self._runner_key = runner, key
+        self.status.setText("Laying out…")
+        runner.progressed.connect(lambda p: self.status.setText(p.message + "…"))
+        runner.succeeded.connect(lambda result: self._on_laid_out(runner, key, result, started))
+        runner.failed.connect(lambda exc: self._on_failed(runner, exc))
+        runner.done.connect(lambda: self._on_done(runner))
+        runner.start()
+
+    def _detach(self) -> None:
+        if self._runner is not None:
+            self._runner.detach()
+        self._runner, self._runner_key = None, None
+
+    def _on_laid_out(self, runner: JobRunner, key: tuple, result, started: float) -> None:
+        if runner is not self._runner:
+            return
+        import time
+
+        self.timings["layout"] = time.perf_counter() - started
+        self.cache.put(key, result)
+        self._draw(result)
+
+    def _on_failed(self, runner: JobRunner, exc) -> None:
+        if runner is not self._runner:
+            return
+        line = exc.line() if isinstance(exc, FreezerError) else f"{type(exc).__name__}: {exc}"
+        self.clear(f"Cannot lay out the graph: {line}")
+        self.layoutFailed.emit(line)
+
+    def _on_done(self, runner: JobRunner) -> None:
+        if runner is self._runner:
+            self._runner, self._runner_key = None, None
+
+    def unfold(self, scope: str) -> None:
+        base = self.layout_result.open_scopes if self.layout_result is not None else frozenset()
+        self.open_scopes = frozenset(base | {scope})
+        self.relayout()
+
+    def fold(self, scope: str) -> None:
+        base = self.layout_result.open_scopes if self.layout_result is not None else frozenset()
+        inside = scope + "/"
+        self.open_scopes = frozenset(s for s in base if s != scope and not s.startswith(inside))
+        self.relayout()
+
+    # ----- drawing ------------------------------------------------------------------------------
+    def _draw(self, layout) -> None:
+        import time
+
+        started = time.perf_counter()
+        old_centre = self.view.mapToScene(self.view.viewport().rect().center())
+        keep_view = self.layout_result is not None and self.items
+        scene = self.view.scene()
+        self._syncing = True
+        scene.clear()
+        self._syncing = False
+        self.layout_result = layout
+        palette = self.palette()
+        text_colour = palette.color(QPalette.Text)
+        font = QFont(self.font())
+        small = QFont(font)
+        small.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
+        metrics, small_metrics = QFontMetrics(font), QFontMetrics(small)
+        edge_colour = QColor(text_colour)
+        edge_colour.setAlpha(150)
+        removed_colour = QColor(REMOVED_COLOUR)
+        pens = {}
+        for control in (False, True):
+            for removed in (False, True):
+                pen = QPen(removed_colour if removed else edge_colour)
+                pen.setWidthF(1.1)
+                pen.setCosmetic(True)
+                if control:
+                    pen.setStyle(Qt.DashLine)
+                pens[(control, removed)] = pen
+        for edge in layout.edges:
+            points = [QPointF(x, y) for x, y in edge.points]
+            path = QPainterPath(points[0])
+            for a, b in zip(points, points[1:]):
+                middle = (a.y() + b.y()) / 2
+                path.cubicTo(QPointF(a.x(), middle), QPointF(b.x(), middle), b)
+            scene.addItem(EdgeItem(path, edge, pens[(edge.control, edge.removed)]))
+            end, before = points[-1], points[-2]
+            direction = 1.0 if end.y() >= before.y() else -1.0
+            head = QPainterPath(end)
+            head.lineTo(end + QPointF(-4, -7 * direction))
+            head.lineTo(end + QPointF(4, -7 * direction))
+            head.closeSubpath()
+            arrow = scene.addPath(head, QPen(Qt.NoPen), QBrush(removed_colour if edge.removed else edge_colour))
+            arrow.setZValue(-1)
+        self.items = []
+        for index, box in enumerate(layout.boxes):
+            item = BoxItem(index, box, self)
+            scene.addItem(item)
+            name = QGraphicsSimpleTextItem(metrics.elidedText(box.label, Qt.ElideMiddle, int(box.w - 10)), item)
+            name.setFont(font)
+            name.setPos(box.x + 5, box.y + 3)
+            second = box.op if not box.folded else f"{box.op} · {box.inputs} in · {box.outputs} out"
+            op = QGraphicsSimpleTextItem(small_metrics.elidedText(second, Qt.ElideRight, int(box.w - 10)), item)
+            op.setFont(small)
+            op.setPos(box.x + 5, box.y + 3 + metrics.height())
+            for text in (name, op):
+                text.setBrush(QBrush(removed_colour if box.removed else text_colour))
+                text.setAcceptedMouseButtons(Qt.NoButton)
+            self._style_box(item)
+            self.items.append(item)
+        scene.setSceneRect(QRectF(-40, -40, layout.width + 80, layout.height + 80))
+        self._apply_matches()
+        self._apply_selection(center=False)
+        if keep_view:
+            self.view.centerOn(old_centre)
+        else:
+            self.view.fit()
+        kept = f"{layout.kept} kept nodes in {len(layout.boxes)} boxes"
+        removed = f", {layout.removed} removed shown" if layout.removed else ""
+        folded = sum(b.folded for b in layout.boxes)
+        self.status.setText(kept + removed + (f" ({folded} folded scopes)" if folded else ""))
+        self.timings["draw"] = time.perf_counter() - started
+        self.drawn.emit(layout)
+
+    def _style_box(self, item: BoxItem) -> None:
+        box = item.box
+        base = self.palette().color(QPalette.Base)
+        colour = QColor(REMOVED_COLOUR if box.removed else KIND_COLOURS.get(box.kind, PLAIN_COLOUR))
+        fill = QColor(base)
+        if item.isSelected():
+            fill = colour.lighter(160) if base.lightness() > 128 else colour.darker(220)
+        elif box.folded:
+            fill = QColor(base.darker(106) if base.lightness() > 128 else base.lighter(130))
+        item.setBrush(QBrush(fill))
+        matched = self._matches is not None and item.data(3)
+        pen = QPen(QColor(MATCH_COLOUR) if matched else colour)
+        pen.setWidthF(3.5 if matched or item.isSelected() else (2.0 if box.folded else 1.3))
+        pen.setCosmetic(True)
+        if box.removed:
+            pen.setStyle(Qt.DashLine)
+        item.setPen(pen)
+
+    def _apply_matches(self) -> None:
+        matches = self._matches
+        for item in self.items:
+            hit = bool(matches) and any(m in matches for m in item.box.members)
+            item.setData(3, hit)
+            self._style_box(item)
+
+    def matched_items(self) -> list[BoxItem]:
+        return [item for item in self.items if item.data(3)]
+
+    def _apply_selection(self, center: bool) -> None:
+        layout, name = self.layout_result, self._selected
+        if layout is None:
+            return
+        target = None
+        if name is not None:
+            index = layout.box_for(name)
+            if index is None:
+                index = layout.box_for(name, removed=True)
+            target = self.items[index] if index is not None else None
+        if target is not None and target.isSelected():
+            return  # already shown (the click that selected it came back through the window)
+        self._syncing = True
+        try:
+            self.view.scene().clearSelection()
+            if target is not None:
+                target.setSelected(True)
+                if center:
+                    self.view.centerOn(target)
+        finally:
+            self._syncing = False
+
+    def _on_selection(self) -> None:
+        if self._syncing:
+            return
+        items = [i for i in self.view.scene().selectedItems() if isinstance(i, BoxItem)]
+        if not items:
+            return
+        box = items[0].box
+        name = box.members[0] if box.folded else box.key
+        self._selected = name
+        self.nodeActivated.emit(name)
+
+    def _context_menu(self, pos) -> None:
+        item = self.view.itemAt(pos)
+        while item is not None and not isinstance(item, BoxItem):
+            item = item.parentItem()
+        if item is None or self.layout_result is None:
+            return
+        menu = QMenu(self)
+        box = item.box
+        if box.folded:
+            menu.addAction(f"Unfold {box.key}/", lambda: self.unfold(box.key))
+        parts = box.key.split("/")
+        for k in range(len(parts) - 1, 0, -1):
+            scope = "/".join(parts[:k])
+            if scope in self.layout_result.open_scopes:
+                menu.addAction(f"Fold {scope}/", lambda s=scope: self.fold(s))
+        if not menu.isEmpty():
+            menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    # ----- export -------------------------------------------------------------------------------
+    def _ask_path(self, suggested: str) -> str:
+        path, chosen = QFileDialog.getSaveFileName(self, "Export the graph drawing", suggested,
+                                                   "PNG image (*.png);;SVG drawing (*.svg)")
+        if path and not os.path.splitext(path)[1]:
+            path += ".svg" if "svg" in chosen.lower() else ".png"
+        return path
+
+    def export_dialog(self) -> None:
+        if self.layout_result is None:
+            return
+        path = self.ask_path(os.path.join(self._folder or os.getcwd(), "graph.png"))
+        if not path:
+            return
+        try:
+            self.export_image(path)
+        except FreezerError as exc:
+            self.status.setText("Export failed: " + exc.line())
+            return
+        self.exported.emit(path)
+
+    def export_image(self, path: str) -> int:
+        """Write the whole drawing to `path`: SVG when it ends in .svg, else PNG; atomically (the
+        image is rendered in memory first). Returns the bytes written."""
+        scene = self.view.scene()
+        rect = scene.itemsBoundingRect().adjusted(-20, -20, 20, 20)
+        buffer = QBuffer()
+        buffer.open(QIODevice.WriteOnly)
+        if path.lower().endswith(".svg"):
+            generator = QSvgGenerator()
+            generator.setOutputDevice(buffer)
+            generator.setSize(rect.size().toSize())
+            generator.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
+            generator.setTitle("tf-freezer graph")
+            painter = QPainter(generator)
+            scene.render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
+            painter.end()
+        else:
+            scale = min(2.0, PNG_MAX_SIDE / max(rect.width(), rect.height(), 1.0))
+            image = QImage(max(1, int(rect.width() * scale)), max(1, int(rect.height() * scale)),
+                           QImage.Format_ARGB32)
+            image.fill(self.palette().color(QPalette.Base))
+            painter = QPainter(image)
+            painter.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
+            scene.render(painter, QRectF(0, 0, image.width(), image.height()), rect)
+            painter.end()
+            if not image.save(buffer, "PNG"):
+                raise FreezerError("Cannot encode the drawing as PNG.", "Try SVG instead.")
+        data = bytes(QByteArray(buffer.data()))
+        buffer.close()
+        try:
+            write_atomically(path, data, overwrite=True)
+        except OSError as exc:
+            raise FreezerError(f"Cannot write {path}: {exc.strerror or exc}",
+                               "Choose a folder you can write to.") from None
+        return len(data)

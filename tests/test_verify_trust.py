@@ -1,0 +1,335 @@
+"""What verification does and says: inputs it makes up that the graph accepts, the three statuses and
+their exit codes, the time limit, the batch probe and tolerances in users' terms.
+
+Every model is a real TF1 training checkpoint built here; frozen results are compared with the
+original graph run in inference mode (checkpoints.run_checkpoint), never with tf-freezer's reference.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from checkpoints import _save, _session, _tf1_graph, run_checkpoint, run_frozen, slim, tf, v1
+from core.cli import main
+
+
+def cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _checkpoint(folder: Path, build, train_feeds=None) -> str:
+    """Build with `build()` inside a fresh TF1 graph, run one training-free save, return the prefix."""
+    with _tf1_graph(seed=7) as g:
+        build()
+        saver = v1.train.Saver()
+        with _session(g) as sess:
+            sess.run(v1.global_variables_initializer())
+            return _save(sess, saver, folder, 1)
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trust")
+    built = {}
+
+    def seed():  # the seed post's graph: int32 placeholders with no shape at all
+        x = v1.placeholder(tf.int32, name="input_x")
+        y = v1.placeholder(tf.int32, name="input_y")
+        b = v1.Variable(1, name="b")
+        tf.add(tf.multiply(x, y), b, name="op_to_store")
+
+    def unshaped_dense():  # the everyday tf.placeholder(tf.float32), into a dense layer by hand
+        x = v1.placeholder(tf.float32, name="x")
+        w = v1.get_variable("dense/kernel", [4, 3], initializer=v1.random_normal_initializer(seed=1))
+        b = v1.get_variable("dense/bias", [3], initializer=v1.random_normal_initializer(seed=2))
+        tf.nn.softmax(tf.matmul(x, w) + b, name="probs")
+
+    def parses_examples():  # a serving input that parses tf.Example records
+        serialized = v1.placeholder(tf.string, [None], name="serialized")
+        features = v1.io.parse_example(serialized, {
+            "pixels": v1.io.FixedLenFeature([4], tf.float32),
+            "label": v1.io.FixedLenFeature([], tf.int64, default_value=0)})
+        w = v1.get_variable("w", [4, 2], initializer=v1.random_normal_initializer(seed=3))
+        logits = tf.matmul(features["pixels"], w) + tf.cast(features["label"], tf.float32)[:, None]
+        tf.identity(logits, name="logits")
+
+    def endless():  # while v < 4: v = v * v -- never ends for |v| < 1
+        x = v1.placeholder(tf.float32, [], name="x")
+        b = v1.Variable(0.5, name="b")
+        loop = v1.while_loop(lambda v: v < 4, lambda v: v * v, [x])
+        tf.add(loop, b, name="out")
+
+    def training_bn():  # batch norm in training mode: the batch's statistics, whatever is fed
+        x = v1.placeholder(tf.float32, [None, 4], name="x")
+        h = slim.fully_connected(x, 3, activation_fn=None, normalizer_fn=slim.batch_norm,
+                                 normalizer_params={"is_training": True}, scope="fc",
+                                 weights_initializer=v1.random_normal_initializer(seed=4))
+        tf.identity(h, name="train_out")
+        e = slim.fully_connected(x, 3, activation_fn=None, normalizer_fn=slim.batch_norm,
+                                 normalizer_params={"is_training": False}, scope="fc", reuse=True)
+        tf.identity(e, name="eval_out")
+
+    def huge_input():  # a test value would take 8.6 GB
+        x = v1.placeholder(tf.float32, [None, 1 << 30], name="x")
+        tf.multiply(x, v1.Variable(2.0, name="scale"), name="scaled")
+
+    def resnet_style():  # residual conv blocks, logits spanning several hundred
+        x = v1.placeholder(tf.float32, [None, 32, 32, 3], name="images")
+        with slim.arg_scope([slim.conv2d], weights_initializer=v1.variance_scaling_initializer(scale=2.0, seed=1),
+                            normalizer_fn=slim.batch_norm, normalizer_params={"is_training": False}):
+            net = slim.conv2d(x, 32, 3, scope="conv1")
+            for i in range(3):
+                r = slim.conv2d(net, 32, 3, scope=f"block{i}/a")
+                net = tf.nn.relu(net + slim.conv2d(r, 32, 3, activation_fn=None, scope=f"block{i}/b"))
+        logits = slim.fully_connected(tf.reduce_mean(net, [1, 2]), 1000, activation_fn=None, scope="fc",
+                                      weights_initializer=v1.random_normal_initializer(stddev=3.0, seed=2))
+        tf.identity(logits, name="logits")
+
+    for name, build in [("resnet_style", resnet_style), ("huge_input", huge_input), ("seed", seed), ("unshaped_dense", unshaped_dense), ("parses_examples", parses_examples),
+                        ("endless", endless), ("training_bn", training_bn)]:
+        built[name] = _checkpoint(root / name, build)
+    return built
+
+
+def folder(prefix: str) -> str:
+    return str(Path(prefix).parent)
+
+
+def freeze_verified(capsys, prefix: str, output: str, out: Path) -> dict:
+    """`tf-freezer freeze` with the defaults: exit 0, verified; its verification as JSON."""
+    code, stdout, err = cli(capsys, "freeze", folder(prefix), "--outputs", output, "-o", out, "--json", "-q")
+    assert code == 0, err
+    verify = json.loads(stdout)["verify"]
+    assert verify["status"] == "verified" and verify["ok"], verify
+    return verify
+
+
+# ----- inputs tf-freezer makes up ------------------------------------------------------------------------
+def test_seed_example_with_unknown_rank_int_inputs_freezes_verified(models, tmp_path, capsys):
+    out = tmp_path / "seed.pb"
+    verify = freeze_verified(capsys, models["seed"], "op_to_store", out)
+    assert verify["feeds"]["input_x:0"].startswith("int32 ()")  # unknown rank: a scalar
+    feeds = {"input_x:0": np.int32(10), "input_y:0": np.int32(3)}
+    got = run_frozen(out, feeds, ["op_to_store"])[0]
+    assert int(got) == 31 == int(run_checkpoint(models["seed"], feeds, ["op_to_store"])[0])
+
+
+def test_unshaped_float_input_gets_the_shape_its_matmul_needs(models, tmp_path, capsys):
+    out = tmp_path / "dense.pb"
+    verify = freeze_verified(capsys, models["unshaped_dense"], "probs", out)
+    assert verify["feeds"]["x:0"].startswith("float32 (2, 4) (shape from its consumer MatMul")
+    assert verify["batch_probe"].startswith("passed")
+    x = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(run_frozen(out, {"x:0": x}, ["probs"])[0],
+                               run_checkpoint(models["unshaped_dense"], {"x:0": x}, ["probs"])[0], rtol=1e-6, atol=1e-7)
+
+
+def _example(pixels, label) -> bytes:
+    from tensorflow.core.example import example_pb2
+
+    ex = example_pb2.Example()
+    ex.features.feature["pixels"].float_list.value.extend(pixels)
+    ex.features.feature["label"].int64_list.value.append(label)
+    return ex.SerializeToString()
+
+
+def test_string_input_parsed_as_tf_example_is_verified_with_real_records(models, tmp_path, capsys):
+    out = tmp_path / "examples.pb"
+    verify = freeze_verified(capsys, models["parses_examples"], "logits", out)
+    assert "tf.train.Example records for ParseExample" in verify["feeds"]["serialized:0"]
+    records = np.array([_example([1, 2, 3, 4], 1), _example([0.5, -1, 0, 2], 0)], dtype=object)
+    want = run_checkpoint(models["parses_examples"], {"serialized:0": records}, ["logits"])[0]
+    np.testing.assert_allclose(run_frozen(out, {"serialized:0": records}, ["logits"])[0], want, rtol=1e-6)
+
+
+def test_made_up_values_follow_what_the_graph_does_with_them():
+    from core.feeds import make_test_feeds
+
+    with _tf1_graph() as g:
+        ids = v1.placeholder(tf.int32, [None], name="ids")
+        table = tf.constant(np.arange(6, dtype=np.float32).reshape(2, 3))
+        tf.gather(table, ids, name="rows")
+        count = v1.placeholder(tf.int64, name="count")
+        tf.multiply(count, 2, name="twice")
+        text = v1.placeholder(tf.string, [3], name="text")
+        tf.strings.length(text, name="lengths")
+        image = v1.placeholder(tf.float32, name="image")
+        tf.nn.conv2d(image, tf.zeros([3, 3, 5, 2]), strides=1, padding="VALID", name="conv")
+    feeds = make_test_feeds(g.as_graph_def())
+    assert set(np.unique(feeds.values["ids:0"])) <= {0, 1}  # an index stays small
+    assert feeds.values["count:0"].shape == () and feeds.values["count:0"] >= 1  # a value: not 0 and 1 only
+    assert all(len(s) for s in feeds.values["text:0"])  # never the empty string
+    assert feeds.values["image:0"].shape == (2, 32, 32, 5) and "Conv2D" in feeds.notes["image:0"]
+    assert feeds.batched == ["ids:0", "image:0"] and not feeds.problems
+
+
+# ----- statuses and exit codes ---------------------------------------------------------------------------
+def test_no_test_value_can_be_made_written_not_verified_exit_3(models, tmp_path, capsys):
+    out = tmp_path / "huge.pb"
+    code, stdout, err = cli(capsys, "freeze", folder(models["huge_input"]), "--outputs", "scaled", "-o", out, "-q")
+    assert code == 3 and out.is_file()
+    assert "not verified: no test value can be made: x:0 has shape (2, 1073741824): a test value would take 8.6 GB" in err
+    assert "pass --inputs FEEDS.npz with real values for x:0" in err
+    # Nothing that size can run here; the graph written is the model all the same, its variable a constant.
+    from tensorflow.python.framework import tensor_util
+
+    from core.verify import load_graph_def
+
+    nodes = {n.name: n for n in load_graph_def(str(out)).node}
+    assert nodes["x"].op == "Placeholder" and tensor_util.MakeNdarray(nodes["scale"].attr["value"].tensor) == 2.0
+
+
+def test_endless_loop_is_written_not_verified_timed_out_exit_3(models, tmp_path, capsys):
+    out = tmp_path / "loop.pb"
+    code, stdout, err = cli(capsys, "freeze", folder(models["endless"]), "--outputs", "out", "-o", out,
+                            "--verify-timeout", 3, "--json", "-q")
+    assert code == 3, err
+    assert out.is_file()
+    assert err.startswith(f"tf-freezer: wrote {out}, but it is not verified: timed out after 3 s")
+    assert "--verify-timeout" in err and err.count("\n") == 1
+    verify = json.loads(stdout)["verify"]
+    assert verify["status"] == "not-verified" and not verify["ok"] and verify["timeout"] == 3
+    # The written graph is the model: on an input the loop ends on, it gives what the original gives.
+    feeds = {"x:0": np.float32(3.0)}
+    assert float(run_frozen(out, feeds, ["out"])[0]) == float(run_checkpoint(models["endless"], feeds, ["out"])[0]) == 9.5
+    # `verify` says the same with the same exit code; with inputs it finishes on, it verifies.
+    assert cli(capsys, "verify", folder(models["endless"]), out, "--verify-timeout", 2, "-q")[0] == 3
+    np.savez(tmp_path / "feeds.npz", x=np.float32(3.0))
+    assert cli(capsys, "verify", folder(models["endless"]), out, "--inputs", tmp_path / "feeds.npz", "-q")[0] == 0
+
+
+def test_batch_probe_fails_training_mode_batch_norm_verified_against_itself(models, tmp_path, capsys):
+    out = tmp_path / "bn.pb"
+    code, stdout, err = cli(capsys, "freeze", folder(models["training_bn"]), "--outputs", "train_out", "-o", out,
+                            "--json", "-q")
+    assert code == 1 and not out.exists()
+    assert "outputs depend on the rest of the batch (batch norm in training mode?)" in err
+    verify = json.loads(stdout)["verify"]
+    assert verify["status"] == "failed" and verify["batch_probe"] == "failed"
+    # Against the original the outputs agree: only the probe can tell.
+    assert all(c["ok"] for c in verify["outputs"])
+    # The inference tower of the same model passes the probe.
+    assert freeze_verified(capsys, models["training_bn"], "eval_out", out)["batch_probe"].startswith("passed")
+    x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(run_frozen(out, {"x:0": x}, ["eval_out"])[0],
+                               run_checkpoint(models["training_bn"], {"x:0": x}, ["eval_out"])[0], rtol=1e-5, atol=1e-6)
+
+
+def test_atol_rtol_and_exit_codes_of_verify(checkpoints, tmp_path, capsys):
+    spec = checkpoints["steps"]
+    steps = spec.notes["steps"]
+    out = tmp_path / "old.pb"
+    assert cli(capsys, "freeze", spec.folder, "--outputs", ",".join(spec.outputs), "--step", steps[0], "-o", out,
+               "-q")[0] == 0
+    # The latest step's weights differ from the frozen ones: a real mismatch fails, exit 1.
+    code, stdout, err = cli(capsys, "verify", spec.folder, out, "--json", "-q")
+    data = json.loads(stdout)
+    assert code == 1 and data["status"] == "failed" and "over the tolerance (atol 1e-05" in data["reason"]
+    check = data["outputs"][0]
+    assert check["max_abs_diff"] > 1e-3 and check["max_rel_diff"] > 0 and check["rtol"] == 1e-5
+    # A tolerance wide enough accepts it, and says so.
+    code, stdout, err = cli(capsys, "verify", spec.folder, out, "--atol", 1e3, "--rtol", 0.5, "--json", "-q")
+    data = json.loads(stdout)
+    assert code == 0 and data["status"] == "verified" and data["tolerance"] == "atol 1000, rtol 0.5"
+    code, stdout, _ = cli(capsys, "verify", spec.folder, out, "--atol", 1e3, "-q")
+    assert code == 0 and "verified (tolerance: atol 1000, rtol 1e-05)" in stdout and "max rel diff" in stdout
+
+
+def test_freeze_options_carry_the_tolerance_to_the_command_line(opened, tmp_path):
+    import shlex
+
+    from core.freeze import FreezeOptions, command_line
+
+    options = FreezeOptions(outputs=["output"], output_path=str(tmp_path / "t.pb"), atol=1e-3, rtol=2e-4,
+                            verify_timeout=30)
+    argv = shlex.split(command_line(opened("toy_add"), options))
+    assert argv[argv.index("--atol") + 1] == "0.001" and argv[argv.index("--rtol") + 1] == "0.0002"
+    assert argv[argv.index("--verify-timeout") + 1] == "30"
+
+
+# ----- tolerances -------------------------------------------------------------------------------------
+def test_export_tolerance_accepts_a_correct_large_range_tflite_and_rejects_a_real_mismatch():
+    from core.verify import DEFAULT_TOLERANCE, EXPORT_TOLERANCE, compare
+
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((3, 1000)) * 65).astype(np.float32)  # spans about +-195
+    tflite = logits + rng.uniform(-0.0055, 0.0055, logits.shape).astype(np.float32)
+    assert not compare("logits:0", tflite, logits, DEFAULT_TOLERANCE).ok  # what the issue saw
+    check = compare("logits:0", tflite, logits, EXPORT_TOLERANCE)
+    assert check.ok and check.top1_agreement == 1.0 and 1e-3 < check.max_abs_diff < 6e-3
+    assert check.atol == pytest.approx(1e-5 + 1e-4 * np.abs(logits).max())
+    training = logits + rng.standard_normal(logits.shape).astype(np.float32)  # batch norm on batch statistics
+    wrong = compare("logits:0", training, logits, EXPORT_TOLERANCE)
+    assert not wrong.ok and "over the tolerance" in wrong.reason
+    # Class ids are never loosened: a different class is a different answer.
+    assert not compare("classes:0", np.array([40, 980]), np.array([0, 937]), EXPORT_TOLERANCE).ok
+
+
+def test_tflite_resnet_style_logits_pass_the_export_tolerance_not_float32s(models, tmp_path, capsys):
+    """Issue #10 point 6: a correct TFLite export of logits spanning hundreds differs from TensorFlow in
+    the fourth digit; float32's tolerance calls it a failure, the export tolerance does not."""
+    prefix = models["resnet_style"]
+    out = tmp_path / "resnet.tflite"
+    code, stdout, err = cli(capsys, "export", folder(prefix), "--to", "tflite", "--outputs", "logits", "-o", out,
+                            "--json", "-q")
+    assert code == 0, err
+    verify = json.loads(stdout)["verify"]
+    check = verify["outputs"][0]
+    assert verify["status"] == "verified" and verify["tolerance"].startswith("atol 1e-05 + 0.0001 x")
+    assert check["max_abs_diff"] > 0 and check["atol"] > 0.01 and check["top1_agreement"] == 1.0
+    tight = tmp_path / "tight.tflite"
+    code, stdout, err = cli(capsys, "export", folder(prefix), "--to", "tflite", "--outputs", "logits", "-o", tight,
+                            "--atol", 1e-5, "--rtol", 1e-5, "--json", "-q")
+    assert code == 1 and not tight.exists(), err
+    assert "Not written: verification failed: logits:0: max abs diff" in err
+    assert json.loads(stdout)["verify"]["status"] == "failed"
+    # The TFLite model is the network: against the original graph on an input of its own.
+    import tensorflow as tf_
+
+    x = np.random.default_rng(3).standard_normal((1, 32, 32, 3)).astype(np.float32)
+    runner = tf_.lite.Interpreter(model_path=str(out)).get_signature_runner("serving_default")
+    got = runner(images=x)["logits"]
+    want = run_checkpoint(prefix, {"images:0": x}, ["logits"])[0]
+    assert np.abs(want).max() > 100
+    np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
+
+
+def test_exports_of_the_endless_loop_are_written_not_verified(models, tmp_path, capsys):
+    # TFLite first: its interpreter cannot be stopped, so the worker process holding it ends after the
+    # job; the next exports then run in a fresh one.
+    for fmt in ("tflite", "onnx", "savedmodel"):
+        out = tmp_path / f"loop.{fmt}"
+        code, stdout, err = cli(capsys, "export", folder(models["endless"]), "--to", fmt, "--outputs", "out", "-o", out,
+                                "--verify-timeout", 2, "--json", "-q")
+        assert code == 3, (fmt, err)
+        assert out.exists() and "not verified: timed out after 2 s" in err
+        assert json.loads(stdout)["verify"]["status"] == "not-verified"
+
+
+@pytest.mark.parametrize("name", ["slim_towers", "training_default", "keep_prob_default"])
+def test_batch_probe_on_the_issue_training_graphs(name, training_checkpoints, tmp_path, capsys):
+    """The train+eval towers: the training tower's output, a verified .pb before the probe, is refused;
+    the eval tower passes. is_training defaulting to True, keep_prob to 0.5: the frozen graph keeps the
+    flag feedable (freeze warns about the default) and is verified with it at its inference value."""
+    spec = training_checkpoints[name]
+    out = tmp_path / "probe.pb"
+    if name == "slim_towers":
+        train = spec.notes["train_output"]
+        code, _, err = cli(capsys, "freeze", spec.prefix, "--outputs", train, "-o", out, "-q")
+        assert code == 1 and not out.exists() and "outputs depend on the rest of the batch" in err
+        verify = freeze_verified(capsys, spec.prefix, spec.outputs[0], out)
+        assert verify["batch_probe"] == "passed: each of the 2 samples run alone gives its row of the batch"
+        feeds = spec.feeds
+    else:
+        verify = freeze_verified(capsys, spec.prefix, spec.outputs[0], out)
+        flag, value = ("is_training", False) if name == "training_default" else ("keep_prob", 1.0)
+        assert verify["feeds"][f"{flag}:0"].endswith("() (a training flag, at its inference value)")
+        assert verify["batch_probe"].startswith("passed")
+        feeds = {**spec.feeds, f"{flag}:0": value}
+    want = spec.notes["inference"][spec.outputs[0]]
+    np.testing.assert_allclose(run_frozen(out, feeds, spec.outputs)[0], want, atol=1e-4)
