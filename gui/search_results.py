@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
-from .node_tree import KIND_TIPS, NodeTreeModel
+from .node_tree import KIND_TIPS, NodeTreeModel, _check_state
 from .resources import icon
 
 VISIBLE_ROWS = 6  # rows shown without scrolling; the tree below keeps the rest of the height
@@ -66,8 +66,7 @@ class SearchResultsModel(QAbstractListModel):
     def setData(self, index: QModelIndex, value, role: int = Qt.EditRole) -> bool:
         if not index.isValid() or role != Qt.CheckStateRole:
             return False
-        checked = value == Qt.Checked or value == Qt.Checked.value
-        self.tree_model.set_checked(self.ids[index.row()], checked)
+        self.tree_model.set_checked(self.ids[index.row()], _check_state(value) == Qt.Checked)
         return True
 
     def _on_checked_changed(self) -> None:
