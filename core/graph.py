@@ -357,24 +357,28 @@ class GraphModel:
         is under 'biasadd' and 'logits'), in graph order. A graph has far fewer distinct segments than
         nodes, so ranking tests each segment once instead of each name."""
         if self._leaf_index is None:
-            leaves: dict[str, list[int]] = {}
-            scopes: dict[str, list[int]] = {}
-            for i, name in enumerate(self.lower_names):
-                scope, _, leaf = name.rpartition("/")
-                ids = leaves.get(leaf)
+            with gc_paused():  # a list per segment: a collection would walk every object of the process
+                self._leaf_index = self._segment_lists()
+        return self._leaf_index
+
+    def _segment_lists(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        leaves: dict[str, list[int]] = {}
+        scopes: dict[str, list[int]] = {}
+        for i, name in enumerate(self.lower_names):
+            scope, _, leaf = name.rpartition("/")
+            ids = leaves.get(leaf)
+            if ids is None:
+                leaves[leaf] = [i]
+            else:
+                ids.append(i)
+            if scope:
+                segment = scope.rpartition("/")[2]
+                ids = scopes.get(segment)
                 if ids is None:
-                    leaves[leaf] = [i]
+                    scopes[segment] = [i]
                 else:
                     ids.append(i)
-                if scope:
-                    segment = scope.rpartition("/")[2]
-                    ids = scopes.get(segment)
-                    if ids is None:
-                        scopes[segment] = [i]
-                    else:
-                        ids.append(i)
-            self._leaf_index = (leaves, scopes)
-        return self._leaf_index
+        return leaves, scopes
 
     def search(self, query: str, hidden: Optional[bytes] = None) -> list[int]:
         """Node ids matching a query, in graph order.
