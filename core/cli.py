@@ -269,22 +269,27 @@ def cmd_preview(args, progress) -> int:
 
 
 def cmd_freeze(args, progress) -> int:
+    from .cli_freeze import FreezeWithNotes, training_default_notes
     from .freeze import FreezeJob, default_output_path
-    from .isolate import warm_up
+    from .isolate import ModelRef, isolated, warm_up
 
-    if not args.no_verify:
-        warm_up()  # verification runs in the worker process; it imports TensorFlow meanwhile
-    model = _open(args, progress)
-    _need_outputs(model, args)
     options = _options(args)
-    options.output_path = options.output_path or default_output_path(model)
-    _note_training_defaults(model, options)
-    job = FreezeJob(model, options)
-    # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure):
-    # isolated, that is one line and exit 1 instead of "Aborted". Opening and converting stay in this
-    # process (they never aborted under fuzzing), so a --no-verify freeze costs no second import.
-    job.verify_isolated = True
-    result = _refused_on_failure(args, progress, lambda: job.run(progress))
+    if not args.no_verify and args.outputs and args.outputs.strip(","):
+        # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure):
+        # so the whole freeze runs in the worker process, where that is one line and exit 1 instead
+        # of "Aborted", and TensorFlow is imported (and the model opened) once, there, not here too.
+        warm_up()
+        _check_output_early(args, options)
+        job = isolated(FreezeWithNotes(ModelRef(args.path, args.step, (), -1), options))
+        result, notes = _refused_on_failure(args, progress, lambda: job.run(progress))
+        sys.stderr.writelines(notes)
+    else:
+        # --no-verify runs nothing (converting never aborted under fuzzing): no worker to start.
+        model = _open(args, progress)
+        _need_outputs(model, args)
+        options.output_path = options.output_path or default_output_path(model)
+        sys.stderr.writelines(training_default_notes(model, options))
+        result = _refused_on_failure(args, progress, lambda: FreezeJob(model, options).run(progress))
     data = result.to_json()
     lines = [f"wrote {result.output} ({format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
              f"variables converted: {result.variables_converted} ({format_bytes(result.variable_bytes)}); "
@@ -318,16 +323,20 @@ def _written_exit(output: str, verify) -> int:
     return EXIT_OK
 
 
-def _note_training_defaults(model, options) -> None:
-    """A freeze keeps training flags feedable; say so when one's default would make it train."""
-    from .bind import bind_text
-    from .export import training_defaults
+def _check_output_early(args, options) -> None:
+    """What FreezeJob checks first, here: the worker cannot see this process's view of the output
+    folder, and the answer comes while TensorFlow is still loading. Checkpoints only (the other
+    formats' files are known once opened; the worker checks those)."""
+    from . import formats
+    from .locate import locate
+    from .output import check_target
 
-    for flag in training_defaults(model, options):
-        sys.stderr.write(f"tf-freezer: note: {flag.name} defaults to {bind_text(flag.default)} (training mode); the "
-                         f"frozen graph keeps it feedable with that default: feed {flag.name}="
-                         f"{bind_text(flag.inference)} at inference, or freeze with --bind "
-                         f"{flag.name}={bind_text(flag.inference)}.\n")
+    if formats.detect(args.path) != "checkpoint":
+        return
+    location = locate(args.path, args.step)
+    options.output_path = check_target(options.output_path or location.stem + ".frozen.pb", location.input_files,
+                                       overwrite=options.overwrite, suffix=".pb")
+
 
 
 def _verify_text(verify) -> str:

@@ -30,7 +30,7 @@ from . import output as output_module
 from . import tf as tfmod
 from .bind import bind_text
 from .errors import FreezerError
-from .feeds import make_test_feeds
+from .feeds import make_feeds
 from .freeze import (FreezeJob, FreezeOptions, _check_inputs_exist, _clean, _group_initializers, _pruned_graph_def,
                      freeze_option_args, verify_option_args)
 from .jobs import Job, Progress
@@ -470,7 +470,7 @@ class ExportJob(Job[ExportResult]):
         does for a frozen graph (its statuses, tolerances and batch probe). An export that does not run
         where the original does, or computes something else, is never written."""
         fo = self.options.freeze
-        feeds = make_test_feeds(graph_def, fo.verify_inputs)
+        feeds = make_feeds(graph_def, fo.verify_inputs)
         # Only the exported model's inputs may be fed, on both sides: a value given for a
         # PlaceholderWithDefault reaches the reference only, and the outputs would differ by it.
         exported = {i.tensor for i in _graph_inputs(graph_def)}

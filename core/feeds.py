@@ -5,8 +5,9 @@ without a shape gets the shape its consumers need (TensorFlow's inferred shapes 
 of a MatMul, a Conv2D, a BiasAdd, an elementwise op, the target of a Reshape), else a scalar for an
 unknown rank (what such inputs are fed, as in `sum = input_x * input_y + b`) and 2 for an unknown
 dimension; a string input that a ParseExample op reads gets real serialized `tf.train.Example`
-records carrying the features that op parses; an integer input used as an index stays small. When no
-value can be made, the input is listed in `problems`: the graph is then written "not verified".
+records carrying the features that op parses; an integer input used as an index stays small; a
+training flag the graph keeps feedable gets its inference value. When no value can be made, the input
+is listed in `problems`: the graph is then written "not verified".
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ _CONV_OPS = {"Conv2D": 4, "DepthwiseConv2dNative": 4, "Conv3D": 5}
 
 
 @dataclass
-class TestFeeds:
+class Feeds:
     values: dict[str, np.ndarray] = field(default_factory=dict)  # tensor -> value
     invented: list[str] = field(default_factory=list)  # tensors whose value tf-freezer made up
     batched: list[str] = field(default_factory=list)  # tensors whose leading dimension is the batch
@@ -57,9 +58,9 @@ class TestFeeds:
             out[k] = f"{dtype} {tuple(v.shape)}" + (f" ({self.notes[k]})" if k in self.notes else "")
         return out
 
-    def only(self, tensors) -> "TestFeeds":
+    def only(self, tensors) -> "Feeds":
         keep = set(tensors)
-        return TestFeeds({k: v for k, v in self.values.items() if k in keep},
+        return Feeds({k: v for k, v in self.values.items() if k in keep},
                          [k for k in self.invented if k in keep], [k for k in self.batched if k in keep],
                          {k: v for k, v in self.notes.items() if k in keep}, list(self.problems),
                          {k: v for k, v in self.flags.items() if k in keep})
@@ -75,14 +76,14 @@ class TestFeeds:
         return {k: (v[i:i + 1] if k in batched else v) for k, v in self.values.items()}
 
 
-def make_test_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0, graph=None) -> TestFeeds:
+def make_feeds(graph_def, npz_path: Optional[str] = None, seed: int = 0, graph=None) -> Feeds:
     """Feeds for every Placeholder: from the .npz (keys are tensor or node names), else made up (see the
     module docstring). A PlaceholderWithDefault keeps its default unless given, or is a training flag
     (fed its inference value). `graph`: `graph_def` already imported, when the caller has it."""
     given = _read_npz(npz_path) if npz_path else {}
     tf = tfmod.tensorflow()
     rng = np.random.default_rng(seed)
-    feeds = TestFeeds()
+    feeds = Feeds()
     wanted = []
     for node in graph_def.node:
         if node.op not in ("Placeholder", "PlaceholderWithDefault"):
@@ -162,7 +163,7 @@ def _imported(graph_def):
     return graph
 
 
-def _invent(feeds: TestFeeds, graph, graph_def, node, tensor: str, dtype, rng) -> None:
+def _invent(feeds: Feeds, graph, graph_def, node, tensor: str, dtype, rng) -> None:
     shape_proto = node.attr["shape"].shape
     op = graph.get_operation_by_name(node.name) if graph is not None else None
     dims: Optional[list] = None if shape_proto.unknown_rank else [d.size if d.size >= 0 else None
@@ -210,14 +211,19 @@ def _consumers(tensor, depth: int = 0):
         if op.type in _SAME_SHAPE and depth < 4:
             yield from _consumers(op.outputs[0], depth + 1)
         else:
-            yield op, next(i for i, t in enumerate(op.inputs) if t is tensor)
+            k = next((i for i, t in enumerate(op.inputs) if t is tensor), None)
+            if k is not None:
+                yield op, k
 
 
 def _demanded_shape(tensor) -> tuple[Optional[list], str]:
     """The shape (None for an unknown dimension) the first informative consumer of `tensor` needs,
     from TensorFlow's inferred shapes of that consumer's other inputs; and the consumer's name."""
     for op, k in _consumers(tensor):
-        shape = _demand(op, k)
+        try:
+            shape = _demand(op, k)
+        except (ValueError, TypeError):  # an attr missing from a hand-made node: nothing to learn here
+            continue
         if shape is not None:
             return shape, f"{op.name} ({op.type})"
     return None, ""
@@ -319,7 +325,10 @@ def _examples(tensor, shape: list, rng):
     parsers = []
     for op, k in _consumers(tensor):
         if op.type in _PARSE_OPS and k == 0:
-            features.update(_parsed_features(op))
+            try:
+                features.update(_parsed_features(op))
+            except (ValueError, TypeError):  # keys that are not constants: no records to make for it
+                continue
             parsers.append(op.name)
     if not parsers:
         return None, ""

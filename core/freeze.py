@@ -182,9 +182,6 @@ class FrozenGraph:
 class FreezeJob(Job[FreezeResult]):
     """Stages: surgery (when asked), prune, read-variables, convert, clean, write, verify."""
 
-    #: Verify in core.isolate's worker process (the CLI sets it): running a malformed graph can abort
-    #: TensorFlow's process, and there that is an error line instead. The worker reads the temp file.
-    verify_isolated = False
     #: the share of the progress bar the verification takes when it runs: most of a freeze's time
     VERIFY_SHARE = 0.7
 
@@ -299,10 +296,6 @@ class FreezeJob(Job[FreezeResult]):
                 job = VerifyJob(built.model, temp_path, outputs=plan.outputs, inputs_npz=options.verify_inputs,
                                 use_ema=options.use_ema, init_op=init_op,
                                 tolerance=tolerance_for(options.atol, options.rtol), timeout=options.verify_timeout)
-                if self.verify_isolated:
-                    from .isolate import isolated
-
-                    job = isolated(job)
                 job._cancel = self._cancel  # one cancel stops both
                 verify_result = job.run(self._verify_progress(bar))
                 timings["verify"] = time.perf_counter() - tv

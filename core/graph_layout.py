@@ -7,8 +7,8 @@ it is open. Nodes the freeze removes can be shown too, greyed, where they touch 
 
 Layout (Sugiyama's layered scheme): cycles (v1 while loops, scopes that feed each other once folded)
 are broken by reversing the back edges of a depth-first search; layers come from networkx's
-`topological_generations`, with sources pulled down next to their first consumer (a weight sits just
-above the op that reads it, not at the top of the page); edges longer than one layer get dummy points,
+`topological_generations` counted up from the outputs (a weight sits just above the op that reads it,
+not in a crowded top row); edges longer than one layer get dummy points,
 so they run between boxes instead of through them; crossings are reduced by barycentre sweeps and x
 coordinates are placed at the mean of each box's neighbours under minimum spacing. Pure Python plus
 networkx: no system package (Graphviz) and no extra dependency, and fast enough for a few thousand
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
 from .analysis import FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS
+from .graph import gc_paused
 from .jobs import Job
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ LAYER_GAP, BOX_GAP, DUMMY_W = 46.0, 22.0, 8.0
 CHAR_W = 7.0  # an average character of the view's font; the view elides what does not fit
 MIN_W, MAX_W = 96.0, 230.0
 SWEEPS = 4
+MAX_ROUTED_SPAN = 12  # layers: longer edges get no dummy points (see _place)
 TENSORS_PER_EDGE = 3
 
 # Box kinds, strongest first: a folded scope takes the strongest kind among its members.
@@ -46,7 +48,7 @@ class Box:
     key: str  # the node's full name, or the folded scope's path
     folded: bool  # a folded name scope standing for `members` nodes
     removed: bool  # nodes the freeze drops (shown greyed)
-    label: str  # short name (last path part; a scope ends in '/')
+    label: str  # short name (a node's last two path parts; a scope's last part and '/')
     op: str  # the op type, or "N ops" for a scope
     kind: str  # OUTPUT, INPUT, TRAINING, CONSTANT or PLAIN
     members: list[str]  # full names of the nodes this box stands for
@@ -210,7 +212,9 @@ def layout_preview(preview: "PrunePreview", open_scopes: Optional[Iterable[str]]
             b = index.get((key, folded, removed))
             if b is None:
                 b = index[(key, folded, removed)] = len(boxes)
-                boxes.append(Box(key, folded, removed, key.rsplit("/", 1)[-1] + ("/" if folded else ""),
+                # Two name parts: 'conv1/Conv2D' and 'kernel/read', not a row of look-alike 'read' boxes.
+                label = key.rsplit("/", 1)[-1] + "/" if folded else "/".join(key.rsplit("/", 2)[-2:])
+                boxes.append(Box(key, folded, removed, label,
                                  "" if folded else ops[i], PLAIN, []))
             box = boxes[b]
             box.members.append(name)
@@ -276,6 +280,11 @@ def layout_preview(preview: "PrunePreview", open_scopes: Optional[Iterable[str]]
     return GraphLayout(boxes, edges, width, height, open_scopes, len(kept_ids), len(removed_ids), index)
 
 
+def warm_up() -> None:
+    """Import what a layout needs (networkx: a few hundred milliseconds), ahead of the first one."""
+    import networkx  # noqa: F401
+
+
 def _back_edges(n: int, succ: list[list[int]]) -> set[tuple[int, int]]:
     """Edges that close a cycle in an iterative depth-first search (reversing them leaves a DAG)."""
     state = [0] * n  # 0 new, 1 on the stack, 2 done
@@ -316,14 +325,19 @@ def _place(boxes: list[Box], edges: list[Edge], job: Job) -> None:
     for e in edges:
         e.back = (e.src, e.dst) in back
         dag.add_edge(*((e.dst, e.src) if e.back else (e.src, e.dst)))
+    # Layers counted up from the outputs (generations of the reversed graph): every node sits as low
+    # as its consumers allow, so a weight or a `read` is drawn just above the op that uses it rather
+    # than in a crowded top row with long edges down to its consumer.
+    generations = list(nx.topological_generations(dag.reverse(copy=False)))
     layer = [0] * n
-    for depth, generation in enumerate(nx.topological_generations(dag)):
+    for depth, generation in enumerate(generations):
         for v in generation:
-            layer[v] = depth
-    # Sources sit right above their nearest consumer: weights beside the op reading them.
-    for v in range(n):
-        if dag.in_degree(v) == 0 and dag.out_degree(v):
-            layer[v] = min(layer[w] for w in dag.successors(v)) - 1
+            layer[v] = len(generations) - 1 - depth
+    # Other sinks (what pruning removes, drawn beside the kept graph) hang right below their producer
+    # instead of in the bottom row.
+    for v in nx.topological_sort(dag):
+        if dag.out_degree(v) == 0 and dag.in_degree(v) and boxes[v].removed:
+            layer[v] = max(layer[u] for u in dag.predecessors(v)) + 1
     job.check_cancelled()
 
     # Long edges get one dummy vertex per layer they cross.
@@ -335,6 +349,11 @@ def _place(boxes: list[Box], edges: list[Edge], job: Job) -> None:
     for e in edges:
         a, b = (e.dst, e.src) if e.back else (e.src, e.dst)
         chain = [a]
+        if layer[b] - layer[a] > MAX_ROUTED_SPAN:
+            # A flag or a step counter read all the way down the model: routing each of its edges
+            # through every layer costs more than it gains; such edges are drawn direct.
+            chains.append([a, b])
+            continue
         for depth in range(layer[a] + 1, layer[b]):
             v = len(layer)
             layer.append(depth)
@@ -431,7 +450,10 @@ class GraphLayoutJob(Job[GraphLayout]):
         self.preview, self.open_scopes, self.show_removed, self.limit = preview, open_scopes, show_removed, limit
 
     def _run(self) -> GraphLayout:
-        return layout_preview(self.preview, self.open_scopes, self.show_removed, self.limit, job=self)
+        # A layout makes tens of thousands of small objects; each cyclic collection they trigger would
+        # walk every object of a 100k-node model, stalling the GUI thread too (it waits for the GIL).
+        with gc_paused():
+            return layout_preview(self.preview, self.open_scopes, self.show_removed, self.limit, job=self)
 
 
 class LayoutCache:
@@ -445,7 +467,9 @@ class LayoutCache:
     @staticmethod
     def key(preview: "PrunePreview", open_scopes: Optional[Iterable[str]], show_removed: bool) -> tuple:
         fold = None if open_scopes is None else frozenset(open_scopes)
-        return id(preview.model), hash(bytes(preview.kept_mask)), fold, show_removed
+        # The outputs and the variables converted colour the boxes: part of the key like the kept set.
+        return (id(preview.model), hash(bytes(preview.kept_mask)), tuple(preview.outputs),
+                hash(tuple(preview.variable_ids)), fold, show_removed)
 
     def get(self, key: tuple) -> Optional[GraphLayout]:
         found = self._items.get(key)

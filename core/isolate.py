@@ -48,6 +48,12 @@ ISOLATED_JOBS = frozenset({"core.freeze.FreezeJob", "core.verify.VerifyJob", "co
 #: between stages; a long Session.run does not stop by itself)
 CANCEL_GRACE = 2.0
 
+#: Stages that spend their time inside one Session.run (verification's runs and restore, Grappler
+#: included), which no cancel check interrupts: a cancel there kills the worker after this grace,
+#: so that Cancel ends a verification within a second (the next job starts a new worker).
+RUNNING_GRAPH_STAGES = frozenset({"run-frozen", "restore", "run-reference"})
+RUNNING_GRAPH_GRACE = 0.3
+
 _MODELS_KEPT = 2  # opened models the worker keeps: the GUI freezes the same model again and again
 _POLL = 0.05
 _JOB_INTERNALS = frozenset(vars(Job()))
@@ -134,7 +140,8 @@ class ModelRef:
     source: str
     step: Optional[int]
     files: tuple  # (path, size, mtime_ns) of each input file: a file changed on disk is opened afresh
-    nodes: int  # node count as the app opened it: a mismatch means the files changed under us
+    nodes: int  # node count as the app opened it: a mismatch means the files changed under us (-1: not
+    # opened there; the CLI sends the path as given, for the worker to open)
     rewires: tuple = ()  # graph surgery that made the model (core.surgery), as --rewire specs
     binds: tuple = ()  # and as (placeholder, value) pairs
 
@@ -325,7 +332,8 @@ class Worker:
                     # Still importing TensorFlow: the job has not begun and will end as soon as it
                     # does (its cancel is already in the worker). Killing would throw the import away.
                     cancel_sent = time.monotonic()
-                if cancel_sent is not None and time.monotonic() - cancel_sent > self.grace:
+                grace = min(self.grace, RUNNING_GRAPH_GRACE) if job.stage in RUNNING_GRAPH_STAGES else self.grace
+                if cancel_sent is not None and time.monotonic() - cancel_sent > grace:
                     self._kill(process, pid, targets)
                     raise Cancelled()
                 message = self._receive(process, events)
@@ -700,12 +708,13 @@ def _open(ref: ModelRef, models: collections.OrderedDict, send):
     model = models.get(ref.key)
     if model is None:
         send("progress", Progress("open", 0.0, "Opening the model in the TensorFlow worker"))
-        model = OpenJob(ref.source, ref.step).run()
+        # Its steps under the "open" stage at 0: the job's own fractions start after it.
+        model = OpenJob(ref.source, ref.step).run(lambda p: send("progress", Progress("open", 0.0, p.message)))
         models[ref.key] = model
         while len(models) > _MODELS_KEPT:
             models.popitem(last=False)
     models.move_to_end(ref.key)
-    if len(model.graph) != ref.nodes:
+    if ref.nodes >= 0 and len(model.graph) != ref.nodes:
         models.pop(ref.key, None)
         raise FreezerError(f"{ref.source} changed on disk since it was opened.", "Open it again, then retry.")
     if ref.rewires or ref.binds:

@@ -9,41 +9,58 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QFontMetrics, QImage, QKeySequence, QPainter,
-                           QPainterPath, QPalette, QPen)
+                           QPainterPath, QPainterPathStroker, QPalette, QPen)
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
-                               QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QHBoxLayout, QLabel,
+                               QGraphicsScene, QGraphicsView, QHBoxLayout, QLabel,
                                QMenu, QToolButton, QVBoxLayout, QWidget)
 
 from core.errors import FreezerError
-from core.graph_layout import CONSTANT, DEFAULT_BOX_LIMIT, INPUT, OUTPUT, TRAINING, GraphLayoutJob, LayoutCache
+from core.graph_layout import (CONSTANT, DEFAULT_BOX_LIMIT, INPUT, OUTPUT, TRAINING, GraphLayoutJob, LayoutCache,
+                               warm_up)
 from core.output import write_atomically
 
-from .worker import JobRunner
+from .worker import CallJob, JobRunner
 
 KIND_COLOURS = {OUTPUT: "#d4a000", INPUT: "#1f7fe0", CONSTANT: "#2e9d5b", TRAINING: "#d64545"}
 KIND_NAMES = {OUTPUT: "output", INPUT: "input", CONSTANT: "variable → constant", TRAINING: "training mode"}
 PLAIN_COLOUR, REMOVED_COLOUR, MATCH_COLOUR = "#8a94a6", "#b9bec6", "#ff9f1a"
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 0.02, 4.0
+BUILD_SLICE_S = 0.012  # seconds of scene building per event-loop turn
+READABLE_SCALE = 0.6  # below this a first view shows the outputs at this scale instead of everything
 PNG_MAX_SIDE = 8000  # pixels: a whole 126k-node drawing at 1:1 would be gigapixels
 
 
 class BoxItem(QGraphicsRectItem):
     """One box of the drawing. data(0): full node name or scope path; data(1): "node" or "scope";
-    data(2): True when pruning removes what it shows."""
+    data(2): True when pruning removes what it shows. Paints its own two text lines: one item per
+    box keeps building a few hundred of them well inside an event-loop turn."""
 
-    def __init__(self, index: int, box, pane: "GraphPane"):
+    def __init__(self, index: int, box, pane: "GraphPane", lines: tuple[str, str], fonts, text_colour: QColor):
         super().__init__(QRectF(box.x, box.y, box.w, box.h))
         self.index, self.box, self._pane = index, box, pane
+        self.lines, self.fonts, self.text_colour = lines, fonts, text_colour
         self.setData(0, box.key)
         self.setData(1, "scope" if box.folded else "node")
         self.setData(2, box.removed)
         self.setFlag(QGraphicsItem.ItemIsSelectable, True)
         self.setToolTip(box.tooltip)
         self.setCursor(Qt.PointingHandCursor)
+
+    def paint(self, painter, option, widget=None) -> None:
+        painter.setPen(self.pen())
+        painter.setBrush(self.brush())
+        rect = self.rect()
+        painter.drawRoundedRect(rect, 4, 4)
+        painter.setPen(self.text_colour)
+        (font, height), (small, _) = self.fonts
+        painter.setFont(font)
+        painter.drawText(QPointF(rect.left() + 5, rect.top() + 3 + height * 0.8), self.lines[0])
+        painter.setFont(small)
+        painter.drawText(QPointF(rect.left() + 5, rect.top() + 3 + height * 1.8), self.lines[1])
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 - Qt API
         if event.button() == Qt.LeftButton and self.box.folded:
@@ -59,9 +76,20 @@ class BoxItem(QGraphicsRectItem):
 
 
 class EdgeItem(QGraphicsPathItem):
-    """An edge; its tooltip names the tensors (dtype, shape) it stands for; it thickens on hover."""
+    """An edge with its arrowhead; its tooltip names the tensors (dtype, shape) it stands for; it
+    thickens on hover."""
 
-    def __init__(self, path: QPainterPath, edge, pen: QPen):
+    def __init__(self, edge, pen: QPen):
+        points = [QPointF(x, y) for x, y in edge.points]
+        path = QPainterPath(points[0])
+        for a, b in zip(points, points[1:]):
+            middle = (a.y() + b.y()) / 2
+            path.cubicTo(QPointF(a.x(), middle), QPointF(b.x(), middle), b)
+        end, before = points[-1], points[-2]
+        direction = 1.0 if end.y() >= before.y() else -1.0
+        path.moveTo(end + QPointF(-4, -7 * direction))
+        path.lineTo(end)
+        path.lineTo(end + QPointF(4, -7 * direction))
         super().__init__(path)
         self.edge = edge
         self._pen = pen
@@ -82,8 +110,6 @@ class EdgeItem(QGraphicsPathItem):
 
     def shape(self) -> QPainterPath:
         # A thin line is hard to hover: hit-test a wider stroke.
-        from PySide6.QtGui import QPainterPathStroker
-
         stroker = QPainterPathStroker()
         stroker.setWidth(8)
         return stroker.createStroke(self.path())
@@ -198,8 +224,11 @@ class GraphPane(QWidget):
         self._runner_key: Optional[tuple] = None
         self._selected: Optional[str] = None
         self._matches: Optional[set[str]] = None
+        self._match_source: Optional[tuple[list[int], list[str]]] = None
         self._syncing = False
         self._folder = ""
+        self._warm_runner: Optional[JobRunner] = None
+        self._build_generation = 0  # a drawing being built in slices stops when a newer one starts
         self.clear("Tick an output: its kept subgraph is drawn here.")
 
     # ----- inputs from the window ---------------------------------------------------------------
@@ -210,6 +239,7 @@ class GraphPane(QWidget):
         self.open_scopes = None
         self._preview = None
         self._matches = None
+        self._match_source = None
         self._selected = None
         self._folder = getattr(getattr(model, "location", None), "folder", "") or ""
         self.clear("Tick an output: its kept subgraph is drawn here.")
@@ -217,6 +247,10 @@ class GraphPane(QWidget):
     def set_preview(self, preview) -> None:
         """The ticks changed: draw what this preview keeps (now if the tab is shown, else when it is)."""
         self._preview = preview
+        if self._warm_runner is None and preview is not None and not getattr(preview.model, "checkpoint_pending", False):
+            # The first drawing must not pay for importing networkx (~0.3 s) once the tab is shown; not
+            # earlier either, while the window is still reading the model (one GIL).
+            self._warm_runner = JobRunner(CallJob(warm_up), "graph-warm-up").start()
         if preview is None:
             self._detach()
             self.clear("Tick an output: its kept subgraph is drawn here.")
@@ -229,19 +263,28 @@ class GraphPane(QWidget):
         super().showEvent(event)
         if self._stale:
             self.relayout()
+        elif self.items:
+            self._apply_matches()
 
     def select_name(self, name: Optional[str]) -> None:
         """Select the box showing node `name` (itself or its folded scope) and bring it into view."""
         self._selected = name
         self._apply_selection(center=True)
 
-    def set_matches(self, names: Optional[set[str]]) -> None:
-        """Outline the boxes holding search matches (None: no search)."""
-        self._matches = names
-        self._apply_matches()
+    def set_matches(self, ids: Optional[list[int]], names: Optional[list[str]] = None) -> None:
+        """Outline the boxes holding search matches: node ids into `names` (None: no search). The
+        names are looked up when the tab is shown: a broad search on a 100k-node graph must not pay
+        for a drawing nobody looks at."""
+        self._match_source = None if ids is None else (ids, names)
+        self._matches = None
+        if self.isVisible():
+            self._apply_matches()
 
     def clear(self, text: str = "") -> None:
+        self._build_generation += 1
+        self._syncing = True
         self.view.scene().clear()
+        self._syncing = False
         self.items = []
         self.layout_result = None
         if text:
@@ -315,22 +358,20 @@ class GraphPane(QWidget):
 
     # ----- drawing ------------------------------------------------------------------------------
     def _draw(self, layout) -> None:
+        """Build the drawing in a new scene, a slice of items per event-loop turn (no stall while a
+        few hundred boxes are made), then show it in one step."""
         import time
 
+        self._build_generation += 1
+        generation = self._build_generation
         started = time.perf_counter()
-        old_centre = self.view.mapToScene(self.view.viewport().rect().center())
-        keep_view = self.layout_result is not None and self.items
-        scene = self.view.scene()
-        self._syncing = True
-        scene.clear()
-        self._syncing = False
-        self.layout_result = layout
         palette = self.palette()
         text_colour = palette.color(QPalette.Text)
         font = QFont(self.font())
         small = QFont(font)
         small.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
         metrics, small_metrics = QFontMetrics(font), QFontMetrics(small)
+        fonts = ((font, float(metrics.height())), (small, float(small_metrics.height())))
         edge_colour = QColor(text_colour)
         edge_colour.setAlpha(150)
         removed_colour = QColor(REMOVED_COLOUR)
@@ -343,44 +384,69 @@ class GraphPane(QWidget):
                 if control:
                     pen.setStyle(Qt.DashLine)
                 pens[(control, removed)] = pen
-        for edge in layout.edges:
-            points = [QPointF(x, y) for x, y in edge.points]
-            path = QPainterPath(points[0])
-            for a, b in zip(points, points[1:]):
-                middle = (a.y() + b.y()) / 2
-                path.cubicTo(QPointF(a.x(), middle), QPointF(b.x(), middle), b)
-            scene.addItem(EdgeItem(path, edge, pens[(edge.control, edge.removed)]))
-            end, before = points[-1], points[-2]
-            direction = 1.0 if end.y() >= before.y() else -1.0
-            head = QPainterPath(end)
-            head.lineTo(end + QPointF(-4, -7 * direction))
-            head.lineTo(end + QPointF(4, -7 * direction))
-            head.closeSubpath()
-            arrow = scene.addPath(head, QPen(Qt.NoPen), QBrush(removed_colour if edge.removed else edge_colour))
-            arrow.setZValue(-1)
-        self.items = []
-        for index, box in enumerate(layout.boxes):
-            item = BoxItem(index, box, self)
-            scene.addItem(item)
-            name = QGraphicsSimpleTextItem(metrics.elidedText(box.label, Qt.ElideMiddle, int(box.w - 10)), item)
-            name.setFont(font)
-            name.setPos(box.x + 5, box.y + 3)
+        scene = QGraphicsScene(self)
+        scene.setItemIndexMethod(QGraphicsScene.NoIndex)  # built once, then indexed in one go
+        items: list[BoxItem] = []
+
+        def add_edge(edge) -> None:
+            scene.addItem(EdgeItem(edge, pens[(edge.control, edge.removed)]))
+
+        def add_box(index: int) -> None:
+            box = layout.boxes[index]
             second = box.op if not box.folded else f"{box.op} · {box.inputs} in · {box.outputs} out"
-            op = QGraphicsSimpleTextItem(small_metrics.elidedText(second, Qt.ElideRight, int(box.w - 10)), item)
-            op.setFont(small)
-            op.setPos(box.x + 5, box.y + 3 + metrics.height())
-            for text in (name, op):
-                text.setBrush(QBrush(removed_colour if box.removed else text_colour))
-                text.setAcceptedMouseButtons(Qt.NoButton)
-            self._style_box(item)
-            self.items.append(item)
+            lines = (metrics.elidedText(box.label, Qt.ElideMiddle, int(box.w - 10)),
+                     small_metrics.elidedText(second, Qt.ElideRight, int(box.w - 10)))
+            item = BoxItem(index, box, self, lines, fonts, removed_colour if box.removed else text_colour)
+            self._style_box(item, matched=False)
+            scene.addItem(item)
+            items.append(item)
+
+        work = [lambda e=e: add_edge(e) for e in layout.edges] + [lambda k=k: add_box(k) for k in range(len(layout.boxes))]
+
+        def build(position: int = 0) -> None:
+            if generation != self._build_generation:
+                scene.deleteLater()  # a newer drawing replaced this one
+                return
+            slice_started = time.perf_counter()
+            while position < len(work) and time.perf_counter() - slice_started < BUILD_SLICE_S:
+                work[position]()
+                position += 1
+            if position < len(work):
+                QTimer.singleShot(0, lambda: build(position))
+                return
+            self._show_scene(layout, scene, items, started)
+
+        build()
+
+    def _show_scene(self, layout, scene: QGraphicsScene, items: list, started: float) -> None:
+        import time
+
+        old_centre = self.view.mapToScene(self.view.viewport().rect().center())
+        keep_view = self.layout_result is not None and bool(self.items)
+        scene.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         scene.setSceneRect(QRectF(-40, -40, layout.width + 80, layout.height + 80))
+        scene.selectionChanged.connect(self._on_selection)
+        old = self.view.scene()
+        try:
+            old.selectionChanged.disconnect(self._on_selection)
+        except (RuntimeError, TypeError):  # the first, empty scene of a fresh pane
+            pass
+        self.view.setScene(scene)
+        old.deleteLater()  # its items go in a later event-loop turn, not in this one
+        self.layout_result, self.items = layout, items
         self._apply_matches()
         self._apply_selection(center=False)
         if keep_view:
             self.view.centerOn(old_centre)
         else:
             self.view.fit()
+            if self.view.transform().m11() < READABLE_SCALE:
+                # A big drawing fitted whole is a texture: start readable, at the outputs ticked.
+                self.view.resetTransform()
+                self.view.scale(READABLE_SCALE, READABLE_SCALE)
+                outputs = [item for item in self.items if item.box.kind == OUTPUT] or self.items[-1:]
+                if outputs:
+                    self.view.centerOn(outputs[0])
         kept = f"{layout.kept} kept nodes in {len(layout.boxes)} boxes"
         removed = f", {layout.removed} removed shown" if layout.removed else ""
         folded = sum(b.folded for b in layout.boxes)
@@ -388,7 +454,7 @@ class GraphPane(QWidget):
         self.timings["draw"] = time.perf_counter() - started
         self.drawn.emit(layout)
 
-    def _style_box(self, item: BoxItem) -> None:
+    def _style_box(self, item: BoxItem, matched: Optional[bool] = None) -> None:
         box = item.box
         base = self.palette().color(QPalette.Base)
         colour = QColor(REMOVED_COLOUR if box.removed else KIND_COLOURS.get(box.kind, PLAIN_COLOUR))
@@ -398,7 +464,8 @@ class GraphPane(QWidget):
         elif box.folded:
             fill = QColor(base.darker(106) if base.lightness() > 128 else base.lighter(130))
         item.setBrush(QBrush(fill))
-        matched = self._matches is not None and item.data(3)
+        if matched is None:
+            matched = bool(item.data(3))
         pen = QPen(QColor(MATCH_COLOUR) if matched else colour)
         pen.setWidthF(3.5 if matched or item.isSelected() else (2.0 if box.folded else 1.3))
         pen.setCosmetic(True)
@@ -407,11 +474,15 @@ class GraphPane(QWidget):
         item.setPen(pen)
 
     def _apply_matches(self) -> None:
-        matches = self._matches
+        if self._match_source is not None and self._matches is None:
+            ids, names = self._match_source
+            self._matches = {names[i] for i in ids}
+        matches = self._matches if self._match_source is not None else None
         for item in self.items:
             hit = bool(matches) and any(m in matches for m in item.box.members)
-            item.setData(3, hit)
-            self._style_box(item)
+            if hit != bool(item.data(3)):
+                item.setData(3, hit)
+                self._style_box(item)
 
     def matched_items(self) -> list[BoxItem]:
         return [item for item in self.items if item.data(3)]

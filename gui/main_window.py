@@ -700,8 +700,8 @@ class MainWindow(QMainWindow):
         self.options_panel.set_ema_available(model.has_ema)
         self.log(f"Read the checkpoint of {model.location.prefix}: {len(model.tensors)} tensors, "
                  f"{len(model.variables)} variables, in {runner.seconds:.2f} s.")
-        self.statusBar().showMessage(f"Opened {os.path.basename(model.location.prefix)} "
-                                     f"({len(model.graph.names)} nodes, {len(model.tensors)} checkpoint tensors).", 8000)
+        self.statusBar().showMessage(f"Opened {os.path.basename(model.location.prefix)} ({len(model.graph.names)} "
+                                     f"nodes, {len(model.tensors)} checkpoint tensors).", 8000)
         start_tensorflow_worker()  # freezing runs there: its TensorFlow import overlaps with ticking outputs
         self._update_actions()
         self.update_preview()
@@ -929,8 +929,7 @@ class MainWindow(QMainWindow):
         ranked = graph.rank(ids, query, demote=self.model.training_mask, hidden=hidden)
         searched = time.perf_counter()
         self.tree_model.set_filter(ids)
-        names = self.model.graph.names
-        self.graph_pane.set_matches({names[i] for i in ids})
+        self.graph_pane.set_matches(ids, self.model.graph.names)
         scopes = self.tree_model.visible_scopes()
         if len(scopes) <= EXPAND_LIMIT:
             for item in sorted(scopes, key=lambda it: it.path.count("/")):
@@ -1537,7 +1536,8 @@ class MainWindow(QMainWindow):
     def _on_freeze_done(self, runner: JobRunner) -> None:
         if runner is self._freeze_runner:
             self._freeze_runner = None
-            self._reset_progress(keep_value=True)
+            # A finished job leaves the bar full; a cancelled or failed one leaves none of it.
+            self._reset_progress(keep_value=runner.outcome == "succeeded")
             self._update_actions()
 
     # ===== export ===============================================================================
@@ -1691,8 +1691,9 @@ class MainWindow(QMainWindow):
         can_freeze = self.model is not None and not busy and not opening and not pending and \
             bool(self.tree_model.checked_ids())
         self.variables_tab_action.setEnabled(not pending)
-        self.middle_tabs.setTabEnabled(1, not pending)
-        self.middle_tabs.setTabText(1, "Variables" if not pending else "Variables (checkpoint unreadable)"
+        tab = self.middle_tabs.indexOf(self.variables)
+        self.middle_tabs.setTabEnabled(tab, not pending)
+        self.middle_tabs.setTabText(tab, "Variables" if not pending else "Variables (checkpoint unreadable)"
                                     if self._checkpoint_error else "Variables (loading TensorFlow…)")
         waiting = ("" if not pending else "; the checkpoint could not be read" if self._checkpoint_error
                    else "; unlocks when TensorFlow has loaded and the checkpoint's variables are read")

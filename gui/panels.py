@@ -6,7 +6,7 @@ import os
 from typing import Optional
 
 from PySide6.QtCore import QUrl, Qt, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QDesktopServices, QDoubleValidator, QGuiApplication
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
                                QTableWidgetItem, QToolButton, QVBoxLayout)
@@ -194,6 +194,16 @@ class OptionsPanel(QGroupBox):
         self.verify_browse.clicked.connect(self._browse_inputs)
         self.verify.toggled.connect(self.verify_inputs.setEnabled)
         self.verify.toggled.connect(self.verify_browse.setEnabled)
+        # Empty: the defaults of core.verify (float32's, looser for TFLite and ONNX; a limit scaled to the graph).
+        self.atol = self._number_field("atolField", "atol (default)", "Absolute tolerance (--atol)")
+        self.rtol = self._number_field("rtolField", "rtol (default)", "Relative tolerance (--rtol)")
+        self.verify_timeout = self._number_field("verifyTimeoutField", "time limit (s)",
+                                                 "Seconds verification may take (--verify-timeout)")
+        tolerance_row = QHBoxLayout()
+        tolerance_row.setContentsMargins(0, 0, 0, 0)
+        for field in (self.atol, self.rtol, self.verify_timeout):
+            tolerance_row.addWidget(field, 1)
+            self.verify.toggled.connect(field.setEnabled)
         self.output_path = QLineEdit()
         self.output_path.setObjectName("outputPathField")
         self.output_path.setPlaceholderText("where to write the frozen .pb")
@@ -224,6 +234,7 @@ class OptionsPanel(QGroupBox):
         form.addRow(self.remove_training_nodes)
         form.addRow(self.verify)
         form.addRow("Verify with inputs:", inputs_row)
+        form.addRow("Verify tolerance:", tolerance_row)
         form.addRow("Only variables:", self.allow_vars)
         form.addRow("Skip variables:", self.deny_vars)
         form.addRow("Output file:", path_row)
@@ -234,6 +245,23 @@ class OptionsPanel(QGroupBox):
             field.editingFinished.connect(self.changed)
         self.flag_binder.changed.connect(self.changed)
         self.rewire_list.changed.connect(self.changed)
+
+    @staticmethod
+    def _number_field(name: str, placeholder: str, tip: str) -> QLineEdit:
+        field = QLineEdit()
+        field.setObjectName(name)
+        field.setPlaceholderText(placeholder)
+        field.setToolTip(tip + "; empty for the default")
+        validator = QDoubleValidator(field)
+        validator.setBottom(0.0)
+        validator.setNotation(QDoubleValidator.ScientificNotation)
+        field.setValidator(validator)
+        return field
+
+    @staticmethod
+    def _number(field: QLineEdit) -> Optional[float]:
+        text = field.text().strip()
+        return float(text) if text and field.hasAcceptableInput() else None
 
     def _on_path_edited(self, text: str) -> None:
         self.path_is_default = not text.strip()
@@ -278,12 +306,14 @@ class OptionsPanel(QGroupBox):
             verify=self.verify.isChecked(),
             overwrite=overwrite,
             verify_inputs=(self.verify_inputs.text().strip() or None) if self.verify.isChecked() else None,
+            atol=self._number(self.atol), rtol=self._number(self.rtol),
+            verify_timeout=self._number(self.verify_timeout) or None,
             binds=self.flag_binder.binds(),
             rewires=self.rewire_list.rewires(),
         )
 
 
-VERIFY_COLUMNS = ["Output", "Max abs diff", "Max rel diff", "Top-1 agreement", "Check"]
+VERIFY_COLUMNS = ["Output", "Max abs diff", "Max rel diff", "Top-1", "Check"]
 
 
 def _number(value) -> str:
@@ -329,6 +359,9 @@ class ResultPanel(QGroupBox):
         self.table.setObjectName("verifyTable")
         self.table.setHorizontalHeaderLabels(VERIFY_COLUMNS)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        for column in range(1, len(VERIFY_COLUMNS)):
+            self.table.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeToContents)
+        self.table.horizontalHeaderItem(3).setToolTip("Classifier-like outputs: rows whose top class agrees")
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.show_button = QPushButton("Show in folder")

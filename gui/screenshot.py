@@ -1,6 +1,6 @@
 """Render the real window on the bundled sample to PNGs, and print the timings it measured.
 
-    python -m gui.screenshot OUT.png [--size 1400x880] [--scene result|search|hide-machinery]
+    python -m gui.screenshot OUT.png [--size 1400x880] [--scene result|search|hide-machinery] [--tab graph]
     python -m gui.screenshot --readme docs/       # the README's pictures, all of them
 
 Runs offscreen (no display needed) on a 1600x1000 virtual screen with fresh settings, or with `--display`
@@ -8,7 +8,8 @@ on the display it is given (e.g. under `xvfb-run -s "-screen 0 1600x1000x24"`). 
 resources/sample with `open_path` (what a drop calls), then, per scene: `result` ticks the top suggested
 output and freezes it with verification; `search` types a broad query (`--query`, default "kernel") into
 the search field; `hide-machinery` turns "Hide training machinery" on. Without `--size` the window has the
-size a first run picks for that screen. Regenerate the README's pictures whenever the UI changes.
+size a first run picks for that screen; with `--tab graph` the middle pane shows the Graph tab's drawing
+of the kept subgraph. Regenerate the README's pictures whenever the UI changes.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--size", default="", help="window size, WIDTHxHEIGHT (default: the first-run size)")
     parser.add_argument("--scene", default="result", choices=["result", "search", "hide-machinery"])
     parser.add_argument("--query", default="kernel", help="the search of the search scene")
+    parser.add_argument("--tab", choices=["node", "graph"], default="node", help="middle pane tab to show")
     parser.add_argument("--readme", metavar="FOLDER", help="write all of the README's pictures into FOLDER")
     parser.add_argument("--display", action="store_true", help="use the display (DISPLAY) instead of offscreen")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each step")
@@ -114,6 +116,11 @@ def _shot(app, sample: str, output: str, size: str, scene: str, args, started: f
         window.apply_search()
         window.tree_model.set_checked(node, True)
         window.update_preview()
+        if args.tab == "graph":
+            window.middle_tabs.setCurrentWidget(window.graph_pane)
+            if window.graph_pane.layout_result is None and not wait(window.graph_pane.drawn):
+                print("the graph was not drawn", file=sys.stderr)
+                return 1
         window.select_node(node)
         window.start_freeze()
         if not wait(window.freezeFinished):

@@ -49,6 +49,7 @@ class JobRunner(QObject):
         self.seconds = 0.0
         self.detached = False
         self.finished = False
+        self.outcome = ""  # "succeeded", "failed" or "cancelled" once finished
         self.cancel_requested = False
         self._thread: Optional[threading.Thread] = None
         self._bridge = _Bridge()
@@ -104,6 +105,7 @@ class JobRunner(QObject):
     @Slot(str, object)
     def _deliver_finished(self, outcome: str, payload) -> None:
         self.finished = True
+        self.outcome = outcome
         self.seconds = time.perf_counter() - self.started_at
         if not self.detached:
             if outcome == "succeeded":

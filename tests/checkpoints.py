@@ -888,6 +888,39 @@ def build_lookup(folder: Path) -> ModelSpec:
                              feeds={"tokens:0": feed}, feedable_inputs=["tokens"], notes={"reference": {"output": ref}}))
 
 
+# --------------------------------------------------------------------------------------
+# n. slow_loop: one Session.run that lasts minutes unless told otherwise (cancelling a verification)
+# --------------------------------------------------------------------------------------
+SLOW_LOOP_STEPS = 50_000_000  # the default: minutes of one while loop, no cancel check inside
+
+
+def build_slow_loop(folder: Path) -> ModelSpec:
+    """output = x after `steps` rounds of x = x * w + b in a v1 while loop; `steps` is a
+    PlaceholderWithDefault whose default makes any run of the output last minutes (verification
+    leaves it at its default), while `feeds` asks for 3 rounds."""
+    folder = Path(folder)
+    feed_x = _rng(13).rand(2, 3).astype(np.float32)
+    with _tf1_graph(seed=24) as g:
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        steps = v1.placeholder_with_default(np.int32(SLOW_LOOP_STEPS), [], name="steps")
+        w = v1.get_variable("w", [3], initializer=v1.constant_initializer(0.5))
+        b = v1.get_variable("b", [3], initializer=v1.constant_initializer(0.25))
+        _, y = v1.while_loop(lambda i, h: i < steps, lambda i, h: (i + 1, h * w + b), (tf.constant(0), x))
+        out = tf.identity(y, name="output")
+        loss = tf.reduce_sum(tf.square(out))
+        gs = v1.train.get_or_create_global_step()
+        train_op = v1.train.GradientDescentOptimizer(0.01).minimize(loss, global_step=gs)
+        saver = v1.train.Saver()
+        with _session(g) as sess:
+            sess.run(v1.global_variables_initializer())
+            sess.run(train_op, {x: feed_x, steps: 2})
+            prefix = _save(sess, saver, folder, int(sess.run(gs)))
+            ref = sess.run(out, {x: feed_x, steps: 3})
+    return _finish(ModelSpec(name="slow_loop", folder=folder, prefix=prefix, outputs=["output"],
+                             feeds={"x:0": feed_x, "steps:0": np.int32(3)}, feedable_inputs=["x", "steps"],
+                             notes={"reference": {"output": ref}}))
+
+
 ALL_BUILDERS: dict[str, Callable[[Path], ModelSpec]] = {
     "toy_add": build_toy_add,
     "toy_xy": build_toy_xy,
@@ -904,4 +937,5 @@ ALL_BUILDERS: dict[str, Callable[[Path], ModelSpec]] = {
     "ema_restore": build_ema_restore,
     "partitioned": build_partitioned,
     "lookup": build_lookup,
+    "slow_loop": build_slow_loop,
 }

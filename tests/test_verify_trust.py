@@ -148,7 +148,7 @@ def test_string_input_parsed_as_tf_example_is_verified_with_real_records(models,
 
 
 def test_made_up_values_follow_what_the_graph_does_with_them():
-    from core.feeds import make_test_feeds
+    from core.feeds import make_feeds
 
     with _tf1_graph() as g:
         ids = v1.placeholder(tf.int32, [None], name="ids")
@@ -160,7 +160,7 @@ def test_made_up_values_follow_what_the_graph_does_with_them():
         tf.strings.length(text, name="lengths")
         image = v1.placeholder(tf.float32, name="image")
         tf.nn.conv2d(image, tf.zeros([3, 3, 5, 2]), strides=1, padding="VALID", name="conv")
-    feeds = make_test_feeds(g.as_graph_def())
+    feeds = make_feeds(g.as_graph_def())
     assert set(np.unique(feeds.values["ids:0"])) <= {0, 1}  # an index stays small
     assert feeds.values["count:0"].shape == () and feeds.values["count:0"] >= 1  # a value: not 0 and 1 only
     assert all(len(s) for s in feeds.values["text:0"])  # never the empty string
@@ -333,3 +333,20 @@ def test_batch_probe_on_the_issue_training_graphs(name, training_checkpoints, tm
         feeds = {**spec.feeds, f"{flag}:0": value}
     want = spec.notes["inference"][spec.outputs[0]]
     np.testing.assert_allclose(run_frozen(out, feeds, spec.outputs)[0], want, atol=1e-4)
+
+
+def test_a_broken_graph_is_still_refused_whatever_the_inputs(models, tmp_path, capsys):
+    """The rule's other half: a graph that does not import (a dangling input) fails, exit 1."""
+    from core.verify import load_graph_def
+
+    out = tmp_path / "seed.pb"
+    freeze_verified(capsys, models["seed"], "op_to_store", out)
+    graph_def = load_graph_def(str(out))
+    node = next(n for n in graph_def.node if n.name == "op_to_store")
+    node.input[1] = "no_such_node"
+    broken = tmp_path / "broken.pb"
+    broken.write_bytes(graph_def.SerializeToString())
+    code, stdout, err = cli(capsys, "verify", folder(models["seed"]), broken, "--outputs", "op_to_store", "--json", "-q")
+    data = json.loads(stdout)
+    assert code == 1 and data["status"] == "failed" and not data["frozen_runs"]
+    assert data["reason"].startswith("the frozen graph does not import:") and "no_such_node" in data["reason"]

@@ -25,6 +25,16 @@ def tick_and_preview(window, qtbot, name):
     return blocker.args[0]
 
 
+def freeze_to(window, qtbot, path, signal):
+    """Freeze the ticked outputs to `path`; the argument of `signal` (freezeFinished or freezeFailed)."""
+    window.options_panel.output_path.setText(str(path))
+    window.options_panel.path_is_default = False
+    with qtbot.waitSignal(signal, timeout=FREEZE_TIMEOUT_MS) as blocker:
+        window.start_freeze()
+    qtbot.waitUntil(lambda: window._freeze_runner is None, timeout=5000)
+    return blocker.args[0]
+
+
 class ErrorRecorder:
     """Stands in for the error dialog: records (title, line, details)."""
 

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from files import copy_of, only, with_unknown_op
-from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS, drop
+from gui_helpers import OPEN_TIMEOUT_MS, drop, freeze_to
 
 
 
@@ -182,27 +182,18 @@ def _tick_top_output(window, qtbot) -> str:
     return name
 
 
-def _freeze_to(window, qtbot, path, signal):
-    window.options_panel.output_path.setText(str(path))
-    window.options_panel.path_is_default = False
-    with qtbot.waitSignal(signal, timeout=FREEZE_TIMEOUT_MS) as blocker:
-        window.start_freeze()
-    qtbot.waitUntil(lambda: window._freeze_runner is None, timeout=5000)
-    return blocker.args[0]
-
-
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
 def test_unwritable_output_fails_in_one_line_and_the_next_freeze_works(window, qtbot, tmp_path, sample_copy):
     """/proc passes the os.access check for root but refuses new files (not as root, the check answers)."""
     with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
         window.open_path(str(sample_copy))
     _tick_top_output(window, qtbot)
-    line = _freeze_to(window, qtbot, "/proc/tf-freezer-gui-test.pb", window.freezeFailed)
+    line = freeze_to(window, qtbot, "/proc/tf-freezer-gui-test.pb", window.freezeFailed)
     assert line.startswith("Cannot create a file in /proc:" if os.access("/proc", os.W_OK)
                            else "The output folder /proc is not writable."), line
     assert window.errors.errors[-1][1] == line
     out = tmp_path / "good.pb"
-    result = _freeze_to(window, qtbot, out, window.freezeFinished)
+    result = freeze_to(window, qtbot, out, window.freezeFinished)
     assert result.output == str(out) and out.is_file() and result.verify.ok
 
 
@@ -214,13 +205,13 @@ def test_truncated_data_fails_the_freeze_and_the_window_lives(window, qtbot, tmp
         window.open_path(str(folder))  # the index alone is enough to show the graph
     _tick_top_output(window, qtbot)
     out = tmp_path / "never.pb"
-    line = _freeze_to(window, qtbot, out, window.freezeFailed)
+    line = freeze_to(window, qtbot, out, window.freezeFailed)
     assert "\n" not in line and not out.exists()
     assert [n for n in os.listdir(tmp_path) if n.endswith(".partial")] == []
     with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
         window.open_path(str(sample_copy))
     _tick_top_output(window, qtbot)
-    assert _freeze_to(window, qtbot, tmp_path / "good.pb", window.freezeFinished).verify.ok
+    assert freeze_to(window, qtbot, tmp_path / "good.pb", window.freezeFinished).verify.ok
 
 
 def test_truncated_data_freeze_error_is_explained(window, qtbot, tmp_path, checkpoints):
@@ -230,7 +221,7 @@ def test_truncated_data_freeze_error_is_explained(window, qtbot, tmp_path, check
     with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
         window.open_path(str(folder))
     _tick_top_output(window, qtbot)
-    line = _freeze_to(window, qtbot, tmp_path / "never.pb", window.freezeFailed)
+    line = freeze_to(window, qtbot, tmp_path / "never.pb", window.freezeFailed)
     assert not line.startswith("Unexpected error") and ".data" in line, line
 
 
@@ -240,7 +231,7 @@ def test_non_ascii_folder_opens_and_freezes(window, qtbot, tmp_path, checkpoints
         drop(window, folder)
     _tick_top_output(window, qtbot)
     out = folder / "frozen ü.pb"
-    result = _freeze_to(window, qtbot, out, window.freezeFinished)
+    result = freeze_to(window, qtbot, out, window.freezeFinished)
     assert result.output == str(out) and out.is_file() and result.verify.ok
     assert window.errors.errors == []
 
@@ -353,7 +344,7 @@ def test_a_graph_with_an_unknown_op_opens_warns_and_refuses_to_freeze(window, qt
     assert any("NoSuchOp42" in w.message for w in blocker.args[0].warnings)
     assert "NoSuchOp42" in window.preview_panel.warnings.text()
     out = tmp_path / "never.pb"
-    line = _freeze_to(window, qtbot, out, window.freezeFailed)
+    line = freeze_to(window, qtbot, out, window.freezeFailed)
     assert "NoSuchOp42" in line and "\n" not in line and not out.exists()
 
 
@@ -365,7 +356,7 @@ def test_output_path_equal_to_an_input_file_is_refused(opened, qtbot, which):
     before = _hashes(Path(folder))
     target = next(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith("." + which))
     # The window asks before replacing an existing file and the test answers yes: core still refuses.
-    line = _freeze_to(window, qtbot, target, window.freezeFailed)
+    line = freeze_to(window, qtbot, target, window.freezeFailed)
     assert "never writes over its inputs" in line and window.errors.errors[-1][1] == line
     assert _hashes(Path(folder)) == before
 
@@ -373,7 +364,7 @@ def test_output_path_equal_to_an_input_file_is_refused(opened, qtbot, which):
 def test_output_in_a_missing_folder_is_refused(opened, qtbot, tmp_path):
     window = opened
     _tick_top_output(window, qtbot)
-    line = _freeze_to(window, qtbot, tmp_path / "gone" / "model.pb", window.freezeFailed)
+    line = freeze_to(window, qtbot, tmp_path / "gone" / "model.pb", window.freezeFailed)
     assert "does not exist" in line and not (tmp_path / "gone").exists()
 
 
@@ -399,11 +390,11 @@ def test_a_full_disk_is_one_line_and_leaves_the_old_file(opened, qtbot, tiny_dis
     _tick_top_output(window, qtbot)
     target = tiny_disk / "model.pb"
     target.write_bytes(b"the previous model")
-    line = _freeze_to(window, qtbot, target, window.freezeFailed)
+    line = freeze_to(window, qtbot, target, window.freezeFailed)
     assert line.startswith(f"The disk holding {tiny_disk} is full"), line
     assert target.read_bytes() == b"the previous model"
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["model.pb"]
-    assert _freeze_to(window, qtbot, tmp_path / "good.pb", window.freezeFinished).verify.ok
+    assert freeze_to(window, qtbot, tmp_path / "good.pb", window.freezeFinished).verify.ok
 
 
 def test_a_graph_over_the_protobuf_limit_offers_a_savedmodel(opened, qtbot, monkeypatch):

@@ -35,6 +35,11 @@ def start_tensorflow(self):
     original_start(self)
 
 
+def variables_tab(window):
+    tabs = window.middle_tabs
+    return tabs.isTabEnabled(tabs.indexOf(window.variables)), tabs.tabText(tabs.indexOf(window.variables))
+
+
 def look(window, model):
     # The tree is populated: what the user sees before TensorFlow is there.
     report["graph"] = {
@@ -43,8 +48,8 @@ def look(window, model):
         "suggestions": window.suggestions.count(),
         "first": window.suggestions.item(0).text().split()[0],
         "freeze_enabled": window.freeze_button.isEnabled(),
-        "variables_tab_enabled": window.middle_tabs.isTabEnabled(1),
-        "variables_tab": window.middle_tabs.tabText(1),
+        "variables_tab_enabled": variables_tab(window)[0],
+        "variables_tab": variables_tab(window)[1],
     }
     window.previewUpdated.connect(lambda p: previewed(window, p))
     window.suggestions.item(0).setCheckState(Qt.Checked)  # the user ticks the first suggestion
@@ -64,8 +69,7 @@ def previewed(window, preview):
 def opened(window, model):
     report["opened"] = {"pending": model.checkpoint_pending, "tensors": len(model.tensors),
                         "freeze_enabled": window.freeze_button.isEnabled(),
-                        "variables_tab_enabled": window.middle_tabs.isTabEnabled(1),
-                        "variables_tab": window.middle_tabs.tabText(1)}
+                        "variables_tab_enabled": variables_tab(window)[0], "variables_tab": variables_tab(window)[1]}
     QTimer.singleShot(0, QApplication.instance().quit)
 
 
@@ -142,8 +146,9 @@ def test_unreadable_checkpoint_after_the_graph_keeps_the_tree_and_freezing_locke
     assert window.model.checkpoint_pending and window.tree_model.rowCount() > 0
     window.tree_model.set_checked(window.model.graph.index["probs"], True)
     qtbot.waitUntil(lambda: window.preview_panel.preview is not None)
-    assert not window.freeze_button.isEnabled() and not window.middle_tabs.isTabEnabled(1)
-    assert window.middle_tabs.tabText(1) == "Variables (checkpoint unreadable)"
+    tabs = window.middle_tabs
+    assert not window.freeze_button.isEnabled() and not tabs.isTabEnabled(tabs.indexOf(window.variables))
+    assert tabs.tabText(tabs.indexOf(window.variables)) == "Variables (checkpoint unreadable)"
 
 
 def test_a_bind_made_before_the_checkpoint_is_made_again_with_its_sizes(window, qtbot, monkeypatch, sample_copy):
@@ -165,7 +170,8 @@ def test_a_bind_made_before_the_checkpoint_is_made_again_with_its_sizes(window, 
         window.options_panel.flag_binder.set_bound("is_training", False)
     assert bound.args[0].model.bound == {"is_training": False} and "variable sizes" in bound.args[0].pending
 
-    expected = OpenJob(str(sample_copy)).run().preview(["probs"], FreezeOptions(["probs"], binds={"is_training": False}))
+    bound_options = FreezeOptions(["probs"], binds={"is_training": False})
+    expected = OpenJob(str(sample_copy)).run().preview(["probs"], bound_options)
     monkeypatch.setattr(core.tf, "is_loaded", loaded)  # TensorFlow has loaded
     with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
         start(window)

@@ -118,6 +118,12 @@ def test_search_matches_are_highlighted(opened, qtbot):
     window.search_field.setText("")
     window.apply_search()
     assert not pane.matched_items()
+    # A search made while another tab is shown is outlined when the Graph tab comes back.
+    window.middle_tabs.setCurrentWidget(window.details)
+    window.search_field.setText("op:MatMul")
+    window.apply_search()
+    window.middle_tabs.setCurrentWidget(pane)
+    assert {i.data(0) for i in pane.matched_items()} == {n for n in matmuls if ("node", n) in _drawn(pane)}
 
 
 def test_show_removed_draws_dropped_nodes_greyed(opened, qtbot):

@@ -93,3 +93,23 @@ def test_result_panel_says_what_verification_could_not_check_and_its_tolerance(q
     text = panel.verify_label.text()
     assert "Verified" in text and "Tolerance: atol 1e-05, rtol 1e-05" in text and "Batch probe: passed" in text
     assert [panel.table.item(0, c).text() for c in range(5)] == ["probs:0", "2e-07", "1e-06", "100%", "ok"]
+
+
+def test_verification_tolerance_and_time_limit_reach_the_options_and_the_command(qtbot):
+    from gui.panels import OptionsPanel
+
+    panel = OptionsPanel()
+    qtbot.addWidget(panel)
+    assert (panel.options(["probs"]).atol, panel.options(["probs"]).verify_timeout) == (None, None)  # the defaults
+    qtbot.keyClicks(panel.atol, "1e-3")
+    qtbot.keyClicks(panel.rtol, "0.002")
+    qtbot.keyClicks(panel.verify_timeout, "30")
+    options = panel.options(["probs"])
+    assert (options.atol, options.rtol, options.verify_timeout) == (1e-3, 0.002, 30.0)
+    from core.freeze import verify_option_args
+
+    assert verify_option_args(options) == ["--atol", "0.001", "--rtol", "0.002", "--verify-timeout", "30"]
+    qtbot.keyClicks(panel.rtol, "x")  # the validator refuses it: the field keeps a number
+    assert panel.options(["probs"]).rtol == 0.002
+    panel.verify.setChecked(False)
+    assert not panel.atol.isEnabled() and verify_option_args(panel.options(["probs"])) == ["--no-verify"]
