@@ -164,7 +164,7 @@ class OptionsPanel(QGroupBox):
         self.use_ema = QCheckBox("Use moving-average (EMA) values")
         self.use_ema.setChecked(defaults.use_ema)
         self.use_ema.setToolTip("Freeze the ExponentialMovingAverage shadow values instead of the raw weights")
-        self.drop_training_deps = QCheckBox("Drop training-only control dependencies")
+        self.drop_training_deps = QCheckBox("Drop training-only dependencies")
         self.drop_training_deps.setChecked(defaults.drop_training_deps)
         self.drop_training_deps.setToolTip("Cut update ops (batch-norm moving averages, optimizer steps) "
                                            "pulled in through control dependencies")

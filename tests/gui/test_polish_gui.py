@@ -244,6 +244,7 @@ def test_freeze_and_progress_stay_in_view_at_common_sizes(opened, qtbot, size, t
         window.start_freeze()
     qtbot.waitUntil(lambda: not window.result_panel.visibleRegion().isEmpty(), timeout=3000)
     assert fully_inside(window.freeze_button, window) and fully_inside(window.progress_bar, window)
+    assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()  # the result fits too
     assert window.right_scroll.horizontalScrollBar().value() == 0
     # The suggestions list shows whole rows, as many as it has up to six.
     rows = min(window.suggestions.count(), 6)
