@@ -20,6 +20,7 @@ from typing import Optional
 
 from .errors import Cancelled, FreezerError
 from .jobs import Progress
+from .units import format_bytes
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
 EXIT_CODES = ("exit codes: 0 success (verified, or --no-verify); 1 an error or a failed verification, one line on "
@@ -257,10 +258,6 @@ def _need_outputs(model, args) -> None:
                        else "Run `tf-freezer inspect` to look at the graph.")
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.2f} MB" if n >= 10_000 else f"{n:,} bytes"
-
-
 def cmd_inspect(args, progress) -> int:
     """The graph part is printed as soon as it is parsed, before TensorFlow has loaded (seconds) for
     the checkpoint part; `--json` prints everything at once."""
@@ -299,13 +296,13 @@ def _graph_lines(model) -> list[str]:
 def _variable_lines(model) -> list[str]:
     s = model.summary()
     v = s["variables"]
-    lines = [f"variables: {v['count']} in the graph ({_mb(v['bytes'])}); checkpoint holds "
-             f"{s['checkpoint_tensors']['count']} tensors ({_mb(s['checkpoint_tensors']['bytes'])})"]
+    lines = [f"variables: {v['count']} in the graph ({format_bytes(v['bytes'])}); checkpoint holds "
+             f"{s['checkpoint_tensors']['count']} tensors ({format_bytes(s['checkpoint_tensors']['bytes'])})"]
     if s["has_ema"]:
         lines.append("moving averages: present (freeze with --use-ema to use them)")
     for tensor in s.get("tensors", []):
         shape = "(" + ", ".join(map(str, tensor["shape"])) + ")"
-        lines.append(f"  {tensor['key']:60} {tensor['dtype']:10} {shape:20} {_mb(tensor['nbytes'])}")
+        lines.append(f"  {tensor['key']:60} {tensor['dtype']:10} {shape:20} {format_bytes(tensor['nbytes'])}")
     return lines
 
 
@@ -317,8 +314,8 @@ def cmd_preview(args, progress) -> int:
     lines = [f"outputs: {', '.join(p.outputs)}",
              f"kept {p.kept:,} of {p.kept + p.removed:,} nodes; removed {p.removed:,}",
              "removed by op: " + ", ".join(f"{op} {n}" for op, n in list(p.removed_by_op.items())[:10]),
-             f"variables to constants: {p.variables} ({_mb(p.variable_bytes)})",
-             f"estimated .pb size: {_mb(p.estimated_bytes)}"]
+             f"variables to constants: {p.variables} ({format_bytes(p.variable_bytes)})",
+             f"estimated .pb size: {format_bytes(p.estimated_bytes)}"]
     for w in p.warnings:
         lines.append(f"warning: {w.message} Fix: {w.fix}")
     _print(args, data, "\n".join(lines))
@@ -350,8 +347,8 @@ def cmd_freeze(args, progress) -> int:
         sys.stderr.writelines(training_default_notes(model, options))
         result = _refused_on_failure(args, progress, lambda: FreezeJob(model, options).run(progress))
     data = result.to_json()
-    lines = [f"wrote {result.output} ({_mb(result.output_bytes)}) in {result.seconds:.2f} s",
-             f"variables converted: {result.variables_converted} ({_mb(result.variable_bytes)}); "
+    lines = [f"wrote {result.output} ({format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
+             f"variables converted: {result.variables_converted} ({format_bytes(result.variable_bytes)}); "
              f"ops {result.ops_before:,} -> {result.ops_after:,}"]
     lines += [f"warning: {w}" for w in result.warnings]
     if result.verify is not None:
@@ -460,7 +457,7 @@ def cmd_export(args, progress) -> int:
     # The converters (TFLite's MLIR, tf2onnx) and the runtimes that verify an export are TensorFlow
     # code a malformed graph can abort, not only a Session: the whole export runs in the worker.
     result = _refused_on_failure(args, progress, lambda: isolated(ExportJob(model, options)).run(progress))
-    lines = [f"wrote {result.output} ({FORMATS[result.format]}, {_mb(result.output_bytes)}) in {result.seconds:.2f} s",
+    lines = [f"wrote {result.output} ({FORMATS[result.format]}, {format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
              "inputs: " + (", ".join(f"{name} {kind}" for name, kind in result.inputs.items()) or "none"),
              "outputs: " + ", ".join(result.outputs)]
     if result.variables_kept:

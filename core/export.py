@@ -38,6 +38,7 @@ from .jobs import Job, Progress
 from .load import OpenedModel
 from .output import check_target, write_atomically
 from .prune import PROTOBUF_LIMIT, keep_mask, resolve_outputs
+from .units import format_bytes
 from .variables import VARIABLE_OPS
 from .timelimit import run_options, time_left
 from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, FAILED, QUANTIZED_TOLERANCE, VerificationFailed,
@@ -452,7 +453,7 @@ class ExportJob(Job[ExportResult]):
         fo = self.options.freeze
         verify_result = None
         t = time.perf_counter()
-        self.step("write", 0.7, f"Writing {len(data) / 1e6:.1f} MB to {os.path.basename(path)}")
+        self.step("write", 0.7, f"Writing {format_bytes(len(data))} to {os.path.basename(path)}")
 
         def before_commit(temp: str) -> None:
             nonlocal verify_result
