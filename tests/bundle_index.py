@@ -72,3 +72,42 @@ def write_index(path: Path, tensors: dict[str, tuple[int, list[int], int, int, b
 
 
 DT_FLOAT = types_pb2.DT_FLOAT
+
+
+def checkpoint_with_negative_dimension(folder: Path) -> Path:
+    """A TF1 checkpoint (output = x * w) whose index says `w` has shape (-5,): the `.meta` and the
+    `.data` are the Saver's; the index is the Saver's entry with that one dimension changed."""
+    import numpy as np
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    folder.mkdir(parents=True)
+    value = np.arange(5, dtype=np.float32)
+    with tf.Graph().as_default():
+        x = v1.placeholder(tf.float32, [None, 5], name="x")
+        w = v1.get_variable("w", initializer=value, use_resource=False)
+        tf.identity(x * w, name="output")
+        saver = v1.train.Saver()
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            prefix = saver.save(sess, str(folder / "model.ckpt"), global_step=1)
+    # The Saver wrote the one tensor at offset 0 of the shard.
+    write_index(Path(prefix + ".index"), {"w": (DT_FLOAT, [-5], 0, value.nbytes, value.tobytes())})
+    return folder
+
+
+def savedmodel_with_negative_dimension(folder: Path) -> Path:
+    """A TF2 SavedModel (serving_default: x * v) whose variables index says `v` has shape (-5,):
+    TensorFlow's checkpoint reader aborts on it while the SavedModel loads."""
+    import numpy as np
+    import tensorflow as tf
+
+    value = np.arange(5, dtype=np.float32)
+    module = tf.Module()
+    module.v = tf.Variable(value)
+    module.f = tf.function(lambda x: {"output": x * module.v},
+                           input_signature=[tf.TensorSpec([None, 5], tf.float32, name="x")])
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.f})
+    write_index(folder / "variables" / "variables.index",
+                {"v/.ATTRIBUTES/VARIABLE_VALUE": (DT_FLOAT, [-5], 0, value.nbytes, value.tobytes())})
+    return folder
