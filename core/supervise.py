@@ -39,8 +39,15 @@ def run(argv: Sequence[str], child_code: str = CHILD_CODE) -> int:
     env = dict(os.environ, **{NATIVE_STDERR_ENV: str(write_end)})
     # Its own process group: Ctrl+C reaches the child once, forwarded from here, not twice (a second
     # SIGINT during the child's clean-up would interrupt the clean-up).
-    child = subprocess.Popen([sys.executable, *subprocess._args_from_interpreter_flags(), "-c", child_code,
-                              _PACKAGE_ROOT, *argv], pass_fds=(write_end,), env=env, process_group=0)
+    try:
+        child = subprocess.Popen([sys.executable, *subprocess._args_from_interpreter_flags(), "-c", child_code,
+                                  _PACKAGE_ROOT, *argv], pass_fds=(write_end,), env=env, process_group=0)
+    except OSError:  # no second process to be had (seen: an interpreter this user may not exec again)
+        os.close(read_end)
+        os.close(write_end)
+        from .cli import main
+
+        return main(list(argv))
     os.close(write_end)
     previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in _FORWARDED}
     previous[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, lambda signum, frame: _suspend(child))
@@ -153,8 +160,9 @@ def _outcome(returncode: int, log: bytes, argv: Sequence[str]) -> int:
         sys.stderr.write(f"tf-freezer: killed (SIGKILL) while {doing}, perhaps for lack of memory; nothing was "
                          "written.\n")
     else:
-        sys.stderr.write(f"tf-freezer: TensorFlow crashed while {doing}: {name} ({signal.strsignal(signum)}). "
-                         "Run again with --debug to see TensorFlow's log; nothing was written.\n")
+        see = "its log is above" if "--debug" in argv else "run again with --debug to see its log"
+        sys.stderr.write(f"tf-freezer: TensorFlow crashed while {doing}: {name} ({signal.strsignal(signum)}); "
+                         f"{see}. Nothing was written.\n")
     return 1
 
 

@@ -578,7 +578,7 @@ def test_a_crash_without_tensorflows_line_names_the_signal():
                           capture_output=True, text=True)
     assert run is not None and proc.returncode == 1
     assert proc.stderr.splitlines() == ["tf-freezer: TensorFlow crashed while inspecting model: SIGSEGV (Segmentation "
-                                        "fault). Run again with --debug to see TensorFlow's log; nothing was written."]
+                                        "fault); run again with --debug to see its log. Nothing was written."]
 
 
 def _supervised_held_freeze(checkpoints, tmp_path):
