@@ -65,6 +65,7 @@ class Row:
     seconds: float = 0.0
     output: str = ""
     error: str = ""
+    worker_rss: int = 0  # the worker's resident bytes after this checkpoint (what decides its replacement)
 
     @property
     def ok(self) -> bool:
@@ -250,7 +251,7 @@ class BatchJob(Job[list]):
                     return
                 item = self.items[index]
                 row = self._one(item, worker)
-                rss = resident_bytes(worker.pid) if worker.pid else 0
+                rss = row.worker_rss = resident_bytes(worker.pid) if worker.pid else 0
                 if rss and not baseline:
                     baseline = rss
                 elif rss - baseline > REPLACE_GROWTH:
