@@ -13,6 +13,7 @@ import copy
 import csv
 import dataclasses
 import glob
+import hashlib
 import io
 import json
 import os
@@ -27,8 +28,9 @@ from .errors import Cancelled, FreezerError
 from .export import ExportJob, ExportOptions, default_export_path
 from .formats import detect
 from .freeze import FreezeJob, FreezeOptions
-from .isolate import IsolatedJob, ModelRef, Worker
+from .isolate import IsolatedJob, Worker
 from .jobs import Job, Progress
+from .load import OpenJob, open_graph, read_checkpoint
 from .locate import locate
 from .output import check_target
 
@@ -289,9 +291,7 @@ class BatchJob(Job[list]):
             # worker checks it, as a single export does).
             target_options.output_path = check_target(target, item.input_files, overwrite=fo.overwrite, suffix=".pb") \
                 if self.command == "freeze" else os.path.abspath(target)
-            ref = ModelRef(item.path, item.step, (), -1, allowed_ops=self.allowed_ops)
-            inner = FreezeJob(ref, options) if self.command == "freeze" else ExportJob(ref, options)
-            job = IsolatedJob(inner, worker)
+            job = IsolatedJob(StepJob(item.path, item.step, options, self.allowed_ops), worker)
             with self._lock:
                 if self.cancelled:
                     raise Cancelled()
@@ -337,6 +337,45 @@ def _fill_verify(row: Row, verify) -> None:
     row.max_rel_diff = max(rels) if rels else None
     if verify.status == "not-verified" and not row.error:
         row.error = f"not verified: {verify.reason.rstrip('.')}"
+
+
+class StepJob(Job):
+    """One checkpoint of a batch, in its worker: open it, then freeze or export it. Steps whose .meta
+    holds the same bytes (a run's steps all do) share the graph's parsing and analysis: only the
+    checkpoint's index is read per step."""
+
+    def __init__(self, path: str, step: Optional[int], options: Options, allowed_ops: tuple = ()):
+        super().__init__()
+        self.path = path
+        self.step_number = step
+        self.options = options
+        self.allowed_ops = tuple(allowed_ops)
+
+    def _run(self):
+        model = self._open()
+        inner = ExportJob(model, self.options) if isinstance(self.options, ExportOptions) \
+            else FreezeJob(model, self.options)
+        inner._cancel = self._cancel
+        return inner.run(self._progress)
+
+    def _open(self):
+        location = locate(self.path, self.step_number) if detect(self.path) == "checkpoint" else None
+        if location is None or not location.meta_path:
+            return OpenJob(self.path, self.step_number, allow_ops=self.allowed_ops).run(self._progress)
+        self.step("open", 0.0, f"Opening {os.path.basename(location.prefix)}")
+        with open(location.meta_path, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).digest()
+        graph_part = _graphs.get(digest)
+        if graph_part is None:
+            graph_part = open_graph(self, location, {})
+            _graphs.clear()  # one run at a time: the last graph is the one to keep
+            _graphs[digest] = graph_part
+        model = read_checkpoint(self, dataclasses.replace(graph_part, location=location))
+        model.location.allowed_ops = self.allowed_ops
+        return model
+
+
+_graphs: dict = {}  # in a worker: sha256 of a .meta -> its graph part (core.load.open_graph)
 
 
 # ----- the report ------------------------------------------------------------------------------------
