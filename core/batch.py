@@ -234,7 +234,7 @@ class BatchJob(Job[list]):
             for thread in slots:
                 thread.join()
             raise
-        self.check_cancelled()
+        # Cancelled (the window's Cancel, --fail-fast): the rows so far, the rest skipped.
         return [row or self._skipped(item) for row, item in zip(rows, self.items)]
 
     def _report(self, message: str) -> None:

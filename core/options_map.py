@@ -177,6 +177,14 @@ def export_command_line(model: OpenedModel, options: ExportOptions) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
+def recipe_command_line(command: str, recipe: str, paths: list[str], output: str = "", all_steps: bool = False) -> str:
+    """`tf-freezer freeze --recipe R.toml PATH... [--all-steps] [-o OUT]`: the --recipe form of a command."""
+    args = ["tf-freezer", command, "--recipe", recipe, *paths]
+    args += ["--all-steps"] if all_steps else []
+    args += ["-o", output] if output else []
+    return " ".join(shlex.quote(a) for a in args)
+
+
 # ----- options <-> recipe tables ---------------------------------------------------------------------
 def _to_key(option: Option, value):
     """The TOML value of a field (None: leave the key out, it has its default)."""

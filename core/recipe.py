@@ -117,6 +117,23 @@ def load_recipe(path: str, command: str = "") -> Recipe:
     return Recipe(kind, options, path)
 
 
+def misfits(model, options: Union[FreezeOptions, ExportOptions]) -> list[str]:
+    """What of a recipe does not fit `model` (an OpenedModel): outputs it does not have, rewired
+    tensors and bound placeholders that are not in its graph. One sentence each; empty when it fits."""
+    fo = options.freeze if isinstance(options, ExportOptions) else options
+    index = model.graph.index
+    problems = [f"output {name} is not in this graph" for name in fo.outputs
+                if _node(name) not in index and not {name, name + ":0"} & set(model.location.aliases)]
+    problems += [f"rewire {r.spec()}: {r.tensor} is not in this graph" for r in fo.rewires
+                 if _node(r.tensor) not in index]
+    problems += [f"bind {name}: no placeholder {name} in this graph" for name in fo.binds if _node(name) not in index]
+    return problems
+
+
+def _node(name: str) -> str:
+    return name.lstrip("^").rsplit(":", 1)[0] if ":" in name else name.lstrip("^")
+
+
 def _line_of(text: str, table: str, key: str) -> int:
     """The line (1-based) where `key` is set in `table` ('' the top level), 0 when it cannot be told."""
     section = ""
