@@ -36,7 +36,7 @@ from .output import check_target
 
 #: a worker whose resident memory has grown this much since its first checkpoint is replaced before
 #: the next one (it keeps the last opened models, and TensorFlow's allocator keeps what it freed)
-REPLACE_GROWTH = 1 << 30
+REPLACE_GROWTH = 512 << 20
 #: memory a worker needs beyond its checkpoint's bytes: TensorFlow itself (~600 MB resident)
 WORKER_BASE_BYTES = 800 << 20
 _NATURAL = re.compile(r"(\d+)")

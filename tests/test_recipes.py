@@ -185,3 +185,30 @@ def test_parent_rss_stays_flat_over_ten_checkpoints(runs, tmp_path):
     assert all(r.status == "verified" for r in rows), [r.error for r in rows]
     assert len(rss) == 10
     assert max(rss[2:]) - rss[1] < 40 << 20, [r >> 20 for r in rss]
+
+
+def test_export_recipe_over_two_steps(checkpoints, runs, tmp_path, capsys):
+    """`export --recipe`: each step's SavedModel, verified in its own runtime against its own step."""
+    recipe = tmp_path / "e.toml"
+    assert _cli(["export", runs / "run_b", "--to", "savedmodel", "--outputs", "output", "--save-recipe", recipe],
+                capsys)[0] == 0
+    assert 'to = "savedmodel"' in recipe.read_text()
+    code, out, err = _cli(["export", "--recipe", recipe, runs / "run_b" / "model.ckpt-10", runs / "run_b" / "model.ckpt-30",
+                           "-o", tmp_path / "sm-{step}", "--json"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)["rows"]
+    assert [r["status"] for r in rows] == ["verified", "verified"]
+    assert (tmp_path / "sm-10" / "saved_model.pb").exists() and (tmp_path / "sm-30" / "saved_model.pb").exists()
+
+
+def test_fail_fast_stops_after_the_first_failure(runs, tmp_path, capsys):
+    run = tmp_path / "run_d"
+    shutil.copytree(runs / "run_a", run)
+    data = run / "model.ckpt-10.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:40])
+    report = tmp_path / "r.json"
+    code, out, err = _cli(["freeze", run, "--all-steps", "--outputs", "output", "-j", "1", "--fail-fast",
+                           "-o", tmp_path / "{step}.pb", "--report", report], capsys)
+    assert code == 1
+    statuses = [r["status"] for r in json.loads(report.read_text())["rows"]]
+    assert statuses == ["error", "skipped", "skipped"] and not list(tmp_path.glob("*.pb"))
