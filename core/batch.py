@@ -168,22 +168,20 @@ def default_jobs(items: list[Item]) -> int:
 
 
 def _available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return _proc_kilobytes("/proc/meminfo", "MemAvailable:")
 
 
 def resident_bytes(pid: int) -> int:
     """A process's resident memory (Linux; 0 elsewhere)."""
+    return _proc_kilobytes(f"/proc/{pid}/status", "VmRSS:")
+
+
+def _proc_kilobytes(path: str, key: str) -> int:
+    """Bytes of a '<key> N kB' line of a /proc file (0 without /proc)."""
     try:
-        with open(f"/proc/{pid}/status") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass

@@ -36,13 +36,8 @@ def command_options(args):
     if args.recipe:
         from .recipe import load_recipe
 
-        base = load_recipe(args.recipe, args.command).options
+        base = load_recipe(args.recipe, args.command, getattr(args, "to", None) or "").options
         options = merged(base, args)
-        if args.command == "export" and args.to:
-            from .export import ExportOptions, check_format
-
-            options = options if isinstance(options, ExportOptions) else ExportOptions(to=args.to, freeze=options)
-            options.to = check_format(args.to)
     else:
         options = freeze_options_from_args(args)
         if args.command == "export":

@@ -278,7 +278,7 @@ def options_from_tables(tables: dict, command: str) -> FreezeOptions | ExportOpt
     to = export_table.get("to")
     if not isinstance(to, str):
         raise RecipeValueError("export", "to", "[export] to must name the format: savedmodel, tflite or onnx.",
-                               "Add `to = \"tflite\"` (or savedmodel, onnx) under [export].")
+                               "Pass --to tflite (or savedmodel, onnx), or add `to = \"tflite\"` under [export].")
     try:
         options = ExportOptions(to=check_format(to), freeze=fo)
     except FreezerError as exc:

@@ -63,9 +63,10 @@ def save_recipe(path: str, options: Union[FreezeOptions, ExportOptions], overwri
     write_atomically(path, text.encode("utf-8"), overwrite=overwrite)
 
 
-def load_recipe(path: str, command: str = "") -> Recipe:
+def load_recipe(path: str, command: str = "", to: str = "") -> Recipe:
     """The recipe at `path`, checked against the schema: an unknown key, a value of the wrong type or
-    a recipe for another command is a FreezerError naming the file, the line and the key."""
+    a recipe for another command is a FreezerError naming the file, the line and the key. `to`: the
+    export format given beside it (`export --recipe R.toml --to tflite`), which a freeze recipe lacks."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read(1 << 20)
@@ -96,6 +97,8 @@ def load_recipe(path: str, command: str = "") -> Recipe:
     if command == "freeze" and kind == "export":
         fail("", "command", "this is an export recipe.", f"Run `tf-freezer export --recipe {path}`.")
     kind = command or kind
+    if kind == "export" and to and isinstance(data.get("export", {}), dict):
+        data.setdefault("export", {})["to"] = to
     for table in _TABLES:
         if table not in data:
             continue

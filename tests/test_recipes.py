@@ -162,6 +162,13 @@ def test_export_recipe_is_refused_by_freeze_and_keeps_its_format(tmp_path):
 
     with pytest.raises(FreezerError, match="export recipe"):
         load_recipe(str(path), "freeze")
+    # A freeze recipe serves an export given its format (`export --recipe R.toml --to tflite`), and
+    # an export recipe's format is replaced by the one given.
+    save_recipe(str(path), FreezeOptions(outputs=["probs"], use_ema=True))
+    options = load_recipe(str(path), "export", "tflite").options
+    assert options.to == "tflite" and options.freeze.use_ema and options.freeze.outputs == ["probs"]
+    with pytest.raises(FreezerError, match=r"\[export\] to must name the format"):
+        load_recipe(str(path), "export")
 
 
 def test_template_naming_one_file_for_two_checkpoints_is_refused(runs, tmp_path, capsys):
