@@ -14,7 +14,9 @@ from .jobs import Progress
 
 
 def batch_flags(p) -> None:
-    p.add_argument("--recipe", metavar="R.toml", help="take the options from a recipe (flags given too override it)")
+    p.add_argument("--recipe", metavar="R.toml",
+                   help="take the options from a recipe (flags given too override it); with several PATHs or "
+                        "globs, -o is a template with {run}, {step}, {prefix} (e.g. out/{run}-{step}.pb)")
     p.add_argument("--save-recipe", metavar="R.toml", help="write this command line's options as a recipe, and stop")
     p.add_argument("--all-steps", action="store_true", help="every step of each checkpoint folder (numeric order)")
     p.add_argument("-j", "--jobs", type=int, metavar="N",
