@@ -219,3 +219,14 @@ def test_fail_fast_stops_after_the_first_failure(runs, tmp_path, capsys):
     assert code == 1
     statuses = [r["status"] for r in json.loads(report.read_text())["rows"]]
     assert statuses == ["error", "skipped", "skipped"] and not list(tmp_path.glob("*.pb"))
+
+
+def test_default_jobs_are_bounded_by_cores_and_free_memory(monkeypatch):
+    import core.batch as batch
+
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    small = [batch.Item(f"p{k}", k, data_bytes=10 << 20) for k in range(5)]
+    big = [batch.Item(f"p{k}", k, data_bytes=3 << 30) for k in range(5)]
+    monkeypatch.setattr(batch, "_available_memory", lambda: 8 << 30)
+    assert batch.default_jobs(small) == 2 and batch.default_jobs(small[:1]) == 1
+    assert batch.default_jobs(big) == 1  # two 3 GB checkpoints and their workers do not fit in 8 GB
