@@ -33,6 +33,7 @@ from .jobs import Job, Progress
 from .load import OpenJob, open_graph, read_checkpoint
 from .locate import locate
 from .output import check_target
+from .units import format_bytes
 
 #: a worker whose resident memory has grown this much since its first checkpoint is replaced before
 #: the next one (it keeps the last opened models, and TensorFlow's allocator keeps what it freed)
@@ -385,12 +386,8 @@ def _cells(row: Row) -> list[str]:
         return "" if value is None else f"{value:.3g}"
 
     return [row.path, "" if row.step is None else str(row.step), ",".join(row.outputs), row.status,
-            number(row.max_abs_diff), number(row.max_rel_diff), _megabytes(row.size) if row.size else "",
+            number(row.max_abs_diff), number(row.max_rel_diff), format_bytes(row.size) if row.size else "",
             f"{row.seconds:.1f}", row.error]
-
-
-def _megabytes(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
 
 
 def table_header() -> str:

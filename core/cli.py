@@ -21,6 +21,7 @@ from typing import Optional
 from .cli_batch import batch_command, batch_flags, command_options, is_batch, save_recipe_command
 from .errors import Cancelled, FreezerError
 from .jobs import Progress
+from .units import format_bytes
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
 EXIT_CODES = ("exit codes: 0 success (verified, or --no-verify); 1 an error or a failed verification, one line on "
@@ -130,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, many=True)
     _export_flags(p)
     batch_flags(p)
+    p = sub.add_parser("compare", help="compare every intermediate tensor of an exported model with the original's")
+    common(p)
+    p.add_argument("artifact", metavar="ARTIFACT", help="a frozen .pb/.pbtxt, a SavedModel folder, a .tflite or an .onnx")
+    p.add_argument("--inputs", metavar="FEEDS.npz", help="input values (default: seeded random)")
+    p.add_argument("--atol", type=float, help="absolute tolerance (default: verification's)")
+    p.add_argument("--rtol", type=float, help="relative tolerance (default: verification's)")
+    p.add_argument("--use-ema", action="store_true", help="compare against the moving-average values")
+    surgery_flags(p)
     p = sub.add_parser("gui", help="open the desktop app")
     p.add_argument("path", nargs="?", help="checkpoint to open")
     p.add_argument("--demo", action="store_true", help="open the bundled sample checkpoint")
@@ -247,10 +256,6 @@ def _need_outputs(model, args) -> None:
                        else "Run `tf-freezer inspect` to look at the graph.")
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.2f} MB" if n >= 10_000 else f"{n:,} bytes"
-
-
 def cmd_inspect(args, progress) -> int:
     """The graph part is printed as soon as it is parsed, before TensorFlow has loaded (seconds) for
     the checkpoint part; `--json` prints everything at once."""
@@ -289,13 +294,13 @@ def _graph_lines(model) -> list[str]:
 def _variable_lines(model) -> list[str]:
     s = model.summary()
     v = s["variables"]
-    lines = [f"variables: {v['count']} in the graph ({_mb(v['bytes'])}); checkpoint holds "
-             f"{s['checkpoint_tensors']['count']} tensors ({_mb(s['checkpoint_tensors']['bytes'])})"]
+    lines = [f"variables: {v['count']} in the graph ({format_bytes(v['bytes'])}); checkpoint holds "
+             f"{s['checkpoint_tensors']['count']} tensors ({format_bytes(s['checkpoint_tensors']['bytes'])})"]
     if s["has_ema"]:
         lines.append("moving averages: present (freeze with --use-ema to use them)")
     for tensor in s.get("tensors", []):
         shape = "(" + ", ".join(map(str, tensor["shape"])) + ")"
-        lines.append(f"  {tensor['key']:60} {tensor['dtype']:10} {shape:20} {_mb(tensor['nbytes'])}")
+        lines.append(f"  {tensor['key']:60} {tensor['dtype']:10} {shape:20} {format_bytes(tensor['nbytes'])}")
     return lines
 
 
@@ -307,8 +312,8 @@ def cmd_preview(args, progress) -> int:
     lines = [f"outputs: {', '.join(p.outputs)}",
              f"kept {p.kept:,} of {p.kept + p.removed:,} nodes; removed {p.removed:,}",
              "removed by op: " + ", ".join(f"{op} {n}" for op, n in list(p.removed_by_op.items())[:10]),
-             f"variables to constants: {p.variables} ({_mb(p.variable_bytes)})",
-             f"estimated .pb size: {_mb(p.estimated_bytes)}"]
+             f"variables to constants: {p.variables} ({format_bytes(p.variable_bytes)})",
+             f"estimated .pb size: {format_bytes(p.estimated_bytes)}"]
     for w in p.warnings:
         lines.append(f"warning: {w.message} Fix: {w.fix}")
     _print(args, data, "\n".join(lines))
@@ -340,8 +345,8 @@ def cmd_freeze(args, progress) -> int:
         sys.stderr.writelines(training_default_notes(model, options))
         result = _refused_on_failure(args, progress, lambda: FreezeJob(model, options).run(progress))
     data = result.to_json()
-    lines = [f"wrote {result.output} ({_mb(result.output_bytes)}) in {result.seconds:.2f} s",
-             f"variables converted: {result.variables_converted} ({_mb(result.variable_bytes)}); "
+    lines = [f"wrote {result.output} ({format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
+             f"variables converted: {result.variables_converted} ({format_bytes(result.variable_bytes)}); "
              f"ops {result.ops_before:,} -> {result.ops_after:,}"]
     lines += [f"warning: {w}" for w in result.warnings]
     if result.verify is not None:
@@ -449,7 +454,7 @@ def cmd_export(args, progress) -> int:
     # The converters (TFLite's MLIR, tf2onnx) and the runtimes that verify an export are TensorFlow
     # code a malformed graph can abort, not only a Session: the whole export runs in the worker.
     result = _refused_on_failure(args, progress, lambda: isolated(ExportJob(model, options)).run(progress))
-    lines = [f"wrote {result.output} ({FORMATS[result.format]}, {_mb(result.output_bytes)}) in {result.seconds:.2f} s",
+    lines = [f"wrote {result.output} ({FORMATS[result.format]}, {format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
              "inputs: " + (", ".join(f"{name} {kind}" for name, kind in result.inputs.items()) or "none"),
              "outputs: " + ", ".join(result.outputs)]
     if result.variables_kept:
@@ -462,8 +467,54 @@ def cmd_export(args, progress) -> int:
     return _written_exit(result.output, result.verify)
 
 
+_TABLE_ROWS = 20  # tensors the plain output lists; --json has them all
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def cmd_compare(args, progress) -> int:
+    from .compare import CompareJob
+    from .isolate import isolated, warm_up
+    from .surgery import operated
+
+    warm_up()  # both models run in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
+    model = _open(args, progress)
+    model.require_graph()
+    rewires, binds = surgery_options(args)
+    model = operated(model, rewires, binds)  # the artifact was made with this surgery: feed the original through it
+    report = isolated(CompareJob(model, args.artifact, inputs_npz=args.inputs, atol=args.atol, rtol=args.rtol,
+                                 use_ema=args.use_ema)).run(progress)
+    progress.finish()
+    c = report.counts
+    lines = [f"{report.kind} {args.artifact}: {c['compared']} tensors compared, {c['matching']} match, "
+             f"{c['divergent']} diverge, {c['no_counterpart']} have no counterpart ({report.tolerance})"]
+    lines += [f"output {o.name}: " + (f"within tolerance (max abs {_number(o.max_abs)})" if o.ok
+                                      else o.reason or "diverges") for o in report.outputs]
+    for name in report.first_divergent:
+        t = report.check(name)
+        lines.append(f"first divergent: {name} (max abs {_number(t.max_abs)}, max rel {_number(t.max_rel)}, "
+                     f"cosine {_number(t.cosine)})")
+    for output, path in report.growth.items():
+        lines.append(f"error growth to {output}: " + " -> ".join(f"{n} {_number(d)}" for n, d in path))
+    rows = [t for t in report.tensors if not t.ok] or report.tensors
+    lines.append(f"{'tensor':50} {'max abs':>9} {'max rel':>9} {'cosine':>9}  ok")
+    for t in rows[:_TABLE_ROWS]:
+        lines.append(f"{t.name[:50]:50} {_number(t.max_abs):>9} {_number(t.max_rel):>9} {_number(t.cosine):>9}  "
+                     + ("yes" if t.ok else "NO") + (f"  ({t.layout})" if t.layout else ""))
+    if len(rows) > _TABLE_ROWS:
+        lines.append(f"... {len(rows) - _TABLE_ROWS} more (--json lists every tensor)")
+    _print(args, report.to_json(), "\n".join(lines))
+    if not report.ok:
+        sys.stderr.write("tf-freezer: the outputs diverge; first divergent: " + (", ".join(report.first_divergent)
+                         or "none found") + "\n")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 COMMANDS = {"inspect": cmd_inspect, "preview": cmd_preview, "freeze": cmd_freeze, "verify": cmd_verify,
-            "export": cmd_export}
+            "export": cmd_export, "compare": cmd_compare}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -36,6 +36,7 @@ from .jobs import Job, Progress
 from .load import OpenedModel
 from .output import check_target, write_atomically
 from .prune import PROTOBUF_LIMIT, keep_mask, resolve_outputs
+from .units import format_bytes
 from .variables import VARIABLE_OPS
 from .timelimit import run_options, time_left
 from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, FAILED, QUANTIZED_TOLERANCE, VerificationFailed,
@@ -435,7 +436,7 @@ class ExportJob(Job[ExportResult]):
         fo = self.options.freeze
         verify_result = None
         t = time.perf_counter()
-        self.step("write", 0.7, f"Writing {len(data) / 1e6:.1f} MB to {os.path.basename(path)}")
+        self.step("write", 0.7, f"Writing {format_bytes(len(data))} to {os.path.basename(path)}")
 
         def before_commit(temp: str) -> None:
             nonlocal verify_result
@@ -680,19 +681,21 @@ def _tflite_error(exc: BaseException) -> FreezerError:
                         "Export ONNX or a SavedModel instead, or pick other outputs.", details=text)
 
 
-def _interpreter(path: str):
+def interpreter(path: str, preserve_all_tensors: bool = False):
+    """TFLite's interpreter over `path`; `preserve_all_tensors` keeps every intermediate tensor
+    readable after invoke() (TFLite otherwise reuses their memory)."""
     try:  # TFLite's own package, where installed: tf.lite.Interpreter is deprecated in its favour
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         Interpreter = tfmod.tensorflow().lite.Interpreter
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return Interpreter(model_path=path, num_threads=2)
+        return Interpreter(model_path=path, num_threads=2, experimental_preserve_all_tensors=preserve_all_tensors)
 
 
 def _run_tflite(path: str, feeds: dict, input_keys: dict, output_keys: dict) -> list:
     """Run through the model's signature; an --inputs file with another batch size is resized to."""
-    runner = _interpreter(path).get_signature_runner(_SERVING_KEY)
+    runner = interpreter(path).get_signature_runner(_SERVING_KEY)
     results = _within_time_limit(lambda: runner(**{key: feeds[t] for t, key in input_keys.items()}), "TFLite")
     return [results[key] for key in output_keys.values()]
 

@@ -60,7 +60,8 @@ def detect(path: str) -> str:
 
 
 def _is_saved_model(folder: str) -> bool:
-    return any(os.path.isfile(os.path.join(folder, f)) for f in _SAVED_MODEL_FILES)
+    # lexists: a saved_model.pb that is a FIFO or a dangling link is refused by name when read
+    return any(os.path.lexists(os.path.join(folder, f)) for f in _SAVED_MODEL_FILES)
 
 
 def serving_versions(folder: str) -> list[str]:

@@ -28,6 +28,7 @@ from .output import check_target, graph_chunks, size_of, write_atomically
 from .prune import PROTOBUF_LIMIT, PrunePreview, preview
 from .repair import repair_converted
 from .rewire import Rewire
+from .units import format_bytes
 from .variables import VARIABLE_OPS, parse_slice_spec
 from .warning_codes import MISSING_VARIABLES, SIZE_LIMIT, UNKNOWN_OPS
 
@@ -252,7 +253,7 @@ class FreezeJob(Job[FreezeResult]):
                                "Export a SavedModel instead: it keeps the variables in separate files.")
 
         t = time.perf_counter()
-        self.step("write", 0.75, f"Writing {size / 1e6:.1f} MB to {os.path.basename(path)}")
+        self.step("write", 0.75, f"Writing {format_bytes(size)} to {os.path.basename(path)}")
         verify_result = None
 
         def before_commit(temp_path: str) -> None:

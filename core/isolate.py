@@ -42,7 +42,8 @@ from .jobs import Job, Progress
 
 #: Jobs that run TensorFlow graphs (sessions and grappler, the variable-to-constant converter): the
 #: ones a malformed graph can abort. Opening only parses protos and never aborted under fuzzing.
-ISOLATED_JOBS = frozenset({"core.freeze.FreezeJob", "core.verify.VerifyJob", "core.export.ExportJob"})
+ISOLATED_JOBS = frozenset({"core.freeze.FreezeJob", "core.verify.VerifyJob", "core.export.ExportJob",
+                           "core.compare.CompareJob", "core.compare.RebuiltCompareJob"})
 
 #: seconds a worker gets to honour a cancel before it is killed (TensorFlow checks for a cancel only
 #: between stages; a long Session.run does not stop by itself)
@@ -68,7 +69,7 @@ _DOING = {
     "verify": "verifying the frozen graph", "load": "loading the frozen graph",
     "run-frozen": "running the frozen graph", "batch-probe": "running each sample of the batch alone",
     "restore": "restoring the checkpoint", "run-reference": "running the original model",
-    "compare": "comparing outputs", "export": "exporting",
+    "compare": "comparing outputs", "export": "exporting", "load-artifact": "loading the model to compare",
 }
 
 

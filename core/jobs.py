@@ -31,6 +31,8 @@ class Job(Generic[T]):
     #: seconds between two forwarded progress reports of the same stage (a GUI need not
     #: repaint thousands of times per second)
     throttle = 0.05
+    #: stage -> (first, last) fraction of the job, for stage()
+    STAGES: dict[str, tuple[float, float]] = {}
 
     def __init__(self) -> None:
         self._cancel = threading.Event()
@@ -59,6 +61,12 @@ class Job(Generic[T]):
             return
         self._last_report = (stage, now)
         self._progress(Progress(stage, max(0.0, min(1.0, fraction)), message))
+
+    def stage(self, stage: str, fraction: float, message: str) -> None:
+        """step() at `fraction` of `stage`'s share of the job, for jobs that declare STAGES
+        ({stage: (first, last) fraction of the job})."""
+        first, last = self.STAGES[stage]
+        self.step(stage, first + (last - first) * fraction, message)
 
     def done(self, message: str) -> None:
         """Report the end. No cancel check: once the output is committed, a late cancel must not

@@ -17,6 +17,7 @@ number of bytes at a time, so a 1 GB checkpoint is not held twice.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Optional
 
 from . import tf as tfmod
@@ -39,6 +40,16 @@ def run_checkpoint_reference(meta_graph, prefix: str, feeds: dict, outputs: list
     and run them on `feeds`. `tensors`: the checkpoint index by key (their sizes pace the restore);
     `use_ema` restores each variable from its moving average where the checkpoint has one.
     `report` may raise (a cancel): it is called between the steps."""
+    with restored_session(meta_graph, prefix, outputs, tensors, use_ema, report) as sess:
+        (report or (lambda stage, fraction, message: None))("run-reference", 0.0, "Running the training graph")
+        return sess.run(outputs, feed_dict=feeds, options=run_options())
+
+
+@contextlib.contextmanager
+def restored_session(meta_graph, prefix: str, outputs: list[str], tensors: dict, use_ema: bool = False,
+                     report: Optional[Report] = None):
+    """A Session over what `outputs` need of the training graph, its variables restored from the
+    checkpoint `prefix` (as run_checkpoint_reference does), for callers that run it more than once."""
     tf = tfmod.tensorflow()
     report = report or (lambda stage, fraction, message: None)
     report("restore", 0.0, "Extracting the subgraph the outputs need (TensorFlow's extract_sub_graph)")
@@ -68,8 +79,8 @@ def run_checkpoint_reference(meta_graph, prefix: str, feeds: dict, outputs: list
             done += size
         if tables:
             sess.run(tables, options=run_options())
-        report("run-reference", 0.0, f"Running the training graph ({restored} variables restored)")
-        return sess.run(outputs, feed_dict=feeds, options=run_options())
+        report("restore", 1.0, f"{restored} variables restored")
+        yield sess
 
 
 def needed_subgraph(graph_def, output_nodes: list[str], table_initializers: list[str]):

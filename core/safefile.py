@@ -102,7 +102,10 @@ def check_utf8_path(path: str) -> None:
 
 def require_checkpoint_files(prefix: str) -> None:
     """The .index and .data files of `prefix` must be regular files (TensorFlow's reader would block
-    on a FIFO among them, or read a device without end)."""
+    on a FIFO among them, or read a device without end). A V1 checkpoint is one file, the prefix."""
+    if not os.path.lexists(prefix + ".index") and os.path.lexists(prefix):
+        require_regular(prefix, "a checkpoint (V1)")
+        return
     require_regular(prefix + ".index", "a checkpoint index")
     folder, base = os.path.split(prefix)
     try:

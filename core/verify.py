@@ -559,8 +559,3 @@ class VerifyJob(Job[VerifyResult]):
                                                             report=self.stage),
                                feeds, outputs, tolerance=self.tolerance, timeout=timeout, original=self.model.format,
                                step=self.stage, release=session.close)
-
-    def stage(self, stage: str, fraction: float, message: str) -> None:
-        """step() at `fraction` of `stage`'s share of the job."""
-        first, last = self.STAGES[stage]
-        self.step(stage, first + (last - first) * fraction, message)

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QFormLayout, QHB
 from core.batch import BatchJob, Row, expand, report_text
 from core.errors import FreezerError
 from core.output import write_atomically
+from core.units import format_bytes
 
 from .worker import JobRunner
 
@@ -107,7 +108,7 @@ class BatchDialog(QDialog):
         texts = ("" if row.step is None else str(row.step), row.status,
                  "" if row.max_abs_diff is None else number(row.max_abs_diff),
                  "" if row.max_rel_diff is None else number(row.max_rel_diff),
-                 f"{row.size / 1e6:.1f} MB" if row.size else "", f"{row.seconds:.1f}", row.error or row.output)
+                 format_bytes(row.size) if row.size else "", f"{row.seconds:.1f}", row.error or row.output)
         for c, text in enumerate(texts):
             item = QTableWidgetItem(text)
             item.setToolTip(row.path if c == 0 else text)

@@ -230,6 +230,7 @@ class GraphPane(QWidget):
         self._selected: Optional[str] = None
         self._matches: Optional[set[str]] = None
         self._match_source: Optional[tuple[list[int], list[str]]] = None
+        self._marks: dict[str, QColor] = {}  # node name -> fill (a comparison's error, gui.divergence)
         self._syncing = False
         self._folder = ""
         self._warm_runner: Optional[JobRunner] = None
@@ -245,6 +246,7 @@ class GraphPane(QWidget):
         self._preview = None
         self._matches = None
         self._match_source = None
+        self._marks = {}
         self._selected = None
         self._folder = getattr(getattr(model, "location", None), "folder", "") or ""
         self.clear("Tick an output: its kept subgraph is drawn here.")
@@ -284,6 +286,12 @@ class GraphPane(QWidget):
         self._matches = None
         if self.isVisible():
             self._apply_matches()
+
+    def set_marks(self, marks: dict[str, QColor]) -> None:
+        """Fill the boxes of these nodes ({name: colour}; a folded scope takes its most opaque); {} clears."""
+        self._marks = dict(marks)
+        for item in self.items:
+            self._style_box(item)
 
     def clear(self, text: str = "") -> None:
         self._build_generation += 1
@@ -465,8 +473,11 @@ class GraphPane(QWidget):
         base = self.palette().color(QPalette.Base)
         colour = QColor(REMOVED_COLOUR if box.removed else KIND_COLOURS.get(box.kind, PLAIN_COLOUR))
         fill = QColor(base)
+        marked = [self._marks[m] for m in box.members if m in self._marks] if self._marks else []
         if item.isSelected():
             fill = colour.lighter(160) if base.lightness() > 128 else colour.darker(220)
+        elif marked:
+            fill = max(marked, key=QColor.alpha)
         elif box.folded:
             fill = QColor(base.darker(106) if base.lightness() > 128 else base.lighter(130))
         item.setBrush(QBrush(fill))

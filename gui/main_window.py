@@ -10,11 +10,11 @@ import os
 import time
 from typing import Callable, Optional
 
-from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QMainWindow, QMenu, QMessageBox, QPlainTextEdit,
-                               QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QToolButton,
+                               QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
 import core.tf
@@ -24,15 +24,19 @@ from core.graph import split_tensor_name
 from core.jobs import Job
 from core.opscan import DeniedOps
 from core.rewire import Rewire
+from core.units import format_bytes
 from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
 from .details import DetailsPane
+from .divergence import DivergenceFinder
 from .export_dialog import TITLES as EXPORT_TITLES
 from .export_dialog import ExportDialog
 from .graph_view import GraphPane
 from .node_tree import NodeTreeModel, NodeTreeView
+from .open_dialog import OpenDialog
 from .panels import OptionsPanel, PreviewPanel, ResultPanel
 from .resources import SAMPLE, icon
+from .search_results import SearchResultsView
 from .surgery_widgets import FeedHereDialog, TensorChoice, default_placeholder_name, feedable_outputs
 from .variable_inspector import VariableInspector
 from .worker import CallJob, JobRunner, start_tensorflow_worker
@@ -41,9 +45,19 @@ ORGANISATION = "tf-freezer"
 APPLICATION = "tf-freezer"
 MAX_RECENT = 10
 SEARCH_DEBOUNCE_MS = 150
+SUGGESTION_ROWS = 6
 FREEZE_TIP = "Freeze the ticked outputs (Ctrl+Enter)"
 EXPORT_TIP = "Export the ticked outputs as a SavedModel, TFLite or ONNX model"
 EXPAND_LIMIT = 400  # expand every matched scope when there are at most this many of them
+
+
+def default_window_size(width: int, height: int) -> QSize:
+    """The first-run size on a screen whose free area is width x height: most of it (the tree, the details
+    and the preview all want room), never more than a comfortable 1800x1150 on a big monitor, and at
+    least 1024x700 where the screen has that, the smallest size the layout is made for."""
+    w = max(min(int(width * 0.88), 1800), min(1024, width))
+    h = max(min(int(height * 0.9), 1150), min(700, height))
+    return QSize(w, h)
 
 
 def settings() -> QSettings:
@@ -87,6 +101,7 @@ class _OpenAndIndex:
         graph = model.graph
         graph.scope_root  # noqa: B018 - lazily built properties
         graph.lower_names  # noqa: B018
+        graph.leaf_index  # noqa: B018 - what ranking the search's matches reads
         if len(graph.names):
             model.node_kind(0)
         self.job.check_cancelled()
@@ -108,6 +123,24 @@ class _SurgeryJob(Job):
         from core.surgery import operated
 
         return operated(self.model, self.rewires, self.binds, job=self)
+
+
+class _EscapeCancels(QObject):
+    """While a job runs, Esc in any widget of the window cancels it. The Cancel action's shortcut covers
+    the usual case; this covers the others: a focused widget that takes Esc for itself, and a window that
+    is not active (after a dialog closes on a display without a window manager, nothing reactivates it,
+    and window shortcuts then never fire). Installed on the application only while a job runs."""
+
+    def __init__(self, window: "MainWindow"):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.KeyPress and event.key() == Qt.Key_Escape and not event.modifiers() \
+                and isinstance(watched, QWidget) and watched.window() is self.window:
+            self.window.cancel_job()
+            return True
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -164,8 +197,11 @@ class MainWindow(QMainWindow):
         self._pending_open: Optional[tuple[str, Optional[int]]] = None
         self._opening: Optional[tuple[str, Optional[int]]] = None
         self._last_stage = ""
+        self._escape_cancels = _EscapeCancels(self)
+        self._escape_installed = False
         self._build_actions()
         self._build_ui()
+        self.divergence = DivergenceFinder(self)
         self._build_menus()
         self._restore_settings()
         self._update_actions()
@@ -174,7 +210,7 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         self.open_action = QAction(icon("open"), "&Open…", self)
         self.open_action.setShortcut(QKeySequence.Open)
-        self.open_action.setToolTip("Open a checkpoint folder or file (Ctrl+O)")
+        self.open_action.setToolTip("Open a checkpoint, a model file or a model folder (Ctrl+O)")
         self.open_action.triggered.connect(self.open_dialog)
         self.open_folder_action = QAction("Open &Folder…", self)
         self.open_folder_action.triggered.connect(self.open_folder_dialog)
@@ -253,15 +289,26 @@ class MainWindow(QMainWindow):
         search_row.setContentsMargins(0, 0, 0, 0)
         search_row.addWidget(self.search_field, 1)
         search_row.addWidget(self.match_label)
+        self.hide_machinery = QCheckBox("Hide training machinery")
+        self.hide_machinery.setObjectName("hideMachinery")
+        self.hide_machinery.setToolTip("Leave optimizer steps and slots, gradients, moving averages, summaries, "
+                                       "saving and initialisation out of the tree and the search")
+        self.hide_machinery.toggled.connect(lambda _on: self.apply_search())
+        # Its label must not set the pane's minimum width: a narrow pane cuts the label, not the window.
+        self.hide_machinery.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self._machinery: Optional[tuple[object, bytearray]] = None  # (model, its machinery mask), made on first use
         self.suggestions = QListWidget()
         self.suggestions.setObjectName("suggestionList")
         self.suggestions.setToolTip("Ranked guesses for the model's outputs: tick one to pick it")
-        self.suggestions.setMaximumHeight(120)
         self.suggestions.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.suggestions.setTextElideMode(Qt.ElideMiddle)
         self.suggestions.itemChanged.connect(self._on_suggestion_changed)
         self.suggestions.itemClicked.connect(self._on_suggestion_clicked)
         self.tree_model = NodeTreeModel(self)
+        self.search_results = SearchResultsView(self.tree_model)
+        self.search_results.nodeActivated.connect(self.select_node)
+        self.search_results_title = QLabel("<b>Best matches</b>")
+        self.search_results_title.setToolTip(self.search_results.toolTip())
         self.tree = NodeTreeView()
         self.tree.setModel(self.tree_model)
         self.tree.setColumnWidth(0, 230)
@@ -275,6 +322,11 @@ class MainWindow(QMainWindow):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(4, 4, 4, 4)
         left_layout.addLayout(search_row)
+        left_layout.addWidget(self.hide_machinery)
+        left_layout.addWidget(self.search_results_title)
+        left_layout.addWidget(self.search_results)
+        self.search_results_title.hide()
+        self.search_results.hide()
         self.suggestions_title = QLabel("<b>Suggested outputs</b>")
         left_layout.addWidget(self.suggestions_title)
         left_layout.addWidget(self.suggestions)
@@ -342,21 +394,36 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.cancel_button)
         self.result_panel = ResultPanel()
         self.result_panel.recipeCommandRequested.connect(self._copy_recipe_command)
+        self.result_panel.commandCopied.connect(
+            lambda command: self.statusBar().showMessage(f"Copied to the clipboard: {command}", 8000))
         right_content = QWidget()
         right_layout = QVBoxLayout(right_content)
         right_layout.setContentsMargins(4, 4, 4, 4)
         right_layout.addWidget(self.preview_panel)
         right_layout.addWidget(self.options_panel)
-        right_layout.addLayout(buttons)
-        right_layout.addWidget(self.progress_bar)
         right_layout.addWidget(self.result_panel)
         right_layout.addStretch(1)
-        right = self.right_scroll = QScrollArea()
-        right.setObjectName("rightPanel")
-        right.setWidgetResizable(True)
-        right.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        right.setWidget(right_content)
-        right.setFrameShape(QScrollArea.NoFrame)
+        scroll = self.right_scroll = QScrollArea()
+        scroll.setObjectName("rightPanel")
+        scroll.setWidgetResizable(True)
+        # Narrower than its widgets, the pane scrolls sideways rather than cutting their text off.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+        scroll.setWidget(right_content)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        # Freeze, Export, Cancel and the progress stay below the scrolling part: always in view, whatever
+        # the window's height and however long the preview and the options are.
+        footer = QWidget()
+        footer.setObjectName("freezeFooter")
+        footer_layout = QVBoxLayout(footer)
+        footer_layout.setContentsMargins(4, 2, 4, 4)
+        footer_layout.addLayout(buttons)
+        footer_layout.addWidget(self.progress_bar)
+        right = QWidget()
+        right_pane = QVBoxLayout(right)
+        right_pane.setContentsMargins(0, 0, 0, 0)
+        right_pane.setSpacing(0)
+        right_pane.addWidget(scroll, 1)
+        right_pane.addWidget(footer)
         right.setMinimumWidth(280)
 
         self.log_view = QPlainTextEdit()
@@ -444,12 +511,14 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            # First run: roomy, but never larger than the screen the window opens on.
-            screen = self.screen().availableGeometry() if self.screen() else None
-            width, height = 1400, 880
-            if screen is not None and screen.width() > 0:
-                width, height = min(width, int(screen.width() * 0.92)), min(height, int(screen.height() * 0.92))
-            self.resize(width, height)
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            if screen is not None and screen.availableGeometry().width() > 0:
+                available = screen.availableGeometry()
+                size = default_window_size(available.width(), available.height())
+                self.resize(size)
+                self.move(available.center() - self.rect().center())
+            else:
+                self.resize(1400, 880)
         state = s.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
@@ -539,16 +608,12 @@ class MainWindow(QMainWindow):
 
     # ===== open =================================================================================
     def open_dialog(self) -> None:
-        """A native dialog; any checkpoint file (.meta, .index, .data-*, checkpoint) opens its folder's
-        checkpoint, saved_model.pb its SavedModel. Use Open Folder for a folder."""
+        """Any checkpoint file (.meta, .index, .data-*, checkpoint) opens its folder's checkpoint,
+        saved_model.pb its SavedModel; a model folder typed or selected opens that folder."""
         start = self.model.location.folder if self.model is not None else (self.recent_files() or [""])[0]
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open checkpoint", os.path.dirname(start) if os.path.isfile(start) else start,
-            "TensorFlow models (checkpoint *.meta *.index *.data-* *.pb *.pbtxt *.keras *.h5);;"
-            "Checkpoints (checkpoint *.meta *.index *.data-*);;Frozen graphs and SavedModels (*.pb *.pbtxt);;"
-            "Keras models (*.keras *.h5);;All files (*)")
-        if path:
-            self.open_path(path)
+        dialog = OpenDialog(self, os.path.dirname(start) if os.path.isfile(start) else start)
+        if dialog.exec() == QDialog.Accepted and dialog.path():
+            self.open_path(dialog.path())
 
     def open_folder_dialog(self) -> None:
         start = self.model.location.folder if self.model is not None else ""
@@ -721,6 +786,16 @@ class MainWindow(QMainWindow):
             for r in range(root_rows):
                 self.tree.expand(self.tree_model.index(r, 0))
         self._fill_suggestions()
+        self._fit_suggestions()
+        self._show_search_results(None)
+        if self.hide_machinery.isChecked():
+            self.apply_search()
+        # A new graph starts at its top, with the suggestions in view: the view would keep the previous
+        # model's scroll position.
+        self.tree.scrollToTop()
+        self.tree.horizontalScrollBar().setValue(0)
+        self.suggestions.scrollToTop()
+        self.right_scroll.verticalScrollBar().setValue(0)
         self._fill_steps()
         self._fill_signatures()
         self._reset_surgery(model)
@@ -731,6 +806,8 @@ class MainWindow(QMainWindow):
         self.options_panel.set_ema_available(any(getattr(v, "has_ema", False) for v in model.variables.values()))
         self.options_panel.path_is_default = True
         self.options_panel.output_path.clear()
+        # Inputs for one model's verification name that model's tensors: another model would fail on them.
+        self.options_panel.verify_inputs.clear()
         self._export_paths = {}
         self.result_panel.clear()
         self.details.clear()
@@ -758,6 +835,14 @@ class MainWindow(QMainWindow):
         has = self.suggestions.count() > 0
         self.suggestions.setVisible(has)
         self.suggestions_title.setVisible(has)
+
+    def _fit_suggestions(self) -> None:
+        """Whole rows, up to SUGGESTION_ROWS of them: the list scrolls beyond that, and the tree keeps the
+        rest of the height."""
+        rows = min(self.suggestions.count(), SUGGESTION_ROWS)
+        if rows:
+            height = sum(self.suggestions.sizeHintForRow(r) for r in range(rows))
+            self.suggestions.setFixedHeight(height + 2 * self.suggestions.frameWidth() + 2)
 
     def _fill_steps(self) -> None:
         location = self.model.location
@@ -800,25 +885,51 @@ class MainWindow(QMainWindow):
         self.suggestions_title.hide()
 
     # ===== drag and drop ========================================================================
+    # A drop is taken as a copy (or a link), never as the move a file manager may propose: after a move
+    # the source deletes its files, and these are the user's checkpoints.
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self._dropped_path(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        if self._accept_drag(event):
+            self._set_drop_highlight(True)
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self._dropped_path(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        self._accept_drag(event)
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._set_drop_highlight(False)
+        super().dragLeaveEvent(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._set_drop_highlight(False)
         path = self._dropped_path(event.mimeData())
-        if path:
-            event.acceptProposedAction()
+        if path and self._accept_drag(event):
             self.open_path(path)
         else:
             event.ignore()
+
+    def _accept_drag(self, event) -> bool:
+        if not self._dropped_path(event.mimeData()):
+            event.ignore()
+            return False
+        allowed = event.possibleActions()
+        action = Qt.CopyAction if allowed & Qt.CopyAction else Qt.LinkAction if allowed & Qt.LinkAction else None
+        if action is None:  # a source that can only move: refuse rather than let it delete the files
+            event.ignore()
+            return False
+        event.setDropAction(action)
+        event.accept()
+        return True
+
+    def _set_drop_highlight(self, on: bool) -> None:
+        """Outline the window while a checkpoint is dragged over it: this is where it can be dropped."""
+        central = self.centralWidget()
+        if bool(central.property("dropTarget")) == on:
+            return
+        central.setProperty("dropTarget", on)
+        central.setStyleSheet("QSplitter#verticalSplitter { border: 3px solid palette(highlight); }" if on else "")
+        if on:
+            self.statusBar().showMessage("Drop to open it.")
+        else:
+            self.statusBar().clearMessage()
 
     @staticmethod
     def _dropped_path(mime) -> Optional[str]:
@@ -838,26 +949,33 @@ class MainWindow(QMainWindow):
         self.search_timer.start()
 
     def apply_search(self) -> None:
-        """Filter the tree to the matches of the search field (called after the debounce)."""
+        """Filter the tree to the matches of the search field (called after the debounce), list them
+        best first beside it and scroll the tree to the best one. "Hide training machinery" leaves
+        those nodes out of both, with or without a query."""
         self.search_timer.stop()
         if self.model is None:
             return
+        graph = self.model.graph
         query = self.search_field.text().strip()
+        hidden = self._machinery_mask() if self.hide_machinery.isChecked() else None
         if not query:
-            self.tree_model.set_filter(None)
+            shown = None if hidden is None else graph.search("", hidden)
+            self.tree_model.set_filter(shown, matches=False)
             self.graph_pane.set_matches(None)
-            self.match_label.clear()
+            self._show_search_results(None)
+            self.match_label.setText("" if shown is None else f"{len(shown)} of {len(graph.names)} nodes")
             self.search_field.setToolTip("")
             self._reselect()
-            self.searchApplied.emit(len(self.model.graph.names))
+            self.searchApplied.emit(len(graph.names) if shown is None else len(shown))
             return
         started = time.perf_counter()
         try:
-            ids = self.model.graph.search(query)
+            ids = graph.search(query, hidden)
         except FreezerError as exc:
             self.match_label.setText("<span style='color:#d64545'>invalid pattern</span>")
             self.search_field.setToolTip(exc.line())
             return
+        ranked = graph.rank(ids, query, demote=self.model.training_mask, hidden=hidden)
         searched = time.perf_counter()
         self.tree_model.set_filter(ids)
         self.graph_pane.set_matches(ids, self.model.graph.names)
@@ -868,6 +986,10 @@ class MainWindow(QMainWindow):
         elif self.tree_model.rowCount() <= 3:
             for r in range(self.tree_model.rowCount()):
                 self.tree.expand(self.tree_model.index(r, 0))
+        self._show_search_results(ranked)
+        self._reselect()
+        if ranked:
+            self.tree.reveal(self.tree_model.index_for_node(ranked[0]), select=False)
         done = time.perf_counter()
         self.timings["search"] = searched - started
         self.timings["search+tree"] = done - started
@@ -876,8 +998,29 @@ class MainWindow(QMainWindow):
         self.match_label.setToolTip(f"search {1000 * (searched - started):.1f} ms, "
                                     f"tree {1000 * (done - searched):.1f} ms")
         self.search_field.setToolTip("")
-        self._reselect()
         self.searchApplied.emit(count)
+
+    def _show_search_results(self, ranked: Optional[list[int]]) -> None:
+        """The ranked list while a query is on; the suggestions otherwise (a search is looking for
+        something else, and the tree needs the height)."""
+        searching = ranked is not None
+        self.search_results.set_results(self.model.graph, ranked or [])
+        shown = self.search_results.results.rowCount()
+        self.search_results_title.setText("<b>Best matches</b>" if not ranked or shown == len(ranked) else
+                                          f"<b>Best {shown} of {len(ranked)} matches</b> (all of them in the tree)")
+        self.search_results.setVisible(searching)
+        self.search_results_title.setVisible(searching)
+        has_suggestions = self.suggestions.count() > 0
+        self.suggestions.setVisible(has_suggestions and not searching)
+        self.suggestions_title.setVisible(has_suggestions and not searching)
+
+    def _machinery_mask(self) -> bytearray:
+        """What "Hide training machinery" hides in the open model, made once per model."""
+        from core.analysis import machinery_mask
+
+        if self._machinery is None or self._machinery[0] is not self.model:
+            self._machinery = (self.model, machinery_mask(self.model.graph, self.model.training_mask))
+        return self._machinery[1]
 
     def _reselect(self) -> None:
         node = self.details._node
@@ -894,9 +1037,12 @@ class MainWindow(QMainWindow):
             self.search_field.blockSignals(True)
             self.search_field.clear()
             self.search_field.blockSignals(False)
-            self.search_timer.stop()
-            self.match_label.clear()
-            self.tree_model.set_filter(None)
+            if self.hide_machinery.isChecked() and self._machinery_mask()[node_id]:
+                self.hide_machinery.blockSignals(True)
+                self.hide_machinery.setChecked(False)
+                self.hide_machinery.blockSignals(False)
+                self.log(f"Showing the training machinery again: {self.model.graph.names[node_id]} is part of it.")
+            self.apply_search()
         index = self.tree_model.index_for_node(node_id)
         if index.isValid():
             self.tree.reveal(index)
@@ -909,6 +1055,8 @@ class MainWindow(QMainWindow):
         node = self.tree_model.node_id(current)
         if node >= 0:
             self.details.show_node(self.model, node)
+            if self.middle_tabs.currentWidget() is self.variables and self._graphless_reason() == "":
+                self.middle_tabs.setCurrentWidget(self.details)  # a node picked in the tree: show it
             self.graph_pane.select_name(self.model.graph.names[node])
 
     def _on_graph_node(self, name: str) -> None:
@@ -1064,8 +1212,9 @@ class MainWindow(QMainWindow):
         action = self._fix_actions.get(code)
         if action is None:
             return
+        text = self.preview_panel.fixable.get(code, "")
         action()
-        self.log(f"Applied the fix for '{code}'.")
+        self.log(f"Applied the suggested fix: {text}." if text else "Applied the suggested fix.")
         self._schedule_preview()
 
     # ===== graph surgery: feed here, bind flags =================================================
@@ -1336,19 +1485,27 @@ class MainWindow(QMainWindow):
         self._freeze_options = self.recipe_options = options
         self._freeze_command = command_line(self.model, options)
         self.result_panel.clear()
-        runner = JobRunner(job, "freeze")
+        self.start_tensorflow_job(job, "freeze", f"Freezing {', '.join(outputs)} -> {options.output_path}",
+                                  self._on_frozen, self._on_freeze_failed, self._on_freeze_cancelled)
+
+    def start_tensorflow_job(self, job, name: str, message: str, succeeded, failed, cancelled) -> JobRunner:
+        """Run `job` in the window's one slot for TensorFlow work (freeze, export, comparison): progress
+        in the bar and the log, Esc cancels, freezing waits. `succeeded(runner, result)`,
+        `failed(runner, exc)`, `cancelled(runner)` ignore a runner that is no longer the slot's."""
+        runner = JobRunner(job, name)
         self._freeze_runner = runner
         self._last_stage = ""
-        self.log(f"Freezing {', '.join(outputs)} -> {options.output_path}")
+        self.log(message)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
         runner.progressed.connect(lambda p: self._on_freeze_progress(runner, p))
-        runner.succeeded.connect(lambda r: self._on_frozen(runner, r))
-        runner.failed.connect(lambda e: self._on_freeze_failed(runner, e))
-        runner.cancelled.connect(lambda: self._on_freeze_cancelled(runner))
+        runner.succeeded.connect(lambda r: succeeded(runner, r))
+        runner.failed.connect(lambda e: failed(runner, e))
+        runner.cancelled.connect(lambda: cancelled(runner))
         runner.done.connect(lambda: self._on_freeze_done(runner))
         runner.start()
         self._update_actions()
+        return runner
 
     def cancel_job(self) -> None:
         """Esc / Cancel: stop the freeze (or the open) that is running."""
@@ -1387,7 +1544,7 @@ class MainWindow(QMainWindow):
             return
         self.timings["freeze"] = runner.seconds
         self.result_panel.show_result(result, self._freeze_command)
-        QTimer.singleShot(0, lambda: self.right_scroll.ensureWidgetVisible(self.result_panel, 0, 0))
+        QTimer.singleShot(0, self.scroll_to_result)
         status = _verify_status(result.verify)
         self.log(f"Wrote {result.output}: {result.variables_converted} variables converted, ops "
                  f"{result.ops_before} -> {result.ops_after}, {result.seconds:.2f} s, {status}.")
@@ -1427,6 +1584,7 @@ class MainWindow(QMainWindow):
             return
         if getattr(exc, "result", None) is not None:  # a failed verification: what it found, in the log
             self._log_verify(exc.result)
+        self.divergence.offer(runner, exc)
         line = self.report_error("Freezing failed", exc)
         self.freezeFailed.emit(line)
 
@@ -1478,19 +1636,9 @@ class MainWindow(QMainWindow):
             return
         self._freeze_command, self.recipe_options = command, options
         self.result_panel.clear()
-        runner = JobRunner(job, f"export-{fmt}")
-        self._freeze_runner = runner
-        self._last_stage = ""
-        self.log(f"Exporting {', '.join(outputs)} to {title}: {path}")
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("Starting…")
-        runner.progressed.connect(lambda p: self._on_freeze_progress(runner, p))
-        runner.succeeded.connect(lambda r: self._on_exported(runner, r))
-        runner.failed.connect(lambda e: self._on_export_failed(runner, e, title))
-        runner.cancelled.connect(lambda: self._on_export_cancelled(runner, title))
-        runner.done.connect(lambda: self._on_freeze_done(runner))
-        runner.start()
-        self._update_actions()
+        self.start_tensorflow_job(job, f"export-{fmt}", f"Exporting {', '.join(outputs)} to {title}: {path}",
+                                  self._on_exported, lambda runner, e: self._on_export_failed(runner, e, title),
+                                  lambda runner: self._on_export_cancelled(runner, title))
 
     def _ask_export_dialog(self, fmt: str, options):
         from core.export import export_command_line, inference_binds
@@ -1506,9 +1654,9 @@ class MainWindow(QMainWindow):
         title = EXPORT_TITLES.get(result.format, result.format)
         self.timings[f"export-{result.format}"] = runner.seconds
         self.result_panel.show_export(result, self._freeze_command)
-        QTimer.singleShot(0, lambda: self.right_scroll.ensureWidgetVisible(self.result_panel, 0, 0))
+        QTimer.singleShot(0, self.scroll_to_result)
         status = _verify_status(result.verify)
-        self.log(f"Wrote the {title} model {result.output} ({result.output_bytes:,} bytes), "
+        self.log(f"Wrote the {title} model {result.output} ({format_bytes(result.output_bytes)}), "
                  f"{result.seconds:.2f} s, {status}.")
         self._log_checks(result)
         self.statusBar().showMessage(f"Exported to {result.output} ({status}).", 10000)
@@ -1523,6 +1671,7 @@ class MainWindow(QMainWindow):
             return
         if getattr(exc, "result", None) is not None:
             self._log_verify(exc.result)
+        self.divergence.offer(runner, exc)
         line = self.report_error(f"{title} export failed", exc)
         self.exportFailed.emit(line)
 
@@ -1532,6 +1681,13 @@ class MainWindow(QMainWindow):
         self.log(f"{title} export cancelled; nothing was written.")
         self.statusBar().showMessage("Export cancelled.", 5000)
         self.exportCancelled.emit()
+
+    def scroll_to_result(self) -> None:
+        """Bring the result panel into view, scrolling the right pane down only (ensureWidgetVisible would
+        also scroll sideways when the pane is narrower than the panel, hiding the left edge of every line)."""
+        bar = self.right_scroll.verticalScrollBar()
+        bar.setValue(min(self.result_panel.y(), bar.maximum()))
+        self.right_scroll.horizontalScrollBar().setValue(0)
 
     # ===== progress, log, errors ================================================================
     def _show_progress(self, progress) -> None:
@@ -1598,6 +1754,8 @@ class MainWindow(QMainWindow):
 
     def _confirm_dialog(self, title: str, question: str) -> bool:
         answer = QMessageBox.question(self, title, question, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        # Take the keyboard back from the closed dialog, so Esc reaches the job that starts next.
+        self.activateWindow()
         return answer == QMessageBox.Yes
 
     def _update_actions(self) -> None:
@@ -1619,6 +1777,13 @@ class MainWindow(QMainWindow):
         self.freeze_button.setEnabled(can_freeze)
         self.cancel_action.setEnabled(busy or opening)
         self.cancel_button.setEnabled(busy or opening)
+        if (busy or opening) != self._escape_installed:
+            app = QApplication.instance()
+            if busy or opening:
+                app.installEventFilter(self._escape_cancels)
+            else:
+                app.removeEventFilter(self._escape_cancels)
+            self._escape_installed = busy or opening
         self.options_panel.setEnabled(not busy)
         self.feed_action.setEnabled(self.model is not None and not busy)
         for action in self.export_actions.values():

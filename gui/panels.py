@@ -13,19 +13,9 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, Q
 
 from core.freeze import FreezeOptions
 from core.prune import PENDING_SIZES
+from core.units import format_bytes
 
 from .surgery_widgets import FlagBinder, RewireList
-
-
-def fmt_bytes(n: float) -> str:
-    n = float(n)
-    if n < 1024:
-        return f"{int(n)} bytes"
-    for unit in ("KB", "MB", "GB", "TB"):
-        n /= 1024
-        if n < 1024 or unit == "TB":
-            return f"{n:.2f} {unit}" if n < 10 else f"{n:.1f} {unit}"
-    return f"{n:.1f} TB"
 
 
 def _value_label(name: str) -> QLabel:
@@ -48,6 +38,7 @@ class PreviewPanel(QGroupBox):
         self.fixable: dict[str, str] = {}  # warning code -> button text, filled by the window
         self.preview = None
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.WrapLongRows)  # a narrow pane puts values under their labels
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.outputs_label = _value_label("previewOutputs")
         self.kept_label = _value_label("previewKept")
@@ -56,7 +47,14 @@ class PreviewPanel(QGroupBox):
         self.variables_label = _value_label("previewVariables")
         self.size_label = _value_label("previewEstimatedSize")
         form.addRow("Outputs:", self.outputs_label)
-        form.addRow("Ops kept:", self.kept_label)
+        # Pruning is all the preview runs; constant folding and the cleanup passes of the freeze remove
+        # more, so the result's count is lower and the label says which count this is.
+        kept_title = QLabel("Ops kept by pruning:")
+        kept_title.setToolTip("Nodes the ticked outputs need, before the freeze folds constants and removes "
+                              "Identity and training nodes: the frozen file usually has fewer (the result "
+                              "shows its count)")
+        self.kept_label.setToolTip(kept_title.toolTip())
+        form.addRow(kept_title, self.kept_label)
         form.addRow("Ops removed:", self.removed_label)
         form.addRow("Removed by op:", self.by_op_label)
         form.addRow("Variables → constants:", self.variables_label)
@@ -107,10 +105,10 @@ class PreviewPanel(QGroupBox):
         if PENDING_SIZES in getattr(preview, "pending", ()):
             # The sizes are in the checkpoint's index, which TensorFlow's reader reads.
             self.variables_label.setText(f"{preview.variables} (sizes: loading TensorFlow…)")
-            self.size_label.setText(f"{fmt_bytes(preview.estimated_bytes)} + variables (loading TensorFlow…)")
+            self.size_label.setText(f"{format_bytes(preview.estimated_bytes)} + variables (loading TensorFlow…)")
         else:
-            self.variables_label.setText(f"{preview.variables} ({fmt_bytes(preview.variable_bytes)})")
-            self.size_label.setText(fmt_bytes(preview.estimated_bytes))
+            self.variables_label.setText(f"{preview.variables} ({format_bytes(preview.variable_bytes)})")
+            self.size_label.setText(format_bytes(preview.estimated_bytes))
         if seconds is not None:
             self.setToolTip(f"Computed in {seconds * 1000:.1f} ms")
         self._show_warnings(preview.warnings, graph)
@@ -166,14 +164,19 @@ class OptionsPanel(QGroupBox):
         self.use_ema = QCheckBox("Use moving-average (EMA) values")
         self.use_ema.setChecked(defaults.use_ema)
         self.use_ema.setToolTip("Freeze the ExponentialMovingAverage shadow values instead of the raw weights")
-        self.drop_training_deps = QCheckBox("Drop training-only control dependencies")
+        self.drop_training_deps = QCheckBox("Drop training-only dependencies")
         self.drop_training_deps.setChecked(defaults.drop_training_deps)
         self.drop_training_deps.setToolTip("Cut update ops (batch-norm moving averages, optimizer steps) "
                                            "pulled in through control dependencies")
-        self.remove_training_nodes = QCheckBox("Remove training nodes (Identity, CheckNumerics)")
+        # Short labels keep the pane usable at 1024 pixels wide; the tooltips say the rest.
+        self.remove_training_nodes = QCheckBox("Remove training nodes")
         self.remove_training_nodes.setChecked(defaults.remove_training_nodes)
-        self.verify = QCheckBox("Verify the frozen graph against the checkpoint")
+        self.remove_training_nodes.setToolTip("Drop Identity and CheckNumerics nodes, as TensorFlow's "
+                                              "graph_util.remove_training_nodes does")
+        self.verify = QCheckBox("Verify against the checkpoint")
         self.verify.setChecked(defaults.verify)
+        self.verify.setToolTip("Run the frozen graph and the checkpoint on the same inputs and compare "
+                               "their outputs")
         self.allow_vars = QLineEdit()
         self.allow_vars.setObjectName("allowVarsField")
         self.allow_vars.setPlaceholderText("regular expression (all variables when empty)")
@@ -222,6 +225,7 @@ class OptionsPanel(QGroupBox):
         self.flag_binder = FlagBinder()
         self.rewire_list = RewireList()
         form = QFormLayout(self)
+        form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         form.addRow("Bind training flags:", self.flag_binder)
         form.addRow("Rewired inputs:", self.rewire_list)
         form.addRow(self.clear_devices)
@@ -359,7 +363,13 @@ def verify_text(verify, what: str) -> str:
 
 
 class ResultPanel(QGroupBox):
-    """The last freeze: numbers, verification per output, Show in folder, Copy command."""
+    """The last freeze: numbers, verification per output, Show in folder, Copy command, and after a
+    failed verification, Find where it diverges."""
+
+    divergeRequested = Signal()  # the user asked where the result stops matching (gui.divergence)
+    cleared = Signal()
+
+    commandCopied = Signal(str)
 
     recipeCommandRequested = Signal()  # "Copy --recipe command…": the window saves the recipe and copies
 
@@ -396,10 +406,16 @@ class ResultPanel(QGroupBox):
         self.copy_recipe_button.setToolTip("Save these options as a recipe and copy the `tf-freezer … --recipe "
                                            "R.toml` command that applies it to other checkpoints")
         self.copy_recipe_button.clicked.connect(self.recipeCommandRequested)
+        self.diverge_button = QPushButton("Find where it diverges")
+        self.diverge_button.setObjectName("divergeButton")
+        self.diverge_button.setToolTip("Compare every intermediate tensor of the result with the original's and "
+                                       "select the first that differs (`tf-freezer compare`)")
+        self.diverge_button.clicked.connect(self.divergeRequested)
         buttons = QHBoxLayout()
         buttons.addWidget(self.show_button)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.copy_recipe_button)
+        buttons.addWidget(self.diverge_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
@@ -414,7 +430,9 @@ class ResultPanel(QGroupBox):
         self.summary.setText("")
         self.verify_label.setText("")
         self.table.setRowCount(0)
+        self.diverge_button.hide()
         self.hide()
+        self.cleared.emit()
 
     def show_result(self, result, command: str = "") -> None:
         """A FreezeResult."""
@@ -422,9 +440,10 @@ class ResultPanel(QGroupBox):
         self.command = command
         self.setTitle("Result")
         lines = [
-            f"<b>Wrote</b> {html.escape(str(result.output))} ({fmt_bytes(result.output_bytes)})",
-            f"Variables converted: {result.variables_converted} ({fmt_bytes(result.variable_bytes)})",
-            f"Ops: {result.ops_before} → {result.ops_after}",
+            f"<b>Wrote</b> {html.escape(str(result.output))} ({format_bytes(result.output_bytes)})",
+            f"Variables converted: {result.variables_converted} ({format_bytes(result.variable_bytes)})",
+            f"Ops: {result.ops_before} in the graph → {result.ops_after} in the frozen file "
+            "(after pruning, folding and cleanup)",
             f"Time: {result.seconds:.2f} s",
         ]
         self._finish(result, lines, "the frozen graph", command, "tf-freezer freeze")
@@ -438,7 +457,7 @@ class ResultPanel(QGroupBox):
         title = TITLES.get(result.format, result.format)
         self.setTitle(f"Result: {title} export")
         what = "folder" if os.path.isdir(str(result.output)) else "file"
-        lines = [f"<b>Wrote</b> {html.escape(str(result.output))} ({title} {what}, {fmt_bytes(result.output_bytes)})"]
+        lines = [f"<b>Wrote</b> {html.escape(str(result.output))} ({title} {what}, {format_bytes(result.output_bytes)})"]
         if result.inputs:
             lines.append("Inputs: " + ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in result.inputs.items()))
         if result.outputs:
@@ -461,32 +480,49 @@ class ResultPanel(QGroupBox):
         for w in result.warnings or []:
             lines.append(f"<span style='color:#d4881c'>&#9888; {html.escape(str(w))}</span>")
         self.summary.setText("<br>".join(lines))
-        verify = result.verify
-        self.table.setRowCount(0)
-        if verify is None:
-            self.verify_label.setText("Not verified (verification was switched off).")
-            self.table.hide()
-        else:
-            self.verify_label.setText(verify_text(verify, what))
-            self.table.setRowCount(len(verify.outputs))
-            for r, check in enumerate(verify.outputs):
-                status = "ok" if check.ok else (check.reason or "differs")
-                top1 = check.top1_agreement
-                texts = (check.name, _number(check.max_abs_diff), _number(check.max_rel_diff),
-                         "" if top1 is None else f"{top1:.0%}", status)
-                for c, text in enumerate(texts):
-                    item = QTableWidgetItem(text)
-                    if c == len(texts) - 1 and not check.ok:
-                        item.setToolTip(check.reason or "")
-                    self.table.setItem(r, c, item)
-            self.table.setVisible(bool(verify.outputs))
-            rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
-            frame = 2 * self.table.frameWidth()
-            self.table.setFixedHeight(min(160, self.table.horizontalHeader().height() + rows + frame + 2))
+        self._show_checks(result.verify, what)
+        self.show_button.setEnabled(True)
         self.copy_button.setEnabled(bool(command))
         self.copy_recipe_button.setEnabled(bool(command))
         self.copy_button.setToolTip(f"Copy the equivalent `{program} …` command line")
         self.show()
+
+    def show_refused(self, verify, what: str, title: str) -> None:
+        """A freeze or export not written because its verification failed (core.verify's
+        VerificationFailed): what the verification found, and Find where it diverges."""
+        self.result = None
+        self.command = ""
+        self.setTitle(f"{title}: not written")
+        self.summary.setText(f"<b>Not written</b>: {html.escape(what)} does not compute what the original does.")
+        self._show_checks(verify, what)
+        self.diverge_button.show()
+        self.show_button.setEnabled(False)
+        self.copy_button.setEnabled(False)
+        self.copy_recipe_button.setEnabled(False)
+        self.show()
+
+    def _show_checks(self, verify, what: str) -> None:
+        self.table.setRowCount(0)
+        if verify is None:
+            self.verify_label.setText("Not verified (verification was switched off).")
+            self.table.hide()
+            return
+        self.verify_label.setText(verify_text(verify, what))
+        self.table.setRowCount(len(verify.outputs))
+        for r, check in enumerate(verify.outputs):
+            status = "ok" if check.ok else (check.reason or "differs")
+            top1 = check.top1_agreement
+            texts = (check.name, _number(check.max_abs_diff), _number(check.max_rel_diff),
+                     "" if top1 is None else f"{top1:.0%}", status)
+            for c, text in enumerate(texts):
+                item = QTableWidgetItem(text)
+                if c == len(texts) - 1 and not check.ok:
+                    item.setToolTip(check.reason or "")
+                self.table.setItem(r, c, item)
+        self.table.setVisible(bool(verify.outputs))
+        rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        frame = 2 * self.table.frameWidth()
+        self.table.setFixedHeight(min(160, self.table.horizontalHeader().height() + rows + frame + 2))
 
     def show_in_folder(self) -> None:
         if self.result is not None:
@@ -495,3 +531,4 @@ class ResultPanel(QGroupBox):
     def copy_command(self) -> None:
         if self.command:
             QGuiApplication.clipboard().setText(self.command)
+            self.commandCopied.emit(self.command)

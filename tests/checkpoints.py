@@ -921,6 +921,43 @@ def build_slow_loop(folder: Path) -> ModelSpec:
                              notes={"reference": {"output": ref}}))
 
 
+# --------------------------------------------------------------------------------------
+# o. deep_cnn: two slim convolutions and two dense layers, weights big enough (> 1024 values)
+#    for TFLite's weight quantization; a layer-by-layer comparison has a middle to find
+# --------------------------------------------------------------------------------------
+def build_deep_cnn(folder: Path) -> ModelSpec:
+    folder = Path(folder)
+    rng = _rng(29)
+    train_x = rng.rand(4, 12, 12, 3).astype(np.float32)
+    train_y = rng.randint(0, 5, size=4).astype(np.int64)
+    feed_x = rng.rand(2, 12, 12, 3).astype(np.float32)
+    with _tf1_graph(seed=31) as g:
+        images = v1.placeholder(tf.float32, [None, 12, 12, 3], name="images")
+        labels = v1.placeholder(tf.int64, [None], name="labels")
+        with slim.arg_scope([slim.conv2d, slim.fully_connected],
+                            weights_initializer=v1.truncated_normal_initializer(stddev=0.2)):
+            net = slim.conv2d(images, 16, [3, 3], scope="conv1")
+            net = slim.conv2d(net, 32, [3, 3], scope="conv2")
+            net = slim.max_pool2d(net, [2, 2], scope="pool2")
+            net = slim.flatten(net, scope="flatten")
+            net = slim.fully_connected(net, 24, scope="fc1")
+            net = slim.fully_connected(net, 5, activation_fn=None, scope="fc2")
+        predictions = tf.nn.softmax(net, name="predictions")
+        loss = v1.losses.sparse_softmax_cross_entropy(labels, net)
+        gs = v1.train.get_or_create_global_step()
+        train_op = v1.train.GradientDescentOptimizer(0.05).minimize(loss, global_step=gs)
+        saver = v1.train.Saver()
+        with _session(g) as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(2):
+                sess.run(train_op, {images: train_x, labels: train_y})
+            prefix = _save(sess, saver, folder, int(sess.run(gs)))
+            ref = sess.run(predictions, {images: feed_x})
+    return _finish(ModelSpec(name="deep_cnn", folder=folder, prefix=prefix, outputs=["predictions"],
+                             feeds={"images:0": feed_x}, feedable_inputs=["images", "labels"],
+                             notes={"reference": {"predictions": ref}}))
+
+
 ALL_BUILDERS: dict[str, Callable[[Path], ModelSpec]] = {
     "toy_add": build_toy_add,
     "toy_xy": build_toy_xy,
@@ -938,4 +975,5 @@ ALL_BUILDERS: dict[str, Callable[[Path], ModelSpec]] = {
     "partitioned": build_partitioned,
     "lookup": build_lookup,
     "slow_loop": build_slow_loop,
+    "deep_cnn": build_deep_cnn,
 }

@@ -233,14 +233,18 @@ _HELD_FREEZE = """
 import sys, time
 sys.path[:0] = [{root!r}, {tests!r}]
 import core.cli, core.freeze
-step = core.freeze.FreezeJob.step
-def held(self, stage, fraction, message):
-    step(self, stage, fraction, message)
-    if stage == "verify":  # the frozen graph is complete in its temp file
+write = core.freeze.write_atomically
+def held(path, data, **options):
+    then = options.get("before_commit")
+    def before_commit(temp):  # the frozen graph is complete in its temp file, not yet renamed
+        if then:
+            then(temp)
         open({ready!r}, "w").close()
         time.sleep(120)
-core.freeze.FreezeJob.step = held
-sys.exit(core.cli.main(["freeze", {folder!r}, "--outputs", "output", "-o", {out!r}]))
+    return write(path, data, **{{**options, "before_commit": before_commit}})
+core.freeze.write_atomically = held
+# --no-verify: the freeze runs in this process (a verifying one runs in the TensorFlow worker)
+sys.exit(core.cli.main(["freeze", {folder!r}, "--outputs", "output", "-o", {out!r}, "--no-verify"]))
 """
 
 
@@ -593,7 +597,7 @@ def test_a_bad_path_as_the_command_says_it_does_not_exist(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip().splitlines() == [f"tf-freezer: {bad} does not exist. Check the path; commands: "
-                                                "inspect, preview, freeze, verify, export, gui."]
+                                                "inspect, preview, freeze, verify, export, compare, gui."]
     assert launch  # the same entry point the console script runs
 
 
