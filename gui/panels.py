@@ -414,7 +414,6 @@ class ResultPanel(QGroupBox):
         buttons = QHBoxLayout()
         buttons.addWidget(self.show_button)
         buttons.addWidget(self.copy_button)
-        buttons.addWidget(self.copy_recipe_button)
         buttons.addWidget(self.diverge_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -422,6 +421,10 @@ class ResultPanel(QGroupBox):
         layout.addWidget(self.verify_label)
         layout.addWidget(self.table)
         layout.addLayout(buttons)
+        recipe_row = QHBoxLayout()  # a row of its own: the window's narrowest right pane has no room beside
+        recipe_row.addWidget(self.copy_recipe_button)
+        recipe_row.addStretch(1)
+        layout.addLayout(recipe_row)
         self.clear()
 
     def clear(self) -> None:
