@@ -175,4 +175,6 @@ def _doing(argv: Sequence[str]) -> str:
     except (_Usage, SystemExit):
         return "running"
     doing = _DOING.get(getattr(args, "command", None) or "", "running")
-    return f"{doing} {args.path}" if getattr(args, "path", None) else doing
+    paths = getattr(args, "path", None) or []
+    paths = [paths] if isinstance(paths, str) else paths  # freeze takes several (a batch)
+    return " ".join([doing, *map(str, paths)])
