@@ -107,12 +107,18 @@ def is_training_scope(name: str) -> bool:
 
 
 def training_scope_mask(names: list[str]) -> bytearray:
-    """is_training_scope for every name at once: consecutive names share their scope, so the scope
-    part is decided once per distinct scope and only the last segment per name."""
-    mask = bytearray(len(names))
+    """is_training_scope for every name at once."""
+    return _segment_mask(names, _is_training_segment, bytearray(len(names)))
+
+
+def _segment_mask(names: list[str], segment, mask: bytearray, needle: str = "") -> bytearray:
+    """Set mask[i] for each name with a '/'-segment that `segment` accepts. Consecutive names share their
+    scope, so the scope part is decided once per distinct scope and only the last segment per name;
+    names without `needle` (a substring every accepted segment has) are skipped unsplit."""
     by_scope: dict[str, bool] = {"": False}
-    segment = _is_training_segment
     for i, name in enumerate(names):
+        if needle and needle not in name:
+            continue
         scope, _, leaf = name.rpartition("/")
         flag = by_scope.get(scope)
         if flag is None:
@@ -400,3 +406,52 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
             reasons.append(why)
         best.append(Suggestion(names[i], ops[i], round(score, 2), "; ".join(reasons)))
     return best
+
+
+# Summaries are named after what they record ('loss', 'accuracy'), so they are found by op type; variable
+# initialisers sit under the variable ('kernel/Initializer/random_uniform') rather than under a training scope.
+_SUMMARY_OP = re.compile(r".*Summary(V2)?$|WriteSummary|(Create|Flush|Close)SummaryFileWriter|SummaryWriter")
+_INITIALISER_SEGMENT = re.compile(r"Initializer|initial_value")
+_INITIALISED_OPS = frozenset({"IsVariableInitialized", "VarIsInitializedOp"})
+
+
+@_gc_paused
+def machinery_mask(graph: GraphModel, training: bytearray) -> bytearray:
+    """1 for what the window's "Hide training machinery" hides: the training-only nodes (optimizer
+    steps and slots, gradients, moving-average updates and shadows, saving, initialisation) plus
+    summaries and variable initialisers wherever they are named, and what feeds only those (a summary's
+    tag, the `cond` that initialises a moving average). Display only: freezing never reads it."""
+    mask = bytearray(training)
+    summaries = {op for op in set(graph.ops) if _SUMMARY_OP.fullmatch(op)}
+    if summaries:
+        for i, op in enumerate(graph.ops):
+            if op in summaries:
+                mask[i] = 1
+    _segment_mask(graph.names, _INITIALISER_SEGMENT.fullmatch, mask, needle="nitial")
+    consumers, data_inputs, control_inputs, ops = graph.consumers, graph.data_inputs, graph.control_inputs, graph.ops
+    # Forwards from "is this variable initialised yet?": the conds that give a moving average its first value.
+    queue = deque(i for i, op in enumerate(ops) if op in _INITIALISED_OPS)
+    for i in queue:
+        mask[i] = 1
+    while queue:
+        for c in consumers[queue.popleft()]:
+            if not mask[c]:
+                mask[c] = 1
+                queue.append(c)
+    # Backwards to a fixed point: a node all of whose consumers are machinery is machinery, except the
+    # graph's inputs and variables, which the model needs whatever else reads them.
+    keep = FEEDABLE_INPUT_OPS | UNFEEDABLE_INPUT_OPS | VARIABLE_OPS
+
+    def check(j: int) -> None:
+        if not mask[j] and ops[j] not in keep and all(mask[c] for c in consumers[j]):
+            mask[j] = 1
+            queue.append(j)
+
+    queue.extend(compress(range(len(mask)), mask))
+    while queue:
+        i = queue.popleft()
+        for j, _ in data_inputs[i]:
+            check(j)
+        for j in control_inputs[i]:
+            check(j)
+    return mask

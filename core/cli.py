@@ -18,8 +18,11 @@ import subprocess
 import time
 from typing import Optional
 
+from .cli_batch import batch_command, batch_flags, command_options, is_batch, save_recipe_command
 from .errors import Cancelled, FreezerError
 from .jobs import Progress
+from .supervise import native_stderr_fd
+from .units import format_bytes
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
 EXIT_CODES = ("exit codes: 0 success (verified, or --no-verify); 1 an error or a failed verification, one line on "
@@ -86,8 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def common(p, outputs_required=False):
-        p.add_argument("path", help="checkpoint folder, prefix, or any of its files")
+    def common(p, outputs_required=False, many=False):
+        if many:  # freeze and export: several PATHs (or globs) make a batch (core.cli_batch)
+            p.add_argument("path", nargs="+", help="checkpoint folders, prefixes, any of their files, or globs")
+        else:
+            p.add_argument("path", help="checkpoint folder, prefix, or any of its files")
         p.add_argument("--step", type=int, help="checkpoint step to use (default: the latest)")
         p.add_argument("--checkpoint", metavar="PREFIX", default="",
                        help="the checkpoint of a .pb/.pbtxt/.meta graph (freeze_graph's --input_checkpoint; "
@@ -110,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     _freeze_flags(p, preview_only=True)
     p = sub.add_parser("freeze", help="freeze the outputs' subgraph into one .pb", epilog=EXIT_CODES)
-    common(p)
+    common(p, many=True)
     _freeze_flags(p)
+    batch_flags(p)
     p = sub.add_parser("verify", help="compare a frozen .pb with its checkpoint on the same inputs", epilog=EXIT_CODES)
     common(p)
     p.add_argument("frozen", metavar="OUT.pb", help="the frozen graph to check")
@@ -122,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     surgery_flags(p)
     p = sub.add_parser("export", help="export the outputs' subgraph as a SavedModel, TFLite or ONNX model",
                        epilog=EXIT_CODES)
-    common(p)
+    common(p, many=True)
     _export_flags(p)
+    batch_flags(p)
     p = sub.add_parser("compare", help="compare every intermediate tensor of an exported model with the original's")
     common(p)
     p.add_argument("artifact", metavar="ARTIFACT", help="a frozen .pb/.pbtxt, a SavedModel folder, a .tflite or an .onnx")
@@ -172,7 +180,8 @@ def _tolerance_flags(p) -> None:
 
 
 def _export_flags(p) -> None:
-    p.add_argument("--to", required=True, choices=("savedmodel", "tflite", "onnx"), help="the format to write")
+    p.add_argument("--to", choices=("savedmodel", "tflite", "onnx"), help="the format to write (required "
+                   "unless a --recipe names it)")
     _freeze_flags(p, preview_only=True)
     _writing_flags(p, "OUT", "the input")
     p.add_argument("--keep-variables", action="store_true",
@@ -202,18 +211,9 @@ def surgery_options(args) -> tuple[list, dict]:
 
 
 def _options(args):
-    from .freeze import FreezeOptions
+    from .options_map import freeze_options_from_args
 
-    rewires, binds = surgery_options(args)
-    outputs = [o.strip() for o in (args.outputs or "").split(",") if o.strip()]
-    return FreezeOptions(
-        outputs=outputs, output_path=getattr(args, "output", None) or "",
-        clear_devices=not getattr(args, "keep_devices", False), use_ema=args.use_ema,
-        allow_vars=args.allow_vars, deny_vars=args.deny_vars, drop_training_deps=not args.keep_training_deps,
-        remove_training_nodes=not getattr(args, "keep_identity", False), verify=not getattr(args, "no_verify", False),
-        overwrite=getattr(args, "overwrite", False), verify_inputs=getattr(args, "inputs", None),
-        atol=getattr(args, "atol", None), rtol=getattr(args, "rtol", None),
-        verify_timeout=getattr(args, "verify_timeout", None), rewires=rewires, binds=binds)
+    return freeze_options_from_args(args)
 
 
 def _open(args, progress, worker_first: bool = False):
@@ -257,10 +257,6 @@ def _need_outputs(model, args) -> None:
                        else "Run `tf-freezer inspect` to look at the graph.")
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.2f} MB" if n >= 10_000 else f"{n:,} bytes"
-
-
 def cmd_inspect(args, progress) -> int:
     """The graph part is printed as soon as it is parsed, before TensorFlow has loaded (seconds) for
     the checkpoint part; `--json` prints everything at once."""
@@ -299,13 +295,13 @@ def _graph_lines(model) -> list[str]:
 def _variable_lines(model) -> list[str]:
     s = model.summary()
     v = s["variables"]
-    lines = [f"variables: {v['count']} in the graph ({_mb(v['bytes'])}); checkpoint holds "
-             f"{s['checkpoint_tensors']['count']} tensors ({_mb(s['checkpoint_tensors']['bytes'])})"]
+    lines = [f"variables: {v['count']} in the graph ({format_bytes(v['bytes'])}); checkpoint holds "
+             f"{s['checkpoint_tensors']['count']} tensors ({format_bytes(s['checkpoint_tensors']['bytes'])})"]
     if s["has_ema"]:
         lines.append("moving averages: present (freeze with --use-ema to use them)")
     for tensor in s.get("tensors", []):
         shape = "(" + ", ".join(map(str, tensor["shape"])) + ")"
-        lines.append(f"  {tensor['key']:60} {tensor['dtype']:10} {shape:20} {_mb(tensor['nbytes'])}")
+        lines.append(f"  {tensor['key']:60} {tensor['dtype']:10} {shape:20} {format_bytes(tensor['nbytes'])}")
     return lines
 
 
@@ -317,8 +313,8 @@ def cmd_preview(args, progress) -> int:
     lines = [f"outputs: {', '.join(p.outputs)}",
              f"kept {p.kept:,} of {p.kept + p.removed:,} nodes; removed {p.removed:,}",
              "removed by op: " + ", ".join(f"{op} {n}" for op, n in list(p.removed_by_op.items())[:10]),
-             f"variables to constants: {p.variables} ({_mb(p.variable_bytes)})",
-             f"estimated .pb size: {_mb(p.estimated_bytes)}"]
+             f"variables to constants: {p.variables} ({format_bytes(p.variable_bytes)})",
+             f"estimated .pb size: {format_bytes(p.estimated_bytes)}"]
     for w in p.warnings:
         lines.append(f"warning: {w.message} Fix: {w.fix}")
     _print(args, data, "\n".join(lines))
@@ -331,7 +327,7 @@ def cmd_freeze(args, progress) -> int:
     from .isolate import ModelRef, isolated, warm_up
     from .opscan import parse_allowed
 
-    options = _options(args)
+    options = command_options(args)
     if not args.no_verify and args.outputs and args.outputs.strip(","):
         # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure):
         # so the whole freeze runs in the worker process, where that is one line and exit 1 instead
@@ -350,8 +346,8 @@ def cmd_freeze(args, progress) -> int:
         sys.stderr.writelines(training_default_notes(model, options))
         result = _refused_on_failure(args, progress, lambda: FreezeJob(model, options).run(progress))
     data = result.to_json()
-    lines = [f"wrote {result.output} ({_mb(result.output_bytes)}) in {result.seconds:.2f} s",
-             f"variables converted: {result.variables_converted} ({_mb(result.variable_bytes)}); "
+    lines = [f"wrote {result.output} ({format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
+             f"variables converted: {result.variables_converted} ({format_bytes(result.variable_bytes)}); "
              f"ops {result.ops_before:,} -> {result.ops_after:,}"]
     lines += [f"warning: {w}" for w in result.warnings]
     if result.verify is not None:
@@ -446,21 +442,20 @@ def cmd_verify(args, progress) -> int:
 
 
 def cmd_export(args, progress) -> int:
-    from .export import FORMATS, ExportJob, ExportOptions, default_export_path, parse_input_shape
+    from .export import FORMATS, ExportJob, default_export_path
     from .isolate import isolated, warm_up
 
+    if not args.to:
+        raise _Usage("tf-freezer export: the following arguments are required: --to (or --recipe R.toml)")
     warm_up()  # the export runs in the worker process (see below); it imports TensorFlow meanwhile
     model = _open(args, progress, worker_first=True)
     _need_outputs(model, args)
-    freeze = _options(args)
-    freeze.output_path = freeze.output_path or default_export_path(model, args.to)
-    options = ExportOptions(to=args.to, freeze=freeze, opset=args.opset, batch_size=args.batch_size,
-                            input_shapes=dict(parse_input_shape(spec) for spec in args.input_shape),
-                            tflite_optimize=args.optimize, keep_variables=args.keep_variables)
+    options = command_options(args)
+    options.freeze.output_path = options.freeze.output_path or default_export_path(model, args.to)
     # The converters (TFLite's MLIR, tf2onnx) and the runtimes that verify an export are TensorFlow
     # code a malformed graph can abort, not only a Session: the whole export runs in the worker.
     result = _refused_on_failure(args, progress, lambda: isolated(ExportJob(model, options)).run(progress))
-    lines = [f"wrote {result.output} ({FORMATS[result.format]}, {_mb(result.output_bytes)}) in {result.seconds:.2f} s",
+    lines = [f"wrote {result.output} ({FORMATS[result.format]}, {format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
              "inputs: " + (", ".join(f"{name} {kind}" for name, kind in result.inputs.items()) or "none"),
              "outputs: " + ", ".join(result.outputs)]
     if result.variables_kept:
@@ -563,12 +558,15 @@ def _looks_like_path(word: str) -> bool:
 def _native_stderr_quieted(keep: bool):
     """TensorFlow's C++ runtime logs to file descriptor 2 whenever a session starts ("Could not find
     cuda drivers", absl notices), whatever TF_CPP_MIN_LOG_LEVEL says. Our own lines go to the real
-    stderr; the runtime's go through a small filter process (--debug shows them all instead) that
-    drops them, except TensorFlow's fatal line: when TensorFlow aborts this process on a file's
-    content (a CHECK failure), its "Check failed" line still reaches the user, as one line, though
-    nothing in this process survives to say it. Only when sys.stderr is the process's own (a test's
-    captured stderr is left alone)."""
+    stderr; the runtime's go to the supervisor (core.supervise) or, when main() runs unsupervised, a
+    small filter process (--debug shows them all instead) that drops them, except TensorFlow's fatal
+    line: when TensorFlow aborts this process on a file's content (a CHECK failure), its "Check
+    failed" line still reaches the user, as one line, though nothing in this process survives to say
+    it. Only when sys.stderr is the process's own (a test's captured stderr is left alone)."""
+    supervisor = native_stderr_fd()  # under core.supervise, its pipe takes the sieve's place
     if keep or sys.stderr is not sys.__stderr__:
+        if supervisor is not None:
+            os.close(supervisor)
         yield
         return
     try:
@@ -577,15 +575,20 @@ def _native_stderr_quieted(keep: bool):
         yield
         return
     own = os.fdopen(original_fd, "w", buffering=1, encoding="utf-8", errors="replace")
-    read_end, write_end = os.pipe()
-    try:
-        sieve = subprocess.Popen([sys.executable, "-S", "-c", _SIEVE, _PACKAGE_ROOT], stdin=read_end,
-                                 stdout=original_fd, stderr=subprocess.DEVNULL)
-    except OSError:  # no second process to be had: the runtime's chatter goes nowhere
-        sieve = None
-    os.close(read_end)
+    sieve = None
+    if supervisor is not None:
+        write_end = supervisor
+    else:
+        read_end, write_end = os.pipe()
+        try:
+            sieve = subprocess.Popen([sys.executable, "-S", "-c", _SIEVE, _PACKAGE_ROOT], stdin=read_end,
+                                     stdout=original_fd, stderr=subprocess.DEVNULL)
+        except OSError:  # no second process to be had: the runtime's chatter goes nowhere
+            os.close(write_end)
+            write_end = os.open(os.devnull, os.O_WRONLY)
+        os.close(read_end)
     sys.stderr.flush()
-    os.dup2(write_end if sieve is not None else os.open(os.devnull, os.O_WRONLY), 2)
+    os.dup2(write_end, 2)
     os.close(write_end)
     sys.stderr = own
     try:
@@ -609,7 +612,17 @@ _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _dispatch(args) -> int:
     progress = StderrProgress(enabled=not args.quiet, always=args.progress)
     try:
+        if args.command in ("freeze", "export"):
+            if args.save_recipe:
+                return save_recipe_command(args)
+            if is_batch(args):
+                return batch_command(args, progress)
+            args.path = args.path[0]
         return COMMANDS[args.command](args, progress)
+    except _Usage as exc:
+        progress.finish()
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_USAGE
     except FreezerError as exc:
         progress.finish()
         if args.debug:
@@ -643,5 +656,7 @@ def _dispatch(args) -> int:
         return EXIT_ERROR
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m core.cli`: supervised like the `tf-freezer` command
+    from core.supervise import run
+
+    sys.exit(run(sys.argv[1:]))

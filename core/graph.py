@@ -13,7 +13,7 @@ import re
 import threading
 from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import contains
+from operator import contains, not_
 from typing import Iterable, Optional
 
 from .errors import FreezerError
@@ -69,6 +69,12 @@ def gc_paused():
 # ASCII text: no upper-case letters (so no \\D \\S \\W \\B \\A \\Z either), no escapes naming characters by code
 # (\\x41 is 'A'), no inline flags. Escaped punctuation, \\d \\s \\w \\b and back-references are fine.
 _CASE_FREE = re.compile(r"(?:[^A-Z\\(]|\\[dswb1-9\\.^$*+?()\[\]{}|/:_-]|\((?!\?))*")
+
+
+def _is_pattern_term(term: str) -> bool:
+    """An `op:` or regular-expression search term (see GraphModel.search), not a plain word."""
+    lowered = term.lower()
+    return lowered.startswith(("op:", "re:")) or (len(term) > 2 and term.startswith("/") and term.endswith("/"))
 
 
 def split_tensor_name(name: str) -> tuple[str, int]:
@@ -166,6 +172,7 @@ class GraphModel:
         with gc_paused():
             self._index(graph_def)
         self._lower_names: Optional[list[str]] = None
+        self._leaf_index: Optional[tuple[dict[str, list[int]], dict[str, list[int]]]] = None
         self._all_ascii: Optional[bool] = None
         self._scope_root: Optional[ScopeItem] = None
         self._scope_arrays = None
@@ -348,17 +355,102 @@ class GraphModel:
             self._lower_names = [n.lower() for n in self.names]
         return self._lower_names
 
-    def search(self, query: str) -> list[int]:
-        """Node ids matching a query.
+    @property
+    def leaf_index(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        """Node ids by lower-cased last name segment, and by the segment before it ('net/logits/BiasAdd'
+        is under 'biasadd' and 'logits'), in graph order. A graph has far fewer distinct segments than
+        nodes, so ranking tests each segment once instead of each name."""
+        if self._leaf_index is None:
+            with gc_paused():  # a list per segment: a collection would walk every object of the process
+                self._leaf_index = self._segment_lists()
+        return self._leaf_index
+
+    def _segment_lists(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        leaves: dict[str, list[int]] = {}
+        scopes: dict[str, list[int]] = {}
+        for i, name in enumerate(self.lower_names):
+            scope, _, leaf = name.rpartition("/")
+            ids = leaves.get(leaf)
+            if ids is None:
+                leaves[leaf] = [i]
+            else:
+                ids.append(i)
+            if scope:
+                segment = scope.rpartition("/")[2]
+                ids = scopes.get(segment)
+                if ids is None:
+                    scopes[segment] = [i]
+                else:
+                    ids.append(i)
+        return leaves, scopes
+
+    def search(self, query: str, hidden: Optional[bytes] = None) -> list[int]:
+        """Node ids matching a query, in graph order.
 
         Terms are ANDed: plain words match as case-insensitive substrings of the full name,
         `op:Softmax` matches the op type (case-insensitive, exact; `op:Conv*` for a prefix),
-        `re:pattern` or `/pattern/` is a regular expression searched in the full name.
+        `re:pattern` or `/pattern/` is a regular expression searched in the full name. `hidden`, one
+        byte per node, leaves out the nodes marked 1 (an empty query then gives all the others).
         Raises FreezerError on an invalid regular expression."""
         ids: Optional[list[int]] = None
         for term in query.split():
             ids = self._filter(term, ids)
+        if hidden is not None:
+            if ids is None:
+                return list(compress(range(len(self.names)), map(not_, hidden)))
+            return list(compress(ids, map(not_, map(hidden.__getitem__, ids))))
         return list(range(len(self.names))) if ids is None else ids
+
+    def rank(self, ids: list[int], query: str, demote: Optional[bytes] = None,
+             hidden: Optional[bytes] = None) -> list[int]:
+        """The matches of `query` (ids from `search`), best first: names that end with a plain term
+        as a whole ('logits' finds 'net/logits' before 'net/logits/BiasAdd'), then names whose last
+        segment contains a term, then nodes directly in a scope whose name contains one, then the
+        rest in graph order. Small groups put `demote`d nodes (one byte per node, 1 = training
+        machinery) last, then shallower names first. `hidden` is the mask `search` was given. `op:` and
+        regular-expression terms filter but do not rank."""
+        words = [t.lower() for t in query.split() if not _is_pattern_term(t)]
+        if not words or len(ids) < 2:
+            return list(ids)
+        leaves, scopes = self.leaf_index
+        lower = self.lower_names
+        # Taken (or left out): a node goes in one group only, and hidden nodes in none.
+        taken = bytearray(hidden) if hidden is not None else bytearray(len(self.names))
+        # A single plain word's hits all contain it, so they all are matches; with more terms they need not be.
+        plain = len(words) == len(query.split())
+        matched = set(ids) if len(words) > 1 or not plain else None
+
+        def take(found: Iterable[int]) -> list[int]:
+            group = [i for i in found if not taken[i] and (matched is None or i in matched)]
+            for i in group:
+                taken[i] = 1
+            return group
+
+        whole, in_leaf, in_scope = [], [], []
+        for word in words:
+            if "/" in word:  # a path tail: only whole-name matches rank it
+                tail = "/" + word
+                whole += take(i for i in ids if lower[i] == word or lower[i].endswith(tail))
+        for word in words:
+            if "/" not in word:
+                whole += take(leaves.get(word, ()))
+        for word in words:
+            if "/" not in word:
+                for leaf in [leaf for leaf in leaves if word in leaf]:
+                    in_leaf += take(leaves[leaf])
+        for word in words:
+            if "/" not in word:
+                for scope in [scope for scope in scopes if word in scope]:
+                    in_scope += take(scopes[scope])
+        groups = []
+        for group in (whole, in_leaf, in_scope):
+            if len(group) <= 5000:  # what shows first; a broad search's big groups stay in graph order
+                group.sort(key=lambda i: (bool(demote is not None and demote[i]), lower[i].count("/"), i))
+            else:
+                group.sort()
+            groups.append(group)
+        groups.append(list(compress(ids, map(not_, map(taken.__getitem__, ids)))))
+        return [i for group in groups for i in group]
 
     def _filter(self, term: str, ids: Optional[list[int]]) -> list[int]:
         candidates: Iterable[int] = range(len(self.names)) if ids is None else ids
@@ -464,14 +556,7 @@ class GraphModel:
         100k-node graph marks most of the tree, in milliseconds rather than a Python walk."""
         import numpy as np
 
-        self.scope_root  # noqa: B018 - builds the tree on first use
-        if self._scope_arrays is None:
-            parent = np.fromiter((item.parent.serial if item.parent is not None else 0 for item in self.scope_rows),
-                                 dtype=np.int64, count=len(self.scope_rows))
-            node_row = np.fromiter((item.serial for item in self.scope_items), dtype=np.int64,
-                                   count=len(self.scope_items))
-            self._scope_arrays = (parent, node_row)
-        parent, node_row = self._scope_arrays
+        parent, node_row = self._scope_parent_arrays()
         shown = np.zeros(len(parent), dtype=np.uint8)
         shown[0] = 1
         frontier = node_row[np.asarray(ids, dtype=np.int64)] if len(ids) else node_row[:0]
@@ -483,6 +568,34 @@ class GraphModel:
         rows = np.flatnonzero(shown)
         parents[parent[rows[rows != 0]]] = 1
         return shown.tobytes(), parents.tobytes()
+
+    def _scope_parent_arrays(self):
+        """(parent serial of each scope row, scope row serial of each node id) as numpy arrays, made once."""
+        import numpy as np
+
+        self.scope_root  # noqa: B018 - builds the tree on first use
+        if self._scope_arrays is None:
+            parent = np.fromiter((item.parent.serial if item.parent is not None else 0 for item in self.scope_rows),
+                                 dtype=np.int64, count=len(self.scope_rows))
+            node_row = np.fromiter((item.serial for item in self.scope_items), dtype=np.int64,
+                                   count=len(self.scope_items))
+            self._scope_arrays = (parent, node_row)
+        return self._scope_arrays
+
+    def scope_match_counts(self, ids: list[int]):
+        """How many of these node ids each scope row holds (itself and everything beneath), as a numpy
+        array by ScopeItem.serial: the tree's per-scope match counts. One vectorised step per level
+        of the deepest name, each a bincount of the matches' ancestors at that level."""
+        import numpy as np
+
+        parent, node_row = self._scope_parent_arrays()
+        rows = node_row[np.asarray(ids, dtype=np.int64)] if len(ids) else node_row[:0]
+        counts = np.bincount(rows, minlength=len(parent))
+        while rows.size:
+            rows = parent[rows]
+            rows = rows[rows != 0]
+            counts += np.bincount(rows, minlength=len(parent))
+        return counts
 
     def scope_item(self, i: int) -> ScopeItem:
         self.scope_root  # noqa: B018 - builds the tree on first use

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from .errors import FreezerError
 from .locate import prefix_of
+from .units import format_bytes
 
 _TEMP_SUFFIX = ".partial"
 
@@ -157,7 +158,7 @@ def write_atomically(path: str, data, *, overwrite: bool = False,
                 os.fsync(fh.fileno())
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
-                raise FreezerError(f"The disk holding {folder} is full ({size / 1e6:.1f} MB were to be written).",
+                raise FreezerError(f"The disk holding {folder} is full ({format_bytes(size)} were to be written).",
                                    "Free some space or choose another folder; nothing was written.") from None
             raise FreezerError(f"Cannot write to {folder}: {exc.strerror}.",
                                "Choose another folder; nothing was written.") from None

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QGraphicsItem, QGraphicsPathItem, QGra
                                QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWidget)
 
 from core.graph import split_tensor_name
+from core.units import format_bytes
 
 from .value_stats import ValueStatsView
 
@@ -35,14 +36,6 @@ KIND_LABELS = {
     "training": "training-only",
 }
 MAX_LINKS = 200
-
-
-def _fmt_bytes(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 class DetailsView(QTextBrowser):
@@ -105,7 +98,7 @@ class DetailsView(QTextBrowser):
             key = getattr(info, "key", "")
             rows.append(("Checkpoint key", esc(str(key))))
             rows.append(("Value", f"{esc(str(info.dtype))} {esc(_shape(info.shape))}, "
-                                  f"{_fmt_bytes(int(getattr(info, 'nbytes', 0) or 0))}"
+                                  f"{format_bytes(int(getattr(info, 'nbytes', 0) or 0))}"
                                   + (" — has an EMA shadow" if getattr(info, "has_ema", False) else "")))
         for spec in getattr(model, "inputs", []) or []:
             if getattr(spec, "node", None) == d.name:
@@ -150,7 +143,7 @@ def _table(rows) -> str:
 
 
 # ----- neighbourhood picture ------------------------------------------------------------------------
-BOX_W, BOX_H, COL_GAP, ROW_GAP = 170.0, 34.0, 70.0, 10.0
+BOX_W, BOX_H, COL_GAP, ROW_GAP = 170.0, 48.0, 70.0, 10.0
 
 
 class _NodeBox(QGraphicsRectItem):
@@ -220,6 +213,8 @@ class NeighbourhoodView(QGraphicsView):
         small = QFont(font)
         small.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
         metrics = QFontMetrics(font)
+        small_metrics = QFontMetrics(small)
+        dim_colour = palette.color(QPalette.Disabled, QPalette.Text)
         columns: dict[int, list[int]] = {}
         for i in ids:
             columns.setdefault(layers[i], []).append(i)
@@ -265,15 +260,24 @@ class NeighbourhoodView(QGraphicsView):
             box.setPen(pen)
             box.setToolTip(f"{graph.names[i]}\n{graph.ops[i]}")
             scene.addItem(box)
-            label = QGraphicsSimpleTextItem(metrics.elidedText(graph.names[i].rsplit("/", 1)[-1],
-                                                               Qt.ElideMiddle, int(BOX_W - 10)), box)
+            # Three lines: the scope dimmed and cut from the left (its end tells boxes apart), the node's own
+            # name, its op. The box's tooltip has the full name.
+            scope, _, leaf = graph.names[i].rpartition("/")
+            top = rect.top() + 2
+            if scope:
+                path = QGraphicsSimpleTextItem(small_metrics.elidedText(scope + "/", Qt.ElideLeft, int(BOX_W - 10)), box)
+                path.setFont(small)
+                path.setBrush(QBrush(dim_colour))
+                path.setPos(rect.left() + 5, top)
+            top += small_metrics.height()
+            label = QGraphicsSimpleTextItem(metrics.elidedText(leaf, Qt.ElideMiddle, int(BOX_W - 10)), box)
             label.setFont(font)
             label.setBrush(QBrush(text_colour))
-            label.setPos(rect.left() + 5, rect.top() + 2)
+            label.setPos(rect.left() + 5, top)
             op = QGraphicsSimpleTextItem(graph.ops[i], box)
             op.setFont(small)
             op.setBrush(QBrush(QColor(colour)))
-            op.setPos(rect.left() + 5, rect.top() + 2 + metrics.height())
+            op.setPos(rect.left() + 5, top + metrics.height())
             self.boxes[i] = box
         bounds = scene.itemsBoundingRect().adjusted(-10, -10, 10, 10)
         scene.setSceneRect(bounds)

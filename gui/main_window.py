@@ -10,11 +10,11 @@ import os
 import time
 from typing import Callable, Optional
 
-from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QMainWindow, QMenu, QMessageBox, QPlainTextEdit,
-                               QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QToolButton,
+                               QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
 import core.tf
@@ -24,6 +24,7 @@ from core.graph import split_tensor_name
 from core.jobs import Job
 from core.opscan import DeniedOps
 from core.rewire import Rewire
+from core.units import format_bytes
 from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
 from .details import DetailsPane
@@ -32,8 +33,10 @@ from .export_dialog import TITLES as EXPORT_TITLES
 from .export_dialog import ExportDialog
 from .graph_view import GraphPane
 from .node_tree import NodeTreeModel, NodeTreeView
+from .open_dialog import OpenDialog
 from .panels import OptionsPanel, PreviewPanel, ResultPanel
 from .resources import SAMPLE, icon
+from .search_results import SearchResultsView
 from .surgery_widgets import FeedHereDialog, TensorChoice, default_placeholder_name, feedable_outputs
 from .variable_inspector import VariableInspector
 from .worker import CallJob, JobRunner, start_tensorflow_worker
@@ -42,9 +45,19 @@ ORGANISATION = "tf-freezer"
 APPLICATION = "tf-freezer"
 MAX_RECENT = 10
 SEARCH_DEBOUNCE_MS = 150
+SUGGESTION_ROWS = 6
 FREEZE_TIP = "Freeze the ticked outputs (Ctrl+Enter)"
 EXPORT_TIP = "Export the ticked outputs as a SavedModel, TFLite or ONNX model"
 EXPAND_LIMIT = 400  # expand every matched scope when there are at most this many of them
+
+
+def default_window_size(width: int, height: int) -> QSize:
+    """The first-run size on a screen whose free area is width x height: most of it (the tree, the details
+    and the preview all want room), never more than a comfortable 1800x1150 on a big monitor, and at
+    least 1024x700 where the screen has that, the smallest size the layout is made for."""
+    w = max(min(int(width * 0.88), 1800), min(1024, width))
+    h = max(min(int(height * 0.9), 1150), min(700, height))
+    return QSize(w, h)
 
 
 def settings() -> QSettings:
@@ -88,6 +101,7 @@ class _OpenAndIndex:
         graph = model.graph
         graph.scope_root  # noqa: B018 - lazily built properties
         graph.lower_names  # noqa: B018
+        graph.leaf_index  # noqa: B018 - what ranking the search's matches reads
         if len(graph.names):
             model.node_kind(0)
         self.job.check_cancelled()
@@ -109,6 +123,24 @@ class _SurgeryJob(Job):
         from core.surgery import operated
 
         return operated(self.model, self.rewires, self.binds, job=self)
+
+
+class _EscapeCancels(QObject):
+    """While a job runs, Esc in any widget of the window cancels it. The Cancel action's shortcut covers
+    the usual case; this covers the others: a focused widget that takes Esc for itself, and a window that
+    is not active (after a dialog closes on a display without a window manager, nothing reactivates it,
+    and window shortcuts then never fire). Installed on the application only while a job runs."""
+
+    def __init__(self, window: "MainWindow"):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.KeyPress and event.key() == Qt.Key_Escape and not event.modifiers() \
+                and isinstance(watched, QWidget) and watched.window() is self.window:
+            self.window.cancel_job()
+            return True
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -157,9 +189,16 @@ class MainWindow(QMainWindow):
         self._checkpoint_error = False  # that part failed: the graph stays on screen, freezing stays locked
         self._freeze_runner: Optional[JobRunner] = None
         self._freeze_options = None
+        self.recipe_path = ""  # the last recipe saved or opened: the file dialogs start there
+        self.recipe_options = None  # the last freeze's or export's options, for "Copy --recipe command…"
+        #: called as (save, default path) -> path or ''; the file dialog by default, replace in tests
+        self.ask_recipe_path: Callable[[bool, str], str] = self._ask_recipe_path_dialog
+        self.batch_dialog = None
         self._pending_open: Optional[tuple[str, Optional[int]]] = None
         self._opening: Optional[tuple[str, Optional[int]]] = None
         self._last_stage = ""
+        self._escape_cancels = _EscapeCancels(self)
+        self._escape_installed = False
         self._build_actions()
         self._build_ui()
         self.divergence = DivergenceFinder(self)
@@ -171,7 +210,7 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         self.open_action = QAction(icon("open"), "&Open…", self)
         self.open_action.setShortcut(QKeySequence.Open)
-        self.open_action.setToolTip("Open a checkpoint folder or file (Ctrl+O)")
+        self.open_action.setToolTip("Open a checkpoint, a model file or a model folder (Ctrl+O)")
         self.open_action.triggered.connect(self.open_dialog)
         self.open_folder_action = QAction("Open &Folder…", self)
         self.open_folder_action.triggered.connect(self.open_folder_dialog)
@@ -250,15 +289,26 @@ class MainWindow(QMainWindow):
         search_row.setContentsMargins(0, 0, 0, 0)
         search_row.addWidget(self.search_field, 1)
         search_row.addWidget(self.match_label)
+        self.hide_machinery = QCheckBox("Hide training machinery")
+        self.hide_machinery.setObjectName("hideMachinery")
+        self.hide_machinery.setToolTip("Leave optimizer steps and slots, gradients, moving averages, summaries, "
+                                       "saving and initialisation out of the tree and the search")
+        self.hide_machinery.toggled.connect(lambda _on: self.apply_search())
+        # Its label must not set the pane's minimum width: a narrow pane cuts the label, not the window.
+        self.hide_machinery.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self._machinery: Optional[tuple[object, bytearray]] = None  # (model, its machinery mask), made on first use
         self.suggestions = QListWidget()
         self.suggestions.setObjectName("suggestionList")
         self.suggestions.setToolTip("Ranked guesses for the model's outputs: tick one to pick it")
-        self.suggestions.setMaximumHeight(120)
         self.suggestions.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.suggestions.setTextElideMode(Qt.ElideMiddle)
         self.suggestions.itemChanged.connect(self._on_suggestion_changed)
         self.suggestions.itemClicked.connect(self._on_suggestion_clicked)
         self.tree_model = NodeTreeModel(self)
+        self.search_results = SearchResultsView(self.tree_model)
+        self.search_results.nodeActivated.connect(self.select_node)
+        self.search_results_title = QLabel("<b>Best matches</b>")
+        self.search_results_title.setToolTip(self.search_results.toolTip())
         self.tree = NodeTreeView()
         self.tree.setModel(self.tree_model)
         self.tree.setColumnWidth(0, 230)
@@ -272,6 +322,11 @@ class MainWindow(QMainWindow):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(4, 4, 4, 4)
         left_layout.addLayout(search_row)
+        left_layout.addWidget(self.hide_machinery)
+        left_layout.addWidget(self.search_results_title)
+        left_layout.addWidget(self.search_results)
+        self.search_results_title.hide()
+        self.search_results.hide()
         self.suggestions_title = QLabel("<b>Suggested outputs</b>")
         left_layout.addWidget(self.suggestions_title)
         left_layout.addWidget(self.suggestions)
@@ -338,21 +393,37 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.cancel_button)
         self.result_panel = ResultPanel()
+        self.result_panel.recipeCommandRequested.connect(self._copy_recipe_command)
+        self.result_panel.commandCopied.connect(
+            lambda command: self.statusBar().showMessage(f"Copied to the clipboard: {command}", 8000))
         right_content = QWidget()
         right_layout = QVBoxLayout(right_content)
         right_layout.setContentsMargins(4, 4, 4, 4)
         right_layout.addWidget(self.preview_panel)
         right_layout.addWidget(self.options_panel)
-        right_layout.addLayout(buttons)
-        right_layout.addWidget(self.progress_bar)
         right_layout.addWidget(self.result_panel)
         right_layout.addStretch(1)
-        right = self.right_scroll = QScrollArea()
-        right.setObjectName("rightPanel")
-        right.setWidgetResizable(True)
-        right.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        right.setWidget(right_content)
-        right.setFrameShape(QScrollArea.NoFrame)
+        scroll = self.right_scroll = QScrollArea()
+        scroll.setObjectName("rightPanel")
+        scroll.setWidgetResizable(True)
+        # Narrower than its widgets, the pane scrolls sideways rather than cutting their text off.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+        scroll.setWidget(right_content)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        # Freeze, Export, Cancel and the progress stay below the scrolling part: always in view, whatever
+        # the window's height and however long the preview and the options are.
+        footer = QWidget()
+        footer.setObjectName("freezeFooter")
+        footer_layout = QVBoxLayout(footer)
+        footer_layout.setContentsMargins(4, 2, 4, 4)
+        footer_layout.addLayout(buttons)
+        footer_layout.addWidget(self.progress_bar)
+        right = QWidget()
+        right_pane = QVBoxLayout(right)
+        right_pane.setContentsMargins(0, 0, 0, 0)
+        right_pane.setSpacing(0)
+        right_pane.addWidget(scroll, 1)
+        right_pane.addWidget(footer)
         right.setMinimumWidth(280)
 
         self.log_view = QPlainTextEdit()
@@ -398,6 +469,11 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
+        self.save_recipe_action = file_menu.addAction("Save &recipe…", self._save_recipe)
+        self.save_recipe_action.setObjectName("saveRecipeAction")
+        self.open_recipe_action = file_menu.addAction("Open r&ecipe…", self._open_recipe)
+        self.open_recipe_action.setObjectName("openRecipeAction")
+        file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = self.menuBar().addMenu("&Edit")
         edit_menu.addAction(self.find_action)
@@ -410,6 +486,8 @@ class MainWindow(QMainWindow):
         freeze_menu = self.menuBar().addMenu("F&reeze")
         freeze_menu.addAction(self.freeze_action)
         freeze_menu.addAction(self.cancel_action)
+        self.freeze_all_action = freeze_menu.addAction("Freeze &all steps…", self.freeze_all_steps)
+        self.freeze_all_action.setObjectName("freezeAllStepsAction")
         self.menuBar().addMenu(self.export_menu)
         help_menu = self.menuBar().addMenu("&Help")
         sample = help_menu.addAction("Open the &sample checkpoint")
@@ -433,12 +511,14 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            # First run: roomy, but never larger than the screen the window opens on.
-            screen = self.screen().availableGeometry() if self.screen() else None
-            width, height = 1400, 880
-            if screen is not None and screen.width() > 0:
-                width, height = min(width, int(screen.width() * 0.92)), min(height, int(screen.height() * 0.92))
-            self.resize(width, height)
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            if screen is not None and screen.availableGeometry().width() > 0:
+                available = screen.availableGeometry()
+                size = default_window_size(available.width(), available.height())
+                self.resize(size)
+                self.move(available.center() - self.rect().center())
+            else:
+                self.resize(1400, 880)
         state = s.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
@@ -528,16 +608,12 @@ class MainWindow(QMainWindow):
 
     # ===== open =================================================================================
     def open_dialog(self) -> None:
-        """A native dialog; any checkpoint file (.meta, .index, .data-*, checkpoint) opens its folder's
-        checkpoint, saved_model.pb its SavedModel. Use Open Folder for a folder."""
+        """Any checkpoint file (.meta, .index, .data-*, checkpoint) opens its folder's checkpoint,
+        saved_model.pb its SavedModel; a model folder typed or selected opens that folder."""
         start = self.model.location.folder if self.model is not None else (self.recent_files() or [""])[0]
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open checkpoint", os.path.dirname(start) if os.path.isfile(start) else start,
-            "TensorFlow models (checkpoint *.meta *.index *.data-* *.pb *.pbtxt *.keras *.h5);;"
-            "Checkpoints (checkpoint *.meta *.index *.data-*);;Frozen graphs and SavedModels (*.pb *.pbtxt);;"
-            "Keras models (*.keras *.h5);;All files (*)")
-        if path:
-            self.open_path(path)
+        dialog = OpenDialog(self, os.path.dirname(start) if os.path.isfile(start) else start)
+        if dialog.exec() == QDialog.Accepted and dialog.path():
+            self.open_path(dialog.path())
 
     def open_folder_dialog(self) -> None:
         start = self.model.location.folder if self.model is not None else ""
@@ -710,6 +786,16 @@ class MainWindow(QMainWindow):
             for r in range(root_rows):
                 self.tree.expand(self.tree_model.index(r, 0))
         self._fill_suggestions()
+        self._fit_suggestions()
+        self._show_search_results(None)
+        if self.hide_machinery.isChecked():
+            self.apply_search()
+        # A new graph starts at its top, with the suggestions in view: the view would keep the previous
+        # model's scroll position.
+        self.tree.scrollToTop()
+        self.tree.horizontalScrollBar().setValue(0)
+        self.suggestions.scrollToTop()
+        self.right_scroll.verticalScrollBar().setValue(0)
         self._fill_steps()
         self._fill_signatures()
         self._reset_surgery(model)
@@ -720,6 +806,8 @@ class MainWindow(QMainWindow):
         self.options_panel.set_ema_available(any(getattr(v, "has_ema", False) for v in model.variables.values()))
         self.options_panel.path_is_default = True
         self.options_panel.output_path.clear()
+        # Inputs for one model's verification name that model's tensors: another model would fail on them.
+        self.options_panel.verify_inputs.clear()
         self._export_paths = {}
         self.result_panel.clear()
         self.details.clear()
@@ -747,6 +835,14 @@ class MainWindow(QMainWindow):
         has = self.suggestions.count() > 0
         self.suggestions.setVisible(has)
         self.suggestions_title.setVisible(has)
+
+    def _fit_suggestions(self) -> None:
+        """Whole rows, up to SUGGESTION_ROWS of them: the list scrolls beyond that, and the tree keeps the
+        rest of the height."""
+        rows = min(self.suggestions.count(), SUGGESTION_ROWS)
+        if rows:
+            height = sum(self.suggestions.sizeHintForRow(r) for r in range(rows))
+            self.suggestions.setFixedHeight(height + 2 * self.suggestions.frameWidth() + 2)
 
     def _fill_steps(self) -> None:
         location = self.model.location
@@ -789,25 +885,51 @@ class MainWindow(QMainWindow):
         self.suggestions_title.hide()
 
     # ===== drag and drop ========================================================================
+    # A drop is taken as a copy (or a link), never as the move a file manager may propose: after a move
+    # the source deletes its files, and these are the user's checkpoints.
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self._dropped_path(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        if self._accept_drag(event):
+            self._set_drop_highlight(True)
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self._dropped_path(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        self._accept_drag(event)
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._set_drop_highlight(False)
+        super().dragLeaveEvent(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._set_drop_highlight(False)
         path = self._dropped_path(event.mimeData())
-        if path:
-            event.acceptProposedAction()
+        if path and self._accept_drag(event):
             self.open_path(path)
         else:
             event.ignore()
+
+    def _accept_drag(self, event) -> bool:
+        if not self._dropped_path(event.mimeData()):
+            event.ignore()
+            return False
+        allowed = event.possibleActions()
+        action = Qt.CopyAction if allowed & Qt.CopyAction else Qt.LinkAction if allowed & Qt.LinkAction else None
+        if action is None:  # a source that can only move: refuse rather than let it delete the files
+            event.ignore()
+            return False
+        event.setDropAction(action)
+        event.accept()
+        return True
+
+    def _set_drop_highlight(self, on: bool) -> None:
+        """Outline the window while a checkpoint is dragged over it: this is where it can be dropped."""
+        central = self.centralWidget()
+        if bool(central.property("dropTarget")) == on:
+            return
+        central.setProperty("dropTarget", on)
+        central.setStyleSheet("QSplitter#verticalSplitter { border: 3px solid palette(highlight); }" if on else "")
+        if on:
+            self.statusBar().showMessage("Drop to open it.")
+        else:
+            self.statusBar().clearMessage()
 
     @staticmethod
     def _dropped_path(mime) -> Optional[str]:
@@ -827,26 +949,33 @@ class MainWindow(QMainWindow):
         self.search_timer.start()
 
     def apply_search(self) -> None:
-        """Filter the tree to the matches of the search field (called after the debounce)."""
+        """Filter the tree to the matches of the search field (called after the debounce), list them
+        best first beside it and scroll the tree to the best one. "Hide training machinery" leaves
+        those nodes out of both, with or without a query."""
         self.search_timer.stop()
         if self.model is None:
             return
+        graph = self.model.graph
         query = self.search_field.text().strip()
+        hidden = self._machinery_mask() if self.hide_machinery.isChecked() else None
         if not query:
-            self.tree_model.set_filter(None)
+            shown = None if hidden is None else graph.search("", hidden)
+            self.tree_model.set_filter(shown, matches=False)
             self.graph_pane.set_matches(None)
-            self.match_label.clear()
+            self._show_search_results(None)
+            self.match_label.setText("" if shown is None else f"{len(shown)} of {len(graph.names)} nodes")
             self.search_field.setToolTip("")
             self._reselect()
-            self.searchApplied.emit(len(self.model.graph.names))
+            self.searchApplied.emit(len(graph.names) if shown is None else len(shown))
             return
         started = time.perf_counter()
         try:
-            ids = self.model.graph.search(query)
+            ids = graph.search(query, hidden)
         except FreezerError as exc:
             self.match_label.setText("<span style='color:#d64545'>invalid pattern</span>")
             self.search_field.setToolTip(exc.line())
             return
+        ranked = graph.rank(ids, query, demote=self.model.training_mask, hidden=hidden)
         searched = time.perf_counter()
         self.tree_model.set_filter(ids)
         self.graph_pane.set_matches(ids, self.model.graph.names)
@@ -857,6 +986,10 @@ class MainWindow(QMainWindow):
         elif self.tree_model.rowCount() <= 3:
             for r in range(self.tree_model.rowCount()):
                 self.tree.expand(self.tree_model.index(r, 0))
+        self._show_search_results(ranked)
+        self._reselect()
+        if ranked:
+            self.tree.reveal(self.tree_model.index_for_node(ranked[0]), select=False)
         done = time.perf_counter()
         self.timings["search"] = searched - started
         self.timings["search+tree"] = done - started
@@ -865,8 +998,29 @@ class MainWindow(QMainWindow):
         self.match_label.setToolTip(f"search {1000 * (searched - started):.1f} ms, "
                                     f"tree {1000 * (done - searched):.1f} ms")
         self.search_field.setToolTip("")
-        self._reselect()
         self.searchApplied.emit(count)
+
+    def _show_search_results(self, ranked: Optional[list[int]]) -> None:
+        """The ranked list while a query is on; the suggestions otherwise (a search is looking for
+        something else, and the tree needs the height)."""
+        searching = ranked is not None
+        self.search_results.set_results(self.model.graph, ranked or [])
+        shown = self.search_results.results.rowCount()
+        self.search_results_title.setText("<b>Best matches</b>" if not ranked or shown == len(ranked) else
+                                          f"<b>Best {shown} of {len(ranked)} matches</b> (all of them in the tree)")
+        self.search_results.setVisible(searching)
+        self.search_results_title.setVisible(searching)
+        has_suggestions = self.suggestions.count() > 0
+        self.suggestions.setVisible(has_suggestions and not searching)
+        self.suggestions_title.setVisible(has_suggestions and not searching)
+
+    def _machinery_mask(self) -> bytearray:
+        """What "Hide training machinery" hides in the open model, made once per model."""
+        from core.analysis import machinery_mask
+
+        if self._machinery is None or self._machinery[0] is not self.model:
+            self._machinery = (self.model, machinery_mask(self.model.graph, self.model.training_mask))
+        return self._machinery[1]
 
     def _reselect(self) -> None:
         node = self.details._node
@@ -883,9 +1037,12 @@ class MainWindow(QMainWindow):
             self.search_field.blockSignals(True)
             self.search_field.clear()
             self.search_field.blockSignals(False)
-            self.search_timer.stop()
-            self.match_label.clear()
-            self.tree_model.set_filter(None)
+            if self.hide_machinery.isChecked() and self._machinery_mask()[node_id]:
+                self.hide_machinery.blockSignals(True)
+                self.hide_machinery.setChecked(False)
+                self.hide_machinery.blockSignals(False)
+                self.log(f"Showing the training machinery again: {self.model.graph.names[node_id]} is part of it.")
+            self.apply_search()
         index = self.tree_model.index_for_node(node_id)
         if index.isValid():
             self.tree.reveal(index)
@@ -898,6 +1055,8 @@ class MainWindow(QMainWindow):
         node = self.tree_model.node_id(current)
         if node >= 0:
             self.details.show_node(self.model, node)
+            if self.middle_tabs.currentWidget() is self.variables and self._graphless_reason() == "":
+                self.middle_tabs.setCurrentWidget(self.details)  # a node picked in the tree: show it
             self.graph_pane.select_name(self.model.graph.names[node])
 
     def _on_graph_node(self, name: str) -> None:
@@ -1053,8 +1212,9 @@ class MainWindow(QMainWindow):
         action = self._fix_actions.get(code)
         if action is None:
             return
+        text = self.preview_panel.fixable.get(code, "")
         action()
-        self.log(f"Applied the fix for '{code}'.")
+        self.log(f"Applied the suggested fix: {text}." if text else "Applied the suggested fix.")
         self._schedule_preview()
 
     # ===== graph surgery: feed here, bind flags =================================================
@@ -1322,7 +1482,7 @@ class MainWindow(QMainWindow):
         except FreezerError as exc:
             self.report_error("Cannot freeze", exc)
             return
-        self._freeze_options = options
+        self._freeze_options = self.recipe_options = options
         self._freeze_command = command_line(self.model, options)
         self.result_panel.clear()
         self.start_tensorflow_job(job, "freeze", f"Freezing {', '.join(outputs)} -> {options.output_path}",
@@ -1384,7 +1544,7 @@ class MainWindow(QMainWindow):
             return
         self.timings["freeze"] = runner.seconds
         self.result_panel.show_result(result, self._freeze_command)
-        QTimer.singleShot(0, lambda: self.right_scroll.ensureWidgetVisible(self.result_panel, 0, 0))
+        QTimer.singleShot(0, self.scroll_to_result)
         status = _verify_status(result.verify)
         self.log(f"Wrote {result.output}: {result.variables_converted} variables converted, ops "
                  f"{result.ops_before} -> {result.ops_after}, {result.seconds:.2f} s, {status}.")
@@ -1474,7 +1634,7 @@ class MainWindow(QMainWindow):
         except FreezerError as exc:
             self.report_error(f"Cannot export to {title}", exc)
             return
-        self._freeze_command = command
+        self._freeze_command, self.recipe_options = command, options
         self.result_panel.clear()
         self.start_tensorflow_job(job, f"export-{fmt}", f"Exporting {', '.join(outputs)} to {title}: {path}",
                                   self._on_exported, lambda runner, e: self._on_export_failed(runner, e, title),
@@ -1494,9 +1654,9 @@ class MainWindow(QMainWindow):
         title = EXPORT_TITLES.get(result.format, result.format)
         self.timings[f"export-{result.format}"] = runner.seconds
         self.result_panel.show_export(result, self._freeze_command)
-        QTimer.singleShot(0, lambda: self.right_scroll.ensureWidgetVisible(self.result_panel, 0, 0))
+        QTimer.singleShot(0, self.scroll_to_result)
         status = _verify_status(result.verify)
-        self.log(f"Wrote the {title} model {result.output} ({result.output_bytes:,} bytes), "
+        self.log(f"Wrote the {title} model {result.output} ({format_bytes(result.output_bytes)}), "
                  f"{result.seconds:.2f} s, {status}.")
         self._log_checks(result)
         self.statusBar().showMessage(f"Exported to {result.output} ({status}).", 10000)
@@ -1521,6 +1681,13 @@ class MainWindow(QMainWindow):
         self.log(f"{title} export cancelled; nothing was written.")
         self.statusBar().showMessage("Export cancelled.", 5000)
         self.exportCancelled.emit()
+
+    def scroll_to_result(self) -> None:
+        """Bring the result panel into view, scrolling the right pane down only (ensureWidgetVisible would
+        also scroll sideways when the pane is narrower than the panel, hiding the left edge of every line)."""
+        bar = self.right_scroll.verticalScrollBar()
+        bar.setValue(min(self.result_panel.y(), bar.maximum()))
+        self.right_scroll.horizontalScrollBar().setValue(0)
 
     # ===== progress, log, errors ================================================================
     def _show_progress(self, progress) -> None:
@@ -1587,6 +1754,8 @@ class MainWindow(QMainWindow):
 
     def _confirm_dialog(self, title: str, question: str) -> bool:
         answer = QMessageBox.question(self, title, question, QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        # Take the keyboard back from the closed dialog, so Esc reaches the job that starts next.
+        self.activateWindow()
         return answer == QMessageBox.Yes
 
     def _update_actions(self) -> None:
@@ -1608,17 +1777,64 @@ class MainWindow(QMainWindow):
         self.freeze_button.setEnabled(can_freeze)
         self.cancel_action.setEnabled(busy or opening)
         self.cancel_button.setEnabled(busy or opening)
+        if (busy or opening) != self._escape_installed:
+            app = QApplication.instance()
+            if busy or opening:
+                app.installEventFilter(self._escape_cancels)
+            else:
+                app.removeEventFilter(self._escape_cancels)
+            self._escape_installed = busy or opening
         self.options_panel.setEnabled(not busy)
         self.feed_action.setEnabled(self.model is not None and not busy)
         for action in self.export_actions.values():
             action.setEnabled(can_freeze)
+        self.save_recipe_action.setEnabled(can_freeze)
+        self.open_recipe_action.setEnabled(self.model is not None and not busy and not pending)
+        steps = self.model.location.steps if self.model is not None and self.model.format == "checkpoint" else []
+        self.freeze_all_action.setEnabled(can_freeze and len(steps) > 1 and not self.model.location.open_options)
         self.export_button.setEnabled(can_freeze)
+
+    # ===== recipes and batches (gui/recipe_actions.py, gui/batch_dialog.py) ======================
+    def _ask_recipe_path_dialog(self, save: bool, default: str) -> str:
+        from .recipe_actions import ask_recipe_path
+
+        return ask_recipe_path(self, save, default)
+
+    def _save_recipe(self) -> str:
+        from .recipe_actions import save_recipe_as
+
+        return save_recipe_as(self)
+
+    def _open_recipe(self, path: str = ""):
+        from .recipe_actions import open_recipe
+
+        return open_recipe(self, path)
+
+    def _copy_recipe_command(self) -> str:
+        from .recipe_actions import copy_recipe_command
+
+        return copy_recipe_command(self)
+
+    def freeze_all_steps(self):
+        """Freeze every step of the open checkpoint's folder with these options, in a dialog."""
+        from .batch_dialog import BatchDialog
+        from .recipe_actions import panel_options
+
+        options = panel_options(self)
+        if options is None:
+            return None
+        options.output_path = ""
+        self.batch_dialog = BatchDialog(self.model.location.folder, options, self)
+        self.batch_dialog.open()
+        return self.batch_dialog
 
     # ===== closing ==============================================================================
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.save_settings()
         if self._surgery_runner is not None:
             self._surgery_runner.detach()
+        if self.batch_dialog is not None:
+            self.batch_dialog.reject()  # cancels a running batch: its workers remove their temp files
         runner = self._freeze_runner
         if runner is not None:
             # Let the job remove its temporary file before the process goes away.

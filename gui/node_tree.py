@@ -50,6 +50,8 @@ class NodeTreeModel(QAbstractItemModel):
         self._parents: bytes = b""  # with a filter: 1 per scope row with a shown child
         self._filtered: dict[int, list] = {}  # id(item) -> its visible children, made on first ask
         self._filtered_row: dict[int, int] = {}  # id(item) -> its row among its parent's visible children
+        self._counts = None  # with a filter: shown nodes at or beneath each scope row, by serial (numpy)
+        self._count_word = ("match", "matches")  # what the counts are of: a search's matches, or shown nodes
         self._output_text: dict[int, str] = {}
         self._marks: dict[int, tuple[object, str]] = {}  # node id -> (background QColor, tooltip line)
         self._in_reset = False
@@ -67,6 +69,7 @@ class NodeTreeModel(QAbstractItemModel):
         self._checked = {}
         self._loaded = {}
         self._visible, self._filtered, self._filtered_row = None, {}, {}
+        self._counts = None
         self._output_text = {}
         self._marks = {}
         self._end_reset()
@@ -78,15 +81,19 @@ class NodeTreeModel(QAbstractItemModel):
         self._marks = dict(marks)
         self.layoutChanged.emit()
 
-    def set_filter(self, ids: Optional[list[int]]) -> None:
-        """Show only these node ids and their ancestors; None shows everything."""
+    def set_filter(self, ids: Optional[list[int]], matches: bool = True) -> None:
+        """Show only these node ids and their ancestors; None shows everything. Scope rows then count
+        what they hold of these ids: search matches, or (`matches` False) the nodes left shown."""
         self.beginResetModel()
         self._loaded = {}
         self._filtered, self._filtered_row = {}, {}
+        self._count_word = ("match", "matches") if matches else ("node", "nodes")
         if ids is None or self.graph is None or len(ids) == len(self.graph.names):
             self._visible = None  # everything matches: no filter at all
+            self._counts = None
         else:
             self._visible, self._parents = self.graph.scope_visibility(ids)
+            self._counts = self.graph.scope_match_counts(ids)
         self._end_reset()
 
     def _end_reset(self) -> None:
@@ -287,8 +294,7 @@ class NodeTreeModel(QAbstractItemModel):
                 return item.label
             if node < 0:
                 if column == 1:
-                    count = item.descendant_count
-                    return f"{count} node{'s' if count != 1 else ''}"
+                    return self._count_text(item)
                 return None
             if column == 1:
                 return self.graph.ops[node]
@@ -303,6 +309,8 @@ class NodeTreeModel(QAbstractItemModel):
             return icon(self.kind(node) or "op")
         if role == Qt.ToolTipRole:
             if node < 0:
+                if self._counts is not None:
+                    return f"{item.path}/ ({self._count_text(item)} of {item.descendant_count} nodes)"
                 return f"{item.path}/ ({item.descendant_count} nodes)"
             tip = f"{item.path}  [{self.graph.ops[node]}]"
             kind = self.kind(node)
@@ -339,6 +347,14 @@ class NodeTreeModel(QAbstractItemModel):
         self.dataChanged.emit(index, index, [Qt.CheckStateRole])
         self.checkedChanged.emit()
         return True
+
+    def _count_text(self, item) -> str:
+        """'41 nodes' for a scope; with a filter, what it holds of the filter's ids ('3 matches')."""
+        if self._counts is None:
+            count, (one, many) = item.descendant_count, ("node", "nodes")
+        else:
+            count, (one, many) = int(self._counts[item.serial]), self._count_word
+        return f"{count} {one if count == 1 else many}"
 
     def kind(self, node_id: int) -> str:
         try:
@@ -401,8 +417,8 @@ class NodeTreeView(QTreeView):
         self.setAcceptDrops(False)
         self.header().setStretchLastSection(True)
 
-    def reveal(self, index: QModelIndex) -> None:
-        """Expand the ancestors of index, select it and scroll to it."""
+    def reveal(self, index: QModelIndex, select: bool = True) -> None:
+        """Expand the ancestors of index, select it (unless not `select`) and scroll to it."""
         if not index.isValid():
             return
         parent = index.parent()
@@ -412,5 +428,6 @@ class NodeTreeView(QTreeView):
             parent = parent.parent()
         for p in reversed(chain):
             self.expand(QModelIndex(p))
-        self.setCurrentIndex(index)
+        if select:
+            self.setCurrentIndex(index)
         self.scrollTo(index, QTreeView.PositionAtCenter)

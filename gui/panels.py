@@ -13,19 +13,9 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, Q
 
 from core.freeze import FreezeOptions
 from core.prune import PENDING_SIZES
+from core.units import format_bytes
 
 from .surgery_widgets import FlagBinder, RewireList
-
-
-def fmt_bytes(n: float) -> str:
-    n = float(n)
-    if n < 1024:
-        return f"{int(n)} bytes"
-    for unit in ("KB", "MB", "GB", "TB"):
-        n /= 1024
-        if n < 1024 or unit == "TB":
-            return f"{n:.2f} {unit}" if n < 10 else f"{n:.1f} {unit}"
-    return f"{n:.1f} TB"
 
 
 def _value_label(name: str) -> QLabel:
@@ -48,6 +38,7 @@ class PreviewPanel(QGroupBox):
         self.fixable: dict[str, str] = {}  # warning code -> button text, filled by the window
         self.preview = None
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.WrapLongRows)  # a narrow pane puts values under their labels
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.outputs_label = _value_label("previewOutputs")
         self.kept_label = _value_label("previewKept")
@@ -56,7 +47,14 @@ class PreviewPanel(QGroupBox):
         self.variables_label = _value_label("previewVariables")
         self.size_label = _value_label("previewEstimatedSize")
         form.addRow("Outputs:", self.outputs_label)
-        form.addRow("Ops kept:", self.kept_label)
+        # Pruning is all the preview runs; constant folding and the cleanup passes of the freeze remove
+        # more, so the result's count is lower and the label says which count this is.
+        kept_title = QLabel("Ops kept by pruning:")
+        kept_title.setToolTip("Nodes the ticked outputs need, before the freeze folds constants and removes "
+                              "Identity and training nodes: the frozen file usually has fewer (the result "
+                              "shows its count)")
+        self.kept_label.setToolTip(kept_title.toolTip())
+        form.addRow(kept_title, self.kept_label)
         form.addRow("Ops removed:", self.removed_label)
         form.addRow("Removed by op:", self.by_op_label)
         form.addRow("Variables → constants:", self.variables_label)
@@ -107,10 +105,10 @@ class PreviewPanel(QGroupBox):
         if PENDING_SIZES in getattr(preview, "pending", ()):
             # The sizes are in the checkpoint's index, which TensorFlow's reader reads.
             self.variables_label.setText(f"{preview.variables} (sizes: loading TensorFlow…)")
-            self.size_label.setText(f"{fmt_bytes(preview.estimated_bytes)} + variables (loading TensorFlow…)")
+            self.size_label.setText(f"{format_bytes(preview.estimated_bytes)} + variables (loading TensorFlow…)")
         else:
-            self.variables_label.setText(f"{preview.variables} ({fmt_bytes(preview.variable_bytes)})")
-            self.size_label.setText(fmt_bytes(preview.estimated_bytes))
+            self.variables_label.setText(f"{preview.variables} ({format_bytes(preview.variable_bytes)})")
+            self.size_label.setText(format_bytes(preview.estimated_bytes))
         if seconds is not None:
             self.setToolTip(f"Computed in {seconds * 1000:.1f} ms")
         self._show_warnings(preview.warnings, graph)
@@ -166,14 +164,19 @@ class OptionsPanel(QGroupBox):
         self.use_ema = QCheckBox("Use moving-average (EMA) values")
         self.use_ema.setChecked(defaults.use_ema)
         self.use_ema.setToolTip("Freeze the ExponentialMovingAverage shadow values instead of the raw weights")
-        self.drop_training_deps = QCheckBox("Drop training-only control dependencies")
+        self.drop_training_deps = QCheckBox("Drop training-only dependencies")
         self.drop_training_deps.setChecked(defaults.drop_training_deps)
         self.drop_training_deps.setToolTip("Cut update ops (batch-norm moving averages, optimizer steps) "
                                            "pulled in through control dependencies")
-        self.remove_training_nodes = QCheckBox("Remove training nodes (Identity, CheckNumerics)")
+        # Short labels keep the pane usable at 1024 pixels wide; the tooltips say the rest.
+        self.remove_training_nodes = QCheckBox("Remove training nodes")
         self.remove_training_nodes.setChecked(defaults.remove_training_nodes)
-        self.verify = QCheckBox("Verify the frozen graph against the checkpoint")
+        self.remove_training_nodes.setToolTip("Drop Identity and CheckNumerics nodes, as TensorFlow's "
+                                              "graph_util.remove_training_nodes does")
+        self.verify = QCheckBox("Verify against the checkpoint")
         self.verify.setChecked(defaults.verify)
+        self.verify.setToolTip("Run the frozen graph and the checkpoint on the same inputs and compare "
+                               "their outputs")
         self.allow_vars = QLineEdit()
         self.allow_vars.setObjectName("allowVarsField")
         self.allow_vars.setPlaceholderText("regular expression (all variables when empty)")
@@ -222,6 +225,7 @@ class OptionsPanel(QGroupBox):
         self.flag_binder = FlagBinder()
         self.rewire_list = RewireList()
         form = QFormLayout(self)
+        form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         form.addRow("Bind training flags:", self.flag_binder)
         form.addRow("Rewired inputs:", self.rewire_list)
         form.addRow(self.clear_devices)
@@ -289,6 +293,30 @@ class OptionsPanel(QGroupBox):
         if path:
             self.verify_inputs.setText(path)
 
+    def set_options(self, options: FreezeOptions) -> list[str]:
+        """Show `options` (a recipe's): the reverse of options(). The binds of flags this graph does
+        not offer are returned, not shown."""
+        for box, value in ((self.clear_devices, options.clear_devices), (self.use_ema, options.use_ema),
+                           (self.drop_training_deps, options.drop_training_deps),
+                           (self.remove_training_nodes, options.remove_training_nodes), (self.verify, options.verify)):
+            box.setChecked(value)
+        self.allow_vars.setText(options.allow_vars or "")
+        self.deny_vars.setText(options.deny_vars or "")
+        self.verify_inputs.setText(options.verify_inputs or "")
+        for field, value in ((self.atol, options.atol), (self.rtol, options.rtol),
+                             (self.verify_timeout, options.verify_timeout)):
+            field.setText("" if value is None else f"{value:g}")
+        self.flag_binder.clear_binds()
+        offered = set(self.flag_binder.flags())
+        for name, value in options.binds.items():
+            if name in offered:
+                self.flag_binder.set_bound(name, value)
+        self.rewire_list.clear()
+        for rewire in options.rewires:
+            self.rewire_list.add(rewire)
+        self.changed.emit()
+        return [name for name in options.binds if name not in offered]
+
     def options(self, outputs: list[str], overwrite: bool = False) -> FreezeOptions:
         return FreezeOptions(
             outputs=list(outputs),
@@ -341,6 +369,10 @@ class ResultPanel(QGroupBox):
     divergeRequested = Signal()  # the user asked where the result stops matching (gui.divergence)
     cleared = Signal()
 
+    commandCopied = Signal(str)
+
+    recipeCommandRequested = Signal()  # "Copy --recipe command…": the window saves the recipe and copies
+
     def __init__(self, parent=None):
         super().__init__("Result", parent)
         self.setObjectName("resultPanel")
@@ -369,6 +401,11 @@ class ResultPanel(QGroupBox):
         self.copy_button.setObjectName("copyCommandButton")
         self.copy_button.setToolTip("Copy the equivalent `tf-freezer freeze …` command line")
         self.copy_button.clicked.connect(self.copy_command)
+        self.copy_recipe_button = QPushButton("Copy --recipe command…")
+        self.copy_recipe_button.setObjectName("copyRecipeCommandButton")
+        self.copy_recipe_button.setToolTip("Save these options as a recipe and copy the `tf-freezer … --recipe "
+                                           "R.toml` command that applies it to other checkpoints")
+        self.copy_recipe_button.clicked.connect(self.recipeCommandRequested)
         self.diverge_button = QPushButton("Find where it diverges")
         self.diverge_button.setObjectName("divergeButton")
         self.diverge_button.setToolTip("Compare every intermediate tensor of the result with the original's and "
@@ -384,6 +421,10 @@ class ResultPanel(QGroupBox):
         layout.addWidget(self.verify_label)
         layout.addWidget(self.table)
         layout.addLayout(buttons)
+        recipe_row = QHBoxLayout()  # a row of its own: the window's narrowest right pane has no room beside
+        recipe_row.addWidget(self.copy_recipe_button)
+        recipe_row.addStretch(1)
+        layout.addLayout(recipe_row)
         self.clear()
 
     def clear(self) -> None:
@@ -402,9 +443,10 @@ class ResultPanel(QGroupBox):
         self.command = command
         self.setTitle("Result")
         lines = [
-            f"<b>Wrote</b> {html.escape(str(result.output))} ({fmt_bytes(result.output_bytes)})",
-            f"Variables converted: {result.variables_converted} ({fmt_bytes(result.variable_bytes)})",
-            f"Ops: {result.ops_before} → {result.ops_after}",
+            f"<b>Wrote</b> {html.escape(str(result.output))} ({format_bytes(result.output_bytes)})",
+            f"Variables converted: {result.variables_converted} ({format_bytes(result.variable_bytes)})",
+            f"Ops: {result.ops_before} in the graph → {result.ops_after} in the frozen file "
+            "(after pruning, folding and cleanup)",
             f"Time: {result.seconds:.2f} s",
         ]
         self._finish(result, lines, "the frozen graph", command, "tf-freezer freeze")
@@ -418,7 +460,7 @@ class ResultPanel(QGroupBox):
         title = TITLES.get(result.format, result.format)
         self.setTitle(f"Result: {title} export")
         what = "folder" if os.path.isdir(str(result.output)) else "file"
-        lines = [f"<b>Wrote</b> {html.escape(str(result.output))} ({title} {what}, {fmt_bytes(result.output_bytes)})"]
+        lines = [f"<b>Wrote</b> {html.escape(str(result.output))} ({title} {what}, {format_bytes(result.output_bytes)})"]
         if result.inputs:
             lines.append("Inputs: " + ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in result.inputs.items()))
         if result.outputs:
@@ -444,6 +486,7 @@ class ResultPanel(QGroupBox):
         self._show_checks(result.verify, what)
         self.show_button.setEnabled(True)
         self.copy_button.setEnabled(bool(command))
+        self.copy_recipe_button.setEnabled(bool(command))
         self.copy_button.setToolTip(f"Copy the equivalent `{program} …` command line")
         self.show()
 
@@ -458,6 +501,7 @@ class ResultPanel(QGroupBox):
         self.diverge_button.show()
         self.show_button.setEnabled(False)
         self.copy_button.setEnabled(False)
+        self.copy_recipe_button.setEnabled(False)
         self.show()
 
     def _show_checks(self, verify, what: str) -> None:
@@ -490,3 +534,4 @@ class ResultPanel(QGroupBox):
     def copy_command(self) -> None:
         if self.command:
             QGuiApplication.clipboard().setText(self.command)
+            self.commandCopied.emit(self.command)

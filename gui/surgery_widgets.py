@@ -299,7 +299,8 @@ class FlagBinder(QWidget):
         self.grid = QGridLayout()
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setColumnStretch(1, 1)
-        self.empty_label = QLabel("<i>No training flags (is_training, keep_prob, …) in this graph.</i>")
+        # Until a graph is open there is nothing to say about its flags.
+        self.empty_label = QLabel("<i>Training flags (is_training, keep_prob, …) of the open graph appear here.</i>")
         self.empty_label.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -327,6 +328,7 @@ class FlagBinder(QWidget):
             self.grid.addWidget(box, row, 0)
             self.grid.addWidget(editor, row, 1)
             self._flags[name] = _Flag(name, dtype, box, editor)
+        self.empty_label.setText("<i>No training flags (is_training, keep_prob, …) in this graph.</i>")
         self.empty_label.setVisible(not flags)
 
     def _editor(self, name: str, dtype: str) -> QWidget:

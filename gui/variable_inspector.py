@@ -17,7 +17,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QMenu, QPushButton, QTableView, QVBoxLayout, QWidget)
 
-from .panels import fmt_bytes
+from core.units import format_bytes
+
 from .value_stats import ValueStatsView
 from .worker import CallJob, JobRunner
 
@@ -108,7 +109,7 @@ class TensorTableModel(QAbstractTableModel):
             if column == self.SHAPE:
                 return _shape(t.shape)
             if column == self.SIZE:
-                return fmt_bytes(t.nbytes) if t.nbytes or t.dtype != "string" else "?"
+                return format_bytes(t.nbytes) if t.nbytes or t.dtype != "string" else "?"
             if column == self.READ_BY:
                 names = [name for _, name in self._readers.get(t.key, [])]
                 return ", ".join(names) if names else "—"
@@ -199,17 +200,18 @@ class VariableInspector(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.ElideMiddle)
+        # Checkpoint keys differ at their ends ('.../weights/Momentum', '.../weights/ExponentialMovingAverage'):
+        # cut from the left so the end stays readable; the tooltip has the whole key.
+        self.table.setTextElideMode(Qt.ElideLeft)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         header = self.table.horizontalHeader()
-        # The name matters most and the pane is narrow: it keeps a readable width (the table scrolls
-        # sideways) and "Read by" takes what is left.
-        header.setSectionResizeMode(TensorTableModel.NAME, QHeaderView.Interactive)
-        header.resizeSection(TensorTableModel.NAME, 240)
+        # The two name columns share the width the pane has (the small columns fit their contents), so a
+        # wide pane shows whole names and a narrow one keeps their ends.
+        header.setSectionResizeMode(TensorTableModel.NAME, QHeaderView.Stretch)
+        header.setSectionResizeMode(TensorTableModel.READ_BY, QHeaderView.Stretch)
         for column in (TensorTableModel.DTYPE, TensorTableModel.SHAPE, TensorTableModel.SIZE):
             header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
-        header.setStretchLastSection(True)
         header.setMinimumSectionSize(60)
         self.table.doubleClicked.connect(self._on_double_click)
         self.export_button = QPushButton("Export to .npy…")
@@ -277,7 +279,7 @@ class VariableInspector(QWidget):
             self.message.setText("This model has no checkpoint: its values are already constants in the graph.")
         else:
             total = sum(t.nbytes for t in model.tensors.values())
-            self.message.setText(f"{len(model.tensors)} checkpoint tensors, {fmt_bytes(total)}. "
+            self.message.setText(f"{len(model.tensors)} checkpoint tensors, {format_bytes(total)}. "
                                  "Double-click one to find the variable that reads it.")
         self._update_buttons()
 
@@ -361,7 +363,7 @@ class VariableInspector(QWidget):
 
     def _on_exported(self, runner: JobRunner, path: str, nbytes: int) -> None:
         if runner is self._runner:
-            self.message.setText(f"Wrote {path} ({fmt_bytes(nbytes)}).")
+            self.message.setText(f"Wrote {path} ({format_bytes(nbytes)}).")
             self.exported.emit(path)
 
     def _on_failed(self, runner: JobRunner, exc) -> None:

@@ -173,3 +173,41 @@ def test_value_statistics_of_a_constant_and_of_special_values():
     odd = value_stats(np.array([np.nan, 1.0, np.inf, 3.0]), "x")
     assert (odd.count, odd.finite, odd.min, odd.max, odd.mean) == (4, 2, 1.0, 3.0, 2.0)
     assert not value_stats(np.array([b"a", b"b"], dtype=object), "s").numeric
+
+
+def test_training_mode_nodes_are_marked_in_the_training_tower_only(training_checkpoints):
+    from core.graph_layout import TRAINING, layout_preview
+    from core.load import open_checkpoint
+
+    spec = training_checkpoints["slim_towers"]
+    model = open_checkpoint(spec.prefix)
+    train_out = spec.notes["train_output"]
+    both = model.preview([train_out, spec.outputs[0]])
+    graph = model.graph
+    layout = layout_preview(both, _all_scopes(graph.names))
+    training = {b.key for b in layout.boxes if b.kind == TRAINING}
+    assert training and train_out in {b.key for b in layout.boxes if b.kind == "output"}
+    # Batch norm in the training tower computes on batch statistics; the eval tower's never does.
+    assert any(graph.ops[graph.index[k]].startswith("FusedBatchNorm") for k in training)
+    assert not {k for k in training if k.startswith("eval/")}
+    assert all(model.training_mode.in_training_mode(graph.index[k]) for k in training)
+
+
+def test_after_graph_surgery_the_drawing_is_the_operated_graph(opened, checkpoints):
+    """Binding is_training folds the dead cond branches: the drawing shows what the freeze writes then."""
+    from core.freeze import FreezeOptions
+    from core.graph_layout import layout_preview
+
+    model = opened("slim_cnn")
+    outputs = checkpoints["slim_cnn"].outputs
+    plain = layout_preview(model.preview(outputs), _all_scopes(model.graph.names))
+    preview = model.preview(outputs, FreezeOptions(outputs=outputs, binds={"is_training": False}))
+    operated = preview.model.graph
+    assert preview.model is not model
+    layout = layout_preview(preview, _all_scopes(operated.names))
+    kept = {operated.names[i] for i in range(len(operated)) if preview.kept_mask[i]}
+    assert set(_members(layout)) == kept
+    assert set(_members(layout)) != set(_members(plain))
+    ops = {operated.ops[operated.index[n]] for n in kept}
+    assert "Switch" not in ops and "Merge" not in ops
+    assert "Switch" in {model.graph.ops[model.graph.index[n]] for n in _members(plain)}

@@ -58,3 +58,55 @@ def test_details_and_neighbourhood(graph):
     assert d.op == "Softmax" and d.inputs and d.outputs[0][0] == "predictions:0"
     ids, edges = graph.neighbourhood(i, hops=2)
     assert i in ids and edges
+
+
+def test_rank_orders_whole_names_then_leaves_then_scopes(graph):
+    query = "weights"
+    ids = graph.search(query)
+    ranked = graph.rank(ids, query)
+    assert sorted(ranked) == sorted(ids)  # a reordering, nothing lost or added
+    leaves = [graph.names[i].rsplit("/", 1)[-1].lower() for i in ranked]
+    scopes = [graph.names[i].rsplit("/", 2)[-2].lower() if graph.names[i].count("/") else "" for i in ranked]
+    group = [0 if leaf == query else 1 if query in leaf else 2 if query in scope else 3
+             for leaf, scope in zip(leaves, scopes)]
+    assert group == sorted(group) and group[0] == 0 and 3 in group
+    # A path tail ranks the names that end with it first; op: and re: terms keep graph order.
+    tail = "conv1/weights"
+    first = graph.names[graph.rank(graph.search(tail), tail)[0]].lower()
+    assert first == tail or first.endswith("/" + tail)
+    assert graph.rank(graph.search("op:Conv2D"), "op:Conv2D") == graph.search("op:Conv2D")
+
+
+def test_hidden_nodes_leave_search_and_rank(graph):
+    hidden = bytearray(len(graph.names))
+    for i, name in enumerate(graph.names):
+        hidden[i] = name.startswith("gradients/")
+    ids = graph.search("weights", hidden)
+    assert ids and not [i for i in ids if hidden[i]]
+    assert sorted(graph.rank(ids, "weights", hidden=hidden)) == ids
+    assert graph.search("", hidden) == [i for i in range(len(graph.names)) if not hidden[i]]
+
+
+def test_scope_match_counts_count_every_match_beneath(graph):
+    ids = graph.search("weights")
+    counts = graph.scope_match_counts(ids)
+    matched = [graph.names[i] for i in ids]
+    for item in graph.scope_rows[1:]:
+        if item.node_id < 0:  # a scope: its matches are the names under its path
+            assert counts[item.serial] == sum(n.startswith(item.path + "/") for n in matched), item.path
+
+
+def test_machinery_mask_hides_training_but_keeps_the_model(checkpoints):
+    from core.analysis import machinery_mask
+
+    model = open_checkpoint(checkpoints["slim_cnn"].prefix)
+    graph = model.graph
+    mask = machinery_mask(graph, model.training_mask)
+    hidden = {n for i, n in enumerate(graph.names) if mask[i]}
+    assert any(n.startswith("gradients/") for n in hidden)
+    assert any("/Initializer/" in n for n in hidden)
+    for s in model.suggestions[:1]:
+        assert s.name not in hidden
+    assert not hidden & {i.node for i in model.inputs}
+    assert not [n for n in hidden if graph.ops[graph.index[n]] in ("VariableV2", "VarHandleOp")
+                and not any(p in n for p in ("Momentum", "Adam", "ExponentialMovingAverage", "global_step"))]

@@ -188,3 +188,19 @@ def test_value_statistics_in_details_and_variables_tab(opened, qtbot):
     qtbot.waitUntil(lambda: inspector.values.stats is not None, timeout=LAYOUT_TIMEOUT_MS)
     assert inspector.values.stats.source == key
     assert inspector.values.stats.mean == pytest.approx(other.mean())
+
+
+def test_zoom_pan_and_fit(opened, qtbot):
+    window = opened
+    pane, layout = _show_graph(window, qtbot)
+    view = pane.view
+    pane.actions_by_name["fit"].trigger()
+    fitted = view.transform().m11()
+    whole = view.mapFromScene(view.scene().itemsBoundingRect()).boundingRect()
+    assert view.viewport().rect().adjusted(-2, -2, 2, 2).contains(whole)  # Ctrl+0 shows everything
+    pane.actions_by_name["zoom-in"].trigger()
+    assert view.transform().m11() == pytest.approx(fitted * 1.25)
+    pane.actions_by_name["zoom-out"].trigger()
+    assert view.transform().m11() == pytest.approx(fitted)
+    assert [k.toString() for k in pane.actions_by_name["fit"].shortcuts()] == ["Ctrl+0"]
+    assert view.dragMode() == view.DragMode.ScrollHandDrag  # dragging pans

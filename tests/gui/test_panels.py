@@ -66,7 +66,7 @@ def test_result_panel_shows_failed_verification(qtbot):
     assert panel.table.rowCount() == 2
     assert panel.table.item(0, 1).text() == "0.25" and panel.table.item(1, 1).text() == ""
     assert panel.table.item(1, 4).text() == "not run"
-    assert "100 → 20" in panel.summary.text() and "careful" in panel.summary.text()
+    assert "100 in the graph → 20 in the frozen file" in panel.summary.text() and "careful" in panel.summary.text()
     panel.copy_button.click()
     from PySide6.QtGui import QGuiApplication
 
