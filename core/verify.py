@@ -9,6 +9,7 @@ to verify it. Never a silent success.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -138,10 +139,11 @@ def sink_outputs(graph_def) -> list[str]:
 # ----- the time limit (core.timelimit) ----------------------------------------------------------------
 def default_timeout(graph_def, nbytes: Optional[int] = None) -> float:
     """60 s, plus 1 s per 1,000 nodes and per 20 MB of the frozen graph: `nbytes`, its file's size, else
-    its constants' (ByteSize() would serialize the whole graph: 1.9 s and 400 MB on mlp400's)."""
+    its constants' (ByteSize() would serialize the whole graph: 1.9 s and 400 MB on mlp400's). Whole
+    seconds: the limit is printed ("timed out after 61 s") and is what --verify-timeout takes."""
     if nbytes is None:
         nbytes = sum(_declared_bytes(n.attr["value"].tensor) for n in graph_def.node if n.op == "Const")
-    return 60.0 + len(graph_def.node) / 1000 + nbytes / 20e6
+    return float(math.ceil(60.0 + len(graph_def.node) / 1000 + nbytes / 20e6))
 
 
 def _rejects_values(exc: BaseException) -> bool:
