@@ -108,9 +108,14 @@ class VerificationFailed(FreezerError):
 
     def __init__(self, result: VerifyResult):
         self.result = result
-        super().__init__(f"Not written: verification failed: {result.reason}.",
-                         f"Check the outputs and the preview's warnings (tolerance {result.tolerance}: --atol/--rtol "
-                         "set it; --no-verify writes the file anyway).")
+        if result.batch_probe == "failed" and all(c.ok for c in result.outputs):
+            # A wider tolerance would write the training-mode graph: the fix is another output or a bind.
+            hint = ("Freeze an output that computes in inference mode: the preview's training-mode warning names "
+                    "the eval tower or the flag to --bind (--no-verify writes the file anyway).")
+        else:
+            hint = (f"Check the outputs and the preview's warnings (tolerance {result.tolerance}: --atol/--rtol "
+                    "set it; --no-verify writes the file anyway).")
+        super().__init__(f"Not written: verification failed: {result.reason}.", hint)
 
     def __reduce__(self):  # through the worker process: rebuilt from its result
         return VerificationFailed, (self.result,)
