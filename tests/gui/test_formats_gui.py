@@ -42,10 +42,8 @@ def test_graphdef_folder_with_checkpoint_freezes_verified(window, qtbot, tmp_pat
 
 
 # The window opens what is dropped on it: rows that need --checkpoint have no drop equivalent, and the
-# signature picker (--signature, or a refusal for want of one) has its own test above; allow/deny lists
-# are the CLI's.
-WINDOW_ROWS = [r for r in SCENARIOS
-               if not r.open and "--signature" not in r.refused and set(r.options) <= {"verify_timeout"}]
+# signature picker (--signature, or a refusal for want of one) has its own test above.
+WINDOW_ROWS = [r for r in SCENARIOS if not r.open and "--signature" not in r.refused]
 
 
 @pytest.mark.parametrize("row", WINDOW_ROWS, ids=[r.name for r in WINDOW_ROWS])
@@ -61,8 +59,8 @@ def test_scenario_in_the_window(row, window, qtbot, tmp_path):
         assert window.suggestions.item(0).text().startswith(row.top + " ")
     for name in row.outputs:
         tick_and_preview(window, qtbot, frozen_output(name).split(":")[0])
-    if "verify_timeout" in row.options:
-        window.options_panel.verify_timeout.setText(f"{row.options['verify_timeout']:g}")
+    for name, value in row.options.items():  # the options panel's fields bear FreezeOptions' names
+        getattr(window.options_panel, name).setText(value if isinstance(value, str) else f"{value:g}")
     out = tmp_path / "window.pb"
     window.options_panel.output_path.setText(str(out))
     signal = window.freezeFailed if row.refused else window.freezeFinished
