@@ -65,8 +65,7 @@ def test_scenario_from_the_cli(row, built, tmp_path, capsys):
     flags = freeze_option_args(model, options) + verify_option_args(options)
     code = main(["freeze", model_built.path, "--outputs", ",".join(row.outputs), "-o", str(out), "-q", *flags])
     err = capsys.readouterr().err
-    with capsys.disabled():
-        print(f"\ntable: {row.name} | cli: {outcome(code, err)}")
+    print(f"\ntable: {row.name} | cli: {outcome(code, err)}")  # after readouterr: shown by -s
     if row.refused:
         assert code == 1 and row.refused in err and not out.exists(), err
         return
