@@ -9,6 +9,7 @@ to verify it. Never a silent success.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -107,9 +108,14 @@ class VerificationFailed(FreezerError):
 
     def __init__(self, result: VerifyResult):
         self.result = result
-        super().__init__(f"Not written: verification failed: {result.reason}.",
-                         f"Check the outputs and the preview's warnings (tolerance {result.tolerance}: --atol/--rtol "
-                         "set it; --no-verify writes the file anyway).")
+        if result.batch_probe == "failed" and all(c.ok for c in result.outputs):
+            # A wider tolerance would write the training-mode graph: the fix is another output or a bind.
+            hint = ("Freeze an output that computes in inference mode: the preview's training-mode warning names "
+                    "the eval tower or the flag to --bind (--no-verify writes the file anyway).")
+        else:
+            hint = (f"Check the outputs and the preview's warnings (tolerance {result.tolerance}: --atol/--rtol "
+                    "set it; --no-verify writes the file anyway).")
+        super().__init__(f"Not written: verification failed: {result.reason}.", hint)
 
     def __reduce__(self):  # through the worker process: rebuilt from its result
         return VerificationFailed, (self.result,)
@@ -138,10 +144,11 @@ def sink_outputs(graph_def) -> list[str]:
 # ----- the time limit (core.timelimit) ----------------------------------------------------------------
 def default_timeout(graph_def, nbytes: Optional[int] = None) -> float:
     """60 s, plus 1 s per 1,000 nodes and per 20 MB of the frozen graph: `nbytes`, its file's size, else
-    its constants' (ByteSize() would serialize the whole graph: 1.9 s and 400 MB on mlp400's)."""
+    its constants' (ByteSize() would serialize the whole graph: 1.9 s and 400 MB on mlp400's). Whole
+    seconds: the limit is printed ("timed out after 61 s") and is what --verify-timeout takes."""
     if nbytes is None:
         nbytes = sum(_declared_bytes(n.attr["value"].tensor) for n in graph_def.node if n.op == "Const")
-    return 60.0 + len(graph_def.node) / 1000 + nbytes / 20e6
+    return float(math.ceil(60.0 + len(graph_def.node) / 1000 + nbytes / 20e6))
 
 
 def _rejects_values(exc: BaseException) -> bool:

@@ -42,11 +42,14 @@ class Scenario:
     build: Callable[[Path], Built]
     outputs: list[str]  # --outputs, as the user types them
     top: Optional[str] = None  # the expected #1 suggestion (None: not checked)
-    verify: str = "ok"  # "ok", or words the verification's reason must contain
+    verify: str = "ok"  # "ok", or words of the reason it is written but not verified (exit 3)
     refused: str = ""  # words of the one-line error when tf-freezer must refuse (nothing is written)
     open: dict = field(default_factory=dict)  # OpenJob's checkpoint= / signature= (--checkpoint, --signature)
     options: dict = field(default_factory=dict)  # FreezeOptions fields (allow_vars=..., deny_vars=...)
     freeze_graph: dict = field(default_factory=dict)  # the same choices as freeze_graph's arguments
+    freeze_graph_writes: str = ""  # why a refused row's graph, which freeze_graph writes, is wrong at inference
+    exit: int = 0  # the CLI's exit code: 0 verified, 3 written but not verified (`verify`), 1 refused
+    flags: tuple[str, ...] = ()  # training flags Built.feeds feeds their inference value (exports bind them)
     notes: tuple[str, ...] = ()  # words the opened model's notes must contain
     variables: tuple[str, ...] = ()  # variables the frozen graph keeps (allow/deny lists): run restoring them
     source: str = ""  # the TensorFlow test (or user report) the row rebuilds
@@ -308,6 +311,42 @@ def only_pb(folder: Path) -> Built:
     return Built(str(Path(folder) / "zoo"), built.feeds, built.expected)
 
 
+# ----- the issue's training graphs and verification's hard cases ---------------------------------------
+def _checkpoint_built(prefix: str, feeds: dict, expected: dict) -> Built:
+    """A Saver checkpoint opened by its folder; freeze_graph takes its .meta and prefix."""
+    return Built(str(Path(prefix).parent), feeds, expected, prefix,
+                 {"input_meta_graph": prefix + ".meta", "input_binary": True, "input_checkpoint": prefix})
+
+
+def training(folder: Path, name: str, output: str, flags: dict = None) -> Built:
+    """A tests/training_checkpoints.py model; expected: the original graph's `output` in inference mode
+    (the eval tower, or its training flags fed their inference value `flags`)."""
+    from checkpoints import run_checkpoint
+    from training_checkpoints import ALL_BUILDERS
+
+    spec = ALL_BUILDERS[name](Path(folder))
+    feeds = {**spec.feeds, **{f"{k}:0": v for k, v in (flags or {}).items()}}
+    return _checkpoint_built(spec.prefix, feeds, {f"{output}:0": run_checkpoint(spec.prefix, feeds, [output])[0]})
+
+
+def trust(folder: Path, name: str, feeds: dict, output: str) -> Built:
+    """A tests/trust_models.py checkpoint; expected: the original graph's `output` on `feeds` (values a
+    user would feed)."""
+    from checkpoints import run_checkpoint
+    from trust_models import build_checkpoint
+
+    prefix = build_checkpoint(Path(folder), name)
+    return _checkpoint_built(prefix, feeds, {f"{output}:0": run_checkpoint(prefix, feeds, [output])[0]})
+
+
+def _records():
+    from trust_models import example
+
+    return np.array([example([1, 2, 3, 4], 1), example([0.5, -1, 0, 2], 0), example([3, 0, -2, 1], 2)], object)
+
+
+_EVAL, _INCEPTION = "eval/resnet_v1_50/predictions/Softmax", "InceptionV3/Predictions/Softmax"
+
 SCENARIOS: list[Scenario] = [
     Scenario("v2-saver-meta", tf1, ["y"], top="y", source="freeze_graph_test testFreezeMetaGraph"),
     Scenario("v1-saver-meta", partial(tf1, saver="v1"), ["y"], top="y",
@@ -385,6 +424,46 @@ SCENARIOS: list[Scenario] = [
              source="TF Serving's test models (saved_model_half_plus_two_cpu/00000123)"),
     Scenario("folder-with-only-a-pb", only_pb, ["y"], top="y", notes=("frozen_inference_graph.pb",),
              source="issue 10 point 13: a folder holding only a .pb"),
+    Scenario("slim-resnet-train-and-eval-towers", partial(training, name="slim_towers", output=_EVAL),
+             [_EVAL], top=_EVAL,
+             source="issue 10 point 1: a training tower and its eval/ tower (reuse=True, is_training=False)"),
+    Scenario("slim-inception-aux-logits-python-true", partial(training, name="slim_aux_logits", output=_INCEPTION),
+             [_INCEPTION], top=_INCEPTION, exit=1,
+             refused="outputs depend on the rest of the batch (batch norm in training mode?)",
+             freeze_graph_writes="its batch norm normalises with each batch's statistics (is_training=True is "
+                                 "built in): one image's class depends on the others fed with it",
+             source="issue 10 point 7: Inception with AuxLogits, built with is_training=True and no "
+                    "inference graph: refused (freeze_graph would write the training-mode graph)"),
+    Scenario("densenet-from-tf-data", partial(training, name="densenet_tfdata", output="densenet/logits/BiasAdd"),
+             ["densenet/logits/BiasAdd"],
+             top="densenet/logits/BiasAdd", source="issue 10 point 7: the train step's loss is never first"),
+    Scenario("is-training-default-true-v1-cond", partial(training, name="training_default", output="probs",
+                                                         flags={"is_training": False}),
+             ["probs"], top="probs", flags=("is_training",),
+             source="issue 10 point 2: placeholder_with_default(True) through v1 Switch/Merge"),
+    Scenario("is-training-default-true-v2-cond", partial(training, name="training_default_v2", output="probs",
+                                                         flags={"is_training": False}),
+             ["probs"], top="probs", flags=("is_training",),
+             source="issue 10 point 2: placeholder_with_default(True) through a v2 If"),
+    Scenario("keep-prob-default-half",
+             partial(training, name="keep_prob_default", output="probs", flags={"keep_prob": 1.0}),
+             ["probs"], top="probs", flags=("keep_prob",),
+             source="the MNIST tutorials' keep_prob = placeholder_with_default(0.5)"),
+    Scenario("seed-unknown-rank-int", partial(trust, name="seed",
+                                              feeds={"input_x:0": np.int32(10), "input_y:0": np.int32(3)},
+                                              output="op_to_store"),
+             ["op_to_store"], top="op_to_store",
+             source="issue 10 point 3: the seed post's sum = input_x * input_y + b, no shapes"),
+    Scenario("unshaped-float-placeholder", partial(trust, name="unshaped_dense",
+                                                   feeds={"x:0": _RNG.standard_normal((3, 4)).astype(np.float32)},
+                                                   output="probs"),
+             ["probs"], top="probs", source="issue 10 point 9: the everyday tf.placeholder(tf.float32)"),
+    Scenario("tf-example-string-input", partial(trust, name="parses_examples", feeds={"serialized:0": _records()},
+                                                 output="logits"),
+             ["logits"], top="logits", source="issue 10 point 10: a graph that parses tf.Example records"),
+    Scenario("endless-while-loop", partial(trust, name="endless", feeds={"x:0": np.float32(3.0)}, output="out"), ["out"],
+             top="out", exit=3, verify="timed out after", options={"verify_timeout": 3},
+             source="issue 10 point 14: while v < 4: v = v*v never ends on a random input"),
 ]
 
 # The frozen graph's name for an output as the row gives it (TF2: saved_model_cli's names).
@@ -429,6 +508,12 @@ def check_outputs(path, model_built: Built, row: Scenario) -> None:
     got = _run_frozen(path, model_built, names, row.variables)
     for name, value in zip(names, got):
         np.testing.assert_allclose(value, model_built.expected[name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def outcome(code: int, err: str) -> str:
+    """The table's words for a CLI exit code and its one line."""
+    line = (err.strip().splitlines() or [""])[-1].removeprefix("tf-freezer: ")
+    return "verified" if code == 0 else f"{'not verified' if code == 3 else 'refused'} (exit {code}: {line[:140]})"
 
 
 def run_freeze_graph(row: Scenario, model_built: Built, output: Path) -> str:

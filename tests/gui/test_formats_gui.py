@@ -42,14 +42,15 @@ def test_graphdef_folder_with_checkpoint_freezes_verified(window, qtbot, tmp_pat
 
 
 # The window opens what is dropped on it: rows that need --checkpoint have no drop equivalent, and the
-# signature picker has its own test above.
-WINDOW_ROWS = [r for r in SCENARIOS if not r.open and not r.refused and not r.options]
+# signature picker (--signature, or a refusal for want of one) has its own test above.
+WINDOW_ROWS = [r for r in SCENARIOS if not r.open and "--signature" not in r.refused]
 
 
 @pytest.mark.parametrize("row", WINDOW_ROWS, ids=[r.name for r in WINDOW_ROWS])
 def test_scenario_in_the_window(row, window, qtbot, tmp_path):
-    """Each row dropped on the window: the #1 suggestion ticked, frozen, verified, and the same outputs
-    as the original model."""
+    """Each row dropped on the window: the #1 suggestion ticked and frozen with the defaults; verified
+    (or written not verified, or refused, as the row says), and the same outputs as the original model.
+    `-s` prints the row's line of the scenario table ("table: NAME | window: RESULT")."""
     built = row.build(tmp_path / "model")
     with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
         drop(window, built.path)
@@ -58,9 +59,23 @@ def test_scenario_in_the_window(row, window, qtbot, tmp_path):
         assert window.suggestions.item(0).text().startswith(row.top + " ")
     for name in row.outputs:
         tick_and_preview(window, qtbot, frozen_output(name).split(":")[0])
+    for name, value in row.options.items():  # the options panel's fields bear FreezeOptions' names
+        getattr(window.options_panel, name).setText(value if isinstance(value, str) else f"{value:g}")
     out = tmp_path / "window.pb"
     window.options_panel.output_path.setText(str(out))
-    with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
+    signal = window.freezeFailed if row.refused else window.freezeFinished
+    with qtbot.waitSignal(signal, timeout=FREEZE_TIMEOUT_MS) as blocker:
         window.freeze_button.click()
-    assert blocker.args[0].verify.ok, blocker.args[0].verify.reason
+    result = blocker.args[0]
+    if row.refused:
+        print(f"\ntable: {row.name} | window: refused ({result[:140]})")
+        assert row.refused in result and not out.exists()
+        return
+    verify = result.verify
+    print(f"\ntable: {row.name} | window: "
+          + ("verified" if verify.ok else f"{verify.status.replace('-', ' ')} ({verify.reason[:140]})"))
+    if row.verify == "ok":
+        assert verify.ok, verify.reason
+    else:
+        assert verify.status == "not-verified" and row.verify in verify.reason, verify.reason
     check_outputs(out, built, row)
