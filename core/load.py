@@ -249,13 +249,14 @@ def read_checkpoint(job: Job, model: OpenedModel) -> OpenedModel:
 class OpenGraphJob(Job[Optional[OpenedModel]]):
     """The graph part of OpenJob, without waiting for TensorFlow: a TF1 checkpoint with a .meta comes
     back with `checkpoint_pending` set (finish it with CheckpointJob); anything else, which needs
-    TensorFlow to be opened at all (a SavedModel, a Keras file, a checkpoint without a .meta), is
-    None. Stages: locate, parse, analyse."""
+    TensorFlow to be opened at all (a SavedModel, a Keras file, a checkpoint without a .meta, a graph
+    given its `checkpoint` apart), is None. Stages: locate, parse, analyse."""
 
-    def __init__(self, path: str, step: Optional[int] = None):
+    def __init__(self, path: str, step: Optional[int] = None, checkpoint: str = ""):
         super().__init__()
         self.path = str(path)
         self.step_number = step
+        self.checkpoint = checkpoint
 
     def _run(self) -> Optional[OpenedModel]:
         import time
@@ -264,7 +265,7 @@ class OpenGraphJob(Job[Optional[OpenedModel]]):
 
         t0 = time.perf_counter()
         self.step("locate", 0.0, f"Looking at {self.path}")
-        if formats.detect(self.path) != "checkpoint":
+        if self.checkpoint or formats.detect(self.path) != "checkpoint":
             return None
         location = locate(self.path, self.step_number)
         if not location.meta_path:

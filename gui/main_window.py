@@ -25,7 +25,7 @@ from core.jobs import Job
 from core.opscan import DeniedOps
 from core.rewire import Rewire
 from core.units import format_bytes
-from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
+from core.warning_codes import MISSING_VARIABLES, TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
 from .details import DetailsPane
 from .divergence import DivergenceFinder
@@ -194,8 +194,8 @@ class MainWindow(QMainWindow):
         #: called as (save, default path) -> path or ''; the file dialog by default, replace in tests
         self.ask_recipe_path: Callable[[bool, str], str] = self._ask_recipe_path_dialog
         self.batch_dialog = None
-        self._pending_open: Optional[tuple[str, Optional[int]]] = None
-        self._opening: Optional[tuple[str, Optional[int]]] = None
+        self._pending_open: Optional[tuple] = None  # open_path's arguments, until TensorFlow has loaded
+        self._opening: Optional[tuple] = None  # path, step and open options (checkpoint=, signature=)
         self._last_stage = ""
         self._escape_cancels = _EscapeCancels(self)
         self._escape_installed = False
@@ -214,6 +214,10 @@ class MainWindow(QMainWindow):
         self.open_action.triggered.connect(self.open_dialog)
         self.open_folder_action = QAction("Open &Folder…", self)
         self.open_folder_action.triggered.connect(self.open_folder_dialog)
+        self.open_with_checkpoint_action = QAction("Open with &checkpoint…", self)
+        self.open_with_checkpoint_action.setToolTip("Open a graph (.pb, .pbtxt or .meta) with a checkpoint kept in "
+                                                    "another folder (freeze_graph's --input_checkpoint)")
+        self.open_with_checkpoint_action.triggered.connect(lambda: self.open_with_checkpoint_dialog())
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence.Quit)
         self.quit_action.triggered.connect(self.close)
@@ -466,6 +470,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.open_action)
         file_menu.addAction(self.open_folder_action)
+        file_menu.addAction(self.open_with_checkpoint_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
@@ -604,7 +609,8 @@ class MainWindow(QMainWindow):
             self._read_checkpoint()
         pending, self._pending_open = self._pending_open, None
         if pending is not None:
-            self.open_path(*pending)
+            path, step, options = pending
+            self.open_path(path, step, **options)
 
     # ===== open =================================================================================
     def open_dialog(self) -> None:
@@ -621,7 +627,35 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str, step: Optional[int] = None, allow_ops: tuple = (), signature: str = "") -> None:
+    def open_with_checkpoint_dialog(self, graph: str = "") -> None:
+        """A graph and the checkpoint holding its variables' values, from two file dialogs (the graph
+        is skipped when given: the one on screen)."""
+        start = self.model.location.folder if self.model is not None else ""
+        if not graph:
+            graph, _ = QFileDialog.getOpenFileName(self, "Open a graph", start,
+                                                   "Graphs (*.pb *.pbtxt *.meta);;All files (*)")
+            if not graph:
+                return
+        chosen, _ = QFileDialog.getOpenFileName(
+            self, f"Choose the checkpoint of {os.path.basename(graph)}", os.path.dirname(graph),
+            "Checkpoints (*.index *.ckpt*);;All files (*)")
+        if not chosen:
+            return
+        from core.locate import locate
+
+        try:
+            prefix = locate(chosen).prefix  # its .index or .data file stands for the prefix, as with --checkpoint
+        except FreezerError as exc:
+            self.report_error(f"Cannot use {os.path.basename(chosen)} as a checkpoint", exc)
+            return
+        self.open_path(graph, checkpoint=prefix)
+
+    def _open_options(self) -> dict:
+        """What the model on screen was opened with beyond its path (checkpoint=, signature=): re-opens keep it."""
+        return dict(self.model.location.open_options) if self.model is not None else {}
+
+    def open_path(self, path: str, step: Optional[int] = None, allow_ops: tuple = (), signature: str = "",
+                  checkpoint: str = "") -> None:
         """Open a checkpoint folder, prefix or file (drag-and-drop, command line and dialogs all call
         this). Runs in the background; `modelOpened` or `openFailed` follows."""
         path = os.fspath(path)
@@ -636,10 +670,11 @@ class MainWindow(QMainWindow):
         if self._freeze_runner is not None:
             self.log("Opening another checkpoint: stopping the running freeze.")
             self._detach_freeze()
-        self._opening = (path, step)
+        options = {k: v for k, v in (("signature", signature), ("checkpoint", checkpoint)) if v}
+        self._opening = (path, step, options)
         # Before TensorFlow has loaded, the graph part comes first: the tree is usable while it loads.
-        job = _OpenAndIndex(OpenJob(path, step, signature=signature, allow_ops=allow_ops) if core.tf.is_loaded()
-                            else OpenGraphJob(path, step))
+        job = _OpenAndIndex(OpenJob(path, step, allow_ops=allow_ops, **options) if core.tf.is_loaded()
+                            else OpenGraphJob(path, step, checkpoint))
         runner = JobRunner(job, "open")
         self._open_runner = runner
         self.log(f"Opening {path}" + (f" (step {step})" if step is not None else "") + "…")
@@ -660,9 +695,9 @@ class MainWindow(QMainWindow):
     def _on_opened(self, runner: JobRunner, model) -> None:
         if runner is not self._open_runner:
             return
-        path, step = self._opening or ("", None)
+        path, step, options = self._opening or ("", None, {})
         if model is None:  # a format that needs TensorFlow to be opened at all
-            self._pending_open = (path, step)
+            self._pending_open = (path, step, options)
             self.statusBar().showMessage(f"Will open {path} as soon as TensorFlow has loaded…")
             self.log(f"Queued {path} until TensorFlow has loaded.")
             return
@@ -747,10 +782,10 @@ class MainWindow(QMainWindow):
             self._checkpoint_error = True
             self._update_actions()
         else:
-            path, step = self._opening or ("", None)
+            path, step, options = self._opening or ("", None, {})
             allowed = self._allow_denied_ops(exc, ())
             if allowed:
-                QTimer.singleShot(0, lambda: self.open_path(path, step, allowed))
+                QTimer.singleShot(0, lambda: self.open_path(path, step, allowed, **options))
                 return
         self.statusBar().showMessage("Could not open the checkpoint.", 5000)
         line = self.report_error(f"Cannot open {os.path.basename(path.rstrip(os.sep)) or path}", exc)
@@ -859,7 +894,11 @@ class MainWindow(QMainWindow):
     def _on_step_picked(self, index: int) -> None:
         step = self.step_combo.itemData(index)
         if self.model is not None and step is not None and step != self.model.location.step:
-            self.open_path(self.model.location.folder, step)
+            location, options = self.model.location, self._open_options()
+            if "checkpoint" in options:  # a graph with its checkpoint apart: that checkpoint's other step
+                self.open_path(location.source, step, location.allowed_ops, checkpoint=location.prefixes[step])
+            else:
+                self.open_path(location.folder, step, location.allowed_ops, **options)
 
     def _fill_signatures(self) -> None:
         location = self.model.location
@@ -876,7 +915,8 @@ class MainWindow(QMainWindow):
     def _on_signature_picked(self, index: int) -> None:
         key = self.signature_combo.itemData(index)
         if self.model is not None and key and key != self.model.location.signature:
-            self.open_path(self.model.location.source, signature=key)
+            self.open_path(self.model.location.source, allow_ops=self.model.location.allowed_ops,
+                           **{**self._open_options(), "signature": key})
 
     def _show_empty_state(self) -> None:
         self.details.clear("Open a checkpoint: drop its folder or any of its files here, or use File > Open "
@@ -1170,6 +1210,9 @@ class MainWindow(QMainWindow):
             offer(TRAINING_MODE, "Use " + ", ".join(swaps.values()) + " instead", lambda: self._swap_outputs(swaps))
         if any(not i.feedable for i in self.model.inputs):
             offer("unfeedable-inputs", "Feed new placeholders instead", self.feed_pipeline)
+        if not self.model.tensors:  # a graph opened alone: its variables' values are in a checkpoint elsewhere
+            source = self.model.location.source
+            offer(MISSING_VARIABLES, "Choose its checkpoint…", lambda: self.open_with_checkpoint_dialog(source))
         # Over 2 GiB a .pb cannot be written at all; a SavedModel keeps the weights beside the graph.
         offer("size-limit", "Export as a SavedModel instead", lambda: self.start_export("savedmodel"))
         if panel.use_ema.isEnabled() and not panel.use_ema.isChecked():

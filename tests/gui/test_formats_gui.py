@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS, drop, tick_and_preview
+from gui_helpers import FREEZE_TIMEOUT_MS, OPEN_TIMEOUT_MS, drop, freeze_to, tick_and_preview
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scenarios import SCENARIOS, check_outputs, frozen_output, tf1, tf2_saved_model  # noqa: E402
+from scenarios import (SCENARIOS, check_outputs, frozen_output, open_options, tf1,  # noqa: E402
+                       tf2_saved_model)
 
 
 def test_signature_picker_reopens_the_chosen_signature(window, qtbot, tmp_path):
@@ -41,8 +42,69 @@ def test_graphdef_folder_with_checkpoint_freezes_verified(window, qtbot, tmp_pat
     assert blocker.args[0].verify.ok, blocker.args[0].verify.reason
 
 
-# The window opens what is dropped on it: rows that need --checkpoint have no drop equivalent, and the
-# signature picker (--signature, or a refusal for want of one) has its own test above.
+# freeze_graph's --input_graph/--input_meta_graph with an --input_checkpoint kept in another folder.
+CHECKPOINT_ROWS = [r for r in SCENARIOS if "checkpoint" in r.open]
+
+
+@pytest.mark.parametrize("row", CHECKPOINT_ROWS, ids=[r.name for r in CHECKPOINT_ROWS])
+def test_graph_with_its_checkpoint_chosen_in_the_window(row, window, qtbot, tmp_path, monkeypatch):
+    """The graph dropped alone, its checkpoint chosen (the preview's fix for a .pb, File > Open with
+    checkpoint for a .meta, which cannot open alone), frozen verified with the original's outputs;
+    Copy command's line, with --checkpoint, gives the same outputs from the CLI."""
+    import shlex
+    import subprocess
+
+    from PySide6.QtWidgets import QFileDialog
+
+    from core.warning_codes import MISSING_VARIABLES
+
+    built = row.build(tmp_path / "model")
+    index = next(Path(open_options(row, built)["checkpoint"]).glob("*.index"))
+    asked = []
+
+    def answer(parent, caption, *rest):
+        asked.append(caption)
+        return (str(index) if caption.startswith("Choose the checkpoint") else built.path), ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", answer)
+    if str(built.path).endswith(".meta"):
+        with qtbot.waitSignal(window.openFailed, timeout=OPEN_TIMEOUT_MS) as failed:
+            drop(window, built.path)
+        assert "no checkpoint data" in failed.args[0]
+        with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+            window.open_with_checkpoint_action.trigger()
+        assert asked == ["Open a graph", f"Choose the checkpoint of {Path(built.path).name}"]
+    else:
+        with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+            drop(window, built.path)
+        assert not window.model.tensors
+        tick_and_preview(window, qtbot, "y")
+        assert "opened without a checkpoint" in " ".join(w.message for w in window.preview_panel.preview.warnings)
+        assert window.preview_panel.fixable[MISSING_VARIABLES] == "Choose its checkpoint…"
+        with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+            window.apply_fix(MISSING_VARIABLES)
+        assert asked == [f"Choose the checkpoint of {Path(built.path).name}"]  # the graph on screen
+    prefix = str(index)[: -len(".index")]
+    assert window.model.location.open_options == {"checkpoint": prefix} and window.model.tensors
+    assert window.suggestions.item(0).text().startswith(row.top + " ")
+    out = tmp_path / "window.pb"
+    tick_and_preview(window, qtbot, "y")
+    result = freeze_to(window, qtbot, out, window.freezeFinished)
+    assert result.verify.ok, result.verify.reason
+    check_outputs(out, built, row)
+
+    argv = shlex.split(window.result_panel.command)
+    assert argv[0] == "tf-freezer" and argv[argv.index("--checkpoint") + 1] == prefix
+    cli_out = tmp_path / "cli.pb"
+    argv[argv.index(str(out))] = str(cli_out)
+    proc = subprocess.run([sys.executable, "-m", "core.cli", *argv[1:]], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    check_outputs(cli_out, built, row)
+
+
+# The window opens what is dropped on it: rows that need --checkpoint are opened through File > Open
+# with checkpoint (above), and the signature picker (--signature, or a refusal for want of one) has its
+# own test above.
 WINDOW_ROWS = [r for r in SCENARIOS if not r.open and "--signature" not in r.refused]
 
 
