@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from scenarios import saved_model, tf1, tf2_saved_model
@@ -170,3 +171,14 @@ def test_inputs_file_may_use_the_names_saved_model_cli_shows(models, tmp_path, c
     assert code == 0, capsys.readouterr().err
     verify = json.loads(capsys.readouterr().out)["verify"]
     assert verify["ok"] and verify["feeds"] == {"features:0": "float32 (5, 3)"}
+
+
+def test_graph_part_first_leaves_a_graph_with_its_checkpoint_apart_to_open_job(tmp_path):
+    # The window opens the graph part first while TensorFlow loads; a .meta whose checkpoint is in
+    # another folder has no checkpoint beside it to pend on, so it waits for OpenJob (None).
+    from core.load import OpenGraphJob
+
+    built = tf1(tmp_path / "meta", graph="meta-apart")
+    checkpoint = str(Path(built.path).parent.parent / "ckpt")
+    assert OpenGraphJob(built.path, checkpoint=checkpoint).run() is None
+    assert OpenJob(built.path, checkpoint=checkpoint).run().tensors
