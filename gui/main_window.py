@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFil
 import core.tf
 from core.errors import FreezerError
 from core.bind import bind_text as _value_text
-from core.graph import split_tensor_name
+from core.graph import gc_paused, split_tensor_name
 from core.jobs import Job
 from core.opscan import DeniedOps
 from core.rewire import Rewire
@@ -88,30 +88,30 @@ def _checkpoint_steps(path: str) -> list[int]:
     return checkpoint_steps(path)
 
 
-def _settle_heap(dropped_model: bool) -> None:
-    """Move what an open built into the collector's permanent generation, once the model is on screen.
-
-    Opening a big graph creates up to millions of long-lived objects while collection is paused
-    (core.graph.gc_paused); left as they are, the next cyclic collection walks them all on whichever
-    thread allocates next, the GUI thread included (0.46 s after opening the 126k-node graph).
-    Frozen, no automatic collection walks them again. When the new model replaced one, everything is
-    unfrozen and collected once first, so the dropped model's reference cycles (and anything else made
-    unreachable since the last open) are still freed: that one walk happens here, as part of the open,
-    not later in the middle of the user's work."""
-    if dropped_model:
-        gc.unfreeze()
-        gc.collect()
-    gc.freeze()
-
 class _OpenAndIndex:
-    """Runs core's OpenJob, then builds the lookups the window needs at once (the scope tree, the
-    lower-cased names for search, the node kinds) while still in the worker thread: on a 100k-node
-    graph that is most of a second the GUI thread would otherwise freeze for."""
+    """Runs core's OpenJob (or CheckpointJob), then builds the lookups the window needs at once (the
+    scope tree, the lower-cased names for search, the node kinds) while still in the worker thread: on
+    a 100k-node graph that is most of a second the GUI thread would otherwise freeze for.
+
+    What it built then goes to the cyclic collector's permanent generation (gc.freeze), still inside a
+    collection pause: a big graph's open makes millions of long-lived objects, and otherwise the next
+    collections walk them all on whichever thread allocates next, the GUI thread included (0.46 s for
+    one collection after opening the 126k-node graph). `MainWindow.open_path` unfreezes when the next
+    open starts, so a dropped model's reference cycles are still freed, by collections that run
+    during that open rather than during the user's work. (The model itself is freed at once, by
+    reference counting, when the window drops it.)"""
 
     def __init__(self, job):
         self.job = job
 
     def run(self, progress=None):
+        with gc_paused():
+            try:
+                return self._run(progress)
+            finally:
+                gc.freeze()
+
+    def _run(self, progress):
         model = self.job.run(progress)
         self.job.check_cancelled()
         graph = model.graph
@@ -639,6 +639,7 @@ class MainWindow(QMainWindow):
         if self._freeze_runner is not None:
             self.log("Opening another checkpoint: stopping the running freeze.")
             self._detach_freeze()
+        gc.unfreeze()  # what became garbage since the last open is collectable again (see _OpenAndIndex)
         self._opening = (path, step)
         # Before TensorFlow has loaded, the graph part comes first: the tree is usable while it loads.
         job = _OpenAndIndex(OpenJob(path, step, signature=signature, allow_ops=allow_ops) if core.tf.is_loaded()
@@ -709,7 +710,7 @@ class MainWindow(QMainWindow):
         if self._checkpoint_runner is not None:
             return
         pending = self.model
-        runner = JobRunner(CheckpointJob(pending), "checkpoint")
+        runner = JobRunner(_OpenAndIndex(CheckpointJob(pending)), "checkpoint")
         self._checkpoint_runner = runner
         runner.succeeded.connect(lambda m: self._on_checkpoint_read(runner, pending, m))
         runner.failed.connect(lambda e: self._on_open_failed(runner, e))
@@ -735,7 +736,6 @@ class MainWindow(QMainWindow):
         start_tensorflow_worker()  # freezing runs there: its TensorFlow import overlaps with ticking outputs
         self._update_actions()
         self.update_preview()
-        _settle_heap(False)  # the graph part's model shares its graph: nothing big to collect
         self.modelOpened.emit(model)
 
     def _on_checkpoint_done(self, runner: JobRunner) -> None:
@@ -773,7 +773,6 @@ class MainWindow(QMainWindow):
 
     def set_model(self, model) -> None:
         """Show an opened checkpoint (core OpenedModel)."""
-        dropped_model = self.model is not None
         self.model = model
         graph = model.graph
         suggested_ids = [graph.index[s.name] for s in model.suggestions if s.name in graph.index]
@@ -823,7 +822,6 @@ class MainWindow(QMainWindow):
             self.middle_tabs.setCurrentWidget(self.variables)
         self.setWindowTitle(f"{os.path.basename(model.location.prefix)} — tf-freezer")
         self._update_actions()
-        _settle_heap(dropped_model)
 
     def _fill_suggestions(self) -> None:
         self.suggestions.blockSignals(True)
