@@ -18,6 +18,7 @@ import subprocess
 import time
 from typing import Optional
 
+from .cli_batch import batch_command, batch_flags, command_options, is_batch, save_recipe_command
 from .errors import Cancelled, FreezerError
 from .jobs import Progress
 from .units import format_bytes
@@ -87,8 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def common(p, outputs_required=False):
-        p.add_argument("path", help="checkpoint folder, prefix, or any of its files")
+    def common(p, outputs_required=False, many=False):
+        if many:  # freeze and export: several PATHs (or globs) make a batch (core.cli_batch)
+            p.add_argument("path", nargs="+", help="checkpoint folders, prefixes, any of their files, or globs")
+        else:
+            p.add_argument("path", help="checkpoint folder, prefix, or any of its files")
         p.add_argument("--step", type=int, help="checkpoint step to use (default: the latest)")
         p.add_argument("--checkpoint", metavar="PREFIX", default="",
                        help="the checkpoint of a .pb/.pbtxt/.meta graph (freeze_graph's --input_checkpoint; "
@@ -111,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     _freeze_flags(p, preview_only=True)
     p = sub.add_parser("freeze", help="freeze the outputs' subgraph into one .pb", epilog=EXIT_CODES)
-    common(p)
+    common(p, many=True)
     _freeze_flags(p)
+    batch_flags(p)
     p = sub.add_parser("verify", help="compare a frozen .pb with its checkpoint on the same inputs", epilog=EXIT_CODES)
     common(p)
     p.add_argument("frozen", metavar="OUT.pb", help="the frozen graph to check")
@@ -123,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     surgery_flags(p)
     p = sub.add_parser("export", help="export the outputs' subgraph as a SavedModel, TFLite or ONNX model",
                        epilog=EXIT_CODES)
-    common(p)
+    common(p, many=True)
     _export_flags(p)
+    batch_flags(p)
     p = sub.add_parser("compare", help="compare every intermediate tensor of an exported model with the original's")
     common(p)
     p.add_argument("artifact", metavar="ARTIFACT", help="a frozen .pb/.pbtxt, a SavedModel folder, a .tflite or an .onnx")
@@ -173,7 +179,8 @@ def _tolerance_flags(p) -> None:
 
 
 def _export_flags(p) -> None:
-    p.add_argument("--to", required=True, choices=("savedmodel", "tflite", "onnx"), help="the format to write")
+    p.add_argument("--to", choices=("savedmodel", "tflite", "onnx"), help="the format to write (required "
+                   "unless a --recipe names it)")
     _freeze_flags(p, preview_only=True)
     _writing_flags(p, "OUT", "the input")
     p.add_argument("--keep-variables", action="store_true",
@@ -203,18 +210,9 @@ def surgery_options(args) -> tuple[list, dict]:
 
 
 def _options(args):
-    from .freeze import FreezeOptions
+    from .options_map import freeze_options_from_args
 
-    rewires, binds = surgery_options(args)
-    outputs = [o.strip() for o in (args.outputs or "").split(",") if o.strip()]
-    return FreezeOptions(
-        outputs=outputs, output_path=getattr(args, "output", None) or "",
-        clear_devices=not getattr(args, "keep_devices", False), use_ema=args.use_ema,
-        allow_vars=args.allow_vars, deny_vars=args.deny_vars, drop_training_deps=not args.keep_training_deps,
-        remove_training_nodes=not getattr(args, "keep_identity", False), verify=not getattr(args, "no_verify", False),
-        overwrite=getattr(args, "overwrite", False), verify_inputs=getattr(args, "inputs", None),
-        atol=getattr(args, "atol", None), rtol=getattr(args, "rtol", None),
-        verify_timeout=getattr(args, "verify_timeout", None), rewires=rewires, binds=binds)
+    return freeze_options_from_args(args)
 
 
 def _open(args, progress, worker_first: bool = False):
@@ -328,7 +326,7 @@ def cmd_freeze(args, progress) -> int:
     from .isolate import ModelRef, isolated, warm_up
     from .opscan import parse_allowed
 
-    options = _options(args)
+    options = command_options(args)
     if not args.no_verify and args.outputs and args.outputs.strip(","):
         # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure):
         # so the whole freeze runs in the worker process, where that is one line and exit 1 instead
@@ -443,17 +441,16 @@ def cmd_verify(args, progress) -> int:
 
 
 def cmd_export(args, progress) -> int:
-    from .export import FORMATS, ExportJob, ExportOptions, default_export_path, parse_input_shape
+    from .export import FORMATS, ExportJob, default_export_path
     from .isolate import isolated, warm_up
 
+    if not args.to:
+        raise _Usage("tf-freezer export: the following arguments are required: --to (or --recipe R.toml)")
     warm_up()  # the export runs in the worker process (see below); it imports TensorFlow meanwhile
     model = _open(args, progress, worker_first=True)
     _need_outputs(model, args)
-    freeze = _options(args)
-    freeze.output_path = freeze.output_path or default_export_path(model, args.to)
-    options = ExportOptions(to=args.to, freeze=freeze, opset=args.opset, batch_size=args.batch_size,
-                            input_shapes=dict(parse_input_shape(spec) for spec in args.input_shape),
-                            tflite_optimize=args.optimize, keep_variables=args.keep_variables)
+    options = command_options(args)
+    options.freeze.output_path = options.freeze.output_path or default_export_path(model, args.to)
     # The converters (TFLite's MLIR, tf2onnx) and the runtimes that verify an export are TensorFlow
     # code a malformed graph can abort, not only a Session: the whole export runs in the worker.
     result = _refused_on_failure(args, progress, lambda: isolated(ExportJob(model, options)).run(progress))
@@ -606,7 +603,17 @@ _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _dispatch(args) -> int:
     progress = StderrProgress(enabled=not args.quiet, always=args.progress)
     try:
+        if args.command in ("freeze", "export"):
+            if args.save_recipe:
+                return save_recipe_command(args)
+            if is_batch(args):
+                return batch_command(args, progress)
+            args.path = args.path[0]
         return COMMANDS[args.command](args, progress)
+    except _Usage as exc:
+        progress.finish()
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_USAGE
     except FreezerError as exc:
         progress.finish()
         if args.debug:

@@ -15,7 +15,6 @@ import keyword
 import logging
 import os
 import re
-import shlex
 import shutil
 import tempfile
 import threading
@@ -32,8 +31,7 @@ from . import tf as tfmod
 from .bind import bind_text
 from .errors import FreezerError
 from .feeds import make_feeds
-from .freeze import (FreezeJob, FreezeOptions, _check_inputs_exist, _clean, _group_initializers, _pruned_graph_def,
-                     freeze_option_args, verify_option_args)
+from .freeze import FreezeJob, FreezeOptions, _check_inputs_exist, _clean, _group_initializers, _pruned_graph_def
 from .jobs import Job, Progress
 from .load import OpenedModel
 from .output import check_target, write_atomically
@@ -147,25 +145,10 @@ def parse_input_shape(spec: str) -> tuple[str, list[int]]:
 
 
 def export_command_line(model: OpenedModel, options: ExportOptions) -> str:
-    """The `tf-freezer export` command that does what these options do."""
-    fmt = check_format(options.to)
-    fo = options.freeze
-    args = ["tf-freezer", "export", model.location.source, "--to", fmt, "-o",
-            fo.output_path or default_export_path(model, fmt), "--outputs", ",".join(fo.outputs)]
-    args += freeze_option_args(model, fo)
-    if fmt == "onnx" and options.opset:
-        args += ["--opset", str(options.opset)]
-    if fmt == "tflite":
-        if options.batch_size != 1:
-            args += ["--batch-size", str(options.batch_size)]
-        for name, shape in options.input_shapes.items():
-            args += ["--input-shape", f"{name}={','.join(map(str, shape))}"]
-        if options.tflite_optimize:
-            args.append("--optimize")
-    if fmt == "savedmodel" and options.keep_variables:
-        args.append("--keep-variables")
-    args += verify_option_args(fo)
-    return " ".join(shlex.quote(a) for a in args)
+    """The `tf-freezer export` command that does what these options do (core.options_map builds it)."""
+    from .options_map import export_command_line as line  # options_map is built on this module's ExportOptions
+
+    return line(model, options)
 
 
 _SAVEDMODEL_PARTS = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "assets.extra",

@@ -13,14 +13,12 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from itertools import compress
 from typing import Callable, Optional
 
 from . import tf as tfmod
-from .bind import bind_text
 from .errors import FreezerError
 from .graph import gc_paused
 from .jobs import Job, Progress
@@ -104,56 +102,24 @@ def default_output_path(model: OpenedModel, outputs: Optional[list[str]] = None)
 
 
 def command_line(model: OpenedModel, options: FreezeOptions) -> str:
-    """The `tf-freezer freeze` command that does what these options do: a click-through becomes a script."""
-    args = ["tf-freezer", "freeze", model.location.source, "--outputs", ",".join(options.outputs),
-            "-o", options.output_path or default_output_path(model)]
-    args += freeze_option_args(model, options)
-    args += verify_option_args(options)
-    return " ".join(shlex.quote(a) for a in args)
+    """The `tf-freezer freeze` command that does what these options do (core.options_map builds it)."""
+    from .options_map import command_line as line  # options_map is built on this module's FreezeOptions
+
+    return line(model, options)
 
 
 def freeze_option_args(model: OpenedModel, options: FreezeOptions) -> list[str]:
-    """The command-line flags for `options`' step, surgery and freezing choices (freeze and export)."""
-    args = []
-    loc = model.location
-    if loc.step is not None and loc.steps and loc.step != max(loc.steps):
-        args += ["--step", str(loc.step)]
-    for name, value in sorted(loc.open_options.items()):  # --checkpoint, --signature
-        args += [f"--{name}", value]
-    for name, value in options.binds.items():
-        args += ["--bind", f"{name}={bind_text(value)}"]
-    for rewire in options.rewires:
-        args += ["--rewire", rewire.spec()]
-    if not options.clear_devices:
-        args.append("--keep-devices")
-    if options.use_ema:
-        args.append("--use-ema")
-    if options.allow_vars:
-        args += ["--allow-vars", options.allow_vars]
-    if options.deny_vars:
-        args += ["--deny-vars", options.deny_vars]
-    if not options.drop_training_deps:
-        args.append("--keep-training-deps")
-    if not options.remove_training_nodes:
-        args.append("--keep-identity")
-    return args
+    """The command-line flags for `options`' step, surgery and freezing choices (core.options_map)."""
+    from .options_map import freeze_option_args as args
+
+    return args(model, options)
 
 
 def verify_option_args(options: FreezeOptions) -> list[str]:
-    """The flags for verification and overwriting, which come last on both command lines."""
-    args = []
-    if not options.verify:
-        args.append("--no-verify")
-    else:
-        if options.verify_inputs:
-            args += ["--inputs", options.verify_inputs]
-        for flag, value in (("--atol", options.atol), ("--rtol", options.rtol),
-                            ("--verify-timeout", options.verify_timeout)):
-            if value is not None:
-                args += [flag, f"{value:g}"]
-    if options.overwrite:
-        args.append("--overwrite")
-    return args
+    """The flags for verification and overwriting, which come last on both command lines (core.options_map)."""
+    from .options_map import verify_option_args as args
+
+    return args(options)
 
 
 def check_output_path(model: OpenedModel, path: str, overwrite: bool, read=()) -> str:

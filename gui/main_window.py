@@ -205,6 +205,11 @@ class MainWindow(QMainWindow):
         self._checkpoint_error = False  # that part failed: the graph stays on screen, freezing stays locked
         self._freeze_runner: Optional[JobRunner] = None
         self._freeze_options = None
+        self.recipe_path = ""  # the last recipe saved or opened: the file dialogs start there
+        self.recipe_options = None  # the last freeze's or export's options, for "Copy --recipe command…"
+        #: called as (save, default path) -> path or ''; the file dialog by default, replace in tests
+        self.ask_recipe_path: Callable[[bool, str], str] = self._ask_recipe_path_dialog
+        self.batch_dialog = None
         self._pending_open: Optional[tuple[str, Optional[int]]] = None
         self._opening: Optional[tuple[str, Optional[int]]] = None
         self._last_stage = ""
@@ -404,6 +409,7 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.cancel_button)
         self.result_panel = ResultPanel()
+        self.result_panel.recipeCommandRequested.connect(self._copy_recipe_command)
         self.result_panel.commandCopied.connect(
             lambda command: self.statusBar().showMessage(f"Copied to the clipboard: {command}", 8000))
         right_content = QWidget()
@@ -479,6 +485,11 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
+        self.save_recipe_action = file_menu.addAction("Save &recipe…", self._save_recipe)
+        self.save_recipe_action.setObjectName("saveRecipeAction")
+        self.open_recipe_action = file_menu.addAction("Open r&ecipe…", self._open_recipe)
+        self.open_recipe_action.setObjectName("openRecipeAction")
+        file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = self.menuBar().addMenu("&Edit")
         edit_menu.addAction(self.find_action)
@@ -491,6 +502,8 @@ class MainWindow(QMainWindow):
         freeze_menu = self.menuBar().addMenu("F&reeze")
         freeze_menu.addAction(self.freeze_action)
         freeze_menu.addAction(self.cancel_action)
+        self.freeze_all_action = freeze_menu.addAction("Freeze &all steps…", self.freeze_all_steps)
+        self.freeze_all_action.setObjectName("freezeAllStepsAction")
         self.menuBar().addMenu(self.export_menu)
         help_menu = self.menuBar().addMenu("&Help")
         sample = help_menu.addAction("Open the &sample checkpoint")
@@ -1486,7 +1499,7 @@ class MainWindow(QMainWindow):
         except FreezerError as exc:
             self.report_error("Cannot freeze", exc)
             return
-        self._freeze_options = options
+        self._freeze_options = self.recipe_options = options
         self._freeze_command = command_line(self.model, options)
         self.result_panel.clear()
         self.start_tensorflow_job(job, "freeze", f"Freezing {', '.join(outputs)} -> {options.output_path}",
@@ -1638,7 +1651,7 @@ class MainWindow(QMainWindow):
         except FreezerError as exc:
             self.report_error(f"Cannot export to {title}", exc)
             return
-        self._freeze_command = command
+        self._freeze_command, self.recipe_options = command, options
         self.result_panel.clear()
         self.start_tensorflow_job(job, f"export-{fmt}", f"Exporting {', '.join(outputs)} to {title}: {path}",
                                   self._on_exported, lambda runner, e: self._on_export_failed(runner, e, title),
@@ -1792,13 +1805,53 @@ class MainWindow(QMainWindow):
         self.feed_action.setEnabled(self.model is not None and not busy)
         for action in self.export_actions.values():
             action.setEnabled(can_freeze)
+        self.save_recipe_action.setEnabled(can_freeze)
+        self.open_recipe_action.setEnabled(self.model is not None and not busy and not pending)
+        steps = self.model.location.steps if self.model is not None and self.model.format == "checkpoint" else []
+        self.freeze_all_action.setEnabled(can_freeze and len(steps) > 1 and not self.model.location.open_options)
         self.export_button.setEnabled(can_freeze)
+
+    # ===== recipes and batches (gui/recipe_actions.py, gui/batch_dialog.py) ======================
+    def _ask_recipe_path_dialog(self, save: bool, default: str) -> str:
+        from .recipe_actions import ask_recipe_path
+
+        return ask_recipe_path(self, save, default)
+
+    def _save_recipe(self) -> str:
+        from .recipe_actions import save_recipe_as
+
+        return save_recipe_as(self)
+
+    def _open_recipe(self, path: str = ""):
+        from .recipe_actions import open_recipe
+
+        return open_recipe(self, path)
+
+    def _copy_recipe_command(self) -> str:
+        from .recipe_actions import copy_recipe_command
+
+        return copy_recipe_command(self)
+
+    def freeze_all_steps(self):
+        """Freeze every step of the open checkpoint's folder with these options, in a dialog."""
+        from .batch_dialog import BatchDialog
+        from .recipe_actions import panel_options
+
+        options = panel_options(self)
+        if options is None:
+            return None
+        options.output_path = ""
+        self.batch_dialog = BatchDialog(self.model.location.folder, options, self)
+        self.batch_dialog.open()
+        return self.batch_dialog
 
     # ===== closing ==============================================================================
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.save_settings()
         if self._surgery_runner is not None:
             self._surgery_runner.detach()
+        if self.batch_dialog is not None:
+            self.batch_dialog.reject()  # cancels a running batch: its workers remove their temp files
         runner = self._freeze_runner
         if runner is not None:
             # Let the job remove its temporary file before the process goes away.

@@ -293,6 +293,30 @@ class OptionsPanel(QGroupBox):
         if path:
             self.verify_inputs.setText(path)
 
+    def set_options(self, options: FreezeOptions) -> list[str]:
+        """Show `options` (a recipe's): the reverse of options(). The binds of flags this graph does
+        not offer are returned, not shown."""
+        for box, value in ((self.clear_devices, options.clear_devices), (self.use_ema, options.use_ema),
+                           (self.drop_training_deps, options.drop_training_deps),
+                           (self.remove_training_nodes, options.remove_training_nodes), (self.verify, options.verify)):
+            box.setChecked(value)
+        self.allow_vars.setText(options.allow_vars or "")
+        self.deny_vars.setText(options.deny_vars or "")
+        self.verify_inputs.setText(options.verify_inputs or "")
+        for field, value in ((self.atol, options.atol), (self.rtol, options.rtol),
+                             (self.verify_timeout, options.verify_timeout)):
+            field.setText("" if value is None else f"{value:g}")
+        self.flag_binder.clear_binds()
+        offered = set(self.flag_binder.flags())
+        for name, value in options.binds.items():
+            if name in offered:
+                self.flag_binder.set_bound(name, value)
+        self.rewire_list.clear()
+        for rewire in options.rewires:
+            self.rewire_list.add(rewire)
+        self.changed.emit()
+        return [name for name in options.binds if name not in offered]
+
     def options(self, outputs: list[str], overwrite: bool = False) -> FreezeOptions:
         return FreezeOptions(
             outputs=list(outputs),
@@ -347,6 +371,8 @@ class ResultPanel(QGroupBox):
 
     commandCopied = Signal(str)
 
+    recipeCommandRequested = Signal()  # "Copy --recipe command…": the window saves the recipe and copies
+
     def __init__(self, parent=None):
         super().__init__("Result", parent)
         self.setObjectName("resultPanel")
@@ -375,6 +401,11 @@ class ResultPanel(QGroupBox):
         self.copy_button.setObjectName("copyCommandButton")
         self.copy_button.setToolTip("Copy the equivalent `tf-freezer freeze …` command line")
         self.copy_button.clicked.connect(self.copy_command)
+        self.copy_recipe_button = QPushButton("Copy --recipe command…")
+        self.copy_recipe_button.setObjectName("copyRecipeCommandButton")
+        self.copy_recipe_button.setToolTip("Save these options as a recipe and copy the `tf-freezer … --recipe "
+                                           "R.toml` command that applies it to other checkpoints")
+        self.copy_recipe_button.clicked.connect(self.recipeCommandRequested)
         self.diverge_button = QPushButton("Find where it diverges")
         self.diverge_button.setObjectName("divergeButton")
         self.diverge_button.setToolTip("Compare every intermediate tensor of the result with the original's and "
@@ -390,6 +421,10 @@ class ResultPanel(QGroupBox):
         layout.addWidget(self.verify_label)
         layout.addWidget(self.table)
         layout.addLayout(buttons)
+        recipe_row = QHBoxLayout()  # a row of its own: the window's narrowest right pane has no room beside
+        recipe_row.addWidget(self.copy_recipe_button)
+        recipe_row.addStretch(1)
+        layout.addLayout(recipe_row)
         self.clear()
 
     def clear(self) -> None:
@@ -451,6 +486,7 @@ class ResultPanel(QGroupBox):
         self._show_checks(result.verify, what)
         self.show_button.setEnabled(True)
         self.copy_button.setEnabled(bool(command))
+        self.copy_recipe_button.setEnabled(bool(command))
         self.copy_button.setToolTip(f"Copy the equivalent `{program} …` command line")
         self.show()
 
@@ -465,6 +501,7 @@ class ResultPanel(QGroupBox):
         self.diverge_button.show()
         self.show_button.setEnabled(False)
         self.copy_button.setEnabled(False)
+        self.copy_recipe_button.setEnabled(False)
         self.show()
 
     def _show_checks(self, verify, what: str) -> None:
