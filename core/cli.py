@@ -21,6 +21,7 @@ from typing import Optional
 from .cli_batch import batch_command, batch_flags, command_options, is_batch, save_recipe_command
 from .errors import Cancelled, FreezerError
 from .jobs import Progress
+from .supervise import native_stderr_fd
 from .units import format_bytes
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
@@ -557,12 +558,15 @@ def _looks_like_path(word: str) -> bool:
 def _native_stderr_quieted(keep: bool):
     """TensorFlow's C++ runtime logs to file descriptor 2 whenever a session starts ("Could not find
     cuda drivers", absl notices), whatever TF_CPP_MIN_LOG_LEVEL says. Our own lines go to the real
-    stderr; the runtime's go through a small filter process (--debug shows them all instead) that
-    drops them, except TensorFlow's fatal line: when TensorFlow aborts this process on a file's
-    content (a CHECK failure), its "Check failed" line still reaches the user, as one line, though
-    nothing in this process survives to say it. Only when sys.stderr is the process's own (a test's
-    captured stderr is left alone)."""
+    stderr; the runtime's go to the supervisor (core.supervise) or, when main() runs unsupervised, a
+    small filter process (--debug shows them all instead) that drops them, except TensorFlow's fatal
+    line: when TensorFlow aborts this process on a file's content (a CHECK failure), its "Check
+    failed" line still reaches the user, as one line, though nothing in this process survives to say
+    it. Only when sys.stderr is the process's own (a test's captured stderr is left alone)."""
+    supervisor = native_stderr_fd()  # under core.supervise, its pipe takes the sieve's place
     if keep or sys.stderr is not sys.__stderr__:
+        if supervisor is not None:
+            os.close(supervisor)
         yield
         return
     try:
@@ -571,15 +575,20 @@ def _native_stderr_quieted(keep: bool):
         yield
         return
     own = os.fdopen(original_fd, "w", buffering=1, encoding="utf-8", errors="replace")
-    read_end, write_end = os.pipe()
-    try:
-        sieve = subprocess.Popen([sys.executable, "-S", "-c", _SIEVE, _PACKAGE_ROOT], stdin=read_end,
-                                 stdout=original_fd, stderr=subprocess.DEVNULL)
-    except OSError:  # no second process to be had: the runtime's chatter goes nowhere
-        sieve = None
-    os.close(read_end)
+    sieve = None
+    if supervisor is not None:
+        write_end = supervisor
+    else:
+        read_end, write_end = os.pipe()
+        try:
+            sieve = subprocess.Popen([sys.executable, "-S", "-c", _SIEVE, _PACKAGE_ROOT], stdin=read_end,
+                                     stdout=original_fd, stderr=subprocess.DEVNULL)
+        except OSError:  # no second process to be had: the runtime's chatter goes nowhere
+            os.close(write_end)
+            write_end = os.open(os.devnull, os.O_WRONLY)
+        os.close(read_end)
     sys.stderr.flush()
-    os.dup2(write_end if sieve is not None else os.open(os.devnull, os.O_WRONLY), 2)
+    os.dup2(write_end, 2)
     os.close(write_end)
     sys.stderr = own
     try:
@@ -647,5 +656,7 @@ def _dispatch(args) -> int:
         return EXIT_ERROR
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m core.cli`: supervised like the `tf-freezer` command
+    from core.supervise import run
+
+    sys.exit(run(sys.argv[1:]))

@@ -1,6 +1,6 @@
 """The `tf-freezer` entry point: the window for `tf-freezer`, `tf-freezer gui [PATH]`, `--demo` or a
-lone path; the headless CLI (core.cli) for everything else. No Qt import here, so scripted CLI runs
-never load Qt."""
+lone path; the headless CLI (core.cli, in a child supervised by core.supervise) for everything else.
+No Qt import here, so scripted CLI runs never load Qt."""
 from __future__ import annotations
 
 import os
@@ -33,9 +33,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         path, demo = request
         return run(path, demo=demo)
-    from core.cli import main as cli_main
+    from core.supervise import run  # a TensorFlow abort becomes one line, not "Aborted"
 
-    return cli_main(argv)
+    return run(argv)
 
 
 if __name__ == "__main__":

@@ -524,14 +524,111 @@ sys.exit(cli.main(["inspect", "model"]))
 """
 
 
-def test_an_abort_in_the_cli_process_keeps_tensorflows_check_line():
-    """Where the CLI runs TensorFlow in its own process (inspect, preview, a freeze with --no-verify),
-    an abort still ends in TensorFlow's Check failed line as one line, its other chatter dropped."""
+def test_an_abort_in_an_unsupervised_main_keeps_tensorflows_check_line():
+    """core.cli.main() called by another program (no supervisor): an abort still ends in TensorFlow's
+    Check failed line as one line, its other chatter dropped, though the process dies of it."""
     proc = subprocess.run([sys.executable, "-c", _ABORTS_IN_PROCESS.format(root=str(ROOT))], capture_output=True,
                           text=True)
     assert proc.returncode == -signal.SIGABRT
     assert proc.stderr.splitlines() == ["tf-freezer: TensorFlow aborted: Check failed: size >= 0 (-5 vs. 0). The model "
                                         "is malformed in a way TensorFlow cannot survive; nothing was written."]
+
+
+@pytest.fixture(scope="session")
+def aborting_models(tmp_path_factory):
+    from bundle_index import checkpoint_with_negative_dimension, savedmodel_with_negative_dimension
+
+    root = tmp_path_factory.mktemp("aborting")
+    return {"checkpoint": checkpoint_with_negative_dimension(root / "ckpt"),
+            "savedmodel": savedmodel_with_negative_dimension(root / "sm")}
+
+
+def _cli(*argv, entry="core.cli", **kwargs):
+    return subprocess.Popen([sys.executable, "-m", entry, *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            **kwargs)
+
+
+@pytest.mark.parametrize("model", ["checkpoint", "savedmodel"])
+@pytest.mark.parametrize("command", ["inspect", "preview", "freeze"])
+def test_a_real_abort_in_the_cli_process_is_one_line_and_exit_1(aborting_models, tmp_path, model, command):
+    """A checkpoint index with a negative dimension, a TF2 SavedModel whose variables have one: TensorFlow
+    aborts (CHECK) in the CLI's own process (inspect, preview, freeze --no-verify); the supervisor says
+    why in one line and exits 1."""
+    folder = aborting_models[model]
+    out = tmp_path / "frozen.pb"
+    extra = {"inspect": [], "preview": ["--outputs", "output"],
+             "freeze": ["--outputs", "output", "--no-verify", "-o", out]}[command]
+    proc = _cli(command, folder, *extra, entry="gui.launch" if model == "savedmodel" else "core.cli")
+    _, stderr = proc.communicate()
+    doing = {"inspect": "inspecting", "preview": "previewing", "freeze": "freezing"}[command]
+    assert proc.returncode == 1
+    assert stderr.splitlines() == [f"tf-freezer: TensorFlow crashed while {doing} {folder}: Check failed: size >= 0 "
+                                   "(-5 vs. 0). The model is malformed in a way TensorFlow cannot survive; nothing "
+                                   "was written."]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_crash_without_tensorflows_line_names_the_signal():
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    proc = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                           f"from core.supervise import run; sys.exit(run(['inspect', 'model'], {code!r}))"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == ["tf-freezer: TensorFlow crashed while inspecting model: SIGSEGV (Segmentation "
+                                        "fault); run again with --debug to see its log. Nothing was written."]
+
+
+def _supervised_held_freeze(checkpoints, tmp_path):
+    """`tf-freezer freeze` under the supervisor, its child held with the frozen graph in its temp
+    file (see _HELD_FREEZE); the supervisor's process, the child's pid and the output's folder."""
+    spec = checkpoints["toy_add"]
+    out, ready = tmp_path / "out" / "frozen.pb", tmp_path / "ready"
+    out.parent.mkdir()
+    held = _HELD_FREEZE.format(root=str(ROOT), tests=str(ROOT / "tests"), ready=str(ready), folder=str(spec.folder),
+                               out=str(out)).replace("core.cli.main(", "__import__('core.supervise').supervise.child_main(")
+    proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                             "from core.supervise import run; "
+                             f"sys.exit(run(['freeze', {str(spec.folder)!r}], {held!r}))"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ready.exists(), proc.communicate()
+    assert [n for n in os.listdir(out.parent) if n.endswith(".partial")]  # mid-write indeed
+    child = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
+    return proc, child, out.parent
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("signum, code, line", [
+    (signal.SIGINT, 130, "tf-freezer: interrupted; nothing was written."),
+    (signal.SIGTERM, 143, "tf-freezer: terminated (SIGTERM); nothing was written."),
+])
+def test_signals_to_the_supervisor_reach_the_command(checkpoints, tmp_path, signum, code, line):
+    proc, _, out = _supervised_held_freeze(checkpoints, tmp_path)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code and stderr.splitlines() == [line], stderr
+    assert os.listdir(out) == []
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
+def test_the_command_dies_with_its_supervisor_and_removes_its_temp_file(checkpoints, tmp_path):
+    proc, child, out = _supervised_held_freeze(checkpoints, tmp_path)
+    proc.kill()
+    proc.communicate()
+    deadline = time.monotonic() + 60
+    while not (_gone(child) and os.listdir(out) == []) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child) and os.listdir(out) == []
 
 
 # =============================================================================================
