@@ -6,6 +6,7 @@ older one so its result can never land (see gui/worker.py).
 """
 from __future__ import annotations
 
+import gc
 import os
 import time
 from typing import Callable, Optional
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFil
 import core.tf
 from core.errors import FreezerError
 from core.bind import bind_text as _value_text
-from core.graph import split_tensor_name
+from core.graph import gc_paused, split_tensor_name
 from core.jobs import Job
 from core.opscan import DeniedOps
 from core.rewire import Rewire
@@ -88,14 +89,29 @@ def _checkpoint_steps(path: str) -> list[int]:
 
 
 class _OpenAndIndex:
-    """Runs core's OpenJob, then builds the lookups the window needs at once (the scope tree, the
-    lower-cased names for search, the node kinds) while still in the worker thread: on a 100k-node
-    graph that is most of a second the GUI thread would otherwise freeze for."""
+    """Runs core's OpenJob (or CheckpointJob), then builds the lookups the window needs at once (the
+    scope tree, the lower-cased names for search, the node kinds) while still in the worker thread: on
+    a 100k-node graph that is most of a second the GUI thread would otherwise freeze for.
+
+    What it built then goes to the cyclic collector's permanent generation (gc.freeze), still inside a
+    collection pause: a big graph's open makes millions of long-lived objects, and otherwise the next
+    collections walk them all on whichever thread allocates next, the GUI thread included (0.46 s for
+    one collection after opening the 126k-node graph). `MainWindow.open_path` unfreezes when the next
+    open starts, so a dropped model's reference cycles are still freed, by collections that run
+    during that open rather than during the user's work. (The model itself is freed at once, by
+    reference counting, when the window drops it.)"""
 
     def __init__(self, job):
         self.job = job
 
     def run(self, progress=None):
+        with gc_paused():
+            try:
+                return self._run(progress)
+            finally:
+                gc.freeze()
+
+    def _run(self, progress):
         model = self.job.run(progress)
         self.job.check_cancelled()
         graph = model.graph
@@ -670,6 +686,7 @@ class MainWindow(QMainWindow):
         if self._freeze_runner is not None:
             self.log("Opening another checkpoint: stopping the running freeze.")
             self._detach_freeze()
+        gc.unfreeze()  # what became garbage since the last open is collectable again (see _OpenAndIndex)
         options = {k: v for k, v in (("signature", signature), ("checkpoint", checkpoint)) if v}
         self._opening = (path, step, options)
         # Before TensorFlow has loaded, the graph part comes first: the tree is usable while it loads.
@@ -741,7 +758,7 @@ class MainWindow(QMainWindow):
         if self._checkpoint_runner is not None:
             return
         pending = self.model
-        runner = JobRunner(CheckpointJob(pending), "checkpoint")
+        runner = JobRunner(_OpenAndIndex(CheckpointJob(pending)), "checkpoint")
         self._checkpoint_runner = runner
         runner.succeeded.connect(lambda m: self._on_checkpoint_read(runner, pending, m))
         runner.failed.connect(lambda e: self._on_open_failed(runner, e))
