@@ -141,3 +141,26 @@ def test_scenario_in_the_window(row, window, qtbot, tmp_path):
     else:
         assert verify.status == "not-verified" and row.verify in verify.reason, verify.reason
     check_outputs(out, built, row)
+
+
+def test_step_change_keeps_the_chosen_checkpoint(window, qtbot, tmp_path, monkeypatch):
+    """A checkpoint folder apart from the graph, with two steps: the Step picker re-opens the graph
+    with the other step's prefix, not the checkpoint folder (which holds no graph)."""
+    import shutil
+
+    from PySide6.QtWidgets import QFileDialog
+
+    built = tf1(tmp_path / "model", graph="apart")
+    ckpt = Path(built.checkpoint).parent
+    for file in ckpt.glob("model.ckpt-7.*"):
+        shutil.copy(file, ckpt / file.name.replace("-7.", "-3."))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a: (str(ckpt / "model.ckpt-7.index"), ""))
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
+        window.open_with_checkpoint_dialog(built.path)
+    assert window.model.location.steps == [3, 7] and window.step_combo_action.isVisible()
+    with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS) as blocker:
+        window.step_combo.setCurrentIndex(0)
+        window.step_combo.activated.emit(0)
+    location = blocker.args[0].location
+    assert location.step == 3 and location.source == built.path
+    assert location.open_options == {"checkpoint": str(ckpt / "model.ckpt-3")}
