@@ -13,7 +13,7 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSiz
 from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QFontMetrics, QImage, QKeySequence, QPainter,
                            QPainterPath, QPainterPathStroker, QPalette, QPen)
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
+from PySide6.QtWidgets import (QCheckBox, QStyle, QFileDialog, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem,
                                QGraphicsScene, QGraphicsView, QHBoxLayout, QLabel,
                                QMenu, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
@@ -143,12 +143,17 @@ class GraphView(QGraphicsView):
         rect = self.scene().itemsBoundingRect()
         if rect.isEmpty():
             return
-        self.resetTransform()
-        self.fitInView(rect.adjusted(-20, -20, 20, 20), Qt.KeepAspectRatio)
+        target = rect.adjusted(-20, -20, 20, 20)
+        view = self.viewport().rect()
+        # Leave room for the scroll bars: Qt shows or hides them only on the next event-loop turn, and
+        # one appearing after the fit would hide an edge of the drawing.
+        room = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent) + 4
+        scale = min((view.width() - room) / target.width(), (view.height() - room) / target.height())
         # Past 1:1 a small graph only gets blurry; far below it the labels are unreadable anyway,
         # but the shape of the model still shows.
-        if self.transform().m11() > 1.0:
-            self.resetTransform()
+        scale = max(min(scale, 1.0), 1e-3)
+        self.resetTransform()
+        self.scale(scale, scale)
         self.centerOn(rect.center())
 
 
