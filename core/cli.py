@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def common(p, outputs_required=False, many=False):
+    def common(p, many=False):
         if many:  # freeze and export: several PATHs (or globs) make a batch (core.cli_batch)
             p.add_argument("path", nargs="+", help="checkpoint folders, prefixes, any of their files, or globs")
         else:

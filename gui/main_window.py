@@ -83,11 +83,6 @@ def _toolbar_picker(toolbar, label: str, name: str, tip: str, picked):
     return (combo, *actions)
 
 
-def _checkpoint_steps(path: str) -> list[int]:
-    from core.locate import checkpoint_steps
-    return checkpoint_steps(path)
-
-
 class _OpenAndIndex:
     """Runs core's OpenJob (or CheckpointJob), then builds the lookups the window needs at once (the
     scope tree, the lower-cased names for search, the node kinds) while still in the worker thread: on
