@@ -101,7 +101,7 @@ def wait_for(*signals, timeout: float = 600.0):
 # --------------------------------------------------------------------------------------------------
 def child_startup() -> int:
     """Start the app as `tf-freezer` does; report when it records the window as shown, then quit."""
-    import gui.main_window as main_window
+    import tf_freezer.gui.main_window as main_window
 
     report = {}
 
@@ -114,7 +114,7 @@ def child_startup() -> int:
         QTimer.singleShot(0, QApplication.instance().quit)
 
     main_window.MainWindow.start_tensorflow = shown
-    from gui.launch import main
+    from tf_freezer.gui.launch import main
 
     code = main(["gui"])
     report["exit"] = code
@@ -157,7 +157,7 @@ def child_graph(cache: Path, models: dict, inception: dict) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from gui.main_window import MainWindow
+    from tf_freezer.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow()
@@ -167,9 +167,8 @@ def child_graph(cache: Path, models: dict, inception: dict) -> int:
     pane = window.graph_pane
     report: dict = {}
 
-    import core.tf
-
-    if not core.tf.is_loaded():
+    import tf_freezer.core.tf
+    if not tf_freezer.core.tf.is_loaded():
         window.start_tensorflow()
         wait_for(window.tensorflowReady)
     beats: list[float] = []
@@ -283,8 +282,8 @@ def child_cold(path: str) -> int:
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    import core.tf
-    import gui.main_window as main_window
+    import tf_freezer.core.tf
+    import tf_freezer.gui.main_window as main_window
 
     report: dict = {}
     beats: list[float] = []
@@ -303,7 +302,7 @@ def child_cold(path: str) -> int:
             QApplication.instance().processEvents()
             report["usable_epoch"] = time.time()
             report["tensorflow_imported_at_graph"] = report.pop("imported")
-            report["tensorflow_loaded_at_usable"] = core.tf.is_loaded()
+            report["tensorflow_loaded_at_usable"] = tf_freezer.core.tf.is_loaded()
             report["preview"] = {"kept": preview.kept, "removed": preview.removed, "pending": preview.pending}
             timer = QTimer()
             timer.setInterval(10)
@@ -343,7 +342,7 @@ def child_cold(path: str) -> int:
         self.openFailed.connect(lambda line: (report.update(error=line), quit_app()))
 
     main_window.MainWindow.__init__ = init
-    from gui.launch import main
+    from tf_freezer.gui.launch import main
 
     report["exit"] = main([path])
     print("BENCH " + json.dumps(report), flush=True)
@@ -357,7 +356,7 @@ def child_session(cache: Path, models: dict, opens: int, work: Path) -> int:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from gui.main_window import MainWindow
+    from tf_freezer.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow()
@@ -381,9 +380,8 @@ def child_session(cache: Path, models: dict, opens: int, work: Path) -> int:
         variables.set_model = timed_fill
 
     t = time.perf_counter()
-    import core.tf
-
-    if not core.tf.is_loaded():
+    import tf_freezer.core.tf
+    if not tf_freezer.core.tf.is_loaded():
         window.start_tensorflow()
         wait_for(window.tensorflowReady)
     report["tensorflow_s"] = time.perf_counter() - t

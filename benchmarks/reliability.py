@@ -5,7 +5,7 @@ Usage:  python benchmarks/reliability.py [--json FILE]
 
 Run it with the project's venv interpreter. Every model is built in a temp folder (tests/checkpoints.py,
 tests/hostile_models.py). For each bad input, one CLI command runs in this process (as `tf-freezer`
-would run it: core.cli.main) and counts as a clear error when it exits 1 with exactly one line on
+would run it: tf_freezer.core.cli.main) and counts as a clear error when it exits 1 with exactly one line on
 stderr that is not an "unexpected error"; for each the files it was given are hashed before and
 after (nothing written over) and no marker file of a hostile model may appear (nothing run). Each
 fault runs the CLI (or two writers) in child processes, interrupts or races them, and counts as
@@ -48,7 +48,7 @@ def digest(paths) -> dict:
 
 
 def cli(argv) -> tuple[int, list[str]]:
-    from core.cli import main
+    from tf_freezer.core.cli import main
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -201,15 +201,15 @@ def bad_inputs(c: Cases) -> None:
 _HELD = """
 import sys, time
 sys.path[:0] = [{root!r}]
-import core.cli, core.freeze
-step = core.freeze.FreezeJob.step
+import tf_freezer.core.cli, tf_freezer.core.freeze
+step = tf_freezer.core.freeze.FreezeJob.step
 def held(self, stage, fraction, message):
     step(self, stage, fraction, message)
     if stage == "verify":
         open({ready!r}, "w").close()
         time.sleep(120)
-core.freeze.FreezeJob.step = held
-sys.exit(core.cli.main(["freeze", {folder!r}, "--outputs", "output", "-o", {out!r}]))
+tf_freezer.core.freeze.FreezeJob.step = held
+sys.exit(tf_freezer.core.cli.main(["freeze", {folder!r}, "--outputs", "output", "-o", {out!r}]))
 """
 
 
@@ -256,7 +256,7 @@ def held_freeze_fault(c: Cases, sig: int) -> dict:
     left = os.listdir(out.parent)
     if sig == signal.SIGKILL and left:
         # Nothing can clean up after SIGKILL: the next write to that target removes what it left.
-        from core.output import remove_stale_temps
+        from tf_freezer.core.output import remove_stale_temps
 
         remove_stale_temps(str(out))
         left = os.listdir(out.parent)
@@ -267,8 +267,8 @@ def held_freeze_fault(c: Cases, sig: int) -> dict:
 
 
 def racing_commits(rounds: int = 100) -> dict:
-    from core.errors import FreezerError
-    from core.output import write_atomically
+    from tf_freezer.core.errors import FreezerError
+    from tf_freezer.core.output import write_atomically
 
     folder = Path(tempfile.mkdtemp())
     double = 0
@@ -299,7 +299,7 @@ def racing_commits(rounds: int = 100) -> dict:
 
 def two_cli_freezes(c: Cases) -> dict:
     out = c.scratch() / "same.pb"
-    procs = [subprocess.Popen([sys.executable, "-m", "core.cli", "freeze", str(c.toy.folder), "--outputs", "output",
+    procs = [subprocess.Popen([sys.executable, "-m", "tf_freezer.core.cli", "freeze", str(c.toy.folder), "--outputs", "output",
                                "-o", str(out), "-q"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     codes = [p.wait(timeout=300) for p in procs]
@@ -310,7 +310,7 @@ def two_cli_freezes(c: Cases) -> dict:
 _ORPHAN = """
 import sys, threading
 sys.path[:0] = [{root!r}, {tests!r}]
-from core.isolate import Worker, IsolatedJob
+from tf_freezer.core.isolate import Worker, IsolatedJob
 import worker_jobs
 worker = Worker(tensorflow=False)
 if {thread}:
@@ -348,7 +348,7 @@ def main() -> int:
         faults = [held_freeze_fault(c, s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL)]
         faults += [racing_commits(), two_cli_freezes(c), orphaned_worker(c, False), orphaned_worker(c, True)]
     finally:
-        from core import isolate
+        from tf_freezer.core import isolate
 
         isolate.shutdown()
         shutil.rmtree(root, ignore_errors=True)

@@ -42,7 +42,7 @@ def main() -> None:
             for name, (argv, code) in commands.items():
                 for tree, root in trees.items():
                     started = time.perf_counter()
-                    done = subprocess.run([sys.executable, "-m", "gui.launch", *argv], cwd=root,
+                    done = subprocess.run([sys.executable, "-m", "tf_freezer.gui.launch", *argv], cwd=root,
                                           env={**os.environ, "PYTHONPATH": root}, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL)
                     times[(tree, name)].append(time.perf_counter() - started)

@@ -42,8 +42,8 @@ from .jobs import Job, Progress
 
 #: Jobs that run TensorFlow graphs (sessions and grappler, the variable-to-constant converter): the
 #: ones a malformed graph can abort. Opening only parses protos and never aborted under fuzzing.
-ISOLATED_JOBS = frozenset({"core.freeze.FreezeJob", "core.verify.VerifyJob", "core.export.ExportJob",
-                           "core.compare.CompareJob", "core.compare.RebuiltCompareJob"})
+ISOLATED_JOBS = frozenset({"tf_freezer.core.freeze.FreezeJob", "tf_freezer.core.verify.VerifyJob", "tf_freezer.core.export.ExportJob",
+                           "tf_freezer.core.compare.CompareJob", "tf_freezer.core.compare.RebuiltCompareJob"})
 
 #: seconds a worker gets to honour a cancel before it is killed (TensorFlow checks for a cancel only
 #: between stages; a long Session.run does not stop by itself)
@@ -609,7 +609,7 @@ def shutdown(timeout: float = 2.0) -> None:
 # argv: the app's sys.path (so the worker imports the same core, and tests' modules), the fds of
 # the two pipes, whether to import TensorFlow, the pid whose death must kill the worker (0: none).
 _BOOTSTRAP = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
-              "from core.isolate import _main; _main(*map(int, sys.argv[2:6]))")
+              "from tf_freezer.core.isolate import _main; _main(*map(int, sys.argv[2:6]))")
 
 #: seconds an orphaned worker (its app gone) gets to end its job by itself before it exits anyway
 ORPHAN_GRACE = CANCEL_GRACE

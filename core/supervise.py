@@ -8,6 +8,7 @@ reason when there is one, else the signal's name — and exits 1. SIGINT, SIGTER
 are forwarded to the child, which keeps its documented exits (130, 143)."""
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -23,9 +24,9 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _DOING = {"inspect": "inspecting", "preview": "previewing", "freeze": "freezing", "verify": "verifying",
           "export": "exporting", "compare": "comparing"}
 _LOG_TAIL = 1 << 16  # TensorFlow's fatal line is among the last it writes
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHILD_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
-              "from core.supervise import child_main; sys.exit(child_main(sys.argv[2:]))")
+# argv[1]: the supervisor's sys.path, so that the child imports the same tf_freezer (and tests' modules).
+CHILD_CODE = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
+              "from tf_freezer.core.supervise import child_main; sys.exit(child_main(sys.argv[2:]))")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -41,7 +42,7 @@ def run(argv: Sequence[str], child_code: str = CHILD_CODE) -> int:
     # SIGINT during the child's clean-up would interrupt the clean-up).
     try:
         child = subprocess.Popen([sys.executable, *subprocess._args_from_interpreter_flags(), "-c", child_code,
-                                  _PACKAGE_ROOT, *argv], pass_fds=(write_end,), env=env, process_group=0)
+                                  json.dumps(sys.path), *argv], pass_fds=(write_end,), env=env, process_group=0)
     except OSError:  # no second process to be had (seen: an interpreter this user may not exec again)
         os.close(read_end)
         os.close(write_end)

@@ -96,6 +96,6 @@ def run(path: Optional[str] = None, demo: bool = False) -> int:
     return code
 
 
-if __name__ == "__main__":  # python -m gui.app [PATH]
+if __name__ == "__main__":  # python -m tf_freezer.gui.app [PATH]
     args = [a for a in sys.argv[1:] if a != "--demo"]
     sys.exit(run(args[0] if args else None, demo="--demo" in sys.argv[1:]))

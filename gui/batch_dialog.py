@@ -8,10 +8,10 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
-from core.batch import BatchJob, Row, expand, report_text
-from core.errors import FreezerError
-from core.output import write_atomically
-from core.units import format_bytes
+from tf_freezer.core.batch import BatchJob, Row, expand, report_text
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.output import write_atomically
+from tf_freezer.core.units import format_bytes
 
 from .worker import JobRunner
 

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QComboBox, QGraphicsItem, QGraphicsPathItem, QGra
                                QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QHBoxLayout,
                                QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWidget)
 
-from core.graph import split_tensor_name
-from core.units import format_bytes
+from tf_freezer.core.graph import split_tensor_name
+from tf_freezer.core.units import format_bytes
 
 from .value_stats import ValueStatsView
 

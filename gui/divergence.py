@@ -58,7 +58,7 @@ class DivergenceFinder(QObject):
         self._refused = (job.model, job.options)
 
     def start(self) -> None:
-        from core.compare import RebuiltCompareJob
+        from tf_freezer.core.compare import RebuiltCompareJob
 
         w = self.window
         if self._refused is None or w._freeze_runner is not None or w._open_runner is not None:

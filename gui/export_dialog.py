@@ -16,8 +16,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPlainTextEdit, QSpinBox, QToolButton, QVBoxLayout)
 
-from core.bind import bind_text
-from core.errors import FreezerError
+from tf_freezer.core.bind import bind_text
+from tf_freezer.core.errors import FreezerError
 
 TITLES = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 _INTROS = {
@@ -34,7 +34,7 @@ _FILTERS = {"savedmodel": "SavedModel folder (*.savedmodel);;All files (*)",
 
 def parse_input_shapes(text: str) -> dict[str, list[int]]:
     """'images=1,28,28,1; mask=1,28' -> {'images': [1, 28, 28, 1], 'mask': [1, 28]} (core's parser per entry)."""
-    from core.export import parse_input_shape
+    from tf_freezer.core.export import parse_input_shape
 
     shapes: dict[str, list[int]] = {}
     for part in re.split(r"[;\s]+", text.strip()):

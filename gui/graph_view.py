@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (QCheckBox, QStyle, QFileDialog, QGraphicsItem, QG
                                QGraphicsScene, QGraphicsView, QHBoxLayout, QLabel,
                                QMenu, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
-from core.errors import FreezerError
-from core.graph_layout import (CONSTANT, DEFAULT_BOX_LIMIT, INPUT, OUTPUT, TRAINING, GraphLayoutJob, LayoutCache,
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.graph_layout import (CONSTANT, DEFAULT_BOX_LIMIT, INPUT, OUTPUT, TRAINING, GraphLayoutJob, LayoutCache,
                                warm_up)
-from core.output import write_atomically
+from tf_freezer.core.output import write_atomically
 
 from .worker import CallJob, JobRunner
 

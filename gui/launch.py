@@ -29,11 +29,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     request = _gui_request(argv)
     if request is not None:
-        from gui.app import run
+        from tf_freezer.gui.app import run
 
         path, demo = request
         return run(path, demo=demo)
-    from core.supervise import run  # a TensorFlow abort becomes one line, not "Aborted"
+    from tf_freezer.core.supervise import run  # a TensorFlow abort becomes one line, not "Aborted"
 
     return run(argv)
 

@@ -18,15 +18,15 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFil
                                QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
-import core.tf
-from core.errors import FreezerError
-from core.bind import bind_text as _value_text
-from core.graph import gc_paused, split_tensor_name
-from core.jobs import Job
-from core.opscan import DeniedOps
-from core.rewire import Rewire
-from core.units import format_bytes
-from core.warning_codes import MISSING_VARIABLES, TRAINING_FLAG_DEFAULT, TRAINING_MODE
+import tf_freezer.core.tf
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.bind import bind_text as _value_text
+from tf_freezer.core.graph import gc_paused, split_tensor_name
+from tf_freezer.core.jobs import Job
+from tf_freezer.core.opscan import DeniedOps
+from tf_freezer.core.rewire import Rewire
+from tf_freezer.core.units import format_bytes
+from tf_freezer.core.warning_codes import MISSING_VARIABLES, TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
 from .details import DetailsPane
 from .divergence import DivergenceFinder
@@ -123,7 +123,7 @@ class _OpenAndIndex:
 
 
 class _SurgeryJob(Job):
-    """core.surgery.operated as a job: binding and rewiring copy the GraphDef and analyse the new graph
+    """tf_freezer.core.surgery.operated as a job: binding and rewiring copy the GraphDef and analyse the new graph
     again, about as long as opening it, so it runs off the GUI thread."""
 
     def __init__(self, model, rewires: list[Rewire], binds: dict[str, object]):
@@ -131,7 +131,7 @@ class _SurgeryJob(Job):
         self.model, self.rewires, self.binds = model, rewires, binds
 
     def _run(self):
-        from core.surgery import operated
+        from tf_freezer.core.surgery import operated
 
         return operated(self.model, self.rewires, self.binds, job=self)
 
@@ -586,7 +586,7 @@ class MainWindow(QMainWindow):
     # ===== TensorFlow in the background =========================================================
     def start_tensorflow(self) -> None:
         """Import TensorFlow in a worker thread (seconds); paths given meanwhile wait for it."""
-        if core.tf.is_loaded():
+        if tf_freezer.core.tf.is_loaded():
             self._on_tensorflow_ready()
             return
         if self._tf_runner is not None:
@@ -594,7 +594,7 @@ class MainWindow(QMainWindow):
         self.tf_status.setText("Loading TensorFlow…")
         self.statusBar().showMessage("Loading TensorFlow in the background; the window is ready to use.")
         started = time.perf_counter()
-        runner = JobRunner(CallJob(core.tf.tensorflow), "load-tensorflow")
+        runner = JobRunner(CallJob(tf_freezer.core.tf.tensorflow), "load-tensorflow")
         self._tf_runner = runner
 
         def ready(_result):
@@ -652,7 +652,7 @@ class MainWindow(QMainWindow):
             "Checkpoints (*.index *.ckpt*);;All files (*)")
         if not chosen:
             return
-        from core.locate import locate
+        from tf_freezer.core.locate import locate
 
         try:
             prefix = locate(chosen).prefix  # its .index or .data file stands for the prefix, as with --checkpoint
@@ -670,7 +670,7 @@ class MainWindow(QMainWindow):
         """Open a checkpoint folder, prefix or file (drag-and-drop, command line and dialogs all call
         this). Runs in the background; `modelOpened` or `openFailed` follows."""
         path = os.fspath(path)
-        from core.load import OpenGraphJob, OpenJob
+        from tf_freezer.core.load import OpenGraphJob, OpenJob
 
         if self._open_runner is not None:
             self._open_runner.detach()
@@ -685,7 +685,7 @@ class MainWindow(QMainWindow):
         options = {k: v for k, v in (("signature", signature), ("checkpoint", checkpoint)) if v}
         self._opening = (path, step, options)
         # Before TensorFlow has loaded, the graph part comes first: the tree is usable while it loads.
-        job = _OpenAndIndex(OpenJob(path, step, allow_ops=allow_ops, **options) if core.tf.is_loaded()
+        job = _OpenAndIndex(OpenJob(path, step, allow_ops=allow_ops, **options) if tf_freezer.core.tf.is_loaded()
                             else OpenGraphJob(path, step, checkpoint))
         runner = JobRunner(job, "open")
         self._open_runner = runner
@@ -743,12 +743,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened the graph of {os.path.basename(model.location.prefix)} "
                                      f"({len(model.graph.names)} nodes); loading TensorFlow for its variables…")
         self.graphShown.emit(model)
-        if core.tf.is_loaded():
+        if tf_freezer.core.tf.is_loaded():
             self._read_checkpoint()  # else when it is (_on_tensorflow_ready)
 
     def _read_checkpoint(self) -> None:
         """The checkpoint part of the model on screen (core.load.CheckpointJob), in the background."""
-        from core.load import CheckpointJob
+        from tf_freezer.core.load import CheckpointJob
 
         if self._checkpoint_runner is not None:
             return
@@ -810,7 +810,7 @@ class MainWindow(QMainWindow):
             if self._freeze_runner is None:
                 self._reset_progress()
             self._update_actions()
-        if not core.tf.is_loaded():
+        if not tf_freezer.core.tf.is_loaded():
             # Only now: importing TensorFlow meanwhile would have slowed the graph part (one GIL).
             self.start_tensorflow()
 
@@ -1068,7 +1068,7 @@ class MainWindow(QMainWindow):
 
     def _machinery_mask(self) -> bytearray:
         """What "Hide training machinery" hides in the open model, made once per model."""
-        from core.analysis import machinery_mask
+        from tf_freezer.core.analysis import machinery_mask
 
         if self._machinery is None or self._machinery[0] is not self.model:
             self._machinery = (self.model, machinery_mask(self.model.graph, self.model.training_mask))
@@ -1165,7 +1165,7 @@ class MainWindow(QMainWindow):
             self.preview_panel.clear(self._nothing_ticked_message())
             self.graph_pane.set_preview(None)
             return
-        from core.freeze import default_output_path
+        from tf_freezer.core.freeze import default_output_path
 
         options = self.options_panel.options(outputs)
         if (options.rewires or options.binds) and not self._surgery_ready(options):
@@ -1275,7 +1275,7 @@ class MainWindow(QMainWindow):
     # ===== graph surgery: feed here, bind flags =================================================
     def _reset_surgery(self, model) -> None:
         """A new model: its own training flags, no rewires, no surgery running."""
-        from core.bind import find_flags
+        from tf_freezer.core.bind import find_flags
 
         if self._surgery_runner is not None:
             self._surgery_runner.detach()
@@ -1298,7 +1298,7 @@ class MainWindow(QMainWindow):
     def _surgery_ready(self, options) -> bool:
         """True when the graph these rewires and binds make is at hand; otherwise start making it in the
         background (or show why it cannot be made) and return False."""
-        from core.surgery import surgery_key
+        from tf_freezer.core.surgery import surgery_key
 
         key = surgery_key(options.rewires, options.binds)
         if self._surgery_error is not None and self._surgery_error[0] == key:
@@ -1522,7 +1522,7 @@ class MainWindow(QMainWindow):
             self.report_error("Nothing to freeze", FreezerError(
                 "No output is ticked.", "Tick the model's output node in the tree (or a suggested output)."))
             return
-        from core.freeze import FreezeJob, command_line, default_output_path
+        from tf_freezer.core.freeze import FreezeJob, command_line, default_output_path
 
         if not self.options_panel.output_path.text().strip():
             self.options_panel.output_path.setText(default_output_path(self.model, outputs))
@@ -1669,7 +1669,7 @@ class MainWindow(QMainWindow):
             self.report_error("Nothing to export", FreezerError(
                 "No output is ticked.", "Tick the model's output node in the tree (or a suggested output)."))
             return
-        from core.export import ExportJob, ExportOptions, default_export_path, export_command_line
+        from tf_freezer.core.export import ExportJob, ExportOptions, default_export_path, export_command_line
 
         freeze = self.options_panel.options(outputs)
         freeze.output_path = self._export_paths.get(fmt) or default_export_path(self.model, fmt)
@@ -1696,7 +1696,7 @@ class MainWindow(QMainWindow):
                                   lambda runner: self._on_export_cancelled(runner, title))
 
     def _ask_export_dialog(self, fmt: str, options):
-        from core.export import export_command_line, inference_binds
+        from tf_freezer.core.export import export_command_line, inference_binds
 
         model = self.model
         dialog = ExportDialog(options, lambda o: export_command_line(model, o), self,

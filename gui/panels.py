@@ -11,9 +11,9 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, Q
                                QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
                                QTableWidgetItem, QToolButton, QVBoxLayout)
 
-from core.freeze import FreezeOptions
-from core.prune import PENDING_SIZES
-from core.units import format_bytes
+from tf_freezer.core.freeze import FreezeOptions
+from tf_freezer.core.prune import PENDING_SIZES
+from tf_freezer.core.units import format_bytes
 
 from .surgery_widgets import FlagBinder, RewireList
 

@@ -10,10 +10,10 @@ from typing import Optional
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
-from core.errors import FreezerError
-from core.export import ExportOptions
-from core.options_map import recipe_command_line
-from core.recipe import load_recipe, misfits, save_recipe
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.export import ExportOptions
+from tf_freezer.core.options_map import recipe_command_line
+from tf_freezer.core.recipe import load_recipe, misfits, save_recipe
 
 FILTER = "tf-freezer recipes (*.toml);;All files (*)"
 

@@ -1,7 +1,7 @@
 """Render the real window on the bundled sample to PNGs, and print the timings it measured.
 
-    python -m gui.screenshot OUT.png [--size 1400x880] [--scene result|search|hide-machinery] [--tab graph]
-    python -m gui.screenshot --readme docs/       # the README's pictures, all of them
+    python -m tf_freezer.gui.screenshot OUT.png [--size 1400x880] [--scene result|search|hide-machinery] [--tab graph]
+    python -m tf_freezer.gui.screenshot --readme docs/       # the README's pictures, all of them
 
 Runs offscreen (no display needed) on a 1600x1000 virtual screen with fresh settings, or with `--display`
 on the display it is given (e.g. under `xvfb-run -s "-screen 0 1600x1000x24"`). Opens a copy of
@@ -32,7 +32,7 @@ README_SHOTS = [
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gui.screenshot", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tf_freezer.gui.screenshot", description=__doc__.split("\n\n")[0])
     parser.add_argument("output", nargs="?", help="PNG file to write")
     parser.add_argument("--size", default="", help="window size, WIDTHxHEIGHT (default: the first-run size)")
     parser.add_argument("--scene", default="result", choices=["result", "search", "hide-machinery"])

@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QGridLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from core.errors import FreezerError
-from core.rewire import Rewire, parse_rewire
-from core.training_mode import inference_value
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.rewire import Rewire, parse_rewire
+from tf_freezer.core.training_mode import inference_value
 
 # What a placeholder can be: resource and variant tensors are handles, not data (core refuses them).
 FEEDABLE_DTYPES = ("float32", "float16", "bfloat16", "float64", "int32", "int64", "int16", "int8", "uint8",

@@ -77,7 +77,7 @@ class ValueStatsView(QWidget):
         self.hide()
 
     def show_node(self, model, node_id: int) -> None:
-        from core.tensors import node_value_key
+        from tf_freezer.core.tensors import node_value_key
 
         source = node_value_key(model, node_id) if model is not None and model.graph.names else None
         self.show_source(model, source)
@@ -108,7 +108,7 @@ class ValueStatsView(QWidget):
         self._start(model, source)
 
     def _start(self, model, source: tuple[str, str]) -> None:
-        from core.tensors import stats_for
+        from tf_freezer.core.tensors import stats_for
 
         runner = JobRunner(CallJob(lambda: stats_for(model, source)), "value-stats")
         self._runner = runner

@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QMenu, QPushButton, QTableView, QVBoxLayout, QWidget)
 
-from core.units import format_bytes
+from tf_freezer.core.units import format_bytes
 
 from .value_stats import ValueStatsView
 from .worker import CallJob, JobRunner
@@ -344,7 +344,7 @@ class VariableInspector(QWidget):
         key = self.selected_key()
         if key is None or self._model is None or self._runner is not None:
             return
-        from core.tensors import default_npy_name, export_tensor
+        from tf_freezer.core.tensors import default_npy_name, export_tensor
 
         folder = getattr(getattr(self._model, "location", None), "folder", "") or os.getcwd()
         path = self.ask_path(os.path.join(folder, default_npy_name(key)))

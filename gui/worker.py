@@ -18,8 +18,8 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from core import isolate
-from core.errors import Cancelled
+from tf_freezer.core import isolate
+from tf_freezer.core.errors import Cancelled
 
 
 class _Bridge(QObject):

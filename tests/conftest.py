@@ -74,10 +74,10 @@ class CheckpointFactory:
 
 @pytest.fixture(scope="session", autouse=True)
 def tensorflow_worker():
-    """core.isolate's worker process (freezing and verifying run there): one for the whole session,
+    """tf_freezer.core.isolate's worker process (freezing and verifying run there): one for the whole session,
     so only the first job pays for its TensorFlow import; stopped at the end, leaving no process."""
     yield
-    isolate = sys.modules.get("core.isolate")
+    isolate = sys.modules.get("tf_freezer.core.isolate")
     if isolate is not None:
         isolate.shutdown()
 
@@ -104,7 +104,7 @@ def sample_checkpoint() -> Path:
 @pytest.fixture(scope="session")
 def opened(checkpoints):
     """``opened("slim_cnn")``: that test checkpoint opened with core, once per session."""
-    from core.load import open_checkpoint
+    from tf_freezer.core.load import open_checkpoint
 
     cache = {}
 
@@ -121,9 +121,9 @@ def other_formats(tmp_path_factory, checkpoints):
     """One small model of every kind, saved the way its users save it."""
     from google.protobuf import text_format
 
-    from core import tf as tfmod
-    from core.freeze import FreezeJob, FreezeOptions
-    from core.load import open_checkpoint
+    from tf_freezer.core import tf as tfmod
+    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.load import open_checkpoint
 
     tf = tfmod.tensorflow()
     import keras
@@ -162,7 +162,7 @@ def other_formats(tmp_path_factory, checkpoints):
     frozen = root / "toy.pb"
     FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(frozen))).run()
     shutil.copy(frozen, root / "toy_binary.txt")
-    from core.verify import load_graph_def
+    from tf_freezer.core.verify import load_graph_def
 
     (root / "toy_text.pb").write_text(text_format.MessageToString(load_graph_def(str(frozen))))
     return root

@@ -5,7 +5,7 @@ run here, in a child process: one child handles a batch of mutants in turn. Befo
 writes the mutant's index to ``current`` (and a marker line on stderr), then runs it through what the
 app does with a file the user drops on it — ``OpenJob(path).run()``, ``model.summary()``,
 ``model.preview(outputs)``, a ``FreezeJob`` with verification, and for ``.pb`` mutants also a
-``VerifyJob`` of the mutant against the original checkpoint; the last two in core.isolate's worker
+``VerifyJob`` of the mutant against the original checkpoint; the last two in tf_freezer.core.isolate's worker
 process, as the window runs them — and appends one JSON line per mutant to ``results``. If the child
 dies, the parent knows from ``current`` which mutant killed it and starts a new child from the next one.
 
@@ -244,11 +244,11 @@ def _stage_setup(target: dict, data: bytes, folder: str) -> str:
 
 
 def run_one(spec: dict, index: int, originals: dict) -> dict:
-    from core.errors import FreezerError
-    from core.freeze import FreezeJob, FreezeOptions
-    from core.isolate import WorkerCrash, isolated
-    from core.load import OpenJob
-    from core.verify import VerifyJob
+    from tf_freezer.core.errors import FreezerError
+    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.isolate import WorkerCrash, isolated
+    from tf_freezer.core.load import OpenJob
+    from tf_freezer.core.verify import VerifyJob
 
     target, data, recipe = mutant(spec, index)
     record = {"i": index, "kind": target["kind"], "recipe": recipe, "size": len(data)}
@@ -306,11 +306,10 @@ def child_main(argv: list[str]) -> int:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if root not in sys.path:  # the repository's core, installed or not
         sys.path.insert(0, root)
-    import core.isolate
-    import core.tf
-
-    core.isolate.warm_up()  # the worker imports TensorFlow alongside this process
-    tf = core.tf.tensorflow()
+    import tf_freezer.core.isolate
+    import tf_freezer.core.tf
+    tf_freezer.core.isolate.warm_up()  # the worker imports TensorFlow alongside this process
+    tf = tf_freezer.core.tf.tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     originals: dict = {}
@@ -325,7 +324,7 @@ def child_main(argv: list[str]) -> int:
             out.write(json.dumps(record) + "\n")
             out.flush()
     os.close(current)
-    core.isolate.shutdown()
+    tf_freezer.core.isolate.shutdown()
     return 0
 
 

@@ -300,8 +300,8 @@ def graph_alone(folder: Path) -> Built:
 
 def only_pb(folder: Path) -> Built:
     """A folder holding nothing but a frozen graph (a model zoo download)."""
-    from core.freeze import FreezeJob, FreezeOptions
-    from core.load import open_checkpoint
+    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.load import open_checkpoint
 
     built = tf1(Path(folder) / "training")
     (Path(folder) / "zoo").mkdir()

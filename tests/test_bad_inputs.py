@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
+from tf_freezer.core.cli import main
 from files import copy_of, only, with_unknown_op
 
 PREFIX = "tf-freezer: "
@@ -253,7 +253,7 @@ def test_unknown_op_outside_the_outputs_graph_does_not_matter(capsys, checkpoint
 # Not a TF1 checkpoint at all
 # ---------------------------------------------------------------------------------------------
 def test_tf2_object_based_checkpoint(capsys, tmp_path):
-    from core import tf as tfmod
+    from tf_freezer.core import tf as tfmod
 
     tf = tfmod.tensorflow()
     folder = tmp_path / "tf2"
@@ -381,8 +381,8 @@ def test_output_path_is_a_folder(capsys, checkpoints, tmp_path):
 
 def test_rename_failure_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
     """The last step of an atomic write failing (EXDEV, EACCES...) is explained, and the temp file goes."""
-    from core.errors import FreezerError
-    from core.output import write_atomically
+    from tf_freezer.core.errors import FreezerError
+    from tf_freezer.core.output import write_atomically
 
     def refuse(src, dst):
         raise OSError(errno.EACCES, "Permission denied")
@@ -418,10 +418,10 @@ def test_paths_with_spaces_and_non_ascii(capsys, checkpoints, tmp_path):
 
 
 def test_check_writable_probes_for_real(tmp_path):
-    """core.output.check_writable: the early check freeze's check_output_path can use instead of
+    """tf_freezer.core.output.check_writable: the early check freeze's check_output_path can use instead of
     os.access (which says yes to root on /proc and read-only mounts)."""
-    from core.errors import FreezerError
-    from core.output import check_writable
+    from tf_freezer.core.errors import FreezerError
+    from tf_freezer.core.output import check_writable
 
     check_writable(str(tmp_path))
     assert os.listdir(tmp_path) == []
@@ -435,9 +435,9 @@ def test_check_writable_probes_for_real(tmp_path):
 @pytest.mark.skipif(not (os.path.isdir("/proc/self") and os.access("/proc", os.W_OK)),
                     reason="needs Linux /proc and root (for whom os.access says yes)")
 def test_unwritable_output_is_refused_before_any_work(checkpoints):
-    from core.errors import FreezerError
-    from core.freeze import FreezeJob, FreezeOptions
-    from core.load import open_checkpoint
+    from tf_freezer.core.errors import FreezerError
+    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.load import open_checkpoint
 
     spec = checkpoints["toy_add"]
     job = FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs,
@@ -457,9 +457,9 @@ def test_frozen_graph_over_2_gib_is_refused_from_the_preview(checkpoints, tmp_pa
     reads, so a model whose index claims 2.5 GiB for one variable behaves exactly like one."""
     import dataclasses
 
-    from core.errors import FreezerError
-    from core.freeze import FreezeJob, FreezeOptions
-    from core.load import open_checkpoint
+    from tf_freezer.core.errors import FreezerError
+    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.load import open_checkpoint
 
     spec = checkpoints["toy_add"]
     model = open_checkpoint(spec.folder)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from core.cli import main
+from tf_freezer.core.cli import main
 
 
 def run(capsys, *argv):
@@ -99,7 +99,7 @@ def test_bad_path_is_one_line(capsys, tmp_path):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    from core.errors import FreezerError
+    from tf_freezer.core.errors import FreezerError
 
     with pytest.raises(FreezerError):
         main(["--debug", "inspect", str(tmp_path)])
@@ -136,7 +136,7 @@ def test_verify_with_user_inputs(capsys, checkpoints, tmp_path):
 
 
 def test_tf2_object_checkpoint_is_explained(capsys, tmp_path):
-    from core import tf as tfmod
+    from tf_freezer.core import tf as tfmod
 
     tf = tfmod.tensorflow()
     ckpt = tf.train.Checkpoint(w=tf.Variable([1.0, 2.0]))

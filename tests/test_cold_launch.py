@@ -39,8 +39,8 @@ def test_protos_then_tensorflow_share_classes_and_a_freeze_works(tmp_path, check
     found = _fresh_python(f"""
         import json, sys
         import numpy as np
-        from core import tf as tfmod
-        from core.load import CheckpointJob, OpenGraphJob
+        from tf_freezer.core import tf as tfmod
+        from tf_freezer.core.load import CheckpointJob, OpenGraphJob
 
         out = {{}}
         protos = tfmod.protos()
@@ -59,7 +59,7 @@ def test_protos_then_tensorflow_share_classes_and_a_freeze_works(tmp_path, check
         out["imported_ops"] = len(g.get_operations())
         out["nodes"] = len(graph_part.graph)
 
-        from core.freeze import FreezeJob, FreezeOptions
+        from tf_freezer.core.freeze import FreezeJob, FreezeOptions
         model = CheckpointJob(graph_part).run()
         result = FreezeJob(model, FreezeOptions(outputs={spec.outputs!r}, output_path="frozen.pb",
                                                 verify=False)).run()
@@ -89,7 +89,7 @@ def test_failed_stand_in_leaves_nothing_and_the_real_import_takes_over(tmp_path)
     points at an empty folder) leaves no module behind, and protos() falls back to the real import."""
     found = _fresh_python("""
         import importlib.util, json, sys, tempfile, types
-        from core import tf as tfmod
+        from tf_freezer.core import tf as tfmod
 
         real_find_spec = importlib.util.find_spec
         empty = types.SimpleNamespace(submodule_search_locations=[tempfile.mkdtemp()])
@@ -107,8 +107,8 @@ def test_failed_stand_in_leaves_nothing_and_the_real_import_takes_over(tmp_path)
 
 
 def test_graph_part_then_checkpoint_part_equals_one_open(checkpoints):
-    from core.load import CheckpointJob, OpenGraphJob, OpenJob
-    from core.prune import PENDING_SIZES
+    from tf_freezer.core.load import CheckpointJob, OpenGraphJob, OpenJob
+    from tf_freezer.core.prune import PENDING_SIZES
 
     spec = checkpoints["slim_cnn"]
     whole = OpenJob(spec.folder).run()
@@ -132,7 +132,7 @@ def test_graph_part_then_checkpoint_part_equals_one_open(checkpoints):
 
 
 def test_graph_part_is_none_where_it_needs_tensorflow(other_formats):
-    from core.load import OpenGraphJob
+    from tf_freezer.core.load import OpenGraphJob
 
     assert OpenGraphJob(str(other_formats / "tf1_savedmodel")).run() is None
     assert OpenGraphJob(str(other_formats / "toy.pb")).run() is None
@@ -142,7 +142,7 @@ def test_inspect_prints_the_graph_before_tensorflow_loads(tmp_path, checkpoints)
     spec = checkpoints["slim_cnn"]
     found = _fresh_python(f"""
         import io, json, sys
-        from core.cli import main
+        from tf_freezer.core.cli import main
 
         writes = []
 
@@ -168,7 +168,7 @@ def test_inspect_prints_the_graph_before_tensorflow_loads(tmp_path, checkpoints)
 def test_const_values_before_tensorflow_are_tensor_utils(monkeypatch):
     """The typed-field reading that lets a graph be analysed before TensorFlow has loaded gives what
     TensorFlow's own tensor_util gives; the rest is still tensor_util's."""
-    from core import tf as tfmod
+    from tf_freezer.core import tf as tfmod
 
     tf = tfmod.tensorflow()
     from tensorflow.python.framework import tensor_util

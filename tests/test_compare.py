@@ -12,12 +12,12 @@ import json
 import numpy as np
 import pytest
 
-from core.cli import main
-from core.compare import CompareJob
-from core.errors import FreezerError
-from core.export import ExportJob, ExportOptions
-from core.freeze import FreezeJob, FreezeOptions
-from core.verify import QUANTIZED_TOLERANCE
+from tf_freezer.core.cli import main
+from tf_freezer.core.compare import CompareJob
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.export import ExportJob, ExportOptions
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.verify import QUANTIZED_TOLERANCE
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import shlex
 import numpy as np
 import pytest
 
-from core.errors import Cancelled, FreezerError
-from core.export import ExportJob, ExportOptions, default_export_path, export_command_line, parse_input_shape
-from core.freeze import FreezeJob, FreezeOptions
-from core.rewire import Rewire
+from tf_freezer.core.errors import Cancelled, FreezerError
+from tf_freezer.core.export import ExportJob, ExportOptions, default_export_path, export_command_line, parse_input_shape
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.rewire import Rewire
 
 FORMATS = ["savedmodel", "tflite", "onnx"]
 TOLERANCE = 1e-4
@@ -56,7 +56,7 @@ def cnn(opened):
 @pytest.fixture(scope="session")
 def frozen_cnn(checkpoints, tmp_path_factory):
     """slim_cnn frozen to a .pb with is_training bound, then opened as a frozen graph."""
-    from core.load import open_checkpoint
+    from tf_freezer.core.load import open_checkpoint
 
     spec = checkpoints["slim_cnn"]
     path = tmp_path_factory.mktemp("frozen") / "cnn.pb"
@@ -108,10 +108,9 @@ def test_savedmodel_signature_and_moving_averages(cnn, checkpoints, tmp_path):
 
 
 def test_over_the_protobuf_limit_a_savedmodel_keeps_its_variables(cnn, checkpoints, tmp_path, monkeypatch):
-    import core.prune
-
+    import tf_freezer.core.prune
     spec = checkpoints["slim_cnn"]
-    monkeypatch.setattr(core.prune, "PROTOBUF_LIMIT", 1000)  # this small CNN now counts as over 2 GiB
+    monkeypatch.setattr(tf_freezer.core.prune, "PROTOBUF_LIMIT", 1000)  # this small CNN now counts as over 2 GiB
     path = tmp_path / "big.savedmodel"
     result = export(cnn, "savedmodel", path, binds={"is_training": False}, use_ema=True)
     assert result.variables_kept and result.verify.ok, result.verify.reason
@@ -151,7 +150,7 @@ def _unsupported_graph(tmp_path):
     """x -> BesselI0e -> y: TensorFlow runs it, TFLite has no kernel and tf2onnx no conversion for it."""
     import tensorflow as tf
 
-    from core.load import open_checkpoint
+    from tf_freezer.core.load import open_checkpoint
 
     graph = tf.Graph()
     with graph.as_default():
@@ -232,7 +231,7 @@ def test_tflite_shapes(cnn, tmp_path):
 
 
 def test_cli_export_json_and_command_line(capsys, cnn, checkpoints, tmp_path):
-    from core.cli import main
+    from tf_freezer.core.cli import main
 
     spec = checkpoints["slim_cnn"]
     target = tmp_path / "cli.savedmodel"
@@ -255,7 +254,7 @@ def test_cli_export_json_and_command_line(capsys, cnn, checkpoints, tmp_path):
 
 
 def test_cli_errors(capsys, checkpoints, tmp_path):
-    from core.cli import main
+    from tf_freezer.core.cli import main
 
     folder = str(checkpoints["slim_cnn"].folder)
     assert main(["export", folder, "--to", "caffe", "--outputs", "predictions"]) == 2
@@ -296,7 +295,7 @@ def test_overwrite_never_reaches_the_inputs_through_a_symlink(checkpoints, tmp_p
     SavedModel over the real folder with --overwrite must still see that it holds the inputs."""
     import shutil
 
-    from core.load import open_checkpoint
+    from tf_freezer.core.load import open_checkpoint
 
     real = shutil.copytree(checkpoints["slim_cnn"].folder, tmp_path / "run")
     (real / "saved_model.pb").write_bytes(b"an old export")
@@ -339,7 +338,7 @@ def test_an_output_named_twice_is_exported_and_checked_once(cnn, tmp_path):
 
 
 def test_quantized_tolerance_excuses_neither_class_ids_nor_infinities():
-    from core.verify import QUANTIZED_TOLERANCE, compare
+    from tf_freezer.core.verify import QUANTIZED_TOLERANCE, compare
 
     assert not compare("classes:0", np.array([40, 980]), np.array([0, 937]), QUANTIZED_TOLERANCE).ok
     assert not compare("y:0", np.array([np.inf, 1.0], np.float32), np.array([1e30, 50.0], np.float32),
@@ -348,7 +347,7 @@ def test_quantized_tolerance_excuses_neither_class_ids_nor_infinities():
 
 
 def test_signature_keys_are_python_identifiers():
-    from core.export import _signature_key
+    from tf_freezer.core.export import _signature_key
 
     taken: set[str] = set()
     assert [_signature_key(n, taken) for n in ("class:0", "scope/in put:0", "3d:0", "lambda:1")] == \
@@ -357,7 +356,7 @@ def test_signature_keys_are_python_identifiers():
 
 
 def test_command_line_keeps_devices_and_training_nodes(cnn, tmp_path):
-    from core.cli import _options, build_parser
+    from tf_freezer.core.cli import _options, build_parser
 
     options = ExportOptions(to="tflite", freeze=FreezeOptions(
         outputs=["predictions"], output_path=str(tmp_path / "a b.tflite"), clear_devices=False,

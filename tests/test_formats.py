@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from core.errors import FreezerError
-from core.formats import detect
-from core.freeze import FreezeJob, FreezeOptions
-from core.load import open_checkpoint
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.formats import detect
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.load import open_checkpoint
 
 
 @pytest.mark.parametrize("name, kind, fmt, output", [

@@ -1,4 +1,4 @@
-"""core.freeze converts variables to constants without TensorFlow's converter where it can, and writes
+"""tf_freezer.core.freeze converts variables to constants without TensorFlow's converter where it can, and writes
 large constants from their arrays (core.output.graph_chunks). Both must give exactly what TensorFlow's
 own converter gives: these tests compare the GraphDefs, message for message.
 """
@@ -10,8 +10,8 @@ import re
 import numpy as np
 import pytest
 
-from core import freeze
-from core.output import graph_chunks
+from tf_freezer.core import freeze
+from tf_freezer.core.output import graph_chunks
 
 MODELS = ["toy_add", "slim_cnn", "bn_control_deps", "slim_bn_control_deps", "tfdata", "towers", "cond_rnn",
           "cond_rnn_v2", "resource_vars", "ema_restore", "partitioned", "lookup"]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from checkpoints import run_checkpoint, run_frozen
-from core.freeze import FreezeJob, FreezeOptions
-from core.load import open_checkpoint
-from core.verify import VerificationFailed
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.load import open_checkpoint
+from tf_freezer.core.verify import VerificationFailed
 
 MODELS = ["toy_add", "toy_xy", "slim_cnn", "bn_control_deps", "slim_bn_control_deps", "tfdata", "towers", "cond_rnn", "cond_rnn_v2",
           "resource_vars", "steps", "moved", "ema_restore", "partitioned", "lookup"]
@@ -53,7 +53,7 @@ def test_frozen_graph_matches_checkpoint(name, checkpoints, opened, tmp_path):
         for output, value in spec.expected.items():
             np.testing.assert_allclose(got[spec.outputs.index(output)], value)
     # No variable, no saver and no training op survives.
-    from core.verify import load_graph_def
+    from tf_freezer.core.verify import load_graph_def
 
     ops = {n.op for n in load_graph_def(str(out)).node}
     assert not ops & {"VariableV2", "VarHandleOp", "ReadVariableOp", "Assign", "AssignVariableOp", "RestoreV2",
@@ -148,7 +148,7 @@ def test_step_selection(checkpoints, tmp_path):
 
 
 def test_devices_cleared_by_default_and_kept_on_request(checkpoints, opened, tmp_path):
-    from core.verify import load_graph_def
+    from tf_freezer.core.verify import load_graph_def
 
     spec = checkpoints["towers"]
     model = opened("towers")
@@ -168,7 +168,7 @@ def test_deny_list_keeps_variables(checkpoints, opened, tmp_path):
 
 
 def test_table_initializers_are_kept_and_grouped(checkpoints, opened, tmp_path):
-    from core.verify import load_graph_def, run_frozen as run_frozen_def
+    from tf_freezer.core.verify import load_graph_def, run_frozen as run_frozen_def
 
     spec = checkpoints["lookup"]
     model = opened("lookup")

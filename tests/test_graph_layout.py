@@ -1,4 +1,4 @@
-"""core.graph_layout: the drawing holds exactly the nodes the freeze keeps, folded or not, laid out in
+"""tf_freezer.core.graph_layout: the drawing holds exactly the nodes the freeze keeps, folded or not, laid out in
 layers that flow downwards; and core.tensors' value statistics against numpy."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _members(layout, removed=False) -> list[str]:
 
 @pytest.mark.parametrize("fold", ["default", "all-open", "all-closed"])
 def test_boxes_hold_exactly_the_subgraph_tensorflow_keeps(opened, checkpoints, fold):
-    from core.graph_layout import layout_preview
+    from tf_freezer.core.graph_layout import layout_preview
 
     model = opened("slim_cnn")
     outputs = checkpoints["slim_cnn"].outputs
@@ -66,7 +66,7 @@ def _check_geometry(layout) -> None:
 
 
 def test_layers_flow_downwards_without_overlaps(opened, checkpoints):
-    from core.graph_layout import layout_preview
+    from tf_freezer.core.graph_layout import layout_preview
 
     model = opened("slim_cnn")
     preview = model.preview(checkpoints["slim_cnn"].outputs)
@@ -81,7 +81,7 @@ def test_layers_flow_downwards_without_overlaps(opened, checkpoints):
 
 
 def test_cycles_of_a_v1_while_loop_become_back_edges(opened, checkpoints):
-    from core.graph_layout import layout_preview
+    from tf_freezer.core.graph_layout import layout_preview
 
     model = opened("cond_rnn")
     preview = model.preview(checkpoints["cond_rnn"].outputs)
@@ -93,7 +93,7 @@ def test_cycles_of_a_v1_while_loop_become_back_edges(opened, checkpoints):
 
 
 def test_default_fold_keeps_the_drawing_under_the_limit(opened, checkpoints):
-    from core.graph_layout import default_open, layout_preview
+    from tf_freezer.core.graph_layout import default_open, layout_preview
 
     model = opened("slim_cnn")
     preview = model.preview(checkpoints["slim_cnn"].outputs)
@@ -111,7 +111,7 @@ def test_default_fold_keeps_the_drawing_under_the_limit(opened, checkpoints):
 
 
 def test_show_removed_greys_what_pruning_drops_next_to_the_kept_graph(opened, checkpoints):
-    from core.graph_layout import layout_preview
+    from tf_freezer.core.graph_layout import layout_preview
 
     model = opened("slim_cnn")
     preview = model.preview(checkpoints["slim_cnn"].outputs)
@@ -133,7 +133,7 @@ def test_show_removed_greys_what_pruning_drops_next_to_the_kept_graph(opened, ch
 def test_value_statistics_match_numpy(opened, checkpoints):
     import tensorflow as tf
 
-    from core.tensors import HISTOGRAM_BINS, node_value_key, stats_for
+    from tf_freezer.core.tensors import HISTOGRAM_BINS, node_value_key, stats_for
 
     model = opened("slim_cnn")
     spec = checkpoints["slim_cnn"]
@@ -153,8 +153,8 @@ def test_value_statistics_match_numpy(opened, checkpoints):
 def test_value_statistics_of_a_constant_and_of_special_values():
     import tensorflow as tf
 
-    from core.graph import GraphModel
-    from core.tensors import node_value_key, stats_for, value_stats
+    from tf_freezer.core.graph import GraphModel
+    from tf_freezer.core.tensors import node_value_key, stats_for, value_stats
 
     g = tf.Graph()
     with g.as_default():
@@ -176,8 +176,8 @@ def test_value_statistics_of_a_constant_and_of_special_values():
 
 
 def test_training_mode_nodes_are_marked_in_the_training_tower_only(training_checkpoints):
-    from core.graph_layout import TRAINING, layout_preview
-    from core.load import open_checkpoint
+    from tf_freezer.core.graph_layout import TRAINING, layout_preview
+    from tf_freezer.core.load import open_checkpoint
 
     spec = training_checkpoints["slim_towers"]
     model = open_checkpoint(spec.prefix)
@@ -195,8 +195,8 @@ def test_training_mode_nodes_are_marked_in_the_training_tower_only(training_chec
 
 def test_after_graph_surgery_the_drawing_is_the_operated_graph(opened, checkpoints):
     """Binding is_training folds the dead cond branches: the drawing shows what the freeze writes then."""
-    from core.freeze import FreezeOptions
-    from core.graph_layout import layout_preview
+    from tf_freezer.core.freeze import FreezeOptions
+    from tf_freezer.core.graph_layout import layout_preview
 
     model = opened("slim_cnn")
     outputs = checkpoints["slim_cnn"].outputs

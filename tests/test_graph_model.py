@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import FreezerError
-from core.load import open_checkpoint
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.load import open_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_scope_match_counts_count_every_match_beneath(graph):
 
 
 def test_machinery_mask_hides_training_but_keeps_the_model(checkpoints):
-    from core.analysis import machinery_mask
+    from tf_freezer.core.analysis import machinery_mask
 
     model = open_checkpoint(checkpoints["slim_cnn"].prefix)
     graph = model.graph

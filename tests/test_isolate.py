@@ -1,4 +1,4 @@
-"""core.isolate (issue 6, "Crashes"): jobs that run TensorFlow graphs run in a worker process, so a
+"""tf_freezer.core.isolate (issue 6, "Crashes"): jobs that run TensorFlow graphs run in a worker process, so a
 TensorFlow abort (a C++ CHECK failure) is an error naming TensorFlow's reason instead of the end of
 the app; a crash, a cancel and a kill all leave the target as it was and no temp file behind.
 
@@ -16,12 +16,12 @@ import time
 import pytest
 
 import worker_jobs
-from core import isolate
-from core.errors import Cancelled
-from core.freeze import FreezeJob, FreezeOptions, FreezeResult
-from core.isolate import IsolatedJob, Worker, WorkerCrash, isolated, needs_isolation
-from core.load import OpenJob
-from core.output import remove_stale_temps, write_atomically
+from tf_freezer.core import isolate
+from tf_freezer.core.errors import Cancelled
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions, FreezeResult
+from tf_freezer.core.isolate import IsolatedJob, Worker, WorkerCrash, isolated, needs_isolation
+from tf_freezer.core.load import OpenJob
+from tf_freezer.core.output import remove_stale_temps, write_atomically
 
 
 def _leftovers(folder) -> list[str]:
@@ -101,7 +101,7 @@ def test_a_tensorflow_abort_in_the_cli_is_one_line_and_leaves_nothing(capsys, ch
     process that verifies the frozen graph. The CLI verifies in the worker: exit 1 and one line."""
     from tensorflow.core.framework import graph_pb2
 
-    from core.cli import main
+    from tf_freezer.core.cli import main
 
     spec = checkpoints["toy_add"]
     good = tmp_path / "toy.pb"
@@ -190,9 +190,9 @@ def test_shutdown_leaves_no_process_behind():
 
 
 def test_which_jobs_are_isolated(sample):
-    from core.export import ExportJob, ExportOptions
-    from core.load import OpenJob as Open
-    from core.verify import VerifyJob
+    from tf_freezer.core.export import ExportJob, ExportOptions
+    from tf_freezer.core.load import OpenJob as Open
+    from tf_freezer.core.verify import VerifyJob
 
     model = Open(str(sample)).run()
     freeze = FreezeJob(model, FreezeOptions(outputs=["x"]))

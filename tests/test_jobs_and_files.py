@@ -8,12 +8,12 @@ import stat
 
 import pytest
 
-from core.cli import main
-from core.errors import Cancelled, FreezerError
-from core.export import ExportJob, ExportOptions
-from core.freeze import FreezeJob, FreezeOptions, command_line, default_output_path
-from core.load import open_checkpoint
-from core.output import write_atomically
+from tf_freezer.core.cli import main
+from tf_freezer.core.errors import Cancelled, FreezerError
+from tf_freezer.core.export import ExportJob, ExportOptions
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions, command_line, default_output_path
+from tf_freezer.core.load import open_checkpoint
+from tf_freezer.core.output import write_atomically
 
 
 def _hashes(folder):
@@ -115,7 +115,7 @@ def test_command_line_round_trips_options(checkpoints):
     for part in ["--outputs", "--use-ema", "--deny-vars bias", "--keep-devices",
                  f"--step {spec.notes['steps'][0]}", default_output_path(model)]:
         assert part in line
-    from core.cli import build_parser
+    from tf_freezer.core.cli import build_parser
 
     args = build_parser().parse_args(line.split()[1:])
     assert args.use_ema and args.keep_devices and args.deny_vars == "bias"

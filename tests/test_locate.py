@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from core.errors import FreezerError
-from core.locate import checkpoint_steps, locate
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.locate import checkpoint_steps, locate
 
 
 def test_folder_prefix_and_each_file_resolve_to_the_same_checkpoint(checkpoints):
@@ -33,7 +33,7 @@ def test_steps_listed_and_latest_chosen(checkpoints):
 
 def test_moved_folder_resolves_beside_the_state_file(checkpoints):
     spec = checkpoints["moved"]
-    from core.locate import read_state_file
+    from tf_freezer.core.locate import read_state_file
 
     latest, _ = read_state_file(str(spec.folder))
     assert os.path.isabs(latest) and not os.path.exists(latest + ".index")  # really stale

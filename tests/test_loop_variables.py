@@ -1,4 +1,4 @@
-"""core.loop_variables: a frozen v2 While keeps only the loop variables its outputs need."""
+"""tf_freezer.core.loop_variables: a frozen v2 While keeps only the loop variables its outputs need."""
 from __future__ import annotations
 
 import tempfile
@@ -6,8 +6,8 @@ import tempfile
 import numpy as np
 import pytest
 
-from core.freeze import FreezeJob, FreezeOptions
-from core.loop_variables import strip_unused_loop_variables
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.loop_variables import strip_unused_loop_variables
 
 TRAINING_LIST_OPS = {"EmptyTensorList", "TensorListPushBack", "TensorListReserve"}
 

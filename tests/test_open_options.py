@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from scenarios import saved_model, tf1, tf2_saved_model
 
-from core.cli import main
-from core.errors import FreezerError
-from core.freeze import FreezeOptions, command_line
-from core.load import OpenJob, open_checkpoint
+from tf_freezer.core.cli import main
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.freeze import FreezeOptions, command_line
+from tf_freezer.core.load import OpenJob, open_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_signature_keys_and_saved_model_cli_names_resolve(models, tmp_path):
     doubled = graph.resolve(shown_doubled)
     assert graph.ops[doubled[0]] != "Placeholder"
     out = tmp_path / "odd.pb"
-    from core.freeze import FreezeJob
+    from tf_freezer.core.freeze import FreezeJob
 
     result = FreezeJob(model, FreezeOptions(outputs=["class probs", shown_doubled],
                                             output_path=str(out))).run()
@@ -144,14 +144,14 @@ def test_tf2_verification_calls_the_saved_signature_not_the_converted_graph(mode
     import numpy as np
     from checkpoints import tf
 
-    from core.freeze import FreezeJob
+    from tf_freezer.core.freeze import FreezeJob
 
     model = OpenJob(models["named"].path, signature="predict").run()
     weights = next(n for n in model.graph.graph_def.node if n.op == "Const" and n.attr["value"].tensor.tensor_shape.dim
                    and [d.size for d in n.attr["value"].tensor.tensor_shape.dim] == [3, 4])
     changed = tf.make_ndarray(weights.attr["value"].tensor) + np.float32(0.5)
     weights.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(changed))
-    from core.verify import VerificationFailed
+    from tf_freezer.core.verify import VerificationFailed
 
     with pytest.raises(VerificationFailed, match="logits:0: max abs diff"):
         FreezeJob(model, FreezeOptions(outputs=["logits"], output_path=str(tmp_path / "o.pb"))).run()
@@ -176,7 +176,7 @@ def test_inputs_file_may_use_the_names_saved_model_cli_shows(models, tmp_path, c
 def test_graph_part_first_leaves_a_graph_with_its_checkpoint_apart_to_open_job(tmp_path):
     # The window opens the graph part first while TensorFlow loads; a .meta whose checkpoint is in
     # another folder has no checkpoint beside it to pend on, so it waits for OpenJob (None).
-    from core.load import OpenGraphJob
+    from tf_freezer.core.load import OpenGraphJob
 
     built = tf1(tmp_path / "meta", graph="meta-apart")
     checkpoint = str(Path(built.path).parent.parent / "ckpt")

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from checkpoints import run_checkpoint, run_frozen
-from core.cli import build_parser, main
-from core.export import ExportOptions
-from core.freeze import FreezeOptions
-from core.options_map import (export_options_from_args, freeze_options_from_args, options_from_tables,
+from tf_freezer.core.cli import build_parser, main
+from tf_freezer.core.export import ExportOptions
+from tf_freezer.core.freeze import FreezeOptions
+from tf_freezer.core.options_map import (export_options_from_args, freeze_options_from_args, options_from_tables,
                               recipe_tables)
-from core.recipe import load_recipe, recipe_text, save_recipe
-from core.rewire import parse_rewire
+from tf_freezer.core.recipe import load_recipe, recipe_text, save_recipe
+from tf_freezer.core.rewire import parse_rewire
 
 
 def _options():
@@ -32,7 +32,7 @@ def _options():
 
 def test_one_mapping_options_flags_recipe_round_trip(tmp_path):
     """options -> flags -> parser -> options, and options -> recipe -> options, give the same options."""
-    from core.options_map import export_format_args, freeze_option_args, verify_option_args
+    from tf_freezer.core.options_map import export_format_args, freeze_option_args, verify_option_args
 
     class Model:  # what freeze_option_args reads of an opened model
         class location:
@@ -158,7 +158,7 @@ def test_export_recipe_is_refused_by_freeze_and_keeps_its_format(tmp_path):
     save_recipe(str(path), ExportOptions(to="onnx", freeze=FreezeOptions(outputs=["probs"]), opset=13))
     recipe = load_recipe(str(path), "export")
     assert recipe.options.to == "onnx" and recipe.options.opset == 13
-    from core.errors import FreezerError
+    from tf_freezer.core.errors import FreezerError
 
     with pytest.raises(FreezerError, match="export recipe"):
         load_recipe(str(path), "freeze")
@@ -179,7 +179,7 @@ def test_template_naming_one_file_for_two_checkpoints_is_refused(runs, tmp_path,
 
 def test_parent_rss_stays_flat_over_ten_checkpoints(runs, tmp_path):
     """The parent never runs TensorFlow: its resident memory does not grow checkpoint after checkpoint."""
-    from core.batch import BatchJob, expand, resident_bytes
+    from tf_freezer.core.batch import BatchJob, expand, resident_bytes
 
     for k in range(2):
         shutil.copytree(runs / "run_a", tmp_path / f"more_{k}")
@@ -222,7 +222,7 @@ def test_fail_fast_stops_after_the_first_failure(runs, tmp_path, capsys):
 
 
 def test_default_jobs_are_bounded_by_cores_and_free_memory(monkeypatch):
-    import core.batch as batch
+    import tf_freezer.core.batch as batch
 
     monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     small = [batch.Item(f"p{k}", k, data_bytes=10 << 20) for k in range(5)]

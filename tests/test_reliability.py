@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.cli import main
+from tf_freezer.core.cli import main
 from files import copy_of, only
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +124,7 @@ def test_output_inside_an_opened_savedmodel_is_refused(capsys, other_formats, tm
 
 
 def _first_suggestion(folder) -> str:
-    from core.load import open_checkpoint
+    from tf_freezer.core.load import open_checkpoint
 
     return open_checkpoint(folder).suggestions[0].name
 
@@ -155,8 +155,8 @@ def test_a_hard_link_to_an_input_is_the_input(capsys, checkpoints, tmp_path):
 def test_two_writers_committing_at_once_never_replace_each_other(tmp_path):
     """Both writers are released together at the commit, 30 times: always exactly one wins, the
     file holds the winner's bytes, the other is told, and no temp file is left."""
-    from core.errors import FreezerError
-    from core.output import write_atomically
+    from tf_freezer.core.errors import FreezerError
+    from tf_freezer.core.output import write_atomically
 
     for k in range(30):
         target = tmp_path / f"out{k}.pb"
@@ -185,8 +185,8 @@ def test_two_writers_committing_at_once_never_replace_each_other(tmp_path):
 
 def test_without_hard_links_the_commit_is_renameat2_noreplace(tmp_path, monkeypatch):
     """vfat and some network file systems have no link(): renameat2(RENAME_NOREPLACE) is the one step."""
-    from core.errors import FreezerError
-    from core.output import write_atomically
+    from tf_freezer.core.errors import FreezerError
+    from tf_freezer.core.output import write_atomically
 
     def no_links(src, dst):
         raise OSError(errno.EPERM, "Operation not permitted")
@@ -200,8 +200,8 @@ def test_without_hard_links_the_commit_is_renameat2_noreplace(tmp_path, monkeypa
 
 
 def test_a_folder_commit_without_overwrite_is_exclusive_too(tmp_path):
-    from core.errors import FreezerError
-    from core.output import commit
+    from tf_freezer.core.errors import FreezerError
+    from tf_freezer.core.output import commit
 
     first, second = tmp_path / "a", tmp_path / "b"
     for folder in (first, second):
@@ -215,7 +215,7 @@ def test_a_folder_commit_without_overwrite_is_exclusive_too(tmp_path):
 
 
 def test_the_commit_syncs_the_folder(tmp_path, monkeypatch):
-    from core.output import write_atomically
+    from tf_freezer.core.output import write_atomically
 
     synced = []
     real_fsync = os.fsync
@@ -232,8 +232,8 @@ def test_the_commit_syncs_the_folder(tmp_path, monkeypatch):
 _HELD_FREEZE = """
 import sys, time
 sys.path[:0] = [{root!r}, {tests!r}]
-import core.cli, core.freeze
-write = core.freeze.write_atomically
+import tf_freezer.core.cli, tf_freezer.core.freeze
+write = tf_freezer.core.freeze.write_atomically
 def held(path, data, **options):
     then = options.get("before_commit")
     def before_commit(temp):  # the frozen graph is complete in its temp file, not yet renamed
@@ -242,9 +242,9 @@ def held(path, data, **options):
         open({ready!r}, "w").close()
         time.sleep(120)
     return write(path, data, **{{**options, "before_commit": before_commit}})
-core.freeze.write_atomically = held
+tf_freezer.core.freeze.write_atomically = held
 # --no-verify: the freeze runs in this process (a verifying one runs in the TensorFlow worker)
-sys.exit(core.cli.main(["freeze", {folder!r}, "--outputs", "output", "-o", {out!r}, "--no-verify"]))
+sys.exit(tf_freezer.core.cli.main(["freeze", {folder!r}, "--outputs", "output", "-o", {out!r}, "--no-verify"]))
 """
 
 
@@ -296,7 +296,7 @@ def _graph(nodes, functions=()):
 
 
 def test_the_scan_follows_inputs_control_inputs_and_functions():
-    from core.opscan import ops_that_run
+    from tf_freezer.core.opscan import ops_that_run
 
     gd = _graph([("x", "Placeholder", [], {}), ("w", "WriteFile", [], {}), ("y", "Identity", ["x", "^w"], {}),
                  ("call", "StatefulPartitionedCall", [], {"f": "outer"}), ("z", "AddV2", ["y", "call"], {}),
@@ -308,7 +308,7 @@ def test_the_scan_follows_inputs_control_inputs_and_functions():
 
 
 def test_the_savers_own_restore_is_not_refused_but_other_restores_are():
-    from core.opscan import ops_that_run
+    from tf_freezer.core.opscan import ops_that_run
 
     gd = _graph([("save/Const", "Const", [], {}), ("other/path", "Const", [], {}),
                  ("save/RestoreV2", "RestoreV2", ["save/Const"], {}),
@@ -366,7 +366,7 @@ def test_a_tf2_savedmodel_whose_initializer_writes_a_file_is_not_loaded(capsys, 
 _ORPHAN_PARENT = """
 import sys, threading
 sys.path[:0] = [{root!r}, {tests!r}]
-from core.isolate import Worker, IsolatedJob
+from tf_freezer.core.isolate import Worker, IsolatedJob
 import worker_jobs
 worker = Worker(tensorflow=False)
 if {from_thread}:  # no PR_SET_PDEATHSIG then: the pipe watchdog must end it
@@ -489,10 +489,10 @@ def test_the_cli_opens_in_the_worker_first_and_the_worker_keeps_the_model(checkp
     """What can abort TensorFlow on a file's content (the index reader, a SavedModel's loader) runs
     in the worker before this process touches the file; the verification that follows finds the
     model already open there, so the early open costs no second one."""
-    from core.freeze import FreezeJob, FreezeOptions
-    from core.isolate import OpenInWorker, isolated
-    from core.load import open_checkpoint
-    from core.verify import VerifyJob
+    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.isolate import OpenInWorker, isolated
+    from tf_freezer.core.load import open_checkpoint
+    from tf_freezer.core.verify import VerifyJob
 
     spec = checkpoints["toy_add"]
     opened_first, not_first = copy_of(spec, tmp_path / "a"), copy_of(spec, tmp_path / "b")
@@ -511,7 +511,7 @@ def test_the_cli_opens_in_the_worker_first_and_the_worker_keeps_the_model(checkp
 _ABORTS_IN_PROCESS = """
 import os, sys
 sys.path.insert(0, {root!r})
-import core.cli as cli
+import tf_freezer.core.cli as cli
 
 def aborts(args, progress):  # what TensorFlow does on a negative dimension in an index: log, then abort()
     os.write(2, b"I0000 00:00:1700000000.000000    4242 port.cc:153] oneDNN custom operations are on.\\n")
@@ -525,7 +525,7 @@ sys.exit(cli.main(["inspect", "model"]))
 
 
 def test_an_abort_in_an_unsupervised_main_keeps_tensorflows_check_line():
-    """core.cli.main() called by another program (no supervisor): an abort still ends in TensorFlow's
+    """tf_freezer.core.cli.main() called by another program (no supervisor): an abort still ends in TensorFlow's
     Check failed line as one line, its other chatter dropped, though the process dies of it."""
     proc = subprocess.run([sys.executable, "-c", _ABORTS_IN_PROCESS.format(root=str(ROOT))], capture_output=True,
                           text=True)
@@ -543,7 +543,7 @@ def aborting_models(tmp_path_factory):
             "savedmodel": savedmodel_with_negative_dimension(root / "sm")}
 
 
-def _cli(*argv, entry="core.cli", **kwargs):
+def _cli(*argv, entry="tf_freezer.core.cli", **kwargs):
     return subprocess.Popen([sys.executable, "-m", entry, *map(str, argv)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             **kwargs)
@@ -559,7 +559,7 @@ def test_a_real_abort_in_the_cli_process_is_one_line_and_exit_1(aborting_models,
     out = tmp_path / "frozen.pb"
     extra = {"inspect": [], "preview": ["--outputs", "output"],
              "freeze": ["--outputs", "output", "--no-verify", "-o", out]}[command]
-    proc = _cli(command, folder, *extra, entry="gui.launch" if model == "savedmodel" else "core.cli")
+    proc = _cli(command, folder, *extra, entry="tf_freezer.gui.launch" if model == "savedmodel" else "tf_freezer.core.cli")
     _, stderr = proc.communicate()
     doing = {"inspect": "inspecting", "preview": "previewing", "freeze": "freezing"}[command]
     assert proc.returncode == 1
@@ -586,7 +586,7 @@ def _supervised_held_freeze(checkpoints, tmp_path):
     out, ready = tmp_path / "out" / "frozen.pb", tmp_path / "ready"
     out.parent.mkdir()
     held = _HELD_FREEZE.format(root=str(ROOT), tests=str(ROOT / "tests"), ready=str(ready), folder=str(spec.folder),
-                               out=str(out)).replace("core.cli.main(", "__import__('core.supervise').supervise.child_main(")
+                               out=str(out)).replace("tf_freezer.core.cli.main(", "__import__('tf_freezer.core.supervise').supervise.child_main(")
     proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
                              "from core.supervise import run; "
                              f"sys.exit(run(['freeze', {str(spec.folder)!r}], {held!r}))"],
@@ -672,8 +672,8 @@ def test_an_index_entry_of_an_unknown_dtype_is_one_line():
     (a damaged or hostile .index) raises TypeError there, which becomes one line."""
     import tensorflow as tf
 
-    from core.errors import FreezerError
-    from core.variables import read_checkpoint_index
+    from tf_freezer.core.errors import FreezerError
+    from tf_freezer.core.variables import read_checkpoint_index
 
     class Reader:
         def get_variable_to_shape_map(self):
@@ -687,7 +687,7 @@ def test_an_index_entry_of_an_unknown_dtype_is_one_line():
 
 
 def test_a_bad_path_as_the_command_says_it_does_not_exist(tmp_path):
-    from gui.launch import main as launch
+    from tf_freezer.gui.launch import main as launch
 
     bad = tmp_path / "no" / "such" / "run"
     proc = subprocess.run([sys.executable, "-c", "import sys; from gui.launch import main; sys.exit(main())", str(bad)],
@@ -712,8 +712,8 @@ def test_a_full_disk_during_a_savedmodel_export_says_so(tmp_path, monkeypatch):
     """TensorFlow's file system reports ENOSPC in its own error type (not OSError)."""
     import tensorflow as tf
 
-    from core import export
-    from core.errors import FreezerError
+    from tf_freezer.core import export
+    from tf_freezer.core.errors import FreezerError
 
     def full(*args, **kwargs):
         raise tf.errors.ResourceExhaustedError(None, None, "variables/variables.index; No space left on device")
@@ -727,7 +727,7 @@ def test_a_full_disk_during_a_savedmodel_export_says_so(tmp_path, monkeypatch):
 
 def test_off_a_terminal_a_fast_error_is_the_only_line(checkpoints):
     spec = checkpoints["toy_add"]
-    proc = subprocess.run([sys.executable, "-m", "core.cli", "freeze", str(spec.folder)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "tf_freezer.core.cli", "freeze", str(spec.folder)], capture_output=True,
                           text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("tf-freezer: No --outputs given."), \
@@ -772,7 +772,7 @@ def test_permission_denied_is_not_called_incomplete(checkpoints, public_dir, whi
     victim = only(folder, which)
     os.chmod(victim, 0o600)  # root's: the ordinary user may not read it
     proc = subprocess.run(["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
-                           sys.executable, "-m", "core.cli", "inspect", str(folder)],
+                           sys.executable, "-m", "tf_freezer.core.cli", "inspect", str(folder)],
                           capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(public_dir)})
     assert proc.returncode == 1, proc.stderr
@@ -786,7 +786,7 @@ def test_an_unreadable_pb_as_an_ordinary_user_is_one_line(other_formats, public_
     shutil.copy(other_formats / "toy.pb", pb)
     os.chmod(pb, 0o600)
     proc = subprocess.run(["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
-                           sys.executable, "-m", "core.cli", "inspect", str(pb)],
+                           sys.executable, "-m", "tf_freezer.core.cli", "inspect", str(pb)],
                           capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(public_dir)})
     assert proc.returncode == 1, proc.stderr
@@ -815,7 +815,7 @@ def test_a_path_that_is_not_utf8_is_named_as_such(capsys, checkpoints, tmp_path)
     folder = Path(os.fsdecode(raw))
     copy_of(checkpoints["toy_add"], folder)
     # A child process, as a user runs it: its stdout prints the path as the bytes the OS gave.
-    proc = subprocess.run([sys.executable, "-m", "core.cli", "inspect", raw], capture_output=True, cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "tf_freezer.core.cli", "inspect", raw], capture_output=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     lines = proc.stderr.decode("utf-8", "backslashreplace").strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, lines

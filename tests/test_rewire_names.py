@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scenarios import tf1
 
-from core.errors import FreezerError
-from core.freeze import FreezeJob, FreezeOptions
-from core.load import open_checkpoint
-from core.rewire import parse_rewire
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.load import open_checkpoint
+from tf_freezer.core.rewire import parse_rewire
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def graph_with_checkpoint(tmp_path_factory):
 def test_rewire_keeps_the_tensors_own_name_with_the_inferred_shape(graph_with_checkpoint, tmp_path):
     from checkpoints import run_frozen
 
-    from core.verify import load_graph_def
+    from tf_freezer.core.verify import load_graph_def
 
     built, model = graph_with_checkpoint
     node = model.graph.graph_def.node[model.graph.index["add"]]

@@ -9,9 +9,9 @@ import pytest
 
 from scenarios import SCENARIOS, check_outputs, open_options, outcome, run_freeze_graph
 
-from core.errors import FreezerError
-from core.freeze import FreezeJob, FreezeOptions, freeze_option_args, verify_option_args
-from core.load import OpenJob
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions, freeze_option_args, verify_option_args
+from tf_freezer.core.load import OpenJob
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_scenario(row, built, tmp_path):
 @pytest.mark.parametrize("row", SCENARIOS, ids=[r.name for r in SCENARIOS])
 def test_scenario_from_the_cli(row, built, tmp_path, capsys):
     """`-s` prints the row's line of the scenario table ("table: NAME | cli: RESULT")."""
-    from core.cli import main
+    from tf_freezer.core.cli import main
 
     model_built = built(row)
     out = tmp_path / "cli.pb"
@@ -81,7 +81,7 @@ def test_an_export_without_bind_of_the_first_suggestion_is_the_inference_model(r
     real inputs, gives the original graph's inference outputs."""
     from test_export import run_export
 
-    from core.cli import main
+    from tf_freezer.core.cli import main
 
     model_built = built(row)
     out = tmp_path / "model.savedmodel"

@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 from checkpoints import _tf1_graph, run_checkpoint, run_frozen, session_config
-from core.bind import CONTROL_FLOW_OPS, apply_binds, find_flags, parse_bind
-from core.errors import FreezerError
-from core.rewire import Rewire, apply_rewires, parse_rewire
+from tf_freezer.core.bind import CONTROL_FLOW_OPS, apply_binds, find_flags, parse_bind
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.rewire import Rewire, apply_rewires, parse_rewire
 
 v1 = tf.compat.v1
 
@@ -158,7 +158,7 @@ def test_rewire_both_outputs(checkpoints, opened):
 
 def test_rewired_graph_freezes_without_the_iterator(checkpoints, opened, tmp_path):
     """The real freeze pipeline on the rewired graph: the iterator and its dataset are pruned away."""
-    from core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
 
     spec, model = checkpoints["tfdata"], opened("tfdata")
     rewires = [parse_rewire("IteratorGetNext:0=images"), parse_rewire("IteratorGetNext:1=labels")]
@@ -336,7 +336,7 @@ def test_bind_slim_batch_norm(value, checkpoints, opened):
 
 def test_bind_then_freeze_slim_cnn(checkpoints, opened, tmp_path):
     """The real freeze pipeline on the bound graph: no switch survives, outputs match inference."""
-    from core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
 
     spec, model = checkpoints["slim_cnn"], opened("slim_cnn")
     out = tmp_path / "slim_bound.pb"
@@ -551,7 +551,7 @@ def test_bind_errors(binds, fragments, opened):
 
 # ----- surgery through the command line ------------------------------------------------------------
 def test_cli_freeze_and_verify_with_rewires(checkpoints, tmp_path, capsys):
-    from core.cli import main
+    from tf_freezer.core.cli import main
 
     folder = str(checkpoints["tfdata"].folder)
     out = tmp_path / "rewired.pb"
@@ -571,8 +571,8 @@ def test_cli_freeze_and_verify_with_rewires(checkpoints, tmp_path, capsys):
 def test_command_line_carries_the_surgery(checkpoints, opened, tmp_path, capsys):
     import shlex
 
-    from core.cli import main
-    from core.freeze import FreezeOptions, command_line
+    from tf_freezer.core.cli import main
+    from tf_freezer.core.freeze import FreezeOptions, command_line
 
     model = opened("slim_cnn")
     options = FreezeOptions(outputs=["predictions"], output_path=str(tmp_path / "bound.pb"),
@@ -586,7 +586,7 @@ def test_command_line_carries_the_surgery(checkpoints, opened, tmp_path, capsys)
 
 
 def test_surgery_errors_are_one_line(checkpoints, capsys):
-    from core.cli import main
+    from tf_freezer.core.cli import main
 
     folder = str(checkpoints["slim_cnn"].folder)
     assert main(["preview", folder, "--outputs", "predictions", "--bind", "is_trainin=false"]) == 1

@@ -6,13 +6,13 @@ import os
 import numpy as np
 import pytest
 
-from core.errors import FreezerError
-from core.tensors import default_npy_name, export_tensor
+from tf_freezer.core.errors import FreezerError
+from tf_freezer.core.tensors import default_npy_name, export_tensor
 
 
 @pytest.fixture(scope="module")
 def sample_model(sample_checkpoint):
-    from core.load import open_checkpoint
+    from tf_freezer.core.load import open_checkpoint
 
     return open_checkpoint(str(sample_checkpoint))
 
@@ -65,7 +65,7 @@ def test_unreadable_data_leaves_nothing(sample_model, tmp_path, monkeypatch):
 
 
 def test_string_tensors_save_without_pickle(tmp_path):
-    from core.variables import CheckpointTensor
+    from tf_freezer.core.variables import CheckpointTensor
 
     class Model:
         tensors = {"vocab": CheckpointTensor("vocab", "string", (2,), 0)}
@@ -87,7 +87,7 @@ def test_default_name():
 def test_export_never_writes_over_the_checkpoints_own_files(sample_checkpoint, tmp_path):
     import shutil
 
-    from core.load import open_checkpoint
+    from tf_freezer.core.load import open_checkpoint
 
     folder = shutil.copytree(sample_checkpoint, tmp_path / "sample")
     model = open_checkpoint(str(folder))

@@ -13,11 +13,11 @@ import pytest
 from checkpoints import run_checkpoint, run_frozen
 from test_export import run_export
 
-from core.cli import main
-from core.export import ExportJob, ExportOptions
-from core.freeze import FreezeJob, FreezeOptions
-from core.load import open_checkpoint
-from core.warning_codes import RANDOM_OPS, TRAINING_FLAG_DEFAULT, TRAINING_MODE
+from tf_freezer.core.cli import main
+from tf_freezer.core.export import ExportJob, ExportOptions
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.load import open_checkpoint
+from tf_freezer.core.warning_codes import RANDOM_OPS, TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
 TOLERANCE = 1e-4
 

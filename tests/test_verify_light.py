@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import verify
-from core.freeze import FreezeJob, FreezeOptions
-from core.verify import VerifyJob, feedable, load_graph_def
+from tf_freezer.core import verify
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.verify import VerifyJob, feedable, load_graph_def
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from checkpoints import run_checkpoint
-from core.errors import Cancelled
-from core.freeze import FreezeJob, FreezeOptions
-from core.isolate import IsolatedJob, Worker
-from core.verify import VerifyJob
+from tf_freezer.core.errors import Cancelled
+from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.isolate import IsolatedJob, Worker
+from tf_freezer.core.verify import VerifyJob
 
 VERIFY_STAGES = ["load", "run-frozen", "restore", "run-reference", "compare"]
 
@@ -60,7 +60,7 @@ def test_a_cancel_during_the_restore_ends_the_verification(checkpoints, opened, 
 def test_the_reference_restores_only_what_the_outputs_read(checkpoints, opened):
     """extract_sub_graph keeps the inference path: the Momentum slots are never restored, and the
     values match the checkpoint restored in full by its own Saver."""
-    from core.reference import needed_subgraph
+    from tf_freezer.core.reference import needed_subgraph
 
     spec = checkpoints["slim_cnn"]
     model = opened("slim_cnn")
@@ -68,7 +68,7 @@ def test_the_reference_restores_only_what_the_outputs_read(checkpoints, opened):
     variables = {n.name for n in sub.node if n.op in ("VariableV2", "VarHandleOp")}
     assert variables and not any("Momentum" in v for v in variables), variables
     assert all(not n.device for n in sub.node)
-    from core.verify import run_reference
+    from tf_freezer.core.verify import run_reference
 
     got = run_reference(model, spec.feeds, [o if ":" in o else o + ":0" for o in spec.outputs])
     want = run_checkpoint(spec.prefix, spec.feeds, spec.outputs)

@@ -14,7 +14,7 @@ import pytest
 
 from checkpoints import _tf1_graph, run_checkpoint, run_frozen, tf, v1
 from trust_models import NETS, build_checkpoint, example
-from core.cli import main
+from tf_freezer.core.cli import main
 
 
 def cli(capsys, *argv):
@@ -72,7 +72,7 @@ def test_string_input_parsed_as_tf_example_is_verified_with_real_records(models,
 
 
 def test_made_up_values_follow_what_the_graph_does_with_them():
-    from core.feeds import make_feeds
+    from tf_freezer.core.feeds import make_feeds
 
     with _tf1_graph() as g:
         ids = v1.placeholder(tf.int32, [None], name="ids")
@@ -102,7 +102,7 @@ def test_no_test_value_can_be_made_written_not_verified_exit_3(models, tmp_path,
     # Nothing that size can run here; the graph written is the model all the same, its variable a constant.
     from tensorflow.python.framework import tensor_util
 
-    from core.verify import load_graph_def
+    from tf_freezer.core.verify import load_graph_def
 
     nodes = {n.name: n for n in load_graph_def(str(out)).node}
     assert nodes["x"].op == "Placeholder" and tensor_util.MakeNdarray(nodes["scale"].attr["value"].tensor) == 2.0
@@ -169,7 +169,7 @@ def test_atol_rtol_and_exit_codes_of_verify(checkpoints, tmp_path, capsys):
 def test_freeze_options_carry_the_tolerance_to_the_command_line(opened, tmp_path):
     import shlex
 
-    from core.freeze import FreezeOptions, command_line
+    from tf_freezer.core.freeze import FreezeOptions, command_line
 
     options = FreezeOptions(outputs=["output"], output_path=str(tmp_path / "t.pb"), atol=1e-3, rtol=2e-4,
                             verify_timeout=30)
@@ -180,7 +180,7 @@ def test_freeze_options_carry_the_tolerance_to_the_command_line(opened, tmp_path
 
 # ----- tolerances -------------------------------------------------------------------------------------
 def test_export_tolerance_accepts_a_correct_large_range_tflite_and_rejects_a_real_mismatch():
-    from core.verify import DEFAULT_TOLERANCE, EXPORT_TOLERANCE, compare
+    from tf_freezer.core.verify import DEFAULT_TOLERANCE, EXPORT_TOLERANCE, compare
 
     rng = np.random.default_rng(0)
     logits = (rng.standard_normal((3, 1000)) * 65).astype(np.float32)  # spans about +-195
@@ -263,7 +263,7 @@ def test_batch_probe_on_the_issue_training_graphs(name, training_checkpoints, tm
 
 def test_a_broken_graph_is_still_refused_whatever_the_inputs(models, tmp_path, capsys):
     """The rule's other half: a graph that does not import (a dangling input) fails, exit 1."""
-    from core.verify import load_graph_def
+    from tf_freezer.core.verify import load_graph_def
 
     out = tmp_path / "seed.pb"
     freeze_verified(capsys, models["seed"], "op_to_store", out)
@@ -280,7 +280,7 @@ def test_a_broken_graph_is_still_refused_whatever_the_inputs(models, tmp_path, c
 
 def test_the_default_time_limit_is_whole_seconds_as_it_is_printed(models):
     """"timed out after 61 s", not "after 60.0121 s": the limit is printed and typed back as --verify-timeout."""
-    from core.verify import default_timeout
+    from tf_freezer.core.verify import default_timeout
 
     with _tf1_graph() as g:
         x = v1.placeholder(tf.float32, [None, 3], name="x")

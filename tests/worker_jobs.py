@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import time
 
-from core.freeze import FreezeJob
-from core.jobs import Job
-from core.output import write_atomically
+from tf_freezer.core.freeze import FreezeJob
+from tf_freezer.core.jobs import Job
+from tf_freezer.core.output import write_atomically
 
 
 class FreezeHeldAtVerify(FreezeJob):

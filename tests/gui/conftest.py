@@ -31,8 +31,8 @@ def isolated_settings(tmp_path_factory):
 def window(qtbot):
     """A shown main window with TensorFlow loaded; errors are recorded instead of shown, and
     overwrite questions are answered yes."""
-    import core.tf
-    from gui.main_window import MainWindow
+    import tf_freezer.core.tf
+    from tf_freezer.gui.main_window import MainWindow
 
     w = MainWindow()
     qtbot.addWidget(w)
@@ -41,7 +41,7 @@ def window(qtbot):
     w.confirm = lambda title, question: True
     w.show()
     qtbot.waitExposed(w)
-    if not core.tf.is_loaded():
+    if not tf_freezer.core.tf.is_loaded():
         with qtbot.waitSignal(w.tensorflowReady, timeout=TF_TIMEOUT_MS):
             w.start_tensorflow()
     else:

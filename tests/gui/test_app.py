@@ -11,12 +11,12 @@ def _run_until_opened(qapp, monkeypatch, **kwargs):
     """Run the event loop of `run()` until its window has opened a model (or time runs out). `run()`
     stops the TensorFlow worker on its way out: recorded here, so the session's worker lives on for
     the other tests (stopping one: tests/test_isolate.py)."""
-    import gui.worker
-    from gui import app as app_module
-    from gui.main_window import MainWindow
+    import tf_freezer.gui.worker
+    from tf_freezer.gui import app as app_module
+    from tf_freezer.gui.main_window import MainWindow
 
     stopped = []
-    monkeypatch.setattr(gui.worker, "stop_tensorflow_worker", lambda: stopped.append(True))
+    monkeypatch.setattr(tf_freezer.gui.worker, "stop_tensorflow_worker", lambda: stopped.append(True))
 
     windows = []
     original_init = MainWindow.__init__
@@ -48,7 +48,7 @@ def test_run_opens_a_path(qapp, monkeypatch, sample_copy):
 
 
 def test_demo_opens_the_bundled_sample(qapp, monkeypatch, sample_checkpoint):
-    from gui.app import sample_path
+    from tf_freezer.gui.app import sample_path
 
     assert sample_path() == str(sample_checkpoint)
     code, window = _run_until_opened(qapp, monkeypatch, demo=True)
@@ -57,7 +57,7 @@ def test_demo_opens_the_bundled_sample(qapp, monkeypatch, sample_checkpoint):
 
 
 def test_missing_display_is_explained_not_aborted(monkeypatch):
-    from gui import app as app_module
+    from tf_freezer.gui import app as app_module
 
     monkeypatch.setattr(app_module.sys, "platform", "linux")
     monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
@@ -68,7 +68,7 @@ def test_missing_display_is_explained_not_aborted(monkeypatch):
 
 
 def test_missing_libraries_named_as_debian_packages():
-    from gui.app import _debian_package
+    from tf_freezer.gui.app import _debian_package
 
     assert _debian_package("libxcb-cursor.so.0") == "libxcb-cursor0"
     assert _debian_package("libxcb-icccm.so.4") == "libxcb-icccm4"

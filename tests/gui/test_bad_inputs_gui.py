@@ -69,7 +69,7 @@ def _garbage_index(tmp_path, checkpoints):
 
 
 def _tf2_checkpoint(tmp_path, checkpoints):
-    from core import tf as tfmod
+    from tf_freezer.core import tf as tfmod
 
     tf = tfmod.tensorflow()
     folder = tmp_path / "tf2"
@@ -78,7 +78,7 @@ def _tf2_checkpoint(tmp_path, checkpoints):
 
 
 def _savedmodel_without_variables(tmp_path, checkpoints):
-    from core import tf as tfmod
+    from tf_freezer.core import tf as tfmod
 
     tf = tfmod.tensorflow()
     v1 = tf.compat.v1
@@ -238,7 +238,7 @@ def test_non_ascii_folder_opens_and_freezes(window, qtbot, tmp_path, checkpoints
 
 # ---------------------------------------------------------------------------------------------
 # A TensorFlow abort (CHECK failure) during the freeze must not take the window down (issue 6,
-# "Crashes"): freezing runs in core.isolate's worker process. The window itself runs in a child
+# "Crashes"): freezing runs in tf_freezer.core.isolate's worker process. The window itself runs in a child
 # process here, so that if the isolation ever failed the abort could not kill pytest.
 # ---------------------------------------------------------------------------------------------
 _WINDOW_SCRIPT = r'''
@@ -247,10 +247,10 @@ from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 app = QApplication([])
-import core.tf
-from gui.main_window import MainWindow
+import tf_freezer.core.tf
+from tf_freezer.gui.main_window import MainWindow
 
-core.tf.tensorflow()
+tf_freezer.core.tf.tensorflow()
 window = MainWindow()
 window.error_handler = lambda title, line, details: print("ERROR:", line, flush=True)
 window.confirm = lambda title, question: True
@@ -276,9 +276,8 @@ for label, path, out in zip(sys.argv[1::3], sys.argv[2::3], sys.argv[3::3]):
     window.options_panel.path_is_default = False
     got = run(window.start_freeze, window.freezeFinished, window.freezeFailed)
     print(label, "FINISHED" if got and got[0] is window.freezeFinished else "FAILED", flush=True)
-import core.isolate
-
-print("SURVIVED", "worker", core.isolate.shared_worker().pid, flush=True)
+import tf_freezer.core.isolate
+print("SURVIVED", "worker", tf_freezer.core.isolate.shared_worker().pid, flush=True)
 '''
 
 
@@ -291,8 +290,8 @@ def window_in_a_child(checkpoints, tmp_path_factory):
 
     from tensorflow.core.framework import graph_pb2
 
-    from core.freeze import FreezeJob, FreezeOptions
-    from core.load import open_checkpoint
+    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.load import open_checkpoint
 
     folder = tmp_path_factory.mktemp("abort")
     good = folder / "toy.pb"

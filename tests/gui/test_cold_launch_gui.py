@@ -19,8 +19,8 @@ import json, sys
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-import core.tf
-from gui.main_window import MainWindow
+import tf_freezer.core.tf
+from tf_freezer.gui.main_window import MainWindow
 
 report = {"errors": []}
 windows = []
@@ -58,7 +58,7 @@ def look(window, model):
 def previewed(window, preview):
     seen = {"kept": preview.kept, "removed": preview.removed, "variables": preview.variables,
             "variable_bytes": preview.variable_bytes, "pending": preview.pending,
-            "tensorflow_loaded": core.tf.is_loaded(), "label": window.preview_panel.variables_label.text(),
+            "tensorflow_loaded": tf_freezer.core.tf.is_loaded(), "label": window.preview_panel.variables_label.text(),
             "freeze_enabled": window.freeze_button.isEnabled()}
     report.setdefault("previews", []).append(seen)
     if len(report["previews"]) == 1:
@@ -84,7 +84,7 @@ def init(self, *a, **kw):
 MainWindow.__init__ = init
 MainWindow.start_tensorflow = start_tensorflow
 QTimer.singleShot(240_000, lambda: QApplication.instance().exit(2))
-from gui.launch import main
+from tf_freezer.gui.launch import main
 
 report["exit"] = main([PATH])
 json.dump(report, open(REPORT, "w"))
@@ -92,7 +92,7 @@ json.dump(report, open(REPORT, "w"))
 
 
 def test_tree_usable_before_tensorflow_then_freeze_unlocks(tmp_path, sample_copy):
-    from core.load import OpenJob
+    from tf_freezer.core.load import OpenJob
 
     report = tmp_path / "report.json"
     script = f"PATH = {str(sample_copy)!r}\nREPORT = {str(report)!r}\n" + textwrap.dedent(CHILD)
@@ -131,11 +131,11 @@ def test_unreadable_checkpoint_after_the_graph_keeps_the_tree_and_freezing_locke
                                                                                    sample_copy):
     """The graph part in this process (TensorFlow is loaded here, so the window is told it is not):
     a checkpoint index that TensorFlow cannot read is one error line, the tree stays, Freeze stays off."""
-    import core.tf
+    import tf_freezer.core.tf
     from gui_helpers import OPEN_TIMEOUT_MS
 
     next(sample_copy.glob("*.index")).write_bytes(b"not an sstable")
-    monkeypatch.setattr(core.tf, "is_loaded", lambda: False)
+    monkeypatch.setattr(tf_freezer.core.tf, "is_loaded", lambda: False)
     with qtbot.waitSignal(window.graphShown, timeout=OPEN_TIMEOUT_MS):
         window.open_path(str(sample_copy))
     assert window.model.checkpoint_pending and window.suggestions.count() > 0
@@ -154,13 +154,13 @@ def test_unreadable_checkpoint_after_the_graph_keeps_the_tree_and_freezing_locke
 def test_a_bind_made_before_the_checkpoint_is_made_again_with_its_sizes(window, qtbot, monkeypatch, sample_copy):
     """Binding is_training while the variables are pending previews the bound graph with sizes
     pending; when the checkpoint part arrives the bound graph is made again, with its sizes."""
-    import core.tf
-    from core.freeze import FreezeOptions
-    from core.load import OpenJob
+    import tf_freezer.core.tf
+    from tf_freezer.core.freeze import FreezeOptions
+    from tf_freezer.core.load import OpenJob
     from gui_helpers import OPEN_TIMEOUT_MS, SURGERY_TIMEOUT_MS, tick_and_preview
 
-    loaded = core.tf.is_loaded
-    monkeypatch.setattr(core.tf, "is_loaded", lambda: False)
+    loaded = tf_freezer.core.tf.is_loaded
+    monkeypatch.setattr(tf_freezer.core.tf, "is_loaded", lambda: False)
     start = type(window).start_tensorflow
     monkeypatch.setattr(window, "start_tensorflow", lambda: None)  # held until the bind is previewed
     with qtbot.waitSignal(window.graphShown, timeout=OPEN_TIMEOUT_MS):
@@ -172,7 +172,7 @@ def test_a_bind_made_before_the_checkpoint_is_made_again_with_its_sizes(window, 
 
     bound_options = FreezeOptions(["probs"], binds={"is_training": False})
     expected = OpenJob(str(sample_copy)).run().preview(["probs"], bound_options)
-    monkeypatch.setattr(core.tf, "is_loaded", loaded)  # TensorFlow has loaded
+    monkeypatch.setattr(tf_freezer.core.tf, "is_loaded", loaded)  # TensorFlow has loaded
     with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
         start(window)
     qtbot.waitUntil(lambda: window.preview_panel.preview is not None and not window.preview_panel.preview.pending,

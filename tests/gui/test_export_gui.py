@@ -61,10 +61,10 @@ def test_export_failure_is_reported(opened, qtbot, tmp_path):
 
 
 def test_export_dialog(qtbot, sample_checkpoint):
-    from core.export import ExportOptions, export_command_line
-    from core.freeze import FreezeOptions
-    from core.load import open_checkpoint
-    from gui.export_dialog import ExportDialog
+    from tf_freezer.core.export import ExportOptions, export_command_line
+    from tf_freezer.core.freeze import FreezeOptions
+    from tf_freezer.core.load import open_checkpoint
+    from tf_freezer.gui.export_dialog import ExportDialog
 
     model = open_checkpoint(str(sample_checkpoint))
     base = ExportOptions(to="tflite", freeze=FreezeOptions(outputs=["probs"], output_path="/tmp/x.tflite",

@@ -26,7 +26,7 @@ def _native_threads() -> int:
 
 
 def test_the_worker_starts_when_a_model_opens(opened):
-    from core import isolate
+    from tf_freezer.core import isolate
 
     assert isolate.shared_worker().is_alive()
 
@@ -36,29 +36,29 @@ def test_twenty_freeze_cancel_cycles_grow_neither_memory_nor_threads(opened, qtb
     """Every other freeze is cancelled while its frozen graph sits in the temp file (verification
     running), the others complete; after a few warm-up cycles, 20 more leave the window's RSS within
     50 MB and its thread count where it was, and no file behind."""
-    import core.freeze
+    import tf_freezer.core.freeze
     import worker_jobs
-    from core import isolate
+    from tf_freezer.core import isolate
 
     window = opened
     tick(window, qtbot, top_output(window))
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    plain = core.freeze.FreezeJob
+    plain = tf_freezer.core.freeze.FreezeJob
 
     def cycle(i: int) -> None:
         out = out_dir / f"model-{i}.pb"
         window.options_panel.output_path.setText(str(out))
         window.options_panel.path_is_default = False
         if i % 2:
-            monkeypatch.setattr(core.freeze, "FreezeJob", worker_jobs.FreezeHeldAtVerify)
+            monkeypatch.setattr(tf_freezer.core.freeze, "FreezeJob", worker_jobs.FreezeHeldAtVerify)
             with qtbot.waitSignal(window.freezeCancelled, timeout=FREEZE_TIMEOUT_MS):
                 window.start_freeze()
                 qtbot.waitUntil(lambda: "verify" in window.progress_bar.format(), timeout=FREEZE_TIMEOUT_MS)
                 window.cancel_job()
             assert not out.exists()
         else:
-            monkeypatch.setattr(core.freeze, "FreezeJob", plain)
+            monkeypatch.setattr(tf_freezer.core.freeze, "FreezeJob", plain)
             with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
                 window.start_freeze()
             assert blocker.args[0].verify.ok

@@ -152,7 +152,7 @@ def test_freeze_completes_in_background_and_verifies(opened, qtbot, tmp_path):
     assert "verified" in window.log_view.toPlainText()
 
     # The file really is a frozen graph: core verifies it again on its own.
-    from core.verify import VerifyJob
+    from tf_freezer.core.verify import VerifyJob
 
     again = VerifyJob(window.model, str(out), outputs=[f"{name}:0"]).run()
     assert again.ok, again
@@ -168,7 +168,7 @@ def test_cancel_mid_freeze_leaves_no_file(opened, qtbot, tmp_path, monkeypatch):
     """Esc while the frozen graph is already in its temporary file (verification running): the job
     stops and nothing is left behind. The freeze runs in core.isolate's worker process, so the job
     class that holds at verification comes from a module the worker can import."""
-    import core.freeze
+    import tf_freezer.core.freeze
     import worker_jobs
 
     window = opened
@@ -179,7 +179,7 @@ def test_cancel_mid_freeze_leaves_no_file(opened, qtbot, tmp_path, monkeypatch):
     window.options_panel.output_path.setText(str(out))
     window.options_panel.path_is_default = False
 
-    monkeypatch.setattr(core.freeze, "FreezeJob", worker_jobs.FreezeHeldAtVerify)
+    monkeypatch.setattr(tf_freezer.core.freeze, "FreezeJob", worker_jobs.FreezeHeldAtVerify)
     with qtbot.waitSignal(window.freezeCancelled, timeout=FREEZE_TIMEOUT_MS):
         window.freeze_button.click()
         qtbot.waitUntil(lambda: "verify" in window.progress_bar.format(), timeout=FREEZE_TIMEOUT_MS)
@@ -278,7 +278,7 @@ def test_step_picker_reopens_another_step(window, qtbot, checkpoints):
 
 
 def test_window_layout_is_remembered(qtbot, window):
-    from gui.main_window import MainWindow
+    from tf_freezer.gui.main_window import MainWindow
 
     window.resize(760, 560)  # within the offscreen screen (800x800): restoreGeometry keeps it on screen
     sizes = [250, 200, 290]

@@ -1,12 +1,12 @@
 """The options panel mirrors core's FreezeOptions; the result panel shows a FreezeResult."""
 from __future__ import annotations
 
-from core.freeze import FreezeOptions, FreezeResult
-from core.verify import OutputCheck, VerifyResult
+from tf_freezer.core.freeze import FreezeOptions, FreezeResult
+from tf_freezer.core.verify import OutputCheck, VerifyResult
 
 
 def test_options_panel_defaults_are_cores(qtbot):
-    from gui.panels import OptionsPanel
+    from tf_freezer.gui.panels import OptionsPanel
 
     panel = OptionsPanel()
     qtbot.addWidget(panel)
@@ -15,7 +15,7 @@ def test_options_panel_defaults_are_cores(qtbot):
 
 
 def test_options_panel_maps_every_field(qtbot):
-    from gui.panels import OptionsPanel
+    from tf_freezer.gui.panels import OptionsPanel
 
     panel = OptionsPanel()
     qtbot.addWidget(panel)
@@ -38,7 +38,7 @@ def test_options_panel_maps_every_field(qtbot):
 
 
 def test_output_path_follows_outputs_until_edited(qtbot):
-    from gui.panels import OptionsPanel
+    from tf_freezer.gui.panels import OptionsPanel
 
     panel = OptionsPanel()
     qtbot.addWidget(panel)
@@ -50,7 +50,7 @@ def test_output_path_follows_outputs_until_edited(qtbot):
 
 
 def test_result_panel_shows_failed_verification(qtbot):
-    from gui.panels import ResultPanel
+    from tf_freezer.gui.panels import ResultPanel
 
     panel = ResultPanel()
     qtbot.addWidget(panel)
@@ -74,7 +74,7 @@ def test_result_panel_shows_failed_verification(qtbot):
 
 
 def test_result_panel_says_what_verification_could_not_check_and_its_tolerance(qtbot):
-    from gui.panels import ResultPanel
+    from tf_freezer.gui.panels import ResultPanel
 
     panel = ResultPanel()
     qtbot.addWidget(panel)
@@ -96,7 +96,7 @@ def test_result_panel_says_what_verification_could_not_check_and_its_tolerance(q
 
 
 def test_verification_tolerance_and_time_limit_reach_the_options_and_the_command(qtbot):
-    from gui.panels import OptionsPanel
+    from tf_freezer.gui.panels import OptionsPanel
 
     panel = OptionsPanel()
     qtbot.addWidget(panel)
@@ -106,7 +106,7 @@ def test_verification_tolerance_and_time_limit_reach_the_options_and_the_command
     qtbot.keyClicks(panel.verify_timeout, "30")
     options = panel.options(["probs"])
     assert (options.atol, options.rtol, options.verify_timeout) == (1e-3, 0.002, 30.0)
-    from core.freeze import verify_option_args
+    from tf_freezer.core.freeze import verify_option_args
 
     assert verify_option_args(options) == ["--atol", "0.001", "--rtol", "0.002", "--verify-timeout", "30"]
     qtbot.keyClicks(panel.rtol, "x")  # the validator refuses it: the field keeps a number

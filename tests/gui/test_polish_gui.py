@@ -202,7 +202,7 @@ def test_verify_inputs_field_is_reset_when_another_model_opens(window, qtbot, wi
 
 # ----- 3. layout at common sizes -----------------------------------------------------------------
 def test_default_size_follows_the_screen():
-    from gui.main_window import default_window_size
+    from tf_freezer.gui.main_window import default_window_size
 
     for screen in [(1600, 1000), (1920, 1080), (1366, 768), (2560, 1440), (3840, 2160)]:
         size = default_window_size(*screen)
@@ -291,7 +291,7 @@ def test_neighbourhood_shows_each_nodes_scope_and_full_name(window, qtbot, wide_
 
 # ----- 5. one way of writing sizes -----------------------------------------------------------------
 def test_one_byte_formatter_for_the_window_and_the_cli(opened, qtbot, tmp_path):
-    from core.units import format_bytes
+    from tf_freezer.core.units import format_bytes
     from gui_helpers import FREEZE_TIMEOUT_MS
 
     assert format_bytes(45_210) == "45.2 kB" and format_bytes(94_400_000) == "94.4 MB"
@@ -387,7 +387,7 @@ def test_drops_are_copies_never_moves_and_the_window_lights_up(window, qtbot, sa
 def test_open_dialog_opens_a_model_folder_typed_or_chosen(qtbot, sample_copy, tmp_path):
     from PySide6.QtWidgets import QDialog, QLineEdit
 
-    from gui.open_dialog import OpenDialog
+    from tf_freezer.gui.open_dialog import OpenDialog
 
     plain = tmp_path / "runs"
     plain.mkdir()
@@ -423,7 +423,7 @@ def test_open_dialog_opens_a_model_folder_typed_or_chosen(qtbot, sample_copy, tm
 
 # ----- 9. Esc cancels whichever widget has focus -----------------------------------------------------
 def test_escape_cancels_from_any_widget_even_right_after_the_overwrite_dialog(opened, qtbot, tmp_path, monkeypatch):
-    import core.freeze
+    import tf_freezer.core.freeze
     import worker_jobs
     from PySide6.QtGui import QKeyEvent
     from PySide6.QtWidgets import QMessageBox
@@ -448,7 +448,7 @@ def test_escape_cancels_from_any_widget_even_right_after_the_overwrite_dialog(op
         return True
 
     window.confirm = confirm
-    monkeypatch.setattr(core.freeze, "FreezeJob", worker_jobs.FreezeHeldAtVerify)
+    monkeypatch.setattr(tf_freezer.core.freeze, "FreezeJob", worker_jobs.FreezeHeldAtVerify)
     for target in (window.search_field, window.options_panel.output_path, window.tree, window.log_view):
         target.setFocus()
         with qtbot.waitSignal(window.freezeCancelled, timeout=FREEZE_TIMEOUT_MS):

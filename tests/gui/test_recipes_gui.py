@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtGui import QGuiApplication
 
 from checkpoints import run_checkpoint, run_frozen
-from core.cli import main
+from tf_freezer.core.cli import main
 from gui_helpers import FREEZE_TIMEOUT_MS, freeze_to, open_model
 from gui_helpers import tick_and_preview as tick
 

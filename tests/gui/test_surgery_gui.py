@@ -6,7 +6,7 @@ import os
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
-from core.rewire import Rewire
+from tf_freezer.core.rewire import Rewire
 from gui_helpers import FREEZE_TIMEOUT_MS, SURGERY_TIMEOUT_MS, open_model
 from gui_helpers import tick_and_preview as tick
 
@@ -107,7 +107,7 @@ def test_binding_is_training_folds_batch_norm(opened, qtbot):
     assert after.kept < before.kept
     assert window.preview_panel.kept_label.text().startswith(f"{after.kept} of")
 
-    from core.freeze import command_line
+    from tf_freezer.core.freeze import command_line
 
     command = command_line(window.model, window.options_panel.options(["probs"]))
     assert "--bind is_training=false" in command
@@ -141,7 +141,7 @@ def test_warnings_offer_their_fixes(window, qtbot, checkpoints):
 
 
 def test_feed_here_dialog_validates(qtbot):
-    from gui.surgery_widgets import FeedHereDialog, TensorChoice
+    from tf_freezer.gui.surgery_widgets import FeedHereDialog, TensorChoice
 
     dialog = FeedHereDialog(TensorChoice("IteratorGetNext:0", "float32", "(?, 28, 28, 1)"), "IteratorGetNext_0",
                             taken={"IteratorGetNext", "logits"})
@@ -166,7 +166,7 @@ def test_feed_here_dialog_validates(qtbot):
 
 
 def test_flag_binder_defaults(qtbot):
-    from gui.surgery_widgets import FlagBinder
+    from tf_freezer.gui.surgery_widgets import FlagBinder
 
     binder = FlagBinder()
     qtbot.addWidget(binder)

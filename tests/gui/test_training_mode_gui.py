@@ -6,7 +6,7 @@ import dataclasses
 
 from PySide6.QtCore import Qt
 
-from core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
+from tf_freezer.core.warning_codes import TRAINING_FLAG_DEFAULT, TRAINING_MODE
 from gui_helpers import FREEZE_TIMEOUT_MS, SURGERY_TIMEOUT_MS, open_model
 from gui_helpers import tick_and_preview as tick
 
@@ -49,10 +49,10 @@ def test_the_flag_fix_binds_and_an_export_shows_its_default_binds(window, qtbot,
 
 
 def test_the_export_dialog_says_which_flags_it_binds(qtbot, training_checkpoints):
-    from core.export import ExportOptions, export_command_line, inference_binds
-    from core.freeze import FreezeOptions
-    from core.load import open_checkpoint
-    from gui.export_dialog import ExportDialog
+    from tf_freezer.core.export import ExportOptions, export_command_line, inference_binds
+    from tf_freezer.core.freeze import FreezeOptions
+    from tf_freezer.core.load import open_checkpoint
+    from tf_freezer.gui.export_dialog import ExportDialog
 
     model = open_checkpoint(training_checkpoints["training_default"].prefix)
     options = ExportOptions(to="onnx", freeze=FreezeOptions(outputs=["probs"], output_path="/tmp/x.onnx"))

@@ -9,13 +9,13 @@ from gui_helpers import visible_node_names
 
 @pytest.fixture(scope="module")
 def sample_model(sample_checkpoint):
-    from core.load import open_checkpoint
+    from tf_freezer.core.load import open_checkpoint
 
     return open_checkpoint(str(sample_checkpoint))
 
 
 def _tree(sample_model, batch=None):
-    from gui.node_tree import NodeTreeModel
+    from tf_freezer.gui.node_tree import NodeTreeModel
 
     model = NodeTreeModel()
     if batch is not None:

@@ -10,13 +10,13 @@ from gui_helpers import FREEZE_TIMEOUT_MS
 
 @pytest.fixture(scope="module")
 def sample_model(sample_checkpoint):
-    from core.load import open_checkpoint
+    from tf_freezer.core.load import open_checkpoint
 
     return open_checkpoint(str(sample_checkpoint))
 
 
 def test_model_tester(qtmodeltester, sample_model):
-    from gui.variable_inspector import TensorFilterProxy, TensorTableModel
+    from tf_freezer.gui.variable_inspector import TensorFilterProxy, TensorTableModel
 
     model = TensorTableModel()
     model.set_model(sample_model)
@@ -32,7 +32,7 @@ def test_model_tester(qtmodeltester, sample_model):
 
 
 def test_lists_every_tensor_and_its_reader(qtbot, sample_model):
-    from gui.variable_inspector import TensorTableModel, VariableInspector
+    from tf_freezer.gui.variable_inspector import TensorTableModel, VariableInspector
 
     inspector = VariableInspector()
     qtbot.addWidget(inspector)
@@ -65,7 +65,7 @@ def test_lists_every_tensor_and_its_reader(qtbot, sample_model):
 
 
 def test_filter_and_sort(qtbot, sample_model):
-    from gui.variable_inspector import TensorTableModel, VariableInspector
+    from tf_freezer.gui.variable_inspector import TensorTableModel, VariableInspector
 
     inspector = VariableInspector()
     qtbot.addWidget(inspector)
@@ -97,7 +97,7 @@ def test_filter_and_sort(qtbot, sample_model):
 
 
 def test_export_selected_to_npy(qtbot, sample_model, tmp_path):
-    from gui.variable_inspector import VariableInspector
+    from tf_freezer.gui.variable_inspector import VariableInspector
 
     inspector = VariableInspector()
     qtbot.addWidget(inspector)

@@ -10,7 +10,7 @@ from test_main_window import tick
 
 
 def test_cancel_during_verification_ends_the_freeze_and_resets_the_bar(window, qtbot, checkpoints, tmp_path):
-    from core.freeze import FreezeJob
+    from tf_freezer.core.freeze import FreezeJob
 
     spec = checkpoints["slow_loop"]
     with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):

@@ -60,7 +60,7 @@ def test_a_freeze_that_cannot_be_verified_is_written_and_says_how(window, qtbot,
     # Nothing that size runs here; what was written is the model all the same: its variable a constant.
     from tensorflow.python.framework import tensor_util
 
-    from core.verify import load_graph_def
+    from tf_freezer.core.verify import load_graph_def
 
     nodes = {n.name: n for n in load_graph_def(str(out)).node}
     assert tensor_util.MakeNdarray(nodes["scale"].attr["value"].tensor) == np.float32(2.0)
