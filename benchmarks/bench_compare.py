@@ -50,7 +50,8 @@ def main(argv=None) -> int:
     python = sys.executable
     freezer = [python, "-m", "tf_freezer.core.cli"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                                           os.environ.get("PYTHONPATH", "")]))
     work = Path(tempfile.mkdtemp(prefix="bench_compare.", dir=cache))
     logs = work / "logs"
     logs.mkdir()
@@ -78,8 +79,10 @@ def main(argv=None) -> int:
         summary = {}
         for who, rs in runs.items():
             good = [r for r in rs if r["result"] is not None]
-            summary[who] = {"wall_s": _median([r["wall_s"] for r in good]), "rss_mb": _median([r["rss_mb"] for r in good]),
-                            "job_s": _median([r["result"].get("seconds") for r in good]), "ok": len(good), "runs": len(rs)}
+            summary[who] = {"wall_s": _median([r["wall_s"] for r in good]),
+                            "rss_mb": _median([r["rss_mb"] for r in good]),
+                            "job_s": _median([r["result"].get("seconds") for r in good]),
+                            "ok": len(good), "runs": len(rs)}
         last = next((r["result"] for r in reversed(runs["compare"]) if r["result"] is not None), None)
         if last is not None:
             summary["compare"]["counts"] = last["counts"]

@@ -28,8 +28,9 @@ For each model, `--pairs` times (order alternating inside each pair, so drift hi
 Medians are reported. ratio (minus import) = (ours - import) / (theirs - import) on wall seconds (the
 issue's definition); strict ratio = (ours - import without teardown) / (theirs - import), which does
 not credit us with the skipped teardown; RSS ratio = ours / theirs peak RSS; for the default freeze
-also (ours' CPU s - import's) / (theirs' - import's), which the machine's other load moves less. Finally both .pb files are loaded in a child process and run on
-the same seeded random input: the max abs difference of each output is printed.
+also (ours' CPU s - import's) / (theirs' - import's), which the machine's other load moves less. Finally both
+.pb files are loaded in a child process and run on the same seeded random input: the max abs difference of each
+output is printed.
 """
 from __future__ import annotations
 

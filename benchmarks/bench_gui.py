@@ -45,6 +45,7 @@ files and window layout are left alone.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -139,7 +140,8 @@ def child_inception(work: Path) -> int:
             _, train = inception.inception_v3(images, num_classes=1001, is_training=True, depth_multiplier=0.25)
             _, infer = inception.inception_v3(images, num_classes=1001, is_training=False, depth_multiplier=0.25,
                                               reuse=True)
-        outputs = [tf.identity(train["Predictions"], name="train_probs"), tf.identity(infer["Predictions"], name="probs")]
+        outputs = [tf.identity(train["Predictions"], name="train_probs"),
+                   tf.identity(infer["Predictions"], name="probs")]
         saver = v1.train.Saver()
         with v1.Session(graph=graph) as session:
             session.run(v1.global_variables_initializer())
@@ -178,7 +180,7 @@ def child_graph(cache: Path, models: dict, inception: dict) -> int:
 
     def stall(since: int) -> float:
         times = beats[since:]
-        return max((b - a for a, b in zip(times, times[1:])), default=0.0) - 0.010
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0) - 0.010
 
     def tick(name: str) -> None:
         window.tree_model.set_checked(window.model.graph.index[name], True)
@@ -319,7 +321,7 @@ def child_cold(path: str) -> int:
         beats.append(time.perf_counter())
         if heartbeat:
             heartbeat[0].stop()
-        report["stall_max_s"] = max((b - a for a, b in zip(beats, beats[1:])), default=None)
+        report["stall_max_s"] = max((b - a for a, b in itertools.pairwise(beats)), default=None)
         report["freeze_enabled"] = window.freeze_button.isEnabled()
         report["nodes"] = len(model.graph)
         report["timings"] = dict(window.timings)
@@ -489,7 +491,7 @@ def child_session(cache: Path, models: dict, opens: int, work: Path) -> int:
     result = got[0] if got else None
 
     def gaps(times: list[float]) -> list[float]:
-        return [b - a for a, b in zip(times, times[1:])]
+        return [b - a for a, b in itertools.pairwise(times)]
 
     freeze_gaps = gaps(beats)
     report["freeze"] = {
@@ -646,12 +648,12 @@ def main(argv=None) -> int:
     cold_cpu = {name: statistics.median(c["graph_cpu_s"] for c in runs) for name, runs in session["cold"].items()}
     before_tf = all(not c["tensorflow_imported_at_graph"] for runs in session["cold"].values() for c in runs)
     rows = [
-        ("window shown after launch (median of %d)" % len(starts), _s(shown), "≤ 1 s", shown <= 1.0),
-        ("cold `tf-freezer sample` → usable tree, preview of a tick shown (median of %d)"
-         % len(session["cold"]["sample"]),
+        (f"window shown after launch (median of {len(starts)})", _s(shown), "≤ 1 s", shown <= 1.0),
+        ("cold `tf-freezer sample` → usable tree, preview of a tick shown "
+         f"(median of {len(session['cold']['sample'])})",
          _s(cold_usable["sample"]), "≤ 1.0 s", cold_usable["sample"] <= 1.0 and before_tf),
-        ("cold `tf-freezer` (a) resnet50 → usable tree, preview of a tick shown (median of %d)"
-         % len(session["cold"]["resnet50"]), _s(cold_usable["resnet50"]), "≤ 1.5 s",
+        ("cold `tf-freezer` (a) resnet50 → usable tree, preview of a tick shown "
+         f"(median of {len(session['cold']['resnet50'])})", _s(cold_usable["resnet50"]), "≤ 1.5 s",
          cold_usable["resnet50"] <= 1.5 and before_tf),
         ("  CPU seconds of the app process until the graph was shown: sample / (a) (median)",
          f"{_s(cold_cpu['sample'])} / {_s(cold_cpu['resnet50'])}", "", None),
@@ -659,9 +661,9 @@ def main(argv=None) -> int:
          f"{_s(cold_complete['sample'])} / {_s(cold_complete['resnet50'])}", "", None),
         ("  longest event-loop stall while TensorFlow loads in the app: sample / (a) (median)",
          f"{_ms(cold_stall['sample'])} / {_ms(cold_stall['resnet50'])}", "", None),
-        ("(a) resnet50 open → usable tree (median of %d)" % len(session["open"]["resnet50"]),
+        (f"(a) resnet50 open → usable tree (median of {len(session['open']['resnet50'])})",
          _s(usable["resnet50"]), "", None),
-        ("(c) huge open → usable tree (median of %d)" % len(session["open"]["huge"]), _s(usable["huge"]), "", None),
+        (f"(c) huge open → usable tree (median of {len(session['open']['huge'])})", _s(usable["huge"]), "", None),
         ("(c) protobuf parse of its .meta alone", _s(parse["huge"]), "", None),
         ("(c) usable tree after its graph is parsed", _s(after_parse), "≤ 2 s", after_parse <= 2.0),
         ("  of which: open job in the worker thread (core open + scope tree + name index)",

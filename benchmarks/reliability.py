@@ -66,7 +66,8 @@ class Cases:
         self.marks.mkdir()
         self.toy = checkpoints.build_toy_add(root / "toy")
         self.steps = checkpoints.build_steps(root / "steps")
-        self.hostile_ckpt = Path(hostile_models.build_writefile_checkpoint(root / "hostile", self.marks / "ckpt")).parent
+        hostile_ckpt = hostile_models.build_writefile_checkpoint(root / "hostile", self.marks / "ckpt")
+        self.hostile_ckpt = Path(hostile_ckpt).parent
         self.main_op = hostile_models.build_main_op_savedmodel(root / "main_op", self.marks / "main_op")
         self.tf2 = hostile_models.build_tf2_savedmodel(root / "tf2", self.marks / "tf2")
         self.plain_tf2 = hostile_models.build_tf2_savedmodel(root / "plain_tf2")
@@ -157,7 +158,8 @@ def bad_inputs(c: Cases) -> None:
     (feeds / "garbage.npz").write_bytes(os.urandom(500))
     np.savez(feeds / "pickled.npz", input_holder=np.array([{"a": 1}], dtype=object))
     for name in ("huge.npz", "one.npy", "garbage.npz", "pickled.npz"):
-        c.run(f"--inputs {name}", ["freeze", c.toy.folder, "--outputs", "output", "-o", out(), "--inputs", feeds / name])
+        c.run(f"--inputs {name}",
+              ["freeze", c.toy.folder, "--outputs", "output", "-o", out(), "--inputs", feeds / name])
 
     # Outputs over what is read.
     steps = sorted(c.steps.notes["steps"])
@@ -262,8 +264,9 @@ def held_freeze_fault(c: Cases, sig: int) -> dict:
         left = os.listdir(out.parent)
     name = signal.Signals(sig).name
     after = "; its temp file removed by the next write" if sig == signal.SIGKILL else ""
-    return {"fault": f"{name} to the CLI mid-write (exit {proc.returncode}{after})", "survived": partial and not left and
-            not any(_alive(w) for w in workers) and (sig == signal.SIGKILL or proc.returncode == 128 + sig)}
+    return {"fault": f"{name} to the CLI mid-write (exit {proc.returncode}{after})",
+            "survived": partial and not left and not any(_alive(w) for w in workers)
+            and (sig == signal.SIGKILL or proc.returncode == 128 + sig)}
 
 
 def racing_commits(rounds: int = 100) -> dict:
@@ -272,19 +275,19 @@ def racing_commits(rounds: int = 100) -> dict:
 
     folder = Path(tempfile.mkdtemp())
     double = 0
+
+    def writer(name: str, target: Path, gate: threading.Barrier, wins: list) -> None:
+        try:
+            write_atomically(str(target), name.encode() * 100, before_commit=lambda temp: gate.wait())
+            wins.append(name)
+        except FreezerError:
+            pass
+
     for k in range(rounds):
         target = folder / f"out{k}.pb"
         gate = threading.Barrier(2)
         wins = []
-
-        def writer(name: str) -> None:
-            try:
-                write_atomically(str(target), name.encode() * 100, before_commit=lambda temp: gate.wait())
-                wins.append(name)
-            except FreezerError:
-                pass
-
-        threads = [threading.Thread(target=writer, args=(n,)) for n in "ab"]
+        threads = [threading.Thread(target=writer, args=(n, target, gate, wins)) for n in "ab"]
         for t in threads:
             t.start()
         for t in threads:
@@ -299,8 +302,9 @@ def racing_commits(rounds: int = 100) -> dict:
 
 def two_cli_freezes(c: Cases) -> dict:
     out = c.scratch() / "same.pb"
-    procs = [subprocess.Popen([sys.executable, "-m", "tf_freezer.core.cli", "freeze", str(c.toy.folder), "--outputs", "output",
-                               "-o", str(out), "-q"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    procs = [subprocess.Popen([sys.executable, "-m", "tf_freezer.core.cli", "freeze", str(c.toy.folder),
+                               "--outputs", "output", "-o", str(out), "-q"],
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     codes = [p.wait(timeout=300) for p in procs]
     ok = sorted(codes) == [0, 1] and os.listdir(out.parent) == [out.name]

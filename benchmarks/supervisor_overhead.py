@@ -33,7 +33,8 @@ def main() -> None:
         with tempfile.TemporaryFile() as f:
             f.write(archive)
             f.seek(0)
-            tarfile.open(fileobj=f).extractall(base, filter="data")
+            with tarfile.open(fileobj=f) as tar:
+                tar.extractall(base, filter="data")
         trees = {"before": base, "after": str(ROOT)}
         commands = {"inspect resources/sample": (["inspect", str(ROOT / "resources" / "sample")], 0),
                     "path error": (["inspect", "/nope/x"], 1)}

@@ -39,7 +39,8 @@ class BatchDialog(QDialog):
         self.template = QLineEdit()
         self.template.setObjectName("batchTemplate")
         self.template.setPlaceholderText("beside each checkpoint (model.ckpt-N.frozen.pb); or e.g. out/{run}-{step}.pb")
-        self.template.setToolTip("{run}: the checkpoint folder's name, {step}: the step, {prefix}: the prefix's file name")
+        self.template.setToolTip("{run}: the checkpoint folder's name, {step}: the step, "
+                                 "{prefix}: the prefix's file name")
         self.overwrite = QCheckBox("Replace existing files")
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("batchTable")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import html
 from collections import deque
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen
@@ -60,7 +61,7 @@ class DetailsView(QTextBrowser):
         self.node_id = None
         self.setHtml(f"<p><i>{html.escape(text)}</i></p>")
 
-    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def contextMenuEvent(self, event) -> None:
         anchor = self.anchorAt(event.pos())
         target = self.node_id
         if anchor.startswith("node:"):
@@ -154,7 +155,7 @@ class _NodeBox(QGraphicsRectItem):
         self.setCursor(Qt.PointingHandCursor)
         self.setFlag(QGraphicsItem.ItemIsSelectable, False)
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def mousePressEvent(self, event) -> None:
         if event.button() == Qt.LeftButton:
             self._on_click(self.node_id)
             event.accept()
@@ -191,7 +192,7 @@ class NeighbourhoodView(QGraphicsView):
                 return item.node_id
         return None
 
-    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def contextMenuEvent(self, event) -> None:
         node = self.node_at(event.pos())
         if node is None:
             super().contextMenuEvent(event)
@@ -265,7 +266,8 @@ class NeighbourhoodView(QGraphicsView):
             scope, _, leaf = graph.names[i].rpartition("/")
             top = rect.top() + 2
             if scope:
-                path = QGraphicsSimpleTextItem(small_metrics.elidedText(scope + "/", Qt.ElideLeft, int(BOX_W - 10)), box)
+                path = QGraphicsSimpleTextItem(
+                    small_metrics.elidedText(scope + "/", Qt.ElideLeft, int(BOX_W - 10)), box)
                 path.setFont(small)
                 path.setBrush(QBrush(dim_colour))
                 path.setPos(rect.left() + 5, top)
@@ -295,7 +297,7 @@ class NeighbourhoodView(QGraphicsView):
         if scale < 1.0:
             self.scale(scale, scale)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if self.boxes:
             self._fit(self.scene().sceneRect())

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
@@ -105,7 +106,8 @@ class ExportDialog(QDialog):
         elif self.fmt == "onnx":
             form.addRow("Opset:", self.opset)
         self.binds_note = QLabel(
-            "Bound for inference: " + ", ".join(f"{name} = {bind_text(value)}" for name, value in inference_binds.items())
+            "Bound for inference: "
+            + ", ".join(f"{name} = {bind_text(value)}" for name, value in inference_binds.items())
             + ". To keep training behaviour, bind the flag to its training value in the options panel."
             if inference_binds else "")
         self.binds_note.setObjectName("exportBindsNote")

@@ -6,8 +6,10 @@ turns a finished GraphLayout into scene items. Every box item carries data(0) = 
 """
 from __future__ import annotations
 
+import itertools
 import os
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QFontMetrics, QImage, QKeySequence, QPainter,
@@ -18,8 +20,8 @@ from PySide6.QtWidgets import (QCheckBox, QStyle, QFileDialog, QGraphicsItem, QG
                                QMenu, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from tf_freezer.core.errors import FreezerError
-from tf_freezer.core.graph_layout import (CONSTANT, DEFAULT_BOX_LIMIT, INPUT, OUTPUT, TRAINING, GraphLayoutJob, LayoutCache,
-                               warm_up)
+from tf_freezer.core.graph_layout import (CONSTANT, DEFAULT_BOX_LIMIT, INPUT, OUTPUT, TRAINING, GraphLayoutJob,
+                                          LayoutCache, warm_up)
 from tf_freezer.core.output import write_atomically
 
 from .worker import CallJob, JobRunner
@@ -39,7 +41,7 @@ class BoxItem(QGraphicsRectItem):
     data(2): True when pruning removes what it shows. Paints its own two text lines: one item per
     box keeps building a few hundred of them well inside an event-loop turn."""
 
-    def __init__(self, index: int, box, pane: "GraphPane", lines: tuple[str, str], fonts, text_colour: QColor):
+    def __init__(self, index: int, box, pane: GraphPane, lines: tuple[str, str], fonts, text_colour: QColor):
         super().__init__(QRectF(box.x, box.y, box.w, box.h))
         self.index, self.box, self._pane = index, box, pane
         self.lines, self.fonts, self.text_colour = lines, fonts, text_colour
@@ -62,14 +64,14 @@ class BoxItem(QGraphicsRectItem):
         painter.setFont(small)
         painter.drawText(QPointF(rect.left() + 5, rect.top() + 3 + height * 1.8), self.lines[1])
 
-    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def mouseDoubleClickEvent(self, event) -> None:
         if event.button() == Qt.LeftButton and self.box.folded:
             event.accept()
             self._pane.unfold(self.box.key)
         else:
             super().mouseDoubleClickEvent(event)
 
-    def itemChange(self, change, value):  # noqa: N802 - Qt API
+    def itemChange(self, change, value):
         if change == QGraphicsItem.ItemSelectedHasChanged:
             self._pane._style_box(self)
         return super().itemChange(change, value)
@@ -82,7 +84,7 @@ class EdgeItem(QGraphicsPathItem):
     def __init__(self, edge, pen: QPen):
         points = [QPointF(x, y) for x, y in edge.points]
         path = QPainterPath(points[0])
-        for a, b in zip(points, points[1:]):
+        for a, b in itertools.pairwise(points):
             middle = (a.y() + b.y()) / 2
             path.cubicTo(QPointF(a.x(), middle), QPointF(b.x(), middle), b)
         end, before = points[-1], points[-2]
@@ -98,13 +100,13 @@ class EdgeItem(QGraphicsPathItem):
         self.setAcceptHoverEvents(True)
         self.setZValue(-1)
 
-    def hoverEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def hoverEnterEvent(self, event) -> None:
         wide = QPen(self._pen)
         wide.setWidthF(self._pen.widthF() * 2.5)
         self.setPen(wide)
         super().hoverEnterEvent(event)
 
-    def hoverLeaveEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def hoverLeaveEvent(self, event) -> None:
         self.setPen(self._pen)
         super().hoverLeaveEvent(event)
 
@@ -128,7 +130,7 @@ class GraphView(QGraphicsView):
         self.setViewportUpdateMode(QGraphicsView.BoundingRectViewportUpdate)
         self.setMinimumSize(QSize(150, 150))
 
-    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def wheelEvent(self, event) -> None:
         steps = event.angleDelta().y() / 120.0
         if steps:
             self.zoom(ZOOM_STEP ** steps)
@@ -259,7 +261,8 @@ class GraphPane(QWidget):
     def set_preview(self, preview) -> None:
         """The ticks changed: draw what this preview keeps (now if the tab is shown, else when it is)."""
         self._preview = preview
-        if self._warm_runner is None and preview is not None and not getattr(preview.model, "checkpoint_pending", False):
+        pending = preview is not None and getattr(preview.model, "checkpoint_pending", False)
+        if self._warm_runner is None and preview is not None and not pending:
             # The first drawing must not pay for importing networkx (~0.3 s) once the tab is shown; not
             # earlier either, while the window is still reading the model (one GIL).
             self._warm_runner = JobRunner(CallJob(warm_up), "graph-warm-up").start()
@@ -271,7 +274,7 @@ class GraphPane(QWidget):
         if self.isVisible():
             self.relayout()
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         if self._stale:
             self.relayout()
@@ -419,7 +422,8 @@ class GraphPane(QWidget):
             scene.addItem(item)
             items.append(item)
 
-        work = [lambda e=e: add_edge(e) for e in layout.edges] + [lambda k=k: add_box(k) for k in range(len(layout.boxes))]
+        work = ([lambda e=e: add_edge(e) for e in layout.edges]
+                + [lambda k=k: add_box(k) for k in range(len(layout.boxes))])
 
         def build(position: int = 0) -> None:
             if generation != self._build_generation:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import gc
 import os
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -142,11 +143,11 @@ class _EscapeCancels(QObject):
     is not active (after a dialog closes on a display without a window manager, nothing reactivates it,
     and window shortcuts then never fire). Installed on the application only while a job runs."""
 
-    def __init__(self, window: "MainWindow"):
+    def __init__(self, window: MainWindow):
         super().__init__(window)
         self.window = window
 
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+    def eventFilter(self, watched, event) -> bool:
         if event.type() == QEvent.KeyPress and event.key() == Qt.Key_Escape and not event.modifiers() \
                 and isinstance(watched, QWidget) and watched.window() is self.window:
             self.window.cancel_job()
@@ -939,18 +940,18 @@ class MainWindow(QMainWindow):
     # ===== drag and drop ========================================================================
     # A drop is taken as a copy (or a link), never as the move a file manager may propose: after a move
     # the source deletes its files, and these are the user's checkpoints.
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def dragEnterEvent(self, event) -> None:
         if self._accept_drag(event):
             self._set_drop_highlight(True)
 
-    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def dragMoveEvent(self, event) -> None:
         self._accept_drag(event)
 
-    def dragLeaveEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def dragLeaveEvent(self, event) -> None:
         self._set_drop_highlight(False)
         super().dragLeaveEvent(event)
 
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def dropEvent(self, event) -> None:
         self._set_drop_highlight(False)
         path = self._dropped_path(event.mimeData())
         if path and self._accept_drag(event):
@@ -1215,8 +1216,9 @@ class MainWindow(QMainWindow):
             offer("random-ops", f"Bind {name} = {_value_text(flags.inference_default(name))}", bind(name))
         trained = self._training_defaults(unbound)
         if trained:
-            offer(TRAINING_FLAG_DEFAULT, "Bind " + ", ".join(
-                f"{f} = {_value_text(flags.inference_default(f))}" for f in trained), lambda: [bind(f)() for f in trained])
+            offer(TRAINING_FLAG_DEFAULT,
+                  "Bind " + ", ".join(f"{f} = {_value_text(flags.inference_default(f))}" for f in trained),
+                  lambda: [bind(f)() for f in trained])
         swaps = self._inference_towers()
         if swaps:
             offer(TRAINING_MODE, "Use " + ", ".join(swaps.values()) + " instead", lambda: self._swap_outputs(swaps))
@@ -1242,7 +1244,7 @@ class MainWindow(QMainWindow):
 
     def _inference_towers(self) -> dict[int, str]:
         """Ticked output in training mode -> its inference tower's equivalent, where there is one."""
-        mode, graph = self.model.training_mode, self.model.graph
+        mode = self.model.training_mode
         if mode is None:
             return {}
         swaps = {}
@@ -1884,7 +1886,7 @@ class MainWindow(QMainWindow):
         return self.batch_dialog
 
     # ===== closing ==============================================================================
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def closeEvent(self, event) -> None:
         self.save_settings()
         if self._surgery_runner is not None:
             self._surgery_runner.detach()

@@ -12,8 +12,8 @@ Column 0 of every node row is checkable: ticked nodes are the freeze outputs.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable, Sequence
+from typing import Optional
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QFont, QPalette
@@ -359,7 +359,7 @@ class NodeTreeModel(QAbstractItemModel):
     def kind(self, node_id: int) -> str:
         try:
             return self._kind(node_id) or ""
-        except Exception:  # noqa: BLE001 - a colour is never worth an exception in paint code
+        except Exception:  # a colour is never worth an exception in paint code
             return ""
 
     def _output(self, node: int) -> str:

@@ -353,7 +353,8 @@ def verify_text(verify, what: str) -> str:
     elif verify.ok:
         head = f"<b style='color:#2e9d5b'>&#10004; Verified</b>: {what} gives the same outputs as the original."
     else:
-        head = f"<b style='color:#d64545'>&#10008; Verification failed</b>: {html.escape(verify.reason or 'outputs differ')}"
+        reason = html.escape(verify.reason or "outputs differ")
+        head = f"<b style='color:#d64545'>&#10008; Verification failed</b>: {reason}"
     notes = []
     if verify.tolerance and status != "not-verified":
         notes.append(f"Tolerance: {html.escape(verify.tolerance)}")
@@ -460,7 +461,8 @@ class ResultPanel(QGroupBox):
         title = TITLES.get(result.format, result.format)
         self.setTitle(f"Result: {title} export")
         what = "folder" if os.path.isdir(str(result.output)) else "file"
-        lines = [f"<b>Wrote</b> {html.escape(str(result.output))} ({title} {what}, {format_bytes(result.output_bytes)})"]
+        size = format_bytes(result.output_bytes)
+        lines = [f"<b>Wrote</b> {html.escape(str(result.output))} ({title} {what}, {size})"]
         if result.inputs:
             lines.append("Inputs: " + ", ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in result.inputs.items()))
         if result.outputs:

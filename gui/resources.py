@@ -1,7 +1,7 @@
 """Paths to the files shipped in `resources/` and the icons made from them."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from PySide6.QtGui import QIcon
@@ -11,7 +11,7 @@ ICONS = ROOT / "icons"
 SAMPLE = ROOT / "sample"
 
 
-@lru_cache(maxsize=None)
+@cache
 def icon(name: str) -> QIcon:
     """`resources/icons/<name>.svg` as a QIcon (an empty icon if the file is missing)."""
     path = ICONS / f"{name}.svg"

@@ -32,7 +32,7 @@ class Histogram(QWidget):
         self.counts = list(counts)
         self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def paintEvent(self, event) -> None:
         if not self.counts:
             return
         painter = QPainter(self)

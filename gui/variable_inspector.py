@@ -9,8 +9,9 @@ sorts after "512 bytes"; the proxy only filters.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from math import prod
-from typing import Callable, Optional
+from typing import Optional
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -54,7 +55,7 @@ class TensorTableModel(QAbstractTableModel):
     def tensor(self, row: int):
         return self._rows[row]
 
-    def sort(self, column: int, order=Qt.AscendingOrder) -> None:  # noqa: D401 - Qt API
+    def sort(self, column: int, order=Qt.AscendingOrder) -> None:
         """Sort the rows by a column's raw value in Python: one key per row instead of the proxy's
         data() call per comparison (~90k calls on a 6.5k-tensor checkpoint, seconds on the GUI thread)."""
         if not self._rows or not 0 <= column < len(self.COLUMNS):
@@ -69,7 +70,8 @@ class TensorTableModel(QAbstractTableModel):
         self._rows.sort(key=lambda t: t.key.lower())
         self._rows.sort(key=keys, reverse=order == Qt.DescendingOrder)
         where = {id(t): row for row, t in enumerate(self._rows)}
-        self.changePersistentIndexList(persistent, [self.index(where[id(t)], i.column()) for t, i in zip(before, persistent)])
+        self.changePersistentIndexList(persistent,
+                                       [self.index(where[id(t)], i.column()) for t, i in zip(before, persistent)])
         self.layoutChanged.emit()
 
     def _first_reader(self, key: str) -> str:
@@ -144,7 +146,7 @@ class TensorFilterProxy(QSortFilterProxyModel):
         self.setDynamicSortFilter(False)
         self._needle = ""
 
-    def sort(self, column: int, order=Qt.AscendingOrder) -> None:  # noqa: D401 - Qt API
+    def sort(self, column: int, order=Qt.AscendingOrder) -> None:
         self.sourceModel().sort(column, order)
 
     def set_text(self, text: str) -> None:
@@ -156,7 +158,7 @@ class TensorFilterProxy(QSortFilterProxyModel):
         else:  # pragma: no cover - older PySide6
             self.invalidateFilter()
 
-    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:  # noqa: N802 - Qt API
+    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
         if not self._needle:
             return True
         model = self.sourceModel()

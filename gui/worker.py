@@ -14,7 +14,8 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
@@ -56,7 +57,7 @@ class JobRunner(QObject):
         self._bridge.progressed.connect(self._deliver_progress, Qt.QueuedConnection)
         self._bridge.finished.connect(self._deliver_finished, Qt.QueuedConnection)
 
-    def start(self) -> "JobRunner":
+    def start(self) -> JobRunner:
         self.started_at = time.perf_counter()
         self._thread = threading.Thread(target=self._work, name=f"tf-freezer-{self.name}", daemon=True)
         self._thread.start()
@@ -88,7 +89,7 @@ class JobRunner(QObject):
             result = self.job.run(self._bridge.progressed.emit)
         except Cancelled:
             self._bridge.finished.emit("cancelled", None)
-        except BaseException as exc:  # noqa: BLE001 - everything must reach the GUI, never a dead thread
+        except BaseException as exc:  # everything must reach the GUI, never a dead thread
             # From the worker process, its own traceback says where it went wrong.
             exc.traceback_text = (getattr(exc, "remote_traceback", "")  # type: ignore[attr-defined]
                                   or traceback.format_exc())

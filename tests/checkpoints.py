@@ -34,15 +34,15 @@ import shutil
 import sys
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
 v1 = tf.compat.v1
 
@@ -97,7 +97,7 @@ class ModelSpec:
         return self.prefix + ".meta"
 
 
-def session_config() -> "v1.ConfigProto":
+def session_config() -> v1.ConfigProto:
     return v1.ConfigProto(
         allow_soft_placement=True,
         intra_op_parallelism_threads=2,
@@ -202,7 +202,7 @@ def _tf1_graph(seed: int = 1, *, v1_control_flow: bool = True, ref_variables: bo
             v1.disable_control_flow_v2()
 
 
-def _session(g: tf.Graph) -> "v1.Session":
+def _session(g: tf.Graph) -> v1.Session:
     return v1.Session(graph=g, config=session_config())
 
 
@@ -885,7 +885,8 @@ def build_lookup(folder: Path) -> ModelSpec:
             prefix = _save(sess, saver, folder, int(sess.run(gs)))
             ref = sess.run(out, {tokens: feed})
     return _finish(ModelSpec(name="lookup", folder=folder, prefix=prefix, outputs=["output"],
-                             feeds={"tokens:0": feed}, feedable_inputs=["tokens"], notes={"reference": {"output": ref}}))
+                             feeds={"tokens:0": feed}, feedable_inputs=["tokens"],
+                             notes={"reference": {"output": ref}}))
 
 
 # --------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"  # tf.compat.v1.layers / rnn_cell / tf_s
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent

@@ -282,7 +282,7 @@ def run_one(spec: dict, index: int, originals: dict) -> dict:
         record.update(outcome="error", stage=stage, message=exc.line()[:300])
         if isinstance(exc, WorkerCrash):  # TensorFlow aborted; the app's process lived on
             record.update(worker_died=exc.signal or "exit", stderr=[exc.reason])
-    except Exception as exc:  # noqa: BLE001 - what the fuzz is looking for
+    except Exception as exc:  # what the fuzz is looking for
         record.update(outcome="bug", stage=stage, type=type(exc).__name__, message=str(exc)[:300],
                       where=_where(exc))
     finally:

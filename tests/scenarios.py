@@ -16,10 +16,11 @@ SCENARIOS. `functools.partial` parameterises the shared builders (`tf1`, `saved_
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -318,7 +319,7 @@ def _checkpoint_built(prefix: str, feeds: dict, expected: dict) -> Built:
                  {"input_meta_graph": prefix + ".meta", "input_binary": True, "input_checkpoint": prefix})
 
 
-def training(folder: Path, name: str, output: str, flags: dict = None) -> Built:
+def training(folder: Path, name: str, output: str, flags: Optional[dict] = None) -> Built:
     """A tests/training_checkpoints.py model; expected: the original graph's `output` in inference mode
     (the eval tower, or its training flags fed their inference value `flags`)."""
     from checkpoints import run_checkpoint
@@ -461,7 +462,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("tf-example-string-input", partial(trust, name="parses_examples", feeds={"serialized:0": _records()},
                                                  output="logits"),
              ["logits"], top="logits", source="issue 10 point 10: a graph that parses tf.Example records"),
-    Scenario("endless-while-loop", partial(trust, name="endless", feeds={"x:0": np.float32(3.0)}, output="out"), ["out"],
+    Scenario("endless-while-loop", partial(trust, name="endless", feeds={"x:0": np.float32(3.0)}, output="out"),
+             ["out"],
              top="out", exit=3, verify="timed out after", options={"verify_timeout": 3},
              source="issue 10 point 14: while v < 4: v = v*v never ends on a random input"),
 ]
@@ -529,6 +531,6 @@ def run_freeze_graph(row: Scenario, model_built: Built, output: Path) -> str:
         with tf.Graph().as_default():
             freeze_graph.freeze_graph(**args)
         check_outputs(output, model_built, row)
-    except BaseException as exc:  # noqa: BLE001 - SystemExit included: freeze_graph exits on some errors
+    except BaseException as exc:  # SystemExit included: freeze_graph exits on some errors
         return f"{type(exc).__name__}: " + (str(exc).strip().splitlines() or [""])[0][:200]
     return ""

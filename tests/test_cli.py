@@ -37,7 +37,8 @@ def test_preview_json(capsys, checkpoints):
     data = json.loads(out)
     for key in ("kept", "removed", "removed_by_op", "variables", "estimated_bytes", "warnings"):
         assert key in data
-    assert data["kept"] + data["removed"] == json.loads(run(capsys, "inspect", spec.prefix, "--json", "-q")[1])["node_count"]
+    inspected = json.loads(run(capsys, "inspect", spec.prefix, "--json", "-q")[1])
+    assert data["kept"] + data["removed"] == inspected["node_count"]
 
 
 def test_freeze_then_verify(capsys, checkpoints, tmp_path):
@@ -123,7 +124,8 @@ def test_verify_with_user_inputs(capsys, checkpoints, tmp_path):
 
     spec = checkpoints["toy_add"]
     out_pb = tmp_path / "toy.pb"
-    assert run(capsys, "freeze", str(spec.folder), "--outputs", "output", "-o", str(out_pb), "--no-verify", "-q")[0] == 0
+    assert run(capsys, "freeze", str(spec.folder), "--outputs", "output", "-o", str(out_pb), "--no-verify",
+               "-q")[0] == 0
     feeds = tmp_path / "feeds.npz"
     np.savez(feeds, input_holder=np.float32(10.0))
     code, out, err = run(capsys, "verify", str(spec.folder), str(out_pb), "--inputs", str(feeds), "--json", "-q")

@@ -200,7 +200,7 @@ def test_existing_target_needs_overwrite(to, cnn, tmp_path):
     else:
         target.write_bytes(b"precious")
         precious = target
-    with pytest.raises(FreezerError, match="already exists.*--overwrite"):
+    with pytest.raises(FreezerError, match=r"already exists.*--overwrite"):
         export(cnn, to, target, binds={"is_training": False})
     assert precious.read_bytes() == b"precious"
     result = export(cnn, to, target, binds={"is_training": False}, overwrite=True)
@@ -224,7 +224,7 @@ def test_tflite_shapes(cnn, tmp_path):
     result = export(cnn, "tflite", tmp_path / "b2.tflite", binds={"is_training": False},
                     input_shapes={"images": [2, 8, 8, 1]})
     assert result.inputs == {"images:0": "float32 (2, 8, 8, 1)"}
-    with pytest.raises(FreezerError, match="does not take as an input.*images"):
+    with pytest.raises(FreezerError, match=r"does not take as an input.*images"):
         export(cnn, "tflite", tmp_path / "x.tflite", binds={"is_training": False}, input_shapes={"pixels": [1]})
     with pytest.raises(FreezerError, match="NAME=D,D"):
         parse_input_shape("images=?,8")

@@ -11,8 +11,8 @@ from tf_freezer.core.freeze import FreezeJob, FreezeOptions
 from tf_freezer.core.load import open_checkpoint
 from tf_freezer.core.verify import VerificationFailed
 
-MODELS = ["toy_add", "toy_xy", "slim_cnn", "bn_control_deps", "slim_bn_control_deps", "tfdata", "towers", "cond_rnn", "cond_rnn_v2",
-          "resource_vars", "steps", "moved", "ema_restore", "partitioned", "lookup"]
+MODELS = ["toy_add", "toy_xy", "slim_cnn", "bn_control_deps", "slim_bn_control_deps", "tfdata", "towers", "cond_rnn",
+          "cond_rnn_v2", "resource_vars", "steps", "moved", "ema_restore", "partitioned", "lookup"]
 
 
 
@@ -111,7 +111,7 @@ def test_ema_values_are_frozen_on_request(checkpoints, opened, tmp_path):
     model = opened("slim_cnn")
     assert model.has_ema
     assert "ema-available" in [w.code for w in model.preview(spec.outputs).warnings]
-    raw, raw_out = _freeze(model, spec, tmp_path)
+    _raw, raw_out = _freeze(model, spec, tmp_path)
     ema_path = tmp_path / "ema.pb"
     ema = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(ema_path), use_ema=True)).run()
     assert ema.verify.ok, ema.verify.reason

@@ -2,6 +2,8 @@
 layers that flow downwards; and core.tensors' value statistics against numpy."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -61,7 +63,7 @@ def _check_geometry(layout) -> None:
         rows.setdefault(box.y + box.h / 2, []).append(box)
     for row in rows.values():
         row.sort(key=lambda b: b.x)
-        for left, right in zip(row, row[1:]):
+        for left, right in itertools.pairwise(row):
             assert left.x + left.w <= right.x, (left.key, right.key)
 
 

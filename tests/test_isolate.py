@@ -166,7 +166,7 @@ def test_a_job_that_ignores_cancel_is_killed(bare_worker, tmp_path):
 
 def test_an_unexpected_error_comes_back_as_itself(bare_worker):
     stages = []
-    with pytest.raises(ValueError, match="^boom$") as caught:
+    with pytest.raises(ValueError, match=r"^boom$") as caught:
         isolated(worker_jobs.Fails("boom"), bare_worker).run(lambda p: stages.append(p.stage))
     assert "worker_jobs.py" in caught.value.remote_traceback
     assert stages == ["prune"]

@@ -86,7 +86,7 @@ def test_full_disk_leaves_nothing(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
-    with pytest.raises(FreezerError, match="disk .* is full"):
+    with pytest.raises(FreezerError, match=r"disk .* is full"):
         write_atomically(str(target), b"new" * 1000, overwrite=True)
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.pb"]

@@ -27,7 +27,7 @@ def test_steps_listed_and_latest_chosen(checkpoints):
     assert loc.step == max(spec.notes["steps"])
     assert locate(str(spec.folder), step=spec.notes["steps"][0]).step == spec.notes["steps"][0]
     assert checkpoint_steps(str(spec.folder)) == spec.notes["steps"]
-    with pytest.raises(FreezerError, match="no step 999.*Steps found"):
+    with pytest.raises(FreezerError, match=r"no step 999.*Steps found"):
         locate(str(spec.folder), step=999)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 
 import numpy as np
@@ -35,7 +34,7 @@ def test_one_mapping_options_flags_recipe_round_trip(tmp_path):
     from tf_freezer.core.options_map import export_format_args, freeze_option_args, verify_option_args
 
     class Model:  # what freeze_option_args reads of an opened model
-        class location:
+        class location:  # noqa: N801 - stands in for the model's location attribute
             step, steps, open_options = None, [], {}
 
     options = _options()
@@ -113,7 +112,7 @@ def test_a_broken_step_is_reported_and_the_others_written(runs, tmp_path, capsys
     data = run / "model.ckpt-20.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:40])  # truncated: the index still opens, reading fails
     report = tmp_path / "report.csv"
-    code, out, err = _cli(["freeze", run, "--all-steps", "--outputs", "output", "-o", tmp_path / "{step}.pb",
+    code, _out, err = _cli(["freeze", run, "--all-steps", "--outputs", "output", "-o", tmp_path / "{step}.pb",
                            "--report", report], capsys)
     assert code == 1
     assert (tmp_path / "10.pb").exists() and (tmp_path / "30.pb").exists() and not (tmp_path / "20.pb").exists()
@@ -136,7 +135,8 @@ def test_output_missing_in_one_checkpoint_is_one_line(checkpoints, runs, tmp_pat
 
 @pytest.mark.parametrize("text, words", [
     ('version = 1\n[freeze]\noutputs = ["output"]\nuse_emma = true\n', ["line 4", "use_emma", "[freeze]"]),
-    ('version = 1\n[freeze]\noutputs = ["output"]\n\n[verify]\natol = "small"\n', ["line 6", "[verify] atol", "a number"]),
+    ('version = 1\n[freeze]\noutputs = ["output"]\n\n[verify]\natol = "small"\n',
+     ["line 6", "[verify] atol", "a number"]),
     ('version = 1\n[freeze]\noutputs = "output"\n', ["line 3", "outputs", "a list of strings"]),
     ('version = 2\n[freeze]\noutputs = ["output"]\n', ["line 1", "version 2"]),
     ('version = 1\n[freeze]\noutputs = ["output"]\nbind = { is_training = [1] }\n', ["line 4", "bind"]),
@@ -172,7 +172,7 @@ def test_export_recipe_is_refused_by_freeze_and_keeps_its_format(tmp_path):
 
 
 def test_template_naming_one_file_for_two_checkpoints_is_refused(runs, tmp_path, capsys):
-    code, out, err = _cli(["freeze", runs / "run_a", runs / "run_b", "--outputs", "output", "-o",
+    code, _out, err = _cli(["freeze", runs / "run_a", runs / "run_b", "--outputs", "output", "-o",
                            tmp_path / "{step}.pb"], capsys)
     assert code == 1 and "names one file" in err and not list(tmp_path.glob("*.pb"))
 
@@ -200,8 +200,8 @@ def test_export_recipe_over_two_steps(checkpoints, runs, tmp_path, capsys):
     assert _cli(["export", runs / "run_b", "--to", "savedmodel", "--outputs", "output", "--save-recipe", recipe],
                 capsys)[0] == 0
     assert 'to = "savedmodel"' in recipe.read_text()
-    code, out, err = _cli(["export", "--recipe", recipe, runs / "run_b" / "model.ckpt-10", runs / "run_b" / "model.ckpt-30",
-                           "-o", tmp_path / "sm-{step}", "--json"], capsys)
+    code, out, err = _cli(["export", "--recipe", recipe, runs / "run_b" / "model.ckpt-10",
+                           runs / "run_b" / "model.ckpt-30", "-o", tmp_path / "sm-{step}", "--json"], capsys)
     assert code == 0, err
     rows = json.loads(out)["rows"]
     assert [r["status"] for r in rows] == ["verified", "verified"]
@@ -214,7 +214,7 @@ def test_fail_fast_stops_after_the_first_failure(runs, tmp_path, capsys):
     data = run / "model.ckpt-10.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:40])
     report = tmp_path / "r.json"
-    code, out, err = _cli(["freeze", run, "--all-steps", "--outputs", "output", "-j", "1", "--fail-fast",
+    code, _out, _err = _cli(["freeze", run, "--all-steps", "--outputs", "output", "-j", "1", "--fail-fast",
                            "-o", tmp_path / "{step}.pb", "--report", report], capsys)
     assert code == 1
     statuses = [r["status"] for r in json.loads(report.read_text())["rows"]]

@@ -158,19 +158,18 @@ def test_two_writers_committing_at_once_never_replace_each_other(tmp_path):
     from tf_freezer.core.errors import FreezerError
     from tf_freezer.core.output import write_atomically
 
+    def writer(name: str, target: Path, gate: threading.Barrier, results: dict) -> None:
+        try:
+            write_atomically(str(target), name.encode() * 1000, before_commit=lambda temp: gate.wait())
+            results[name] = "wrote"
+        except FreezerError as exc:
+            results[name] = exc.message
+
     for k in range(30):
         target = tmp_path / f"out{k}.pb"
         gate = threading.Barrier(2)
         results: dict[str, object] = {}
-
-        def writer(name: str) -> None:
-            try:
-                write_atomically(str(target), name.encode() * 1000, before_commit=lambda temp: gate.wait())
-                results[name] = "wrote"
-            except FreezerError as exc:
-                results[name] = exc.message
-
-        threads = [threading.Thread(target=writer, args=(name,)) for name in ("a", "b")]
+        threads = [threading.Thread(target=writer, args=(name, target, gate, results)) for name in ("a", "b")]
         for t in threads:
             t.start()
         for t in threads:
@@ -345,7 +344,8 @@ def test_the_savers_ops_as_outputs_are_not_run(capsys, checkpoints, tmp_path, mo
 def test_a_savedmodels_main_op_writing_a_file_is_not_run(capsys, hostile, no_marks, tmp_path):
     line = fails(capsys, "freeze", hostile["main_op"], "--outputs", "probs", "-o", tmp_path / "a.pb")
     assert line.startswith("Not run: the original savedmodel would run node 'main_write' (WriteFile)")
-    line = fails(capsys, "export", hostile["main_op"], "--to", "savedmodel", "--outputs", "probs", "-o", tmp_path / "sm")
+    line = fails(capsys, "export", hostile["main_op"], "--to", "savedmodel", "--outputs", "probs",
+                 "-o", tmp_path / "sm")
     assert "'main_write' (WriteFile)" in line
     assert not (no_marks / "main_op").exists() and os.listdir(tmp_path) == []
 
@@ -559,7 +559,8 @@ def test_a_real_abort_in_the_cli_process_is_one_line_and_exit_1(aborting_models,
     out = tmp_path / "frozen.pb"
     extra = {"inspect": [], "preview": ["--outputs", "output"],
              "freeze": ["--outputs", "output", "--no-verify", "-o", out]}[command]
-    proc = _cli(command, folder, *extra, entry="tf_freezer.gui.launch" if model == "savedmodel" else "tf_freezer.core.cli")
+    entry = "tf_freezer.gui.launch" if model == "savedmodel" else "tf_freezer.core.cli"
+    proc = _cli(command, folder, *extra, entry=entry)
     _, stderr = proc.communicate()
     doing = {"inspect": "inspecting", "preview": "previewing", "freeze": "freezing"}[command]
     assert proc.returncode == 1
@@ -586,7 +587,8 @@ def _supervised_held_freeze(checkpoints, tmp_path):
     out, ready = tmp_path / "out" / "frozen.pb", tmp_path / "ready"
     out.parent.mkdir()
     held = _HELD_FREEZE.format(root=str(ROOT), tests=str(ROOT / "tests"), ready=str(ready), folder=str(spec.folder),
-                               out=str(out)).replace("tf_freezer.core.cli.main(", "__import__('tf_freezer.core.supervise').supervise.child_main(")
+                               out=str(out)).replace("tf_freezer.core.cli.main(",
+                                                     "__import__('tf_freezer.core.supervise').supervise.child_main(")
     proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
                              "from core.supervise import run; "
                              f"sys.exit(run(['freeze', {str(spec.folder)!r}], {held!r}))"],
@@ -705,7 +707,8 @@ def test_a_long_legal_output_name_works(capsys, checkpoints, tmp_path):
     assert code == 0, err
     assert os.listdir(tmp_path) == [out.name]
     too_long = tmp_path / ("n" * 260 + ".pb")
-    assert "bytes long; the file system of" in fails(capsys, "freeze", spec.folder, "--outputs", "output", "-o", too_long)
+    line = fails(capsys, "freeze", spec.folder, "--outputs", "output", "-o", too_long)
+    assert "bytes long; the file system of" in line
 
 
 def test_a_full_disk_during_a_savedmodel_export_says_so(tmp_path, monkeypatch):
@@ -727,8 +730,8 @@ def test_a_full_disk_during_a_savedmodel_export_says_so(tmp_path, monkeypatch):
 
 def test_off_a_terminal_a_fast_error_is_the_only_line(checkpoints):
     spec = checkpoints["toy_add"]
-    proc = subprocess.run([sys.executable, "-m", "tf_freezer.core.cli", "freeze", str(spec.folder)], capture_output=True,
-                          text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run([sys.executable, "-m", "tf_freezer.core.cli", "freeze", str(spec.folder)],
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("tf-freezer: No --outputs given."), \
         proc.stderr

@@ -340,7 +340,8 @@ def test_bind_then_freeze_slim_cnn(checkpoints, opened, tmp_path):
 
     spec, model = checkpoints["slim_cnn"], opened("slim_cnn")
     out = tmp_path / "slim_bound.pb"
-    result = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), binds={"is_training": False})).run()
+    options = FreezeOptions(outputs=spec.outputs, output_path=str(out), binds={"is_training": False})
+    result = FreezeJob(model, options).run()
     assert result.verify.ok, result.verify
     frozen = v1.GraphDef()
     frozen.ParseFromString(out.read_bytes())

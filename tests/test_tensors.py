@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,7 +60,7 @@ def test_unreadable_data_leaves_nothing(sample_model, tmp_path, monkeypatch):
 
     monkeypatch.setattr(sample_model, "_reader", BrokenReader())
     key = next(iter(sample_model.tensors))
-    with pytest.raises(FreezerError, match="Cannot read .*truncated block"):
+    with pytest.raises(FreezerError, match=r"Cannot read .*truncated block"):
         export_tensor(sample_model, key, str(tmp_path / "a.npy"))
     assert os.listdir(tmp_path) == []
 
@@ -93,7 +94,7 @@ def test_export_never_writes_over_the_checkpoints_own_files(sample_checkpoint, t
     model = open_checkpoint(str(folder))
     key = next(iter(model.tensors))
     index = next(p for p in model.location.input_files if p.endswith(".index"))
-    before = open(index, "rb").read()
+    before = Path(index).read_bytes()
     with pytest.raises(FreezerError, match="one of the files it is made from"):
         export_tensor(model, key, index, overwrite=True)  # the window's save dialog had confirmed it
-    assert open(index, "rb").read() == before
+    assert Path(index).read_bytes() == before

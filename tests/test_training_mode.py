@@ -67,7 +67,7 @@ def _codes(preview) -> list[str]:
 
 # ----- (a) a training tower and its eval/ inference tower --------------------------------------------
 def test_the_eval_tower_is_suggested_first_and_the_training_tower_below_it(towers):
-    spec, model = towers
+    _spec, model = towers
     names = _names(model)
     assert names[0].startswith("eval/resnet_v1_50/predictions/"), names
     train_softmax = "resnet_v1_50/predictions/Softmax"

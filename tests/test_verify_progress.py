@@ -99,7 +99,7 @@ def test_a_cancel_in_the_middle_of_running_the_frozen_graph_kills_and_restarts_t
         def run():
             try:
                 job.run(progress)
-            except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            except BaseException as exc:  # the test looks at it
                 outcome["exc"] = exc
 
         thread = threading.Thread(target=run)

@@ -95,9 +95,10 @@ def test_made_up_values_follow_what_the_graph_does_with_them():
 # ----- statuses and exit codes ---------------------------------------------------------------------------
 def test_no_test_value_can_be_made_written_not_verified_exit_3(models, tmp_path, capsys):
     out = tmp_path / "huge.pb"
-    code, stdout, err = cli(capsys, "freeze", folder(models["huge_input"]), "--outputs", "scaled", "-o", out, "-q")
+    code, _stdout, err = cli(capsys, "freeze", folder(models["huge_input"]), "--outputs", "scaled", "-o", out, "-q")
     assert code == 3 and out.is_file()
-    assert "not verified: no test value can be made: x:0 has shape (2, 1073741824): a test value would take 8.6 GB" in err
+    assert ("not verified: no test value can be made: x:0 has shape (2, 1073741824): "
+            "a test value would take 8.6 GB") in err
     assert "pass --inputs FEEDS.npz with real values for x:0" in err
     # Nothing that size can run here; the graph written is the model all the same, its variable a constant.
     from tensorflow.python.framework import tensor_util
@@ -120,7 +121,8 @@ def test_endless_loop_is_written_not_verified_timed_out_exit_3(models, tmp_path,
     assert verify["status"] == "not-verified" and not verify["ok"] and verify["timeout"] == 3
     # The written graph is the model: on an input the loop ends on, it gives what the original gives.
     feeds = {"x:0": np.float32(3.0)}
-    assert float(run_frozen(out, feeds, ["out"])[0]) == float(run_checkpoint(models["endless"], feeds, ["out"])[0]) == 9.5
+    frozen, original = run_frozen(out, feeds, ["out"])[0], run_checkpoint(models["endless"], feeds, ["out"])[0]
+    assert float(frozen) == float(original) == 9.5
     # `verify` says the same with the same exit code; with inputs it finishes on, it verifies.
     assert cli(capsys, "verify", folder(models["endless"]), out, "--verify-timeout", 2, "-q")[0] == 3
     np.savez(tmp_path / "feeds.npz", x=np.float32(3.0))
@@ -153,13 +155,13 @@ def test_atol_rtol_and_exit_codes_of_verify(checkpoints, tmp_path, capsys):
     assert cli(capsys, "freeze", spec.folder, "--outputs", ",".join(spec.outputs), "--step", steps[0], "-o", out,
                "-q")[0] == 0
     # The latest step's weights differ from the frozen ones: a real mismatch fails, exit 1.
-    code, stdout, err = cli(capsys, "verify", spec.folder, out, "--json", "-q")
+    code, stdout, _err = cli(capsys, "verify", spec.folder, out, "--json", "-q")
     data = json.loads(stdout)
     assert code == 1 and data["status"] == "failed" and "over the tolerance (atol 1e-05" in data["reason"]
     check = data["outputs"][0]
     assert check["max_abs_diff"] > 1e-3 and check["max_rel_diff"] > 0 and check["rtol"] == 1e-5
     # A tolerance wide enough accepts it, and says so.
-    code, stdout, err = cli(capsys, "verify", spec.folder, out, "--atol", 1e3, "--rtol", 0.5, "--json", "-q")
+    code, stdout, _err = cli(capsys, "verify", spec.folder, out, "--atol", 1e3, "--rtol", 0.5, "--json", "-q")
     data = json.loads(stdout)
     assert code == 0 and data["status"] == "verified" and data["tolerance"] == "atol 1000, rtol 0.5"
     code, stdout, _ = cli(capsys, "verify", spec.folder, out, "--atol", 1e3, "-q")
@@ -272,7 +274,8 @@ def test_a_broken_graph_is_still_refused_whatever_the_inputs(models, tmp_path, c
     node.input[1] = "no_such_node"
     broken = tmp_path / "broken.pb"
     broken.write_bytes(graph_def.SerializeToString())
-    code, stdout, err = cli(capsys, "verify", folder(models["seed"]), broken, "--outputs", "op_to_store", "--json", "-q")
+    code, stdout, _err = cli(capsys, "verify", folder(models["seed"]), broken, "--outputs", "op_to_store", "--json",
+                             "-q")
     data = json.loads(stdout)
     assert code == 1 and data["status"] == "failed" and not data["frozen_runs"]
     assert data["reason"].startswith("the frozen graph does not import:") and "no_such_node" in data["reason"]

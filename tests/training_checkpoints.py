@@ -7,8 +7,8 @@ which is what a frozen or exported model must reproduce.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from checkpoints import ModelSpec, _finish, _rng, _save, _session, _tf1_graph, run_checkpoint, slim, tf, v1
@@ -188,7 +188,7 @@ def build_keep_prob_default(folder: Path) -> ModelSpec:
         h = slim.fully_connected(x, 8, scope="hidden")
         h = v1.nn.dropout(h, keep_prob=keep_prob)
         logits = slim.fully_connected(h, 2, activation_fn=None, scope="logits")
-        probs = tf.nn.softmax(logits, name="probs")
+        tf.nn.softmax(logits, name="probs")
         loss = v1.losses.sparse_softmax_cross_entropy(labels, logits)
         gs = v1.train.get_or_create_global_step()
         train_op = v1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=gs)

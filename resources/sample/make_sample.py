@@ -22,8 +22,8 @@ from pathlib import Path
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
 v1 = tf.compat.v1
 STEPS = 5
@@ -53,7 +53,7 @@ def build_and_train(outdir: Path) -> str:
         net = v1.layers.flatten(net, name="flatten")
         net = v1.layers.dense(net, 10, name="fc")
         logits = tf.identity(net, name="logits")
-        probs = tf.nn.softmax(logits, name="probs")
+        tf.nn.softmax(logits, name="probs")
 
         loss = v1.losses.sparse_softmax_cross_entropy(labels, logits)
         v1.summary.scalar("loss", loss)

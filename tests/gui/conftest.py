@@ -11,10 +11,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 if os.path.dirname(__file__) not in sys.path:
     sys.path.insert(0, os.path.dirname(__file__))
 
-import pytest  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
+import pytest
+from PySide6.QtCore import QSettings
 
-from gui_helpers import OPEN_TIMEOUT_MS, TF_TIMEOUT_MS, ErrorRecorder, drop  # noqa: E402
+from gui_helpers import OPEN_TIMEOUT_MS, TF_TIMEOUT_MS, ErrorRecorder, drop
 
 
 @pytest.fixture(scope="session", autouse=True)

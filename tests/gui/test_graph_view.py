@@ -68,7 +68,7 @@ def test_drawing_is_the_kept_subgraph_and_folded_boxes_count_members(opened, qtb
 def test_unfold_on_double_click_and_the_fold_state_survives_a_tick(opened, qtbot):
     window = opened
     window.graph_pane.box_limit = 12
-    pane, layout = _show_graph(window, qtbot)
+    pane, _layout = _show_graph(window, qtbot)
     scope_item = next(item for item in pane.items if item.data(1) == "scope" and len(item.box.members) > 2)
     scope = scope_item.data(0)
     with qtbot.waitSignal(pane.drawn, timeout=LAYOUT_TIMEOUT_MS) as blocker:
@@ -80,7 +80,8 @@ def test_unfold_on_double_click_and_the_fold_state_survives_a_tick(opened, qtbot
     assert scope in unfolded.open_scopes
     # Another output ticked: a new kept set, laid out with the user's fold state.
     model = window.model
-    other = next(n for n in model.graph.names if n.startswith(scope + "/") and model.graph.ops[model.graph.index[n]] != "Const")
+    other = next(n for n in model.graph.names
+                 if n.startswith(scope + "/") and model.graph.ops[model.graph.index[n]] != "Const")
     with qtbot.waitSignal(pane.drawn, timeout=LAYOUT_TIMEOUT_MS) as blocker:
         window.tree_model.set_checked(model.graph.index[other], True)
     assert blocker.args[0].open_scopes == unfolded.open_scopes
@@ -91,7 +92,7 @@ def test_unfold_on_double_click_and_the_fold_state_survives_a_tick(opened, qtbot
 
 def test_selection_follows_both_ways(opened, qtbot):
     window = opened
-    pane, layout = _show_graph(window, qtbot)
+    pane, _layout = _show_graph(window, qtbot)
     graph = window.model.graph
     item = next(i for i in pane.items if i.data(1) == "node" and i.data(0) != "probs" and "/" in i.data(0))
     _click(pane, item)
@@ -108,7 +109,7 @@ def test_selection_follows_both_ways(opened, qtbot):
 
 def test_search_matches_are_highlighted(opened, qtbot):
     window = opened
-    pane, layout = _show_graph(window, qtbot)
+    pane, _layout = _show_graph(window, qtbot)
     window.search_field.setText("op:MatMul")
     window.apply_search()
     graph = window.model.graph
@@ -128,7 +129,7 @@ def test_search_matches_are_highlighted(opened, qtbot):
 
 def test_show_removed_draws_dropped_nodes_greyed(opened, qtbot):
     window = opened
-    pane, layout = _show_graph(window, qtbot)
+    pane, _layout = _show_graph(window, qtbot)
     with qtbot.waitSignal(pane.drawn, timeout=LAYOUT_TIMEOUT_MS) as blocker:
         pane.show_removed.setChecked(True)
     removed = [i for i in pane.items if i.data(2)]
@@ -143,7 +144,7 @@ def test_export_png_and_svg(opened, qtbot, tmp_path):
     from PySide6.QtSvg import QSvgRenderer
 
     window = opened
-    pane, layout = _show_graph(window, qtbot)
+    pane, _layout = _show_graph(window, qtbot)
     out = tmp_path / "drawings"
     out.mkdir()
     png, svg = out / "graph.png", out / "graph.svg"
@@ -192,7 +193,7 @@ def test_value_statistics_in_details_and_variables_tab(opened, qtbot):
 
 def test_zoom_pan_and_fit(opened, qtbot):
     window = opened
-    pane, layout = _show_graph(window, qtbot)
+    pane, _layout = _show_graph(window, qtbot)
     view = pane.view
     pane.actions_by_name["fit"].trigger()
     fitted = view.transform().m11()

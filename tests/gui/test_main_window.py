@@ -202,7 +202,7 @@ def test_invalid_folder_shows_the_error_and_the_window_still_works(window, qtbot
         drop(window, empty)
     line = blocker.args[0]
     assert "No TensorFlow checkpoint" in line
-    title, shown, _details = window.errors.errors[-1]
+    _title, shown, _details = window.errors.errors[-1]
     assert shown == line and "\n" not in shown
     assert window.model is None
 

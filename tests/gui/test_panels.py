@@ -81,7 +81,8 @@ def test_result_panel_says_what_verification_could_not_check_and_its_tolerance(q
     result = FreezeResult(output="/tmp/m.pb", variables_converted=1, variable_bytes=4, ops_before=10, ops_after=5,
                           output_bytes=100, seconds=0.5)
     result.verify = VerifyResult(ok=False, status="not-verified", reason="timed out after 3 s running the frozen graph",
-                                 hint="Give it more time with --verify-timeout SECONDS.", tolerance="atol 1e-05, rtol 1e-05")
+                                 hint="Give it more time with --verify-timeout SECONDS.",
+                                 tolerance="atol 1e-05, rtol 1e-05")
     panel.show_result(result, "tf-freezer freeze /ckpt --outputs out -o /tmp/m.pb")
     text = panel.verify_label.text()
     assert "Not verified" in text and "timed out after 3 s" in text and "--verify-timeout" in text
