@@ -27,6 +27,38 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
 
+NO_QT_DIR = TESTS_DIR / "no_qt"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--no-qt", action="store_true",
+                     help="the core test leg: every test but tests/gui, with PySide6 refused in this process and "
+                          "in every Python process the tests start (tests/no_qt)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    if not config.getoption("--no-qt"):
+        return
+    if config.pluginmanager.has_plugin("pytest-qt"):
+        raise pytest.UsageError("--no-qt: pytest-qt imports PySide6 on start; add -p no:pytest-qt")
+    loaded = sorted(name for name in sys.modules if name.partition(".")[0] in ("PySide6", "shiboken6"))
+    if loaded:
+        raise pytest.UsageError(f"--no-qt: Qt is already imported ({', '.join(loaded)})")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("no_qt_sitecustomize", NO_QT_DIR / "sitecustomize.py")
+    blocker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(blocker)  # installs the blocker here
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NO_QT_DIR), os.environ.get("PYTHONPATH")]))
+
+
+def pytest_ignore_collect(collection_path, config):
+    if config.getoption("--no-qt") and collection_path == TESTS_DIR / "gui":
+        return True
+    return None
+
+
 class CheckpointFactory:
     """Dict-like: ``checkpoints["slim_cnn"]`` builds that model on first use, then caches it.
 

@@ -26,6 +26,12 @@ from files import copy_of, only
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _env(**extra) -> dict:
+    """The child sees the repository first and keeps the rest of PYTHONPATH (the core leg's Qt blocker)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            **extra}
+
+
 def run(capsys, *argv) -> tuple[int, str, str]:
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -545,7 +551,7 @@ def aborting_models(tmp_path_factory):
 
 def _cli(*argv, entry="tf_freezer.core.cli", **kwargs):
     return subprocess.Popen([sys.executable, "-m", entry, *map(str, argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_env(),
                             **kwargs)
 
 
@@ -588,7 +594,7 @@ def _supervised_held_freeze(checkpoints, tmp_path):
     out.parent.mkdir()
     held = _HELD_FREEZE.format(root=str(ROOT), tests=str(ROOT / "tests"), ready=str(ready), folder=str(spec.folder),
                                out=str(out)).replace("tf_freezer.core.cli.main(",
-                                                     "__import__('tf_freezer.core.supervise').supervise.child_main(")
+                                                     "__import__('tf_freezer.core.supervise').core.supervise.child_main(")
     proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
                              "from core.supervise import run; "
                              f"sys.exit(run(['freeze', {str(spec.folder)!r}], {held!r}))"],
@@ -693,7 +699,7 @@ def test_a_bad_path_as_the_command_says_it_does_not_exist(tmp_path):
 
     bad = tmp_path / "no" / "such" / "run"
     proc = subprocess.run([sys.executable, "-c", "import sys; from gui.launch import main; sys.exit(main())", str(bad)],
-                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          capture_output=True, text=True, cwd=ROOT, env=_env())
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip().splitlines() == [f"tf-freezer: {bad} does not exist. Check the path; commands: "
                                                 "inspect, preview, freeze, verify, export, compare, gui."]
@@ -731,7 +737,7 @@ def test_a_full_disk_during_a_savedmodel_export_says_so(tmp_path, monkeypatch):
 def test_off_a_terminal_a_fast_error_is_the_only_line(checkpoints):
     spec = checkpoints["toy_add"]
     proc = subprocess.run([sys.executable, "-m", "tf_freezer.core.cli", "freeze", str(spec.folder)],
-                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          capture_output=True, text=True, cwd=ROOT, env=_env())
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("tf-freezer: No --outputs given."), \
         proc.stderr
@@ -777,7 +783,7 @@ def test_permission_denied_is_not_called_incomplete(checkpoints, public_dir, whi
     proc = subprocess.run(["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
                            sys.executable, "-m", "tf_freezer.core.cli", "inspect", str(folder)],
                           capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(public_dir)})
+                          env=_env(HOME=str(public_dir)))
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip() == "tf-freezer: " + expected.format(path=victim) + \
         " Ask its owner for read access, or copy it somewhere you may read."
@@ -791,7 +797,7 @@ def test_an_unreadable_pb_as_an_ordinary_user_is_one_line(other_formats, public_
     proc = subprocess.run(["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
                            sys.executable, "-m", "tf_freezer.core.cli", "inspect", str(pb)],
                           capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(public_dir)})
+                          env=_env(HOME=str(public_dir)))
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip() == f"tf-freezer: Cannot read the model file {pb}: permission denied. " \
         "Ask its owner for read access, or copy it somewhere you may read."
@@ -819,7 +825,7 @@ def test_a_path_that_is_not_utf8_is_named_as_such(capsys, checkpoints, tmp_path)
     copy_of(checkpoints["toy_add"], folder)
     # A child process, as a user runs it: its stdout prints the path as the bytes the OS gave.
     proc = subprocess.run([sys.executable, "-m", "tf_freezer.core.cli", "inspect", raw], capture_output=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env=_env())
     lines = proc.stderr.decode("utf-8", "backslashreplace").strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, lines
     assert "the path is not valid UTF-8" in lines[0] and "symbolic link" in lines[0]
