@@ -200,7 +200,6 @@ class MainWindow(QMainWindow):
         self._checkpoint_runner: Optional[JobRunner] = None  # the checkpoint part of a graph shown first
         self._checkpoint_error = False  # that part failed: the graph stays on screen, freezing stays locked
         self._freeze_runner: Optional[JobRunner] = None
-        self._freeze_options = None
         self.recipe_path = ""  # the last recipe saved or opened: the file dialogs start there
         self.recipe_options = None  # the last freeze's or export's options, for "Copy --recipe command…"
         #: called as (save, default path) -> path or ''; the file dialog by default, replace in tests
@@ -1539,7 +1538,7 @@ class MainWindow(QMainWindow):
         except FreezerError as exc:
             self.report_error("Cannot freeze", exc)
             return
-        self._freeze_options = self.recipe_options = options
+        self.recipe_options = options
         self._freeze_command = command_line(self.model, options)
         self.result_panel.clear()
         self.start_tensorflow_job(job, "freeze", f"Freezing {', '.join(outputs)} -> {options.output_path}",

@@ -106,10 +106,6 @@ class NodeTreeModel(QAbstractItemModel):
         finally:
             self._in_reset = False
 
-    @property
-    def filtered(self) -> bool:
-        return self._visible is not None
-
     def visible_scopes(self) -> list:
         """With a filter on: the items that have visible children (the ones to expand)."""
         if self._visible is None:
