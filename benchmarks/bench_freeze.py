@@ -426,7 +426,7 @@ def main(argv=None) -> int:
     python = sys.executable
     script = Path(python).parent / "tf-freezer"
     freezer = [str(script)] if script.exists() else \
-        [python, "-c", "import sys; from gui.launch import main; sys.exit(main())"]
+        [python, "-c", "import sys; from tf_freezer.gui.launch import main; sys.exit(main())"]
     env = dict(os.environ)
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"  # the same for all three commands (tf-freezer sets it anyway)
     env.pop("TF_USE_LEGACY_KERAS", None)

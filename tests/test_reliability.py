@@ -579,7 +579,7 @@ def test_a_real_abort_in_the_cli_process_is_one_line_and_exit_1(aborting_models,
 def test_a_crash_without_tensorflows_line_names_the_signal():
     code = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
     proc = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
-                           f"from core.supervise import run; sys.exit(run(['inspect', 'model'], {code!r}))"],
+                           f"from tf_freezer.core.supervise import run; sys.exit(run(['inspect', 'model'], {code!r}))"],
                           capture_output=True, text=True)
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == ["tf-freezer: TensorFlow crashed while inspecting model: SIGSEGV (Segmentation "
@@ -596,7 +596,7 @@ def _supervised_held_freeze(checkpoints, tmp_path):
                                out=str(out)).replace("tf_freezer.core.cli.main(",
                                                      "__import__('tf_freezer.core.supervise').core.supervise.child_main(")
     proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
-                             "from core.supervise import run; "
+                             "from tf_freezer.core.supervise import run; "
                              f"sys.exit(run(['freeze', {str(spec.folder)!r}], {held!r}))"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -698,8 +698,8 @@ def test_a_bad_path_as_the_command_says_it_does_not_exist(tmp_path):
     from tf_freezer.gui.launch import main as launch
 
     bad = tmp_path / "no" / "such" / "run"
-    proc = subprocess.run([sys.executable, "-c", "import sys; from gui.launch import main; sys.exit(main())", str(bad)],
-                          capture_output=True, text=True, cwd=ROOT, env=_env())
+    code = "import sys; from tf_freezer.gui.launch import main; sys.exit(main())"
+    proc = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, cwd=ROOT, env=_env())
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip().splitlines() == [f"tf-freezer: {bad} does not exist. Check the path; commands: "
                                                 "inspect, preview, freeze, verify, export, compare, gui."]
