@@ -21,7 +21,7 @@ import numpy as np
 
 from . import tf as tfmod
 from .errors import FreezerError
-from .export import interpreter
+from .export_tflite import interpreter
 from .formats import read_graph_def
 from .verify import import_frozen
 from .errors import first_line

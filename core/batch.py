@@ -36,6 +36,7 @@ from .load import OpenJob, open_graph, read_checkpoint
 from .locate import locate
 from .output import check_target
 from .units import format_bytes
+from .verify import verify_written
 
 #: a worker whose resident memory has grown this much since its first checkpoint is replaced before
 #: the next one (it keeps the last opened models, and TensorFlow's allocator keeps what it freed)
@@ -355,7 +356,7 @@ class StepJob(Job):
     def _run(self):
         model = self._open()
         inner = ExportJob(model, self.options) if isinstance(self.options, ExportOptions) \
-            else FreezeJob(model, self.options)
+            else FreezeJob(model, self.options, verifier=verify_written)
         return self.run_part(inner, self._progress)
 
     def _open(self):

@@ -226,7 +226,7 @@ class RebuiltCompareJob(Job[CompareReport]):
     def __init__(self, model, options):
         super().__init__()
         self.model = model
-        self.options = options  # core.freeze.FreezeOptions or core.export.ExportOptions
+        self.options = options  # core.options.FreezeOptions or ExportOptions
 
     def _run(self) -> CompareReport:
         options = self.options

@@ -718,7 +718,7 @@ def _run_job(payload: bytes, cancel: threading.Event, models: collections.Ordere
     job = cls.__new__(cls)
     Job.__init__(job)
     vars(job).update(state)
-    job._cancel = cancel
+    job.cancelled_by(cancel)
     if isinstance(job, OpenInWorker):
         job.models = models
     return job.run(lambda progress: send("progress", progress))
