@@ -25,15 +25,14 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 from .errors import Cancelled, FreezerError
-from .export import ExportJob, default_export_path
-from .options import ExportOptions
+from .export import default_export_path, ExportJob
 from .formats import detect
 from .freeze import FreezeJob
-from .options import FreezeOptions
 from .isolate import IsolatedJob, Worker
 from .jobs import Job, Progress
-from .load import OpenJob, open_graph, read_checkpoint
+from .load import open_graph, OpenJob, read_checkpoint
 from .locate import locate
+from .options import ExportOptions, FreezeOptions
 from .output import check_target
 from .units import format_bytes
 from .verify import verify_written

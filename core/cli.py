@@ -20,10 +20,10 @@ from typing import Optional
 
 from .cli_batch import batch_command, batch_flags, command_options, is_batch, save_recipe_command
 from .errors import Cancelled, FreezerError
-from .jobs import Progress
 from .fatal import native_stderr_fd
-from .units import format_bytes
+from .jobs import Progress
 from .preview import preview as freeze_preview
+from .units import format_bytes
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
 EXIT_CODES = ("exit codes: 0 success (verified, or --no-verify); 1 an error or a failed verification, one line on "
@@ -393,7 +393,6 @@ def _check_output_early(args, options) -> None:
     location = locate(args.path, args.step)
     options.output_path = check_target(options.output_path or location.stem + ".frozen.pb", location.input_files,
                                        overwrite=options.overwrite, suffix=".pb")
-
 
 
 def _verify_text(verify) -> str:

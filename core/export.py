@@ -24,32 +24,28 @@ from typing import Optional
 from . import opscan
 from . import output as output_module
 from . import tf as tfmod
-from .options import bind_text
 from .errors import FreezerError
-from .feeds import make_feeds
-from .freeze import FreezeJob
-from .pruning import check_inputs_exist, clean_frozen, group_initializers, pruned_graph_def
-from .options import FreezeOptions
-from .jobs import Job
-from .model import OpenedModel
-from .output import check_target, write_atomically
-from .prune import keep_mask, resolve_outputs
-from .safefile import PROTOBUF_FILE_LIMIT
-from .units import format_bytes
-from .ops import VARIABLE_OPS
-from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, QUANTIZED_TOLERANCE, VerifyJob, default_timeout,
-                     run_reference, tolerance_for, verify_runs)
-from .results import FAILED, VerificationFailed
-from .warning_codes import SIZE_LIMIT, UNKNOWN_OPS
-from .options import ExportOptions
 from .export_onnx import convert_onnx, run_onnx
 from .export_savedmodel import SERVING_KEY, build_savedmodel, folder_bytes, replace_folder, run_savedmodel
 from .export_tflite import convert_tflite, run_tflite
+from .feeds import make_feeds
+from .freeze import FreezeJob
+from .jobs import Job
+from .model import OpenedModel
+from .ops import VARIABLE_OPS
+from .options import bind_text, ExportOptions, FreezeOptions
+from .output import check_target, write_atomically
+from .prune import keep_mask, resolve_outputs
+from .pruning import check_inputs_exist, clean_frozen, group_initializers, pruned_graph_def
+from .results import FAILED, VerificationFailed, VerifyResult
+from .safefile import PROTOBUF_FILE_LIMIT
+from .units import format_bytes
+from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, QUANTIZED_TOLERANCE, default_timeout, run_reference,
+                     tolerance_for, verify_runs, VerifyJob)
+from .warning_codes import SIZE_LIMIT, UNKNOWN_OPS
 
 FORMATS = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 _SUFFIXES = {"savedmodel": ".savedmodel", "tflite": ".tflite", "onnx": ".onnx"}
-
-
 
 
 @dataclass
@@ -64,7 +60,7 @@ class ExportResult:
     init_op: str = ""  # SavedModel main op running the table initialisers ('' without tables)
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    verify: Optional[object] = None  # VerifyResult
+    verify: Optional[VerifyResult] = None
     details: dict = field(default_factory=dict)  # format specifics: ONNX opset, signature keys
     # Training flags bound to their inference value because no --bind named them (inference_binds).
     inference_binds: dict[str, object] = field(default_factory=dict)
@@ -134,8 +130,6 @@ def parse_input_shape(spec: str) -> tuple[str, list[int]]:
         raise FreezerError(f"The input shape {spec!r} is not of the form NAME=D,D,...",
                            "Write it like 'images=1,224,224,3' (every dimension known).")
     return name, shape
-
-
 
 
 _SAVEDMODEL_PARTS = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "assets.extra",
@@ -462,18 +456,6 @@ class ExportJob(Job[ExportResult]):
         return result
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 # ----- TFLite ---------------------------------------------------------------------------------------
 def _fix_input_shapes(graph_def, inputs: list[_Input], batch_size: int, given: dict[str, list[int]]):
     """A copy whose placeholders have the static shapes TFLite wants: the batch dimension set to
@@ -506,23 +488,5 @@ def _fix_input_shapes(graph_def, inputs: list[_Input], batch_size: int, given: d
             for d in shapes[node.name]:
                 proto.dim.add().size = d
     return fixed
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 
 from . import tf as tfmod
-from .errors import FreezerError, first_line
+from .errors import first_line, FreezerError
 from .timelimit import time_left
 
 

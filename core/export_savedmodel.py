@@ -7,7 +7,7 @@ import shutil
 
 from . import output as output_module
 from . import tf as tfmod
-from .errors import FreezerError, first_line
+from .errors import first_line, FreezerError
 from .timelimit import run_options
 
 

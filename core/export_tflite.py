@@ -7,7 +7,7 @@ import warnings
 
 
 from . import tf as tfmod
-from .errors import FreezerError, first_line
+from .errors import first_line, FreezerError
 from .export_savedmodel import SERVING_KEY
 from .jobs import strand_thread
 from .timelimit import time_left

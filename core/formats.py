@@ -15,19 +15,15 @@ import zipfile
 
 from . import opscan
 from . import tf as tfmod
-from .model import InputInfo
 from .errors import first_line, FreezerError
-from .graph import split_tensor_name
+from .graph import dtype_name, shape_text, split_tensor_name
 from .jobs import Job
 from .locate import GRAPH_NAMES, graph_files, is_v1_checkpoint, locate, prefix_of
-from .model import CheckpointLocation
+from .model import CheckpointLocation, InputInfo, Loaded, open_reader
+from .ops import VARIABLE_OPS
 from .options import NODE_NAME
 from .safefile import PROTOBUF_FILE_LIMIT, check_utf8_path, open_error, read_capped
-from .graph import dtype_name, shape_text
-from .model import open_reader
-from .ops import VARIABLE_OPS
 from .variables import read_checkpoint_index
-from .model import Loaded
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -530,8 +526,6 @@ def _keras_function(path: str):
              for i in model.inputs]
     function = tf.function(lambda *args: model(list(args) if len(args) > 1 else args[0], training=False))
     return function.get_concrete_function(*specs)
-
-
 
 
 def open_keras(job: Job, path: str) -> Loaded:

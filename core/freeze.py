@@ -16,28 +16,23 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
+from .checkpoint_values import check_shape, LazyValue, read_value
+from .constants import attach_constants, convert_variables
 from .errors import first_line, FreezerError
 from .jobs import Job, Progress
-from .model import OpenedModel
 from .loop_variables import strip_unused_loop_variables
+from .model import OpenedModel
+from .options import FreezeOptions
 from .output import check_target, graph_chunks, size_of, write_atomically
-from .prune import PrunePreview
 from .preview import preview
-from .safefile import PROTOBUF_FILE_LIMIT
+from .prune import PrunePreview
+from .pruning import check_inputs_exist, clean_frozen, group_initializers, pruned_graph_def
 from .repair import repair_converted
+from .results import FAILED, VerificationFailed, VerifyResult
+from .safefile import PROTOBUF_FILE_LIMIT
+from .surgery import operated
 from .units import format_bytes
 from .warning_codes import MISSING_VARIABLES, SIZE_LIMIT, UNKNOWN_OPS
-from .surgery import operated
-from .results import FAILED, VerificationFailed
-from .options import FreezeOptions
-from .constants import attach_constants, convert_variables
-from .pruning import check_inputs_exist, clean_frozen, group_initializers, pruned_graph_def
-from .checkpoint_values import LazyValue, check_shape, read_value
-from .results import VerifyResult
-
-
-
-
 
 
 @dataclass
@@ -51,7 +46,7 @@ class FreezeResult:
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    verify: Optional[object] = None  # VerifyResult
+    verify: Optional[VerifyResult] = None
     init_op: str = ""  # run once before inference ('' when the graph has no tables)
 
     def to_json(self) -> dict:
@@ -63,12 +58,6 @@ class FreezeResult:
 def default_output_path(model: OpenedModel, outputs: Optional[list[str]] = None) -> str:
     """Next to the input: model.ckpt-2050 -> model.ckpt-2050.frozen.pb, model.pb -> model.frozen.pb."""
     return model.location.stem + ".frozen.pb"
-
-
-
-
-
-
 
 
 def check_output_path(model: OpenedModel, path: str, overwrite: bool, read=()) -> str:
@@ -280,53 +269,5 @@ class FreezeJob(Job[FreezeResult]):
             values[info.node] = (value, node.attr["dtype"].type)
             done += info.nbytes
         return values
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 

@@ -16,25 +16,20 @@ import os
 from collections import Counter
 from typing import Optional
 
+from . import formats
 from . import tf as tfmod
 from .analysis import droppable_control_mask, find_inputs, suggest_outputs, training_only_mask
-from .model import Suggestion
 from .errors import FreezerError
 from .graph import GraphModel
 from .jobs import Job
 from .locate import graph_files, locate
-from .model import CheckpointLocation
+from .model import (TF2_CHECKPOINT, CheckpointLocation, Loaded, open_reader, OpenedModel, Suggestion,
+                    tf2_checkpoint_error)
 from .safefile import PROTOBUF_FILE_LIMIT, read_capped
 from .training_mode import TrainingModeAnalysis
 from .variables import map_variables, read_checkpoint_index
-from . import formats
-from .model import Loaded, OpenedModel, TF2_CHECKPOINT, open_reader, tf2_checkpoint_error
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
-
-
-
-
 
 
 def read_meta_graph(path: str):
@@ -90,8 +85,6 @@ def analyse(job: Job, loaded: Loaded) -> OpenedModel:
     if not loaded.checkpoint_pending:
         job.step("done", 1.0, f"Opened {os.path.basename(location.source.rstrip(os.sep))}: {len(graph):,} nodes")
     return model
-
-
 
 
 def open_graph(job: Job, location: CheckpointLocation, timings: dict) -> OpenedModel:

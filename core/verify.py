@@ -19,18 +19,16 @@ import numpy as np
 
 from . import opscan
 from . import tf as tfmod
-from .errors import first_line, Cancelled, FreezerError
+from .errors import Cancelled, first_line, FreezerError
 from .feeds import Feeds, make_feeds
 from .jobs import Job
-from .ops import INIT_OP_NAME
+from .model import OpenedModel
+from .ops import INIT_OP_NAME, VARIABLE_OPS
+from .options import FreezeOptions
 from .reference import add_restore_nodes, run_checkpoint_reference
+from .results import FAILED, NOT_VERIFIED, VERIFIED, OutputCheck, VerifyResult
 from .safefile import PROTOBUF_FILE_LIMIT, read_capped
 from .timelimit import run_options, time_limit, timed_out
-from .ops import VARIABLE_OPS
-from .results import FAILED, NOT_VERIFIED, VERIFIED, OutputCheck, VerifyResult
-from .model import OpenedModel
-from .options import FreezeOptions
-
 
 
 @dataclass(frozen=True)
@@ -68,12 +66,6 @@ def tolerance_for(atol: Optional[float], rtol: Optional[float], default: Toleran
     if atol is None and rtol is None:
         return default
     return Tolerance(DEFAULT_TOLERANCE.atol if atol is None else atol, DEFAULT_TOLERANCE.rtol if rtol is None else rtol)
-
-
-
-
-
-
 
 
 def load_graph_def(path: str):
