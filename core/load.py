@@ -190,11 +190,9 @@ class OpenJob(Job[OpenedModel]):
             if not tfmod.is_loaded():
                 self.step("import", 0.05, "Loading TensorFlow")
             path = os.path.abspath(os.path.expanduser(self.path))
-            if kind == "graphdef":
-                return analyse(self, formats.open_graphdef(self, path, self.checkpoint, self.step_number))
-            if kind == "savedmodel":
-                return analyse(self, formats.open_savedmodel(self, path, self.signature))
-            return analyse(self, formats.OPENERS[kind](self, path))
+            opener = formats.loader(kind).open
+            assert opener is not None  # only the checkpoint's is None
+            return analyse(self, opener(self, path, self.checkpoint, self.step_number, self.signature))
         location = locate(self.checkpoint or self.path, self.step_number)
         if self.checkpoint:  # a .meta with the checkpoint to read (checked above)
             meta_path = os.path.abspath(os.path.expanduser(self.path))
