@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections import Counter
 from typing import Optional
 
@@ -52,8 +53,6 @@ def analyse(job: Job, loaded: Loaded) -> OpenedModel:
     the graph's side of them while `checkpoint_pending`)."""
     location, meta_graph, tensors, timings = loaded.location, loaded.meta_graph, loaded.tensors, loaded.timings
     signature_inputs, signature_outputs = loaded.signature_inputs, loaded.signature_outputs
-    import time
-
     t = time.perf_counter()
     graph = GraphModel(meta_graph.graph_def, location.aliases)
     timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t
@@ -89,8 +88,6 @@ def analyse(job: Job, loaded: Loaded) -> OpenedModel:
 
 def open_graph(job: Job, location: CheckpointLocation, timings: dict) -> OpenedModel:
     """The graph part of opening a checkpoint that has a .meta, without TensorFlow."""
-    import time
-
     t = time.perf_counter()
     job.step("parse", 0.1, f"Parsing the graph in {os.path.basename(location.meta_path)}")
     meta = read_meta_graph(location.meta_path)
@@ -101,8 +98,6 @@ def open_graph(job: Job, location: CheckpointLocation, timings: dict) -> OpenedM
 def read_checkpoint(job: Job, model: OpenedModel) -> OpenedModel:
     """The checkpoint part: `model` (from open_graph) with its checkpoint's tensors and the
     variables they feed. A new model; `model` itself is left as it is (a window may be showing it)."""
-    import time
-
     if not tfmod.is_loaded():
         job.step("import", 0.75, "Loading TensorFlow")
     tfmod.tensorflow()
@@ -133,8 +128,6 @@ class OpenGraphJob(Job[Optional[OpenedModel]]):
         self.checkpoint = checkpoint
 
     def _run(self) -> Optional[OpenedModel]:
-        import time
-
         t0 = time.perf_counter()
         self.step("locate", 0.0, f"Looking at {self.path}")
         if self.checkpoint or formats.detect(self.path) != "checkpoint":
@@ -180,8 +173,6 @@ class OpenJob(Job[OpenedModel]):
         return model
 
     def _open(self) -> OpenedModel:
-        import time
-
         t0 = time.perf_counter()
         self.step("locate", 0.0, f"Looking at {self.path}")
         kind = formats.detect(self.path)
