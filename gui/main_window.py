@@ -44,6 +44,7 @@ from .surgery_widgets import FeedHereDialog, TensorChoice, default_placeholder_n
 from .variable_inspector import VariableInspector
 from .worker import CallJob, JobRunner, start_tensorflow_worker
 from tf_freezer.core.preview import preview as freeze_preview
+from tf_freezer.core.verify import verify_written
 
 ORGANISATION = "tf-freezer"
 APPLICATION = "tf-freezer"
@@ -1537,7 +1538,7 @@ class MainWindow(QMainWindow):
                 return
             options = self.options_panel.options(outputs, overwrite=True)
         try:
-            job = FreezeJob(self.model, options)
+            job = FreezeJob(self.model, options, verifier=verify_written)
         except FreezerError as exc:
             self.report_error("Cannot freeze", exc)
             return

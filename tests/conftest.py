@@ -18,6 +18,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
+from tf_freezer.core.verify import verify_written
+
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 SAMPLE_DIR = REPO_ROOT / "resources" / "sample"
@@ -193,7 +195,7 @@ def other_formats(tmp_path_factory, checkpoints):
     # A frozen graph, in binary and text, under misleading extensions: recognised by content.
     spec = checkpoints["toy_add"]
     frozen = root / "toy.pb"
-    FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(frozen))).run()
+    FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(frozen)), verifier=verify_written).run()
     shutil.copy(frozen, root / "toy_binary.txt")
     from tf_freezer.core.verify import load_graph_def
 
