@@ -195,7 +195,8 @@ def other_formats(tmp_path_factory, checkpoints):
     # A frozen graph, in binary and text, under misleading extensions: recognised by content.
     spec = checkpoints["toy_add"]
     frozen = root / "toy.pb"
-    FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(frozen)), verifier=verify_written).run()
+    FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(frozen)),
+              verifier=verify_written).run()
     shutil.copy(frozen, root / "toy_binary.txt")
     from tf_freezer.core.verify import load_graph_def
 

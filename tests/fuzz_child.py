@@ -270,8 +270,8 @@ def run_one(spec: dict, index: int, originals: dict) -> dict:
             stage = "preview"
             freeze_preview(model, outputs)
             stage = "freeze"
-            result = isolated(FreezeJob(model, FreezeOptions(outputs=outputs, overwrite=True,
-                                                             output_path=os.path.join(folder, "out.pb")), verifier=verify_written)).run()
+            options = FreezeOptions(outputs=outputs, overwrite=True, output_path=os.path.join(folder, "out.pb"))
+            result = isolated(FreezeJob(model, options, verifier=verify_written)).run()
             record["verify_ok"] = None if result.verify is None else bool(result.verify.ok)
         if target["kind"] == "pb" and target.get("checkpoint"):
             stage = "verify-pb"

@@ -443,8 +443,8 @@ def test_unwritable_output_is_refused_before_any_work(checkpoints):
     from tf_freezer.core.load import open_checkpoint
 
     spec = checkpoints["toy_add"]
-    job = FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs,
-                                                                output_path="/proc/tf-freezer-test-output.pb"), verifier=verify_written)
+    options = FreezeOptions(outputs=spec.outputs, output_path="/proc/tf-freezer-test-output.pb")
+    job = FreezeJob(open_checkpoint(spec.folder), options, verifier=verify_written)
     job.throttle = 0
     stages = []
     with pytest.raises(FreezerError, match="/proc"):

@@ -30,10 +30,12 @@ def _freeze(model, spec, tmp_path, **kw):
     out = tmp_path / f"{spec.name}.pb"
     if spec.name in TRAINING_MODE:
         with pytest.raises(VerificationFailed, match=r"outputs depend on the rest of the batch \(batch norm"):
-            FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), **kw), verifier=verify_written).run()
+            FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), **kw),
+                      verifier=verify_written).run()
         assert not os.path.exists(out)
         kw["verify"] = False
-    result = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), **kw), verifier=verify_written).run()
+    result = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), **kw),
+                       verifier=verify_written).run()
     assert os.path.exists(out)
     return result, out
 
@@ -116,7 +118,8 @@ def test_ema_values_are_frozen_on_request(checkpoints, opened, tmp_path):
     assert "ema-available" in [w.code for w in freeze_preview(model, spec.outputs).warnings]
     _raw, raw_out = _freeze(model, spec, tmp_path)
     ema_path = tmp_path / "ema.pb"
-    ema = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(ema_path), use_ema=True), verifier=verify_written).run()
+    ema = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(ema_path), use_ema=True),
+                    verifier=verify_written).run()
     assert ema.verify.ok, ema.verify.reason
     a = run_frozen(raw_out, spec.feeds, spec.outputs)[0]
     b = run_frozen(ema_path, spec.feeds, spec.outputs)[0]
@@ -144,7 +147,8 @@ def test_step_selection(checkpoints, tmp_path):
     result = FreezeJob(first, FreezeOptions(outputs=spec.outputs, output_path=str(out)), verifier=verify_written).run()
     assert result.verify.ok
     latest_out = tmp_path / "latest.pb"
-    FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(latest_out)), verifier=verify_written).run()
+    FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(latest_out)),
+              verifier=verify_written).run()
     a = run_frozen(out, spec.feeds, spec.outputs)[0]
     b = run_frozen(latest_out, spec.feeds, spec.outputs)[0]
     assert not np.allclose(a, b)

@@ -49,9 +49,11 @@ def sample(sample_checkpoint, tmp_path):
 def test_an_isolated_freeze_gives_what_an_in_process_freeze_gives(sample, tmp_path):
     model = OpenJob(str(sample)).run()
     outputs = [model.suggestions[0].name]
-    here = FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "here.pb")), verifier=verify_written).run()
+    here = FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "here.pb")),
+                     verifier=verify_written).run()
     stages = []
-    there = isolated(FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "there.pb")), verifier=verify_written))
+    there = isolated(FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "there.pb")),
+                               verifier=verify_written))
     result = there.run(lambda p: stages.append(p.stage))
     assert isinstance(there, IsolatedJob) and isinstance(result, FreezeResult)
     assert result.verify.ok and result.output == str(tmp_path / "there.pb")
@@ -87,7 +89,8 @@ def test_cancelling_an_isolated_freeze_leaves_nothing(stage, sample, tmp_path):
     model = OpenJob(str(sample)).run()
     out = tmp_path / "out"
     out.mkdir()
-    job = isolated(FreezeJob(model, FreezeOptions(outputs=[model.suggestions[0].name], output_path=str(out / "c.pb")), verifier=verify_written))
+    job = isolated(FreezeJob(model, FreezeOptions(outputs=[model.suggestions[0].name], output_path=str(out / "c.pb")),
+                             verifier=verify_written))
 
     def progress(p):
         if p.stage == stage:

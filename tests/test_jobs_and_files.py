@@ -47,7 +47,8 @@ def test_inputs_are_never_written(checkpoints, tmp_path):
     before = _hashes(spec.folder)
     model = open_checkpoint(spec.folder)
     freeze_preview(model, spec.outputs)
-    FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "o.pb")), verifier=verify_written).run()
+    FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "o.pb")),
+              verifier=verify_written).run()
     assert main(["verify", str(spec.folder), str(tmp_path / "o.pb"), "-q"]) == 0
     for fmt, name in (("savedmodel", "saved"), ("tflite", "o.tflite"), ("onnx", "o.onnx")):
         ExportJob(model, ExportOptions(to=fmt, freeze=FreezeOptions(outputs=spec.outputs,
@@ -61,7 +62,8 @@ def test_output_path_equal_to_an_input_is_refused(checkpoints):
     model = open_checkpoint(spec.folder)
     before = _hashes(spec.folder)
     with pytest.raises(FreezerError, match="one of the files it is made from"):
-        FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=spec.prefix + ".meta", overwrite=True), verifier=verify_written).run()
+        FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=spec.prefix + ".meta", overwrite=True),
+                  verifier=verify_written).run()
     assert _hashes(spec.folder) == before
 
 
@@ -69,7 +71,8 @@ def test_missing_output_folder_is_refused_before_work(checkpoints, tmp_path):
     spec = checkpoints["toy_add"]
     model = open_checkpoint(spec.folder)
     with pytest.raises(FreezerError, match="does not exist"):
-        FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "no" / "o.pb")), verifier=verify_written).run()
+        FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "no" / "o.pb")),
+                  verifier=verify_written).run()
 
 
 def test_full_disk_leaves_nothing(tmp_path, monkeypatch):

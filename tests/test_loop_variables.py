@@ -30,7 +30,8 @@ def frozen(opened, checkpoints, tmp_path_factory):
     """cond_rnn_v2 frozen twice: as the freeze writes it, and with training nodes kept (no stripping)."""
     model = opened("cond_rnn_v2")
     folder = tmp_path_factory.mktemp("loops")
-    stripped = FreezeJob(model, FreezeOptions(outputs=["output"], output_path=str(folder / "a.pb")), verifier=verify_written).build()
+    stripped = FreezeJob(model, FreezeOptions(outputs=["output"], output_path=str(folder / "a.pb")),
+                         verifier=verify_written).build()
     kept = FreezeJob(model, FreezeOptions(outputs=["output"], output_path=str(folder / "b.pb"),
                                           remove_training_nodes=False), verifier=verify_written).build()
     return stripped.complete(), kept.complete()

@@ -157,7 +157,8 @@ def test_tf2_verification_calls_the_saved_signature_not_the_converted_graph(mode
     from tf_freezer.core.results import VerificationFailed
 
     with pytest.raises(VerificationFailed, match="logits:0: max abs diff"):
-        FreezeJob(model, FreezeOptions(outputs=["logits"], output_path=str(tmp_path / "o.pb")), verifier=verify_written).run()
+        FreezeJob(model, FreezeOptions(outputs=["logits"], output_path=str(tmp_path / "o.pb")),
+                  verifier=verify_written).run()
     assert not (tmp_path / "o.pb").exists()
 
 
