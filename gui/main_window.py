@@ -20,11 +20,12 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFil
 
 import tf_freezer.core.tf
 from tf_freezer.core.errors import FreezerError
-from tf_freezer.core.bind import bind_text as _value_text
-from tf_freezer.core.graph import gc_paused, split_tensor_name
+from tf_freezer.core.options import bind_text as _value_text
+from tf_freezer.core.graph import split_tensor_name
+from tf_freezer.core.heap import gc_paused
 from tf_freezer.core.jobs import Job
 from tf_freezer.core.opscan import DeniedOps
-from tf_freezer.core.rewire import Rewire
+from tf_freezer.core.options import Rewire
 from tf_freezer.core.units import format_bytes
 from tf_freezer.core.warning_codes import MISSING_VARIABLES, TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
@@ -41,6 +42,7 @@ from .search_results import SearchResultsView
 from .surgery_widgets import FeedHereDialog, TensorChoice, default_placeholder_name, feedable_outputs
 from .variable_inspector import VariableInspector
 from .worker import CallJob, JobRunner, start_tensorflow_worker
+from tf_freezer.core.preview import preview as freeze_preview
 
 ORGANISATION = "tf-freezer"
 APPLICATION = "tf-freezer"
@@ -1173,7 +1175,7 @@ class MainWindow(QMainWindow):
         self.preview_panel.fixable = self._fixes()
         started = time.perf_counter()
         try:
-            preview = self.model.preview(outputs, options)
+            preview = freeze_preview(self.model, outputs, options)
         except FreezerError as exc:
             self.preview_panel.show_error(exc.line())
             self.graph_pane.set_preview(None)
@@ -1275,7 +1277,7 @@ class MainWindow(QMainWindow):
     # ===== graph surgery: feed here, bind flags =================================================
     def _reset_surgery(self, model) -> None:
         """A new model: its own training flags, no rewires, no surgery running."""
-        from tf_freezer.core.bind import find_flags
+        from tf_freezer.core.flags import find_flags
 
         if self._surgery_runner is not None:
             self._surgery_runner.detach()
@@ -1522,7 +1524,8 @@ class MainWindow(QMainWindow):
             self.report_error("Nothing to freeze", FreezerError(
                 "No output is ticked.", "Tick the model's output node in the tree (or a suggested output)."))
             return
-        from tf_freezer.core.freeze import FreezeJob, command_line, default_output_path
+        from tf_freezer.core.freeze import FreezeJob, default_output_path
+        from tf_freezer.core.options_map import command_line
 
         if not self.options_panel.output_path.text().strip():
             self.options_panel.output_path.setText(default_output_path(self.model, outputs))
@@ -1669,7 +1672,9 @@ class MainWindow(QMainWindow):
             self.report_error("Nothing to export", FreezerError(
                 "No output is ticked.", "Tick the model's output node in the tree (or a suggested output)."))
             return
-        from tf_freezer.core.export import ExportJob, ExportOptions, default_export_path, export_command_line
+        from tf_freezer.core.export import ExportJob, default_export_path
+        from tf_freezer.core.options_map import export_command_line
+        from tf_freezer.core.options import ExportOptions
 
         freeze = self.options_panel.options(outputs)
         freeze.output_path = self._export_paths.get(fmt) or default_export_path(self.model, fmt)
@@ -1696,7 +1701,8 @@ class MainWindow(QMainWindow):
                                   lambda runner: self._on_export_cancelled(runner, title))
 
     def _ask_export_dialog(self, fmt: str, options):
-        from tf_freezer.core.export import export_command_line, inference_binds
+        from tf_freezer.core.export import inference_binds
+        from tf_freezer.core.options_map import export_command_line
 
         model = self.model
         dialog = ExportDialog(options, lambda o: export_command_line(model, o), self,
