@@ -618,6 +618,9 @@ def _dispatch(args) -> int:
             if args.save_recipe:
                 return save_recipe_command(args)
             if is_batch(args):
+                from .isolate import shutdown
+
+                shutdown()  # the shared worker core.supervise may have started: a batch has its own
                 return batch_command(args, progress)
             args.path = args.path[0]
         return COMMANDS[args.command](args, progress)

@@ -283,3 +283,58 @@ def test_a_cancel_while_tensorflow_loads_keeps_the_worker():
         assert isolated(worker_jobs.Echo(["b"]), worker).run() == pid
     finally:
         worker.shutdown()
+
+
+class _InWorker(BaseException):
+    pass
+
+
+class _Batch(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("argv", [
+    ["freeze", "{folder}", "--outputs", "output", "-o", "{out}"],
+    ["freeze", "{folder}", "--outputs=output", "-o", "{out}", "--overwrite"],
+    ["freeze", "{folder}", "--outputs", "output", "-o", "{out}", "--no-verify"],
+    ["freeze", "{folder}", "--outputs", "output", "-o", "{out}", "--no-v"],
+    ["freeze", "{folder}", "-o", "{out}"],
+    ["verify", "{folder}", "{out}"],
+    ["export", "{folder}", "--outputs", "output", "--to", "savedmodel", "-o", "{out}"],
+])
+def test_the_supervisor_starts_the_worker_for_the_commands_that_use_it(checkpoints, tmp_path, monkeypatch, argv):
+    """core.supervise starts the worker before the command's modules are imported, on its reading of
+    the command line: the same answer as core.cli's, once parsed."""
+    from tf_freezer.core import cli, supervise
+
+    argv = [a.format(folder=checkpoints["toy_add"].folder, out=tmp_path / "out.pb") for a in argv]
+
+    def warm_up():
+        raise _InWorker()
+
+    monkeypatch.setattr(isolate, "warm_up", warm_up)
+    try:
+        cli.main(argv)
+        used = False
+    except _InWorker:
+        used = True
+    assert supervise.runs_in_worker(argv) == used
+
+
+def test_a_batch_stops_the_worker_the_supervisor_started(checkpoints, monkeypatch):
+    from tf_freezer.core import cli, supervise
+
+    folder = str(checkpoints["toy_add"].folder)
+    argv = ["freeze", folder, folder, "--outputs", "output"]
+    assert supervise.runs_in_worker(argv)  # two paths look like one model's options until parsed
+    calls = []
+    monkeypatch.setattr(isolate, "shutdown", lambda: calls.append("shutdown"))
+
+    def batch(args, progress):
+        calls.append("batch")
+        raise _Batch()
+
+    monkeypatch.setattr(cli, "batch_command", batch)
+    with pytest.raises(_Batch):
+        cli.main(argv)
+    assert calls == ["shutdown", "batch"]
