@@ -43,7 +43,6 @@ from .surgery_widgets import FeedHereDialog, TensorChoice, default_placeholder_n
 from .variable_inspector import VariableInspector
 from .worker import CallJob, JobRunner, start_tensorflow_worker
 from tf_freezer.core.preview import preview as freeze_preview
-from tf_freezer.core.verify import verify_written
 
 ORGANISATION = "tf-freezer"
 APPLICATION = "tf-freezer"
@@ -1526,6 +1525,7 @@ class MainWindow(QMainWindow):
                 "No output is ticked.", "Tick the model's output node in the tree (or a suggested output)."))
             return
         from tf_freezer.core.freeze import FreezeJob, default_output_path
+        from tf_freezer.core.verify import verify_written
         from tf_freezer.core.options_map import command_line
 
         if not self.options_panel.output_path.text().strip():

@@ -11,10 +11,11 @@ import networkx as nx
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "core"
-# The command line imports its commands' modules when a command runs, not at start: `tf-freezer inspect`
+# The command line (cli, and cli_batch for recipes and batches) imports its commands' modules when a command
+# runs, not at start: `tf-freezer inspect`
 # prints the graph before the freeze, export and compare machinery would have finished importing. The
 # supervisor imports the command line only to run it or to name what crashed.
-LAZY_IMPORTERS = {"cli", "supervise"}
+LAZY_IMPORTERS = {"cli", "cli_batch", "supervise"}
 
 
 def _core_modules() -> set[str]:
