@@ -16,8 +16,7 @@ import subprocess
 import sys
 from typing import Sequence
 
-from .fatal import crash_reason
-from .fatal import NATIVE_STDERR_ENV
+from .fatal import NATIVE_STDERR_ENV, crash_reason
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _DOING = {"inspect": "inspecting", "preview": "previewing", "freeze": "freezing", "verify": "verifying",
@@ -71,30 +70,9 @@ def child_main(argv: list[str]) -> int:
             pass
         if os.getppid() == 1:  # the supervisor died before the request took effect
             return 143
-    if runs_in_worker(argv):
-        from .isolate import warm_up
-
-        # Its TensorFlow import starts now, not after this process has imported the command's
-        # modules (0.3 s: the commands call warm_up() themselves only once parsed).
-        warm_up()
     from .cli import main
 
     return main(argv)
-
-
-def runs_in_worker(argv: Sequence[str]) -> bool:
-    """Whether the command line will run its job in the TensorFlow worker process (core.isolate), as
-    core.cli decides once it has parsed it: verify, export, compare, and a freeze that verifies the
-    --outputs it is given. A batch (several paths, a recipe, -j) starts workers of its own: core.cli
-    then stops this one, still importing."""
-    if not argv or any(a in ("-h", "--help") for a in argv):
-        return False
-    if argv[0] in ("verify", "export", "compare"):
-        return True
-    no_verify = any(len(a) >= 4 and "--no-verify".startswith(a) for a in argv)  # argparse takes abbreviations
-    return argv[0] == "freeze" and not no_verify and any(a == "--outputs" or a.startswith("--outputs=") for a in argv)
-
-
 
 
 def _forward(child: subprocess.Popen, signum: int) -> None:

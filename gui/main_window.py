@@ -1525,6 +1525,7 @@ class MainWindow(QMainWindow):
                 "No output is ticked.", "Tick the model's output node in the tree (or a suggested output)."))
             return
         from tf_freezer.core.freeze import FreezeJob, default_output_path
+        from tf_freezer.core.verify import verify_written
         from tf_freezer.core.options_map import command_line
 
         if not self.options_panel.output_path.text().strip():
@@ -1536,7 +1537,7 @@ class MainWindow(QMainWindow):
                 return
             options = self.options_panel.options(outputs, overwrite=True)
         try:
-            job = FreezeJob(self.model, options)
+            job = FreezeJob(self.model, options, verifier=verify_written)
         except FreezerError as exc:
             self.report_error("Cannot freeze", exc)
             return

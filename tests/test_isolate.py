@@ -23,6 +23,7 @@ from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.isolate import IsolatedJob, Worker, WorkerCrash, isolated, needs_isolation
 from tf_freezer.core.load import OpenJob
 from tf_freezer.core.output import remove_stale_temps, write_atomically
+from tf_freezer.core.verify import verify_written
 
 
 def _leftovers(folder) -> list[str]:
@@ -48,9 +49,9 @@ def sample(sample_checkpoint, tmp_path):
 def test_an_isolated_freeze_gives_what_an_in_process_freeze_gives(sample, tmp_path):
     model = OpenJob(str(sample)).run()
     outputs = [model.suggestions[0].name]
-    here = FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "here.pb"))).run()
+    here = FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "here.pb")), verifier=verify_written).run()
     stages = []
-    there = isolated(FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "there.pb"))))
+    there = isolated(FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "there.pb")), verifier=verify_written))
     result = there.run(lambda p: stages.append(p.stage))
     assert isinstance(there, IsolatedJob) and isinstance(result, FreezeResult)
     assert result.verify.ok and result.output == str(tmp_path / "there.pb")
@@ -86,7 +87,7 @@ def test_cancelling_an_isolated_freeze_leaves_nothing(stage, sample, tmp_path):
     model = OpenJob(str(sample)).run()
     out = tmp_path / "out"
     out.mkdir()
-    job = isolated(FreezeJob(model, FreezeOptions(outputs=[model.suggestions[0].name], output_path=str(out / "c.pb"))))
+    job = isolated(FreezeJob(model, FreezeOptions(outputs=[model.suggestions[0].name], output_path=str(out / "c.pb")), verifier=verify_written))
 
     def progress(p):
         if p.stage == stage:
@@ -197,7 +198,7 @@ def test_which_jobs_are_isolated(sample):
     from tf_freezer.core.verify import VerifyJob
 
     model = Open(str(sample)).run()
-    freeze = FreezeJob(model, FreezeOptions(outputs=["x"]))
+    freeze = FreezeJob(model, FreezeOptions(outputs=["x"]), verifier=verify_written)
     assert needs_isolation(freeze) and needs_isolation(VerifyJob(model, "x.pb"))
     assert not needs_isolation(Open(str(sample)))
     export = ExportJob(model, ExportOptions(to="savedmodel", freeze=FreezeOptions(outputs=["x"])))
@@ -283,58 +284,3 @@ def test_a_cancel_while_tensorflow_loads_keeps_the_worker():
         assert isolated(worker_jobs.Echo(["b"]), worker).run() == pid
     finally:
         worker.shutdown()
-
-
-class _InWorker(BaseException):
-    pass
-
-
-class _Batch(BaseException):
-    pass
-
-
-@pytest.mark.parametrize("argv", [
-    ["freeze", "{folder}", "--outputs", "output", "-o", "{out}"],
-    ["freeze", "{folder}", "--outputs=output", "-o", "{out}", "--overwrite"],
-    ["freeze", "{folder}", "--outputs", "output", "-o", "{out}", "--no-verify"],
-    ["freeze", "{folder}", "--outputs", "output", "-o", "{out}", "--no-v"],
-    ["freeze", "{folder}", "-o", "{out}"],
-    ["verify", "{folder}", "{out}"],
-    ["export", "{folder}", "--outputs", "output", "--to", "savedmodel", "-o", "{out}"],
-])
-def test_the_supervisor_starts_the_worker_for_the_commands_that_use_it(checkpoints, tmp_path, monkeypatch, argv):
-    """core.supervise starts the worker before the command's modules are imported, on its reading of
-    the command line: the same answer as core.cli's, once parsed."""
-    from tf_freezer.core import cli, supervise
-
-    argv = [a.format(folder=checkpoints["toy_add"].folder, out=tmp_path / "out.pb") for a in argv]
-
-    def warm_up():
-        raise _InWorker()
-
-    monkeypatch.setattr(isolate, "warm_up", warm_up)
-    try:
-        cli.main(argv)
-        used = False
-    except _InWorker:
-        used = True
-    assert supervise.runs_in_worker(argv) == used
-
-
-def test_a_batch_stops_the_worker_the_supervisor_started(checkpoints, monkeypatch):
-    from tf_freezer.core import cli, supervise
-
-    folder = str(checkpoints["toy_add"].folder)
-    argv = ["freeze", folder, folder, "--outputs", "output"]
-    assert supervise.runs_in_worker(argv)  # two paths look like one model's options until parsed
-    calls = []
-    monkeypatch.setattr(isolate, "shutdown", lambda: calls.append("shutdown"))
-
-    def batch(args, progress):
-        calls.append("batch")
-        raise _Batch()
-
-    monkeypatch.setattr(cli, "batch_command", batch)
-    with pytest.raises(_Batch):
-        cli.main(argv)
-    assert calls == ["shutdown", "batch"]
