@@ -20,10 +20,9 @@ from typing import Optional
 
 from .cli_batch import batch_command, batch_flags, command_options, is_batch, save_recipe_command
 from .errors import Cancelled, FreezerError
-from .jobs import Progress
 from .fatal import native_stderr_fd
+from .jobs import Progress
 from .units import format_bytes
-from .preview import preview as freeze_preview
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
 EXIT_CODES = ("exit codes: 0 success (verified, or --no-verify); 1 an error or a failed verification, one line on "
@@ -309,6 +308,8 @@ def _variable_lines(model) -> list[str]:
 def cmd_preview(args, progress) -> int:
     model = _open(args, progress)
     _need_outputs(model, args)
+    from .preview import preview as freeze_preview
+
     p = freeze_preview(model, [args.outputs], _options(args))
     data = p.to_json()
     lines = [f"outputs: {', '.join(p.outputs)}",
@@ -323,20 +324,25 @@ def cmd_preview(args, progress) -> int:
 
 
 def cmd_freeze(args, progress) -> int:
+    from .isolate import ModelRef, isolated, warm_up
+
+    # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure): so
+    # a freeze that verifies runs in the worker process, where that is one line and exit 1 instead of
+    # "Aborted", and TensorFlow is imported (and the model opened) once, there, not here too. The
+    # worker starts first, before the pipeline's modules import here (0.3 s of its head start).
+    in_worker = not args.no_verify and args.outputs and args.outputs.strip(",")
+    if in_worker:
+        warm_up()
     from .cli_freeze import FreezeWithNotes, training_default_notes
     from .freeze import FreezeJob, default_output_path
-    from .isolate import ModelRef, isolated, warm_up
+    from .verify import verify_written
     from .opscan import parse_allowed
 
     options = command_options(args)
-    if not args.no_verify and args.outputs and args.outputs.strip(","):
-        # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure):
-        # so the whole freeze runs in the worker process, where that is one line and exit 1 instead
-        # of "Aborted", and TensorFlow is imported (and the model opened) once, there, not here too.
-        warm_up()
+    if in_worker:
         _check_output_early(args, options)
         job = isolated(FreezeWithNotes(ModelRef(args.path, args.step, (), -1, open_options=_open_options(args),
-                                               allowed_ops=parse_allowed(args.allow_ops)), options))
+                                               allowed_ops=parse_allowed(args.allow_ops)), options, verifier=verify_written))
         result, notes = _refused_on_failure(args, progress, lambda: job.run(progress))
         sys.stderr.writelines(notes)
     else:
@@ -345,7 +351,7 @@ def cmd_freeze(args, progress) -> int:
         _need_outputs(model, args)
         options.output_path = options.output_path or default_output_path(model)
         sys.stderr.writelines(training_default_notes(model, options))
-        result = _refused_on_failure(args, progress, lambda: FreezeJob(model, options).run(progress))
+        result = _refused_on_failure(args, progress, lambda: FreezeJob(model, options, verifier=verify_written).run(progress))
     data = result.to_json()
     lines = [f"wrote {result.output} ({format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
              f"variables converted: {result.variables_converted} ({format_bytes(result.variable_bytes)}); "
@@ -359,7 +365,7 @@ def cmd_freeze(args, progress) -> int:
 
 def _refused_on_failure(args, progress, run):
     """Run a freeze or export; a failed verification (nothing written) still prints what it found."""
-    from .verify import VerificationFailed
+    from .results import VerificationFailed
 
     try:
         return run()
@@ -371,7 +377,7 @@ def _refused_on_failure(args, progress, run):
 
 
 def _written_exit(output: str, verify) -> int:
-    from .verify import NOT_VERIFIED
+    from .results import NOT_VERIFIED
 
     if verify is not None and verify.status == NOT_VERIFIED:
         sys.stderr.write(f"tf-freezer: wrote {output}, but it is not verified: {verify.reason.rstrip('.')}. {verify.hint}\n")
@@ -394,9 +400,8 @@ def _check_output_early(args, options) -> None:
                                        overwrite=options.overwrite, suffix=".pb")
 
 
-
 def _verify_text(verify) -> str:
-    from .verify import NOT_VERIFIED
+    from .results import NOT_VERIFIED
 
     if verify.status == NOT_VERIFIED:
         return f"not verified: {verify.reason.rstrip('.')}. {verify.hint}"
@@ -418,10 +423,12 @@ def _verify_text(verify) -> str:
 
 def cmd_verify(args, progress) -> int:
     from .isolate import isolated, warm_up
-    from .surgery import operated
-    from .verify import NOT_VERIFIED, VerifyJob, tolerance_for
 
     warm_up()  # the graph runs in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
+    from .surgery import operated
+    from .verify import VerifyJob, tolerance_for
+    from .results import NOT_VERIFIED
+
     model = _open(args, progress, worker_first=True)
     model.require_graph()
     rewires, binds = surgery_options(args)
@@ -443,12 +450,13 @@ def cmd_verify(args, progress) -> int:
 
 
 def cmd_export(args, progress) -> int:
-    from .export import FORMATS, ExportJob, default_export_path
     from .isolate import isolated, warm_up
 
     if not args.to:
         raise UsageError("tf-freezer export: the following arguments are required: --to (or --recipe R.toml)")
     warm_up()  # the export runs in the worker process (see below); it imports TensorFlow meanwhile
+    from .export import FORMATS, ExportJob, default_export_path
+
     model = _open(args, progress, worker_first=True)
     _need_outputs(model, args)
     options = command_options(args)
@@ -477,11 +485,12 @@ def _number(value) -> str:
 
 
 def cmd_compare(args, progress) -> int:
-    from .compare import CompareJob
     from .isolate import isolated, warm_up
-    from .surgery import operated
 
     warm_up()  # both models run in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
+    from .compare import CompareJob
+    from .surgery import operated
+
     model = _open(args, progress)
     model.require_graph()
     rewires, binds = surgery_options(args)
@@ -618,9 +627,6 @@ def _dispatch(args) -> int:
             if args.save_recipe:
                 return save_recipe_command(args)
             if is_batch(args):
-                from .isolate import shutdown
-
-                shutdown()  # the shared worker core.supervise may have started: a batch has its own
                 return batch_command(args, progress)
             args.path = args.path[0]
         return COMMANDS[args.command](args, progress)
