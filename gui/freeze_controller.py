@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer
 
 from tf_freezer.core.errors import FreezerError
 from tf_freezer.core.units import format_bytes
@@ -23,14 +23,7 @@ def _verify_status(verify) -> str:
 
 class FreezeController(QObject):
     """Freeze, export and their results, for `window` (a MainWindow: its model, ticked outputs, options
-    and result panels, progress bar, log, `confirm` and `ask_export`)."""
-
-    freezeFinished = Signal(object)  # FreezeResult
-    freezeFailed = Signal(str)
-    freezeCancelled = Signal()
-    exportFinished = Signal(object)  # core.export.ExportResult
-    exportFailed = Signal(str)
-    exportCancelled = Signal()
+    and result panels, progress bar, log, `confirm` and `ask_export`; the outcomes are its signals)."""
 
     def __init__(self, window):
         super().__init__(window)
@@ -84,26 +77,20 @@ class FreezeController(QObject):
                    self._on_frozen, self._on_freeze_failed, self._on_freeze_cancelled)
 
     def _on_frozen(self, result) -> None:
-        w = self.window
-        w.timings["freeze"] = self.slot.seconds
-        w.result_panel.show_result(result, self.command)
-        QTimer.singleShot(0, w.scroll_to_result)
-        status = _verify_status(result.verify)
-        w.log(f"Wrote {result.output}: {result.variables_converted} variables converted, ops "
-              f"{result.ops_before} -> {result.ops_after}, {result.seconds:.2f} s, {status}.")
-        self._log_checks(result)
-        w.statusBar().showMessage(f"Frozen to {result.output} ({status}).", 10000)
-        self.freezeFinished.emit(result)
+        self._show_result(result, "freeze", self.window.result_panel.show_result, "Frozen to", lambda status: (
+            f"Wrote {result.output}: {result.variables_converted} variables converted, ops "
+            f"{result.ops_before} -> {result.ops_after}, {result.seconds:.2f} s, {status}."))
+        self.window.freezeFinished.emit(result)
 
     def _on_freeze_failed(self, exc) -> None:
         line = self._failed(exc, "Freezing failed", self.start_freeze)
         if line:
-            self.freezeFailed.emit(line)
+            self.window.freezeFailed.emit(line)
 
     def _on_freeze_cancelled(self) -> None:
         self.window.log("Freeze cancelled; no file was written.")
         self.window.statusBar().showMessage("Freeze cancelled.", 5000)
-        self.freezeCancelled.emit()
+        self.window.freezeCancelled.emit()
 
     # ----- export ----------------------------------------------------------------------------------
     def start_export(self, fmt: str) -> None:
@@ -143,28 +130,22 @@ class FreezeController(QObject):
                    lambda: self._on_export_cancelled(title))
 
     def _on_exported(self, result) -> None:
-        w = self.window
         title = EXPORT_TITLES.get(result.format, result.format)
-        w.timings[f"export-{result.format}"] = self.slot.seconds
-        w.result_panel.show_export(result, self.command)
-        QTimer.singleShot(0, w.scroll_to_result)
-        status = _verify_status(result.verify)
-        w.log(f"Wrote the {title} model {result.output} ({format_bytes(result.output_bytes)}), "
-              f"{result.seconds:.2f} s, {status}.")
-        self._log_checks(result)
-        w.statusBar().showMessage(f"Exported to {result.output} ({status}).", 10000)
-        self.exportFinished.emit(result)
+        self._show_result(result, f"export-{result.format}", self.window.result_panel.show_export, "Exported to",
+                          lambda status: f"Wrote the {title} model {result.output} "
+                                         f"({format_bytes(result.output_bytes)}), {result.seconds:.2f} s, {status}.")
+        self.window.exportFinished.emit(result)
 
     def _on_export_failed(self, exc, fmt: str) -> None:
         title = EXPORT_TITLES.get(fmt, fmt)
         line = self._failed(exc, f"{title} export failed", lambda: self.start_export(fmt))
         if line:
-            self.exportFailed.emit(line)
+            self.window.exportFailed.emit(line)
 
     def _on_export_cancelled(self, title: str) -> None:
         self.window.log(f"{title} export cancelled; nothing was written.")
         self.window.statusBar().showMessage("Export cancelled.", 5000)
-        self.exportCancelled.emit()
+        self.window.exportCancelled.emit()
 
     # ----- the slot ----------------------------------------------------------------------------------
     def start(self, job, name: str, message: str, succeeded, failed, cancelled) -> None:
@@ -199,6 +180,18 @@ class FreezeController(QObject):
     def _on_finished(self, outcome: str) -> None:
         # A finished job leaves the bar full; a cancelled or failed one leaves none of it.
         self.window.reset_progress(keep_value=outcome == "succeeded")
+
+    def _show_result(self, result, timing: str, show, done: str, wrote) -> None:
+        """A freeze or export succeeded: the result panel (`show`), the log (`wrote(status)`, then the
+        checks) and the status bar (`done` <output>)."""
+        w = self.window
+        w.timings[timing] = self.slot.seconds
+        show(result, self.command)
+        QTimer.singleShot(0, w.scroll_to_result)
+        status = _verify_status(result.verify)
+        w.log(wrote(status))
+        self._log_checks(result)
+        w.statusBar().showMessage(f"{done} {result.output} ({status}).", 10000)
 
     def _failed(self, exc, title: str, again) -> str:
         """A freeze or export failed: after the user allows the ops core.opscan refused, `again` runs it

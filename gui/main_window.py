@@ -143,19 +143,10 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self.divergence = DivergenceFinder(self)
         self._build_menus()
-        self._wire_controllers()
-        self._restore_settings()
-        self.update_actions()
-
-    def _wire_controllers(self) -> None:
-        for outcome in ("tensorflowReady", "graphShown", "modelOpened", "openFailed"):
-            getattr(self.opening, outcome).connect(getattr(self, outcome))
-        for outcome in ("freezeFinished", "freezeFailed", "freezeCancelled", "exportFinished", "exportFailed",
-                        "exportCancelled"):
-            getattr(self.freezing, outcome).connect(getattr(self, outcome))
-        self.surgery.failed.connect(self.surgeryFailed)
         for slot in (self.opening.slot, self.opening.checkpoint, self.freezing.slot):
             slot.busyChanged.connect(lambda _busy: self.update_actions())
+        self._restore_settings()
+        self.update_actions()
 
     # ===== construction =========================================================================
     def _build_actions(self) -> None:

@@ -11,7 +11,7 @@ import os
 import time
 from typing import Optional
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer
 
 import tf_freezer.core.tf
 from tf_freezer.core.graph import gc_paused
@@ -61,12 +61,7 @@ class _OpenAndIndex:
 
 class OpenController(QObject):
     """Open, TensorFlow loading and the checkpoint part, for `window` (a MainWindow: its model, log,
-    status bar and the views that show a model)."""
-
-    tensorflowReady = Signal()
-    graphShown = Signal(object)  # OpenedModel, checkpoint_pending
-    modelOpened = Signal(object)  # OpenedModel, complete
-    openFailed = Signal(str)
+    status bar and the views that show a model; the outcomes are its signals)."""
 
     def __init__(self, window):
         super().__init__(window)
@@ -111,7 +106,7 @@ class OpenController(QObject):
         w = self.window
         w.tf_status.setText("TensorFlow ready")
         w.statusBar().showMessage("TensorFlow ready.", 3000)
-        self.tensorflowReady.emit()
+        self.window.tensorflowReady.emit()
         if w.model is not None and w.model.checkpoint_pending and not self.checkpoint_error:
             self._read_checkpoint()
         pending, self._pending = self._pending, None
@@ -184,7 +179,7 @@ class OpenController(QObject):
         else:
             w.statusBar().showMessage(f"Opened {os.path.basename(model.location.prefix)} "
                                       f"({len(graph.names)} nodes) in {seconds:.2f} s.", 8000)
-        self.modelOpened.emit(model)
+        self.window.modelOpened.emit(model)
 
     def _on_graph_opened(self, path: str, model, seconds: float) -> None:
         """The graph part is in: show the tree now, read the checkpoint once TensorFlow is there."""
@@ -197,7 +192,7 @@ class OpenController(QObject):
               "has loaded.")
         w.statusBar().showMessage(f"Opened the graph of {os.path.basename(model.location.prefix)} "
                                   f"({len(model.graph.names)} nodes); loading TensorFlow for its variables…")
-        self.graphShown.emit(model)
+        self.window.graphShown.emit(model)
         if tf_freezer.core.tf.is_loaded():
             self._read_checkpoint()  # else when it is (_on_tensorflow_ready)
 
@@ -220,7 +215,7 @@ class OpenController(QObject):
                                   f"nodes, {len(model.tensors)} checkpoint tensors).", 8000)
         start_tensorflow_worker()  # freezing runs there: its TensorFlow import overlaps with ticking outputs
         w.update_preview()
-        self.modelOpened.emit(model)
+        self.window.modelOpened.emit(model)
 
     def _on_checkpoint_failed(self, exc) -> None:
         self.checkpoint_error = True
@@ -238,7 +233,7 @@ class OpenController(QObject):
     def _report(self, path: str, exc) -> None:
         self.window.statusBar().showMessage("Could not open the checkpoint.", 5000)
         line = self.window.report_error(f"Cannot open {os.path.basename(path.rstrip(os.sep)) or path}", exc)
-        self.openFailed.emit(line)
+        self.window.openFailed.emit(line)
 
     def _on_open_finished(self, _outcome: str) -> None:
         self._opening = None

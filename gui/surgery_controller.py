@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 
 from tf_freezer.core.errors import FreezerError
 from tf_freezer.core.graph import split_tensor_name
@@ -51,9 +51,7 @@ class _Taken:
 
 class SurgeryController(QObject):
     """Rewires and binds of the open model, for `window` (a MainWindow: its model, options panel,
-    preview panel, log and `ask_rewire`)."""
-
-    failed = Signal(str)  # a rewire or bind that does not fit the graph
+    preview panel, log and `ask_rewire`; a surgery that fails is its `surgeryFailed`)."""
 
     def __init__(self, window):
         super().__init__(window)
@@ -118,7 +116,7 @@ class SurgeryController(QObject):
             w.log(getattr(exc, "traceback_text", "") or line)
         self._error = (key, line)
         w.log(f"Graph surgery failed: {line}")
-        self.failed.emit(line)
+        w.surgeryFailed.emit(line)
         w.schedule_preview()
 
     # ----- feed here -------------------------------------------------------------------------------

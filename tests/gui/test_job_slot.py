@@ -70,6 +70,20 @@ def _let_finish(job: GatedJob) -> None:
     QCoreApplication.processEvents()
 
 
+def _release(qtbot, slot: JobSlot, job: GatedJob) -> str:
+    """Let `job` go on and wait for the slot's `finished`: its outcome."""
+    with qtbot.waitSignal(slot.finished, timeout=WAIT_MS) as finished:
+        job.gate.set()
+    return finished.args[0]
+
+
+def _only_success(record: Recorder, result) -> None:
+    """What the slot said was of one job, which succeeded with `result`; busy from the first start to its end."""
+    assert record.of("succeeded") == [("succeeded", result)]
+    assert record.of("finished") == [("finished", "succeeded", False)]
+    assert record.of("busy") == [("busy", True), ("busy", False)]
+
+
 @pytest.fixture
 def slot(qtbot):
     slot = JobSlot("test")
@@ -82,10 +96,7 @@ def test_a_job_succeeds_with_progress_then_finished(qtbot, slot):
     job = GatedJob("a")
     slot.start(job)
     assert slot.is_busy and slot.job is job
-    assert job.started.wait(WAIT_MS / 1000)
-    job.gate.set()
-    with qtbot.waitSignal(slot.finished, timeout=WAIT_MS):
-        pass
+    assert _release(qtbot, slot, job) == "succeeded"
     assert record.events == [("busy", True), ("progressed", "a: half way"), ("progressed", "a: late report"),
                              ("succeeded", "a"), ("finished", "succeeded", False), ("busy", False)]
     assert not slot.is_busy and slot.job is None
@@ -102,13 +113,8 @@ def test_start_cancels_the_previous_job_and_drops_its_late_signals(qtbot, slot):
     _let_finish(first)  # its late progress and its result are now delivered, if they were going to be
     assert [e for e in record.events if "first" in str(e) and "half way" not in str(e)] == []
     assert slot.is_busy and slot.job is second
-    second.gate.set()
-    with qtbot.waitSignal(slot.finished, timeout=WAIT_MS):
-        pass
-    assert record.of("succeeded") == [("succeeded", "second")]
-    assert record.of("finished") == [("finished", "succeeded", False)]
-    # Replacing a running job does not pass through "free".
-    assert record.of("busy") == [("busy", True), ("busy", False)]
+    assert _release(qtbot, slot, second) == "succeeded"
+    _only_success(record, "second")  # replacing a running job does not pass through "free"
 
 
 def test_cancel_stops_the_job_and_reports_cancelled(qtbot, slot):
@@ -143,10 +149,7 @@ def test_a_failure_carries_the_exception_and_its_traceback(qtbot, slot):
     slot.failed.connect(failures.append)
     job = GatedJob("a", error=FreezerError("It broke.", "Try again."))
     slot.start(job)
-    job.gate.set()
-    with qtbot.waitSignal(slot.finished, timeout=WAIT_MS) as finished:
-        pass
-    assert finished.args == ["failed"]
+    assert _release(qtbot, slot, job) == "failed"
     assert isinstance(failures[0], FreezerError) and "It broke." in failures[0].line()
     assert "GatedJob" not in failures[0].line() and "raise self.error" in failures[0].traceback_text
 
@@ -159,9 +162,7 @@ def test_each_job_s_callbacks_hear_only_that_job(qtbot, slot):
     second = GatedJob("second")
     slot.start(second, succeeded=lambda r: heard.append(("second", r, slot.seconds > 0)))
     _let_finish(first)
-    second.gate.set()
-    with qtbot.waitSignal(slot.finished, timeout=WAIT_MS):
-        pass
+    _release(qtbot, slot, second)
     assert heard == [("second", "second", True)]
 
 
@@ -173,9 +174,5 @@ def test_a_handler_may_start_the_next_job_in_the_same_slot(qtbot, slot):
     qtbot.waitUntil(lambda: slot.job is second, timeout=WAIT_MS)
     # The first job's end is not announced: the slot is busy with the second, started by the handler.
     assert slot.is_busy and record.of("succeeded") == [] and record.of("finished") == []
-    second.gate.set()
-    with qtbot.waitSignal(slot.finished, timeout=WAIT_MS):
-        pass
-    assert record.of("succeeded") == [("succeeded", "second")]
-    assert record.of("finished") == [("finished", "succeeded", False)]
-    assert record.of("busy") == [("busy", True), ("busy", False)]
+    assert _release(qtbot, slot, second) == "succeeded"
+    _only_success(record, "second")
