@@ -56,7 +56,7 @@ def make_run(cache: Path, folder: Path, steps: int) -> tuple[list[str], list[str
 
 
 def _cli() -> list[str]:
-    return [sys.executable, "-m", "tf_freezer.core.cli"]
+    return [sys.executable, "-m", "tf_freezer"]
 
 
 def _run(cmd: list[str], timeout: float) -> float:

@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     folder = cache / m["folder"]
     outputs = ",".join(m["outputs"])
     python = sys.executable
-    freezer = [python, "-m", "tf_freezer.core.cli"]
+    freezer = [python, "-m", "tf_freezer"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]))
     work = Path(tempfile.mkdtemp(prefix="bench_compare.", dir=cache))

@@ -299,7 +299,7 @@ def racing_commits(rounds: int = 100) -> dict:
 
 def two_cli_freezes(c: Cases) -> dict:
     out = c.scratch() / "same.pb"
-    procs = [subprocess.Popen([sys.executable, "-m", "tf_freezer.core.cli", "freeze", str(c.toy.folder), "--outputs", "output",
+    procs = [subprocess.Popen([sys.executable, "-m", "tf_freezer", "freeze", str(c.toy.folder), "--outputs", "output",
                                "-o", str(out), "-q"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     codes = [p.wait(timeout=300) for p in procs]

@@ -4,20 +4,15 @@ from __future__ import annotations
 import functools
 import re
 from collections import deque
-from dataclasses import dataclass
 from itertools import compress
 
-from .bind import bind_text
-from .graph import GraphModel, gc_paused
-from .variables import VARIABLE_OPS
+from .options import bind_text
+from .graph import GraphModel
+from .heap import gc_paused
+from .ops import VARIABLE_OPS
+from .model import InputInfo, Suggestion
+from .ops import FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS
 
-FEEDABLE_INPUT_OPS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
-UNFEEDABLE_INPUT_OPS = frozenset({
-    "IteratorGetNext", "IteratorGetNextSync", "IteratorGetNextAsOptional",
-    "QueueDequeue", "QueueDequeueV2", "QueueDequeueMany", "QueueDequeueManyV2",
-    "QueueDequeueUpTo", "QueueDequeueUpToV2", "ReaderRead", "ReaderReadV2", "ReaderReadUpTo",
-    "ReaderReadUpToV2",
-})
 
 # Ops that change variables: reaching one from an output means a training step is in the graph.
 _UPDATE_OP = re.compile(
@@ -71,23 +66,8 @@ def _name_bonus(leaf: str) -> int:
     return 0
 
 
-@dataclass
-class InputInfo:
-    name: str  # the tensor to feed, e.g. 'images:0' or 'IteratorGetNext:1'
-    node: str
-    op: str
-    dtype: str
-    shape: str
-    feedable: bool
-    note: str
 
 
-@dataclass
-class Suggestion:
-    name: str  # node name
-    op: str
-    score: float
-    reason: str
 
 
 @functools.lru_cache(maxsize=4096)

@@ -23,7 +23,8 @@ from . import tf as tfmod
 from .errors import FreezerError
 from .export import interpreter
 from .formats import read_graph_def
-from .verify import _first_line, import_frozen
+from .verify import import_frozen
+from .errors import first_line
 
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 _SERVING_KEY = "serving_default"
@@ -124,7 +125,7 @@ class SavedModelArtifact(GraphArtifact):
         try:
             saved = loader_impl.parse_saved_model(path)
         except Exception as exc:
-            raise FreezerError(f"{os.path.basename(path)} is not a readable SavedModel: {_first_line(exc).rstrip('.')}.",
+            raise FreezerError(f"{os.path.basename(path)} is not a readable SavedModel: {first_line(exc).rstrip('.')}.",
                                "Pass the SavedModel folder written by `tf-freezer export --to savedmodel`.") from None
         meta = saved.meta_graphs[0]
         self.session = v1.Session(graph=tf.Graph())
@@ -132,7 +133,7 @@ class SavedModelArtifact(GraphArtifact):
             v1.saved_model.loader.load(self.session, list(meta.meta_info_def.tags), path)
         except Exception as exc:
             self.session.close()
-            raise FreezerError(f"TensorFlow cannot load the SavedModel {os.path.basename(path)}: {_first_line(exc).rstrip('.')}.",
+            raise FreezerError(f"TensorFlow cannot load the SavedModel {os.path.basename(path)}: {first_line(exc).rstrip('.')}.",
                                "Export it again.") from None
         graph = self.session.graph
         signature = meta.signature_def.get(_SERVING_KEY) or next(iter(meta.signature_def.values()), None)
@@ -165,7 +166,7 @@ class TFLiteArtifact(Artifact):
                 warnings.simplefilter("ignore")
                 self.interpreter = interpreter(path, preserve_all_tensors=True)
         except (ValueError, RuntimeError) as exc:
-            raise FreezerError(f"{os.path.basename(path)} is not a TFLite model TFLite can load: {_first_line(exc).rstrip('.')}.",
+            raise FreezerError(f"{os.path.basename(path)} is not a TFLite model TFLite can load: {first_line(exc).rstrip('.')}.",
                                "Pass a .tflite file written by TensorFlow's converter (`tf-freezer export --to "
                                "tflite`).") from None
         details = {d["index"]: d for d in self.interpreter.get_tensor_details()}
@@ -231,7 +232,7 @@ def _check_flatbuffer(path: str) -> None:
         raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the file's permissions.") from None
     except Exception as exc:  # noqa: BLE001 - any failure to read the flatbuffer means it is damaged
         raise FreezerError(f"{os.path.basename(path)} is not a TFLite model TFLite can load: it is truncated or "
-                           f"damaged ({_first_line(exc)[:120]}).", "Export it again (`tf-freezer export --to tflite`).") from None
+                           f"damaged ({first_line(exc)[:120]}).", "Export it again (`tf-freezer export --to tflite`).") from None
 
 
 def _tflite_candidates(name: str) -> list[str]:
@@ -260,7 +261,7 @@ class OnnxArtifact(Artifact):
         try:
             self.model = onnx.load(path)
         except Exception as exc:
-            raise FreezerError(f"{os.path.basename(path)} is not an ONNX model: {_first_line(exc).rstrip('.')}.",
+            raise FreezerError(f"{os.path.basename(path)} is not an ONNX model: {first_line(exc).rstrip('.')}.",
                                "Pass an .onnx file written by tf2onnx (`tf-freezer export --to onnx`).") from None
         graph = self.model.graph
         if not graph.node:

@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 from .errors import Cancelled, FreezerError
-from .export import ExportJob, ExportOptions, default_export_path
+from .export import ExportJob, default_export_path
+from .options import ExportOptions
 from .formats import detect
-from .freeze import FreezeJob, FreezeOptions
+from .freeze import FreezeJob
+from .options import FreezeOptions
 from .isolate import IsolatedJob, Worker
 from .jobs import Job, Progress
 from .load import OpenJob, open_graph, read_checkpoint
@@ -354,8 +356,7 @@ class StepJob(Job):
         model = self._open()
         inner = ExportJob(model, self.options) if isinstance(self.options, ExportOptions) \
             else FreezeJob(model, self.options)
-        inner._cancel = self._cancel
-        return inner.run(self._progress)
+        return self.run_part(inner, self._progress)
 
     def _open(self):
         location = locate(self.path, self.step_number) if detect(self.path) == "checkpoint" else None

@@ -22,89 +22,23 @@ Switch/Merge, leaving both branches in place. Here:
 """
 from __future__ import annotations
 
-import re
 
 from . import tf as tfmod
 from .errors import FreezerError
 from .graph import GraphModel, dtype_name, split_tensor_name
-
-PLACEHOLDER_OPS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
-SWITCH_OPS = frozenset({"Switch", "RefSwitch"})
-MERGE_OPS = frozenset({"Merge", "RefMerge"})
-IF_OPS = frozenset({"If", "StatelessIf"})
-CASE_OPS = frozenset({"Case", "StatelessCase"})
-CONTROL_FLOW_OPS = SWITCH_OPS | MERGE_OPS | IF_OPS | CASE_OPS
-
-_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/>]*$")
-_INT = re.compile(r"^[+-]?\d+$")
-_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_FLAG_WORDS = re.compile(r"(^|[_/])(is_?train(ing)?|train(ing)?|phase|learning_phase|mode|keep_?prob|dropout"
-                         r"|drop_?rate|use_dropout)(_\w*)?$", re.IGNORECASE)
-
-_FLOAT_TYPES = {"float16", "bfloat16", "float32", "float64"}
-_INT_TYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
+from .flags import Constants, FLOAT_TYPES, INT_TYPES, find_flags
+from .ops import CASE_OPS, IF_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS
 
 
-# ----- parsing ------------------------------------------------------------------------------------
-def parse_bind(spec: str) -> tuple[str, object]:
-    """'is_training=false' -> ('is_training', False); 'keep_prob=1.0' -> ('keep_prob', 1.0);
-    'steps=3' -> ('steps', 3); "mode='eval'" -> ('mode', 'eval'). Raises FreezerError on bad syntax."""
-    text = (spec or "").strip()
-    name, sep, value = text.partition("=")
-    name, value = name.strip(), value.strip()
-    if not sep or not name or not value:
-        raise FreezerError(f"The bind {spec!r} is not of the form NAME=VALUE.",
-                           "Write it like 'is_training=false' or 'keep_prob=1.0'.")
-    if name.endswith(":0"):
-        name = name[:-2]
-    if not _NAME.match(name):
-        raise FreezerError(f"In the bind {spec!r}, {name!r} is not a node name.",
-                           "Name the placeholder to bind, e.g. 'is_training=false'.")
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return name, lowered == "true"
-    if _INT.match(value):
-        return name, int(value)
-    if _FLOAT.match(value):
-        return name, float(value)
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return name, value[1:-1]
-    raise FreezerError(f"In the bind {spec!r}, {value!r} is not a value tf-freezer can bind.",
-                       "Use true or false, a number such as 1.0, or a quoted string such as 'eval'.")
 
 
-def bind_text(value: object) -> str:
-    """The VALUE part of a `--bind NAME=VALUE` that parses back to `value`."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return "'" + value + "'"
-    return repr(value)
 
 
-# ----- finding flags ------------------------------------------------------------------------------
-def find_flags(graph_def) -> list[str]:
-    """Placeholders that look like training switches, for the GUI to offer binding: scalar bool
-    placeholders (with or without a default), and scalar numeric or string ones named like keep_prob,
-    dropout, is_training, phase or mode. In graph order."""
-    flags = []
-    for node in graph_def.node:
-        if node.op not in PLACEHOLDER_OPS or "dtype" not in node.attr:
-            continue
-        dtype = dtype_name(node.attr["dtype"].type)
-        if not _scalar_like(node):
-            continue
-        if dtype == "bool" or ((dtype in _FLOAT_TYPES or dtype in _INT_TYPES or dtype == "string")
-                               and _FLAG_WORDS.search(node.name)):
-            flags.append(node.name)
-    return flags
 
 
-def _scalar_like(node) -> bool:
-    if "shape" not in node.attr or node.attr["shape"].WhichOneof("value") != "shape":
-        return True
-    shape = node.attr["shape"].shape
-    return shape.unknown_rank or not shape.dim or all(d.size == 1 for d in shape.dim)
+
+
+
 
 
 # ----- binding ------------------------------------------------------------------------------------
@@ -161,10 +95,10 @@ def _const_for(node, value):
     if dtype == "bool":
         ok = isinstance(value, bool)
         want = "true or false"
-    elif dtype in _FLOAT_TYPES:
+    elif dtype in FLOAT_TYPES:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         want = "a number such as 1.0"
-    elif dtype in _INT_TYPES:
+    elif dtype in INT_TYPES:
         ok = isinstance(value, int) and not isinstance(value, bool)
         want = "an integer"
     elif dtype == "string":
@@ -186,7 +120,7 @@ def _const_for(node, value):
                                "Bind scalar flags (is_training, keep_prob); feed tensors like this one instead.")
         shape = dims
     np_dtype = tf.dtypes.as_dtype(enum).as_numpy_dtype
-    if dtype in _INT_TYPES and not np.iinfo(np_dtype).min <= value <= np.iinfo(np_dtype).max:
+    if dtype in INT_TYPES and not np.iinfo(np_dtype).min <= value <= np.iinfo(np_dtype).max:
         raise FreezerError(f"Cannot bind {node.name!r} to {shown}: it does not fit in {dtype}.",
                            f"Give an integer in {dtype}'s range.")
     array = np.full(shape, value, dtype=np_dtype) if dtype != "string" else np.full(shape, value, dtype=object)
@@ -207,9 +141,9 @@ def _a(word: str) -> str:
 def _example(dtype: str) -> str:
     if dtype == "bool":
         return "false"
-    if dtype in _FLOAT_TYPES:
+    if dtype in FLOAT_TYPES:
         return "1.0"
-    if dtype in _INT_TYPES:
+    if dtype in INT_TYPES:
         return "0"
     return "'eval'"
 
@@ -230,79 +164,10 @@ def _fold(graph_def) -> None:
     _clean_colocation(graph_def)
 
 
-_PASS_THROUGH = frozenset({"Identity", "Snapshot", "StopGradient", "PreventGradient", "Enter", "RefEnter",
-                           "RefIdentity", "Switch", "RefSwitch"})
-_COMPARE = {"Equal": lambda a, b: a == b, "NotEqual": lambda a, b: a != b, "Less": lambda a, b: a < b,
-            "LessEqual": lambda a, b: a <= b, "Greater": lambda a, b: a > b, "GreaterEqual": lambda a, b: a >= b,
-            "LogicalAnd": lambda a, b: bool(a) and bool(b), "LogicalOr": lambda a, b: bool(a) or bool(b)}
 
 
-class _Constants:
-    """Scalar values of tensors that are constant: a Const, or a few simple ops over constants."""
-
-    def __init__(self, by_name: dict):
-        self.by_name = by_name
-        self.memo: dict[str, object] = {}
-
-    def value(self, tensor: str, depth: int = 0):
-        if tensor in self.memo:
-            return self.memo[tensor]
-        self.memo[tensor] = None  # cycles (while loops) are not constant
-        result = self._compute(tensor, depth) if depth < 200 else None
-        self.memo[tensor] = result
-        return result
-
-    def _compute(self, tensor: str, depth: int):
-        base, index = split_tensor_name(tensor)
-        node = self.by_name.get(base)
-        if node is None or index < 0:
-            return None
-        data = [s for s in node.input if not s.startswith("^")]
-        op = node.op
-        if op == "Const":
-            if index != 0:
-                return None
-            try:
-                values = tfmod.const_values(node.attr["value"].tensor)
-            except Exception:  # an unusual dtype: not a predicate we can use
-                return None
-            return values[0] if len(values) == 1 else None
-        if op in _PASS_THROUGH:
-            # Switch outputs carry the data input's value when they are live.
-            return self.value(data[0], depth + 1) if data and (index == 0 or op in SWITCH_OPS) else None
-        if op == "IdentityN":
-            return self.value(data[index], depth + 1) if index < len(data) else None
-        if op == "LogicalNot" and data:
-            v = self.value(data[0], depth + 1)
-            return None if v is None else (not v)
-        if op == "Cast" and data:
-            v = self.value(data[0], depth + 1)
-            if v is None:
-                return None
-            target = dtype_name(node.attr["DstT"].type) if "DstT" in node.attr else ""
-            if target == "bool":
-                return bool(v)
-            if target in _FLOAT_TYPES:
-                return float(v)
-            if target in _INT_TYPES:
-                return int(v)
-            return None
-        if op in _COMPARE and len(data) == 2:
-            a, b = self.value(data[0], depth + 1), self.value(data[1], depth + 1)
-            if a is None or b is None:
-                return None
-            return bool(_COMPARE[op](a, b))
-        return None
 
 
-def scalar_values(by_name, assumed: dict[str, object]):
-    """tensor name -> its scalar value when the graph makes it constant (None otherwise), with the
-    placeholders in `assumed` taken to hold the values given. `by_name` maps node names to NodeDefs
-    (anything with `.get`). What core.training_mode evaluates predicates with, as folding does."""
-    constants = _Constants(by_name)
-    for name, value in assumed.items():
-        constants.memo[name] = constants.memo[f"{name}:0"] = value
-    return constants.value
 
 
 def _fold_switches(graph_def) -> bool:
@@ -310,7 +175,7 @@ def _fold_switches(graph_def) -> bool:
     if not any(n.op in SWITCH_OPS for n in nodes):
         return False
     by_name = {n.name: n for n in nodes}
-    constants = _Constants(by_name)
+    constants = Constants(by_name)
     live_port: dict[str, int] = {}
     for node in nodes:
         if node.op in SWITCH_OPS and len(node.input) >= 2:
@@ -514,7 +379,7 @@ def _inline_constant_branches(graph_def) -> bool:
     if not any(n.op in IF_OPS or n.op in CASE_OPS for n in nodes):
         return False
     by_name = {n.name: n for n in nodes}
-    constants = _Constants(by_name)
+    constants = Constants(by_name)
     functions = {f.signature.name: f for f in graph_def.library.function}
     chosen: dict[str, tuple[str, str]] = {}  # node name -> (label, function to inline)
     for node in nodes:

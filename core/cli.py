@@ -21,8 +21,9 @@ from typing import Optional
 from .cli_batch import batch_command, batch_flags, command_options, is_batch, save_recipe_command
 from .errors import Cancelled, FreezerError
 from .jobs import Progress
-from .supervise import native_stderr_fd
+from .fatal import native_stderr_fd
 from .units import format_bytes
+from .preview import preview as freeze_preview
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
 EXIT_CODES = ("exit codes: 0 success (verified, or --no-verify); 1 an error or a failed verification, one line on "
@@ -32,13 +33,13 @@ EXIT_CODES = ("exit codes: 0 success (verified, or --no-verify); 1 an error or a
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 128 + signal.SIGTERM
 
 
-class _Usage(Exception):
+class UsageError(Exception):
     pass
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse exits by itself; route it through our exit codes
-        raise _Usage(f"{self.prog}: {message}")
+        raise UsageError(f"{self.prog}: {message}")
 
 
 class _Terminated(BaseException):
@@ -203,8 +204,8 @@ def surgery_flags(p) -> None:
 
 def surgery_options(args) -> tuple[list, dict]:
     """(rewires, binds) from --rewire and --bind, in the order given."""
-    from .bind import parse_bind
-    from .rewire import parse_rewire
+    from .options import parse_bind
+    from .options import parse_rewire
 
     binds = dict(parse_bind(spec) for spec in args.bind)
     return [parse_rewire(spec) for spec in args.rewire], binds
@@ -308,7 +309,7 @@ def _variable_lines(model) -> list[str]:
 def cmd_preview(args, progress) -> int:
     model = _open(args, progress)
     _need_outputs(model, args)
-    p = model.preview([args.outputs], _options(args))
+    p = freeze_preview(model, [args.outputs], _options(args))
     data = p.to_json()
     lines = [f"outputs: {', '.join(p.outputs)}",
              f"kept {p.kept:,} of {p.kept + p.removed:,} nodes; removed {p.removed:,}",
@@ -446,7 +447,7 @@ def cmd_export(args, progress) -> int:
     from .isolate import isolated, warm_up
 
     if not args.to:
-        raise _Usage("tf-freezer export: the following arguments are required: --to (or --recipe R.toml)")
+        raise UsageError("tf-freezer export: the following arguments are required: --to (or --recipe R.toml)")
     warm_up()  # the export runs in the worker process (see below); it imports TensorFlow meanwhile
     model = _open(args, progress, worker_first=True)
     _need_outputs(model, args)
@@ -523,7 +524,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except _Usage as exc:
+    except UsageError as exc:
         first = next((a for a in argv if not a.startswith("-")), None)
         if first is not None and first not in COMMANDS and first != "gui" and _looks_like_path(first):
             # `tf-freezer /runs/a` with a typo: say what is wrong with the path, not "invalid choice".
@@ -620,7 +621,7 @@ def _dispatch(args) -> int:
                 return batch_command(args, progress)
             args.path = args.path[0]
         return COMMANDS[args.command](args, progress)
-    except _Usage as exc:
+    except UsageError as exc:
         progress.finish()
         sys.stderr.write(f"{exc}\n")
         return EXIT_USAGE
@@ -656,8 +657,3 @@ def _dispatch(args) -> int:
                          "Run again with --debug and report the traceback.\n")
         return EXIT_ERROR
 
-
-if __name__ == "__main__":  # `python -m tf_freezer.core.cli`: supervised like the `tf-freezer` command
-    from tf_freezer.core.supervise import run
-
-    sys.exit(run(sys.argv[1:]))

@@ -3,7 +3,7 @@ model is open, which with verification is the worker process). A module of its o
 imports the freeze pipeline only when it freezes."""
 from __future__ import annotations
 
-from .bind import bind_text
+from .options import bind_text
 from .export import training_defaults
 from .freeze import FreezeJob
 

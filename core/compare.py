@@ -26,11 +26,16 @@ import numpy as np
 from . import tf as tfmod
 from .artifacts import Artifact, open_artifact
 from .errors import Cancelled, FreezerError
-from .jobs import Job, Progress
+from .jobs import Job
 from .reference import restored_session
 from .feeds import make_feeds
-from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, QUANTIZED_TOLERANCE, Tolerance, _first_line, compare,
-                     import_frozen, reference_feeds, tolerance_for)
+from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, QUANTIZED_TOLERANCE, Tolerance, compare, import_frozen,
+                     reference_feeds, tolerance_for)
+from .errors import first_line
+from .export import ExportJob
+from .options import ExportOptions
+from .freeze import FreezeJob
+from .surgery import operated
 
 #: bytes of tensor values fetched at once on each side
 FETCH_BYTES = 128 << 20
@@ -100,6 +105,8 @@ class CompareJob(Job[CompareReport]):
     """Stages: load-artifact, restore (the reference), run-reference (the control-flow
     predicates), compare (batch after batch of tensors)."""
 
+    runs_graphs = True  # sessions, Grappler, the variable-to-constant converter
+
     #: stage -> (first, last) fraction of the job
     STAGES = {"load-artifact": (0.0, 0.05), "restore": (0.05, 0.35), "run-reference": (0.35, 0.45), "compare": (0.45, 1.0)}
 
@@ -159,7 +166,7 @@ class CompareJob(Job[CompareReport]):
             except (FreezerError, Cancelled):
                 raise
             except Exception as exc:  # the runtime's own error is the finding
-                raise FreezerError(f"The {artifact.kind} {name} does not run on these inputs: {_first_line(exc)}",
+                raise FreezerError(f"The {artifact.kind} {name} does not run on these inputs: {first_line(exc)}",
                                    "Pass --inputs FEEDS.npz with values it accepts.") from None
             checks = self._fetch_and_compare(sess, artifact, pairs, reference_in, tolerance)
         compared = [c for c in checks if c.ok is not None]
@@ -198,7 +205,7 @@ class CompareJob(Job[CompareReport]):
             for (ref_name, key, _), w, g in zip(batch, want, got):
                 if isinstance(w, Exception) or isinstance(g, Exception):
                     why = w if isinstance(w, Exception) else g
-                    checks.append(TensorCheck(ref_name, key, reason=f"not computed: {_first_line(why)}"))
+                    checks.append(TensorCheck(ref_name, key, reason=f"not computed: {first_line(why)}"))
                     continue
                 checks.append(_check(ref_name, key, g, w, tolerance, artifact.exact))
             del want, got
@@ -211,6 +218,8 @@ class RebuiltCompareJob(Job[CompareReport]):
     the same freeze or export again without verification, into a scratch folder, then CompareJob on
     what it wrote, with the verification's inputs and tolerance. The scratch folder is removed."""
 
+    runs_graphs = True  # sessions, Grappler, the variable-to-constant converter
+
     #: stage -> (first, last) fraction of the job
     STAGES = {"build": (0.0, 0.4), "compare": (0.4, 1.0)}
 
@@ -220,10 +229,6 @@ class RebuiltCompareJob(Job[CompareReport]):
         self.options = options  # core.freeze.FreezeOptions or core.export.ExportOptions
 
     def _run(self) -> CompareReport:
-        from .export import ExportJob, ExportOptions
-        from .freeze import FreezeJob
-        from .surgery import operated
-
         options = self.options
         fo = options.freeze if isinstance(options, ExportOptions) else options
         with tempfile.TemporaryDirectory(prefix="tf-freezer-compare.") as work:
@@ -245,10 +250,7 @@ class RebuiltCompareJob(Job[CompareReport]):
     def _child(self, job: Job, stage: str):
         """Run `job` as `stage` of this one: one cancel stops both, its progress is ours, scaled."""
         first, last = self.STAGES[stage]
-        job._cancel = self._cancel
-        forward = self._progress
-        return job.run(None if forward is None else
-                       lambda p: forward(Progress(p.stage, first + (last - first) * p.fraction, p.message)))
+        return self.run_part(job, self.scaled(first, last))
 
 
 def _node(tensor: str) -> str:

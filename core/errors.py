@@ -16,3 +16,16 @@ class FreezerError(Exception):
 
 class Cancelled(Exception):
     """Raised inside a job when the user asked it to stop."""
+
+
+_BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "File ", "[[", "Instructions for updating")
+
+
+def first_line(exc: BaseException) -> str:
+    """The informative line of a TensorFlow error (its first lines are often boilerplate)."""
+    text = getattr(exc, "message", None) or str(exc)
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(_BOILERPLATE):
+            return line[:400]
+    return type(exc).__name__

@@ -28,20 +28,25 @@ import numpy as np
 from . import opscan
 from . import output as output_module
 from . import tf as tfmod
-from .bind import bind_text
+from .options import bind_text
 from .errors import FreezerError
 from .feeds import make_feeds
-from .freeze import FreezeJob, FreezeOptions, _check_inputs_exist, _clean, _group_initializers, _pruned_graph_def
-from .jobs import Job, Progress
-from .load import OpenedModel
+from .freeze import FreezeJob
+from .pruning import check_inputs_exist, clean_frozen, group_initializers, pruned_graph_def
+from .options import FreezeOptions
+from .jobs import Job, strand_thread
+from .model import OpenedModel
 from .output import check_target, write_atomically
-from .prune import PROTOBUF_LIMIT, keep_mask, resolve_outputs
+from .prune import keep_mask, resolve_outputs
+from .safefile import PROTOBUF_FILE_LIMIT
 from .units import format_bytes
-from .variables import VARIABLE_OPS
+from .ops import VARIABLE_OPS
 from .timelimit import run_options, time_left
 from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, FAILED, QUANTIZED_TOLERANCE, VerificationFailed,
                      VerifyJob, default_timeout, run_reference, tolerance_for, verify_runs)
 from .warning_codes import SIZE_LIMIT, UNKNOWN_OPS
+from .errors import first_line
+from .options import ExportOptions
 
 FORMATS = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 _SUFFIXES = {"savedmodel": ".savedmodel", "tflite": ".tflite", "onnx": ".onnx"}
@@ -49,15 +54,6 @@ _SERVING_KEY = "serving_default"
 _ONNX_STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
 
 
-@dataclass
-class ExportOptions:
-    to: str  # 'savedmodel' | 'tflite' | 'onnx'
-    freeze: FreezeOptions  # outputs, surgery, EMA, ...; its output_path is the export target
-    opset: Optional[int] = None  # ONNX opset (default: tf2onnx's preferred one)
-    batch_size: int = 1  # TFLite: the size given to an unknown first (batch) dimension
-    input_shapes: dict[str, list[int]] = field(default_factory=dict)  # TFLite: whole shapes, by input name
-    tflite_optimize: bool = False  # TFLite: quantize weights (Optimize.DEFAULT); verified with a looser tolerance
-    keep_variables: bool = False  # SavedModel: variables in variables/ rather than constants (forced over 2 GiB)
 
 
 @dataclass
@@ -144,11 +140,6 @@ def parse_input_shape(spec: str) -> tuple[str, list[int]]:
     return name, shape
 
 
-def export_command_line(model: OpenedModel, options: ExportOptions) -> str:
-    """The `tf-freezer export` command that does what these options do (core.options_map builds it)."""
-    from .options_map import export_command_line as line  # options_map is built on this module's ExportOptions
-
-    return line(model, options)
 
 
 _SAVEDMODEL_PARTS = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "assets.extra",
@@ -246,6 +237,8 @@ def _signature_key(name: str, taken: set[str]) -> str:
 class ExportJob(Job[ExportResult]):
     """Stages: surgery, prune, read-variables, convert, clean (the freeze pipeline), export, write, verify."""
 
+    runs_graphs = True  # sessions, Grappler, the variable-to-constant converter
+
     def __init__(self, model: OpenedModel, options: ExportOptions):
         super().__init__()
         self.model = model
@@ -265,7 +258,7 @@ class ExportJob(Job[ExportResult]):
             fo = dataclasses.replace(fo, binds={**defaults, **fo.binds})
             self.options = dataclasses.replace(options, freeze=fo)
         freezer = FreezeJob(self.model, fo)
-        self._adopt(freezer, 0.0, 0.5)
+        self.adopt(freezer, 0.0, 0.5)
         plan = freezer.plan()
         # The reference: the opened model, or the graph surgery made from it (run_reference feeds the
         # opened graph through the cut).
@@ -289,7 +282,7 @@ class ExportJob(Job[ExportResult]):
                                    f"{FORMATS[fmt]} model would have no values for them, e.g. {left[0]!r}.",
                                    "Export without --allow-vars/--deny-vars (a SavedModel can keep every variable: "
                                    "--keep-variables).")
-            if fmt == "savedmodel" and graph_def.ByteSize() >= PROTOBUF_LIMIT:
+            if fmt == "savedmodel" and graph_def.ByteSize() >= PROTOBUF_FILE_LIMIT:
                 too_big = keep = True
         if keep:
             graph_def, init_op, values, timings = self._with_variables(freezer, plan)
@@ -310,16 +303,6 @@ class ExportJob(Job[ExportResult]):
         self.done(f"Wrote {path}")
         return result
 
-    def _adopt(self, child: Job, low: float, high: float) -> None:
-        """Run `child`'s stages as part of this job: one cancel stops both, its progress is ours, scaled."""
-        child._cancel = self._cancel
-
-        def forward(p: Progress) -> None:
-            if self._progress is not None:
-                self._progress(Progress(p.stage, low + (high - low) * p.fraction, p.message))
-
-        child._progress = forward
-
     def _with_variables(self, freezer: FreezeJob, plan):
         """The pruned graph with its variables still variables, and their checkpoint values (moving
         averages and partitions resolved as the freeze would): for a SavedModel's variables/ files."""
@@ -329,8 +312,8 @@ class ExportJob(Job[ExportResult]):
         if unknown:  # as FreezeJob.build refuses them
             raise FreezerError(unknown[0].message.replace("does not have", "cannot run"), unknown[0].fix)
         self.step("prune", 0.1, "Keeping the variables as variables")
-        graph_def = _pruned_graph_def(model, plan, None)
-        _check_inputs_exist(graph_def)
+        graph_def = pruned_graph_def(model, plan, None)
+        check_inputs_exist(graph_def)
         kept_variables = [i for i in range(len(model.graph)) if plan.kept_mask[i] and i in model.variables]
         timings = {"prune": time.perf_counter() - t}
         missing = [model.graph.names[i] for i in kept_variables if not model.variables[i].in_checkpoint]
@@ -338,10 +321,10 @@ class ExportJob(Job[ExportResult]):
             raise FreezerError(f"{len(missing)} variable(s) the outputs need have no value in the checkpoint, e.g. "
                                f"{missing[0]!r}.", "Pick a checkpoint saved after these variables existed.")
         t = time.perf_counter()
-        values = freezer._read_variables(dataclasses.replace(plan, variable_ids=kept_variables))
+        values = freezer.read_variables(dataclasses.replace(plan, variable_ids=kept_variables))
         timings["read-variables"] = time.perf_counter() - t
-        graph_def = _clean(graph_def, fo)
-        init_op = _group_initializers(graph_def, plan.init_ops)
+        graph_def = clean_frozen(graph_def, fo)
+        init_op = group_initializers(graph_def, plan.init_ops)
         return graph_def, init_op, values, timings
 
     # ----- SavedModel -----------------------------------------------------------------------------
@@ -488,8 +471,6 @@ def _build_savedmodel(folder: str, values_prefix: str, graph_def, input_keys: di
                       init_op: str, values: dict) -> None:
     """A TF1 SavedModel (tag 'serve') with one `serving_default` predict signature. With `values`,
     the graph's variables are restored from them and saved into variables/."""
-    from .verify import _first_line
-
     try:
         _write_savedmodel(folder, values_prefix, graph_def, input_keys, output_keys, init_op, values)
     except OSError as exc:
@@ -499,7 +480,7 @@ def _build_savedmodel(folder: str, values_prefix: str, graph_def, input_keys: di
         if _is_disk_full(exc):  # TensorFlow's file system raises its own error type, not OSError
             raise FreezerError(f"The disk holding {os.path.dirname(folder)} is full.",
                                "Free some space or choose another folder; nothing was written.") from None
-        raise FreezerError(f"TensorFlow cannot build a SavedModel from this graph: {_first_line(exc)}",
+        raise FreezerError(f"TensorFlow cannot build a SavedModel from this graph: {first_line(exc)}",
                            "Check the outputs and the preview's warnings.", details=repr(exc)) from None
 
 
@@ -641,8 +622,6 @@ _UNSUPPORTED_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex 
 def _tflite_error(exc: BaseException) -> FreezerError:
     """The converter's error as one sentence naming the ops TFLite cannot take: those it has no
     kernel for, else those it failed to lower (with the converter's reason)."""
-    from .verify import _first_line
-
     missing: dict[str, str] = {}  # op -> a node using it
     flex: set[str] = set()
     failed: dict[str, tuple[str, str]] = {}  # op -> (node, the converter's reason)
@@ -676,7 +655,7 @@ def _tflite_error(exc: BaseException) -> FreezerError:
         return FreezerError(f"TFLite's converter cannot convert {named}: {reason[:300]}.",
                             "Export ONNX or a SavedModel instead, or pick outputs computed before these ops.",
                             details=text)
-    line = next((s.strip() for s in text.splitlines() if "error:" in s), "") or _first_line(exc)
+    line = next((s.strip() for s in text.splitlines() if "error:" in s), "") or first_line(exc)
     return FreezerError(f"TensorFlow's TFLite converter cannot convert this graph: {line[:300]}",
                         "Export ONNX or a SavedModel instead, or pick other outputs.", details=text)
 
@@ -719,9 +698,7 @@ def _within_time_limit(run, what: str):
     thread.start()
     thread.join(left)
     if thread.is_alive():
-        from .isolate import retire_after_job
-
-        retire_after_job()
+        strand_thread()
         raise tfmod.tensorflow().errors.DeadlineExceededError(None, None, f"the {what} run passed the time limit")
     if "error" in done:
         raise done["error"]
@@ -758,7 +735,6 @@ def _convert_onnx(graph_def, inputs: list[str], outputs: list[str], opset: Optio
     if opset is not None and not (9 <= opset <= newest):
         raise FreezerError(f"ONNX opset {opset} is not supported here.",
                            f"Choose an opset from 9 to {newest}, or leave it out (tf2onnx's default).")
-    from .verify import _first_line
 
     try:
         with _quiet_loggers("tf2onnx"), warnings.catch_warnings():
@@ -766,7 +742,7 @@ def _convert_onnx(graph_def, inputs: list[str], outputs: list[str], opset: Optio
             model_proto, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=inputs or None,
                                                             output_names=outputs, opset=opset)
     except Exception as exc:  # tf2onnx raises plain ValueErrors and assertion failures
-        raise FreezerError(f"tf2onnx cannot convert this graph: {_first_line(exc)}",
+        raise FreezerError(f"tf2onnx cannot convert this graph: {first_line(exc)}",
                            "Export a SavedModel or TFLite model instead, or pick other outputs.",
                            details=repr(exc)) from None
     _fill_loop_carried_types(model_proto)

@@ -1,8 +1,11 @@
 """TensorFlow's fatal line in a dead process's stderr: the one line that says why TensorFlow aborted.
-Small and free of other imports: core.cli's stderr filter process starts it without site-packages."""
+Small and free of other imports: core.cli's stderr filter process starts it without site-packages.
+Also the one environment variable by which a supervised child learns where its native stderr goes."""
 from __future__ import annotations
 
+import os
 import re
+from typing import Optional
 
 _GLOG_FATAL = re.compile(r"^F\d{4} [\d:.]+\s+\d+ [^\]\s]+\] (.+)$")
 
@@ -35,3 +38,14 @@ def pass_fatal_lines(lines, out) -> None:
                       "TensorFlow cannot survive; nothing was written.\n")
             out.flush()
             said = True
+
+
+#: the file descriptor the child points TensorFlow's native stderr at (the supervisor's pipe)
+NATIVE_STDERR_ENV = "TF_FREEZER_NATIVE_STDERR_FD"
+
+
+def native_stderr_fd() -> Optional[int]:
+    """In a supervised child, the pipe to point TensorFlow's native stderr at (taken once: the worker
+    processes the command starts must not think they are supervised)."""
+    value = os.environ.pop(NATIVE_STDERR_ENV, None)
+    return int(value) if value is not None and value.isdigit() else None

@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from . import tf as tfmod
-from .bind import find_flags
+from .flags import find_flags
 from .errors import FreezerError
 from .graph import dtype_name
 from .safefile import require_regular

@@ -2,7 +2,8 @@
 hint): GraphDefs (.pb binary or text; frozen, or with their checkpoint as freeze_graph's --input_graph
 takes them), SavedModel folders (TF1 builder and TF2; a TF Serving folder of versions), Keras files.
 
-Each opener returns an `OpenedModel`, so the tree, preview, freeze and verify work the same on all.
+Each opener returns a `core.model.Loaded`, which the open job (core.load) analyses into an `OpenedModel`,
+so the tree, preview, freeze and verify work the same on all.
 TF2 SavedModels and Keras models hold functions, not a graph: they are frozen on open with
 TensorFlow's own v2 conversion (`convert_variables_to_constants_v2`) and shown as that graph.
 """
@@ -14,13 +15,19 @@ import zipfile
 
 from . import opscan
 from . import tf as tfmod
-from .analysis import InputInfo
-from .errors import FreezerError
+from .model import InputInfo
+from .errors import first_line, FreezerError
 from .graph import split_tensor_name
 from .jobs import Job
-from .locate import GRAPH_NAMES, CheckpointLocation, graph_files, is_v1_checkpoint, locate, prefix_of
-from .rewire import NODE_NAME
+from .locate import GRAPH_NAMES, graph_files, is_v1_checkpoint, locate, prefix_of
+from .model import CheckpointLocation
+from .options import NODE_NAME
 from .safefile import PROTOBUF_FILE_LIMIT, check_utf8_path, open_error, read_capped
+from .graph import dtype_name, shape_text
+from .model import open_reader
+from .ops import VARIABLE_OPS
+from .variables import read_checkpoint_index
+from .model import Loaded
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -162,12 +169,9 @@ def is_meta_graph_file(path: str) -> bool:
     return str(path).endswith(".meta") and os.path.isfile(os.path.expanduser(str(path)))
 
 
-def open_graphdef(job: Job, path: str, checkpoint: str = "", step=None):
+def open_graphdef(job: Job, path: str, checkpoint: str = "", step=None) -> Loaded:
     """A GraphDef: frozen, or with variables whose values are in a checkpoint (freeze_graph's
     --input_graph with --input_checkpoint): the one given, else one in the same folder."""
-    from .load import _open_reader, analyse
-    from .variables import VARIABLE_OPS, read_checkpoint_index
-
     folder_note = ""
     if os.path.isdir(path):
         path, folder_note = _graph_in_folder(path)
@@ -189,10 +193,10 @@ def open_graphdef(job: Job, path: str, checkpoint: str = "", step=None):
     if location is None:
         location = _location(path, os.path.dirname(path), os.path.splitext(path)[0])
         location.notes += [folder_note] if folder_note else []
-        return analyse(job, location, "graphdef", _meta_with(graph_def), {}, None, timings)
+        return Loaded(location, "graphdef", _meta_with(graph_def), {}, None, timings)
     t = time.perf_counter()
     job.step("read-index", 0.4, f"Reading the checkpoint index of {os.path.basename(location.prefix)}")
-    reader = _open_reader(location.prefix)
+    reader = open_reader(location.prefix)
     tensors = read_checkpoint_index(reader)
     timings["read-index"] = time.perf_counter() - t
     location.source, location.stem = path, os.path.splitext(path)[0]
@@ -202,8 +206,6 @@ def open_graphdef(job: Job, path: str, checkpoint: str = "", step=None):
 def graph_with_checkpoint(job: Job, graph_path: str, location: CheckpointLocation, tensors: dict, reader,
                           timings: dict, graph_def=None):
     """A checkpoint whose graph is a GraphDef file instead of a .meta (freeze_graph's classic input)."""
-    from .load import analyse
-
     if graph_def is None:
         t = time.perf_counter()
         job.step("parse", 0.45, f"Parsing the graph in {os.path.basename(graph_path)}")
@@ -212,7 +214,7 @@ def graph_with_checkpoint(job: Job, graph_path: str, location: CheckpointLocatio
         location.notes.append(f"no .meta graph: using the graph in {os.path.basename(graph_path)}")
     location.meta_path = ""  # the graph is graph_path's: the checkpoint's .meta (if any) is not used
     location.input_files = [f for f in location.input_files if not f.endswith(".meta")] + [os.path.abspath(graph_path)]
-    return analyse(job, location, "checkpoint", _meta_with(graph_def), tensors, reader, timings)
+    return Loaded(location, "checkpoint", _meta_with(graph_def), tensors, reader, timings)
 
 
 _INIT_OP_SIGNATURE = "__saved_model_init_op"  # not a function to serve: the init op's place in TF2 builders
@@ -238,8 +240,6 @@ def _choose_signature(keys: list[str], requested: str, folder: str) -> str:
 def _signature_io(meta, graph_index, chosen: str) -> tuple[list[InputInfo], list[str]]:
     """Inputs and output node names declared by the chosen signature (by all of them, serving_default
     first, when none is chosen)."""
-    from .graph import dtype_name, shape_text
-
     inputs, outputs = [], []
     keys = [chosen] if chosen else sorted(signature_keys(meta), key=lambda k: (k != "serving_default", k))
     for key in keys:
@@ -278,10 +278,7 @@ def _read_saved_model(folder: str):
     return saved, pb
 
 
-def open_savedmodel(job: Job, path: str, signature: str = ""):
-    from .load import _open_reader, analyse
-    from .variables import VARIABLE_OPS, read_checkpoint_index
-
+def open_savedmodel(job: Job, path: str, signature: str = "") -> Loaded:
     folder = path if os.path.isdir(path) else os.path.dirname(path)
     versions = [] if _is_saved_model(folder) else serving_versions(folder)
     if versions:
@@ -304,7 +301,7 @@ def open_savedmodel(job: Job, path: str, signature: str = ""):
     tensors, reader = {}, None
     has_variables = any(n.op in VARIABLE_OPS for n in meta.graph_def.node)
     if os.path.exists(prefix + ".index"):
-        reader = _open_reader(prefix)
+        reader = open_reader(prefix)
         if _has_init_op(meta) and has_variables:
             reader = _with_init_values(reader, meta, folder)
         tensors = read_checkpoint_index(reader)
@@ -319,8 +316,8 @@ def open_savedmodel(job: Job, path: str, signature: str = ""):
     _note_signatures(location, keys, chosen, signature)
     location.notes.append("tags: " + (", ".join(meta.meta_info_def.tags) or "(none)"))
     sig_inputs, sig_outputs = _signature_io(meta, {n.name for n in meta.graph_def.node}, chosen)
-    return analyse(job, location, "savedmodel", meta, tensors, reader, {"parse": time.perf_counter() - t},
-                   signature_inputs=sig_inputs, signature_outputs=sig_outputs)
+    return Loaded(location, "savedmodel", meta, tensors, reader, {"parse": time.perf_counter() - t},
+                  signature_inputs=sig_inputs, signature_outputs=sig_outputs)
 
 
 def _versions_note(versions: list[str]) -> str:
@@ -367,8 +364,6 @@ class _InitValues:
 def _with_init_values(reader, meta, folder: str):
     """Load the SavedModel as TensorFlow's loader does (restore, then the init op) and read the
     variables the checkpoint lacks."""
-    from .variables import VARIABLE_OPS
-
     tf = tfmod.tensorflow()
     saved = set(reader.get_variable_to_shape_map())
     missing = [n for n in meta.graph_def.node if n.op in VARIABLE_OPS and n.name not in saved
@@ -390,16 +385,14 @@ def _with_init_values(reader, meta, folder: str):
                 except tf.errors.FailedPreconditionError:  # not set by the init op either: no value
                     continue
     except Exception as exc:
-        raise FreezerError(f"TensorFlow cannot load the SavedModel in {folder} to run its init op: {_first_line(exc)}",
+        raise FreezerError(f"TensorFlow cannot load the SavedModel in {folder} to run its init op: {first_line(exc)}",
                            "Check that the folder is complete (saved_model.pb and variables/).") from None
     return _InitValues(reader, values) if values else reader
 
 
-def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None, chosen: str = "", requested: str = ""):
+def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None, chosen: str = "", requested: str = "") -> Loaded:
     """TF2 SavedModel or Keras: load it, freeze its serving function with TensorFlow's v2 converter,
     and open the resulting graph."""
-    from .load import analyse
-
     check_utf8_path(path)
     tf = tfmod.tensorflow()
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -416,7 +409,7 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None, chosen: str 
         try:
             loaded = tf.saved_model.load(folder, tags=list(meta.meta_info_def.tags) or None)
         except Exception as exc:
-            raise FreezerError(f"TensorFlow cannot load the SavedModel in {folder}: {_first_line(exc)}",
+            raise FreezerError(f"TensorFlow cannot load the SavedModel in {folder}: {first_line(exc)}",
                                "Check that the folder is complete (saved_model.pb and variables/).") from None
         signatures = dict(loaded.signatures)
         if not signatures:
@@ -429,7 +422,7 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None, chosen: str 
     try:
         frozen = convert_variables_to_constants_v2(function)
     except Exception as exc:
-        raise FreezerError(f"TensorFlow could not freeze the serving function: {_first_line(exc)}",
+        raise FreezerError(f"TensorFlow could not freeze the serving function: {first_line(exc)}",
                            "The model may use ops that cannot be frozen (e.g. hash tables in TF2 functions).") from None
     graph_def = frozen.graph.as_graph_def()
     location = _location(where, os.path.dirname(stem) if fmt == "keras" else folder, stem)
@@ -441,9 +434,8 @@ def _open_v2(job: Job, path: str, folder: str, fmt: str, meta=None, chosen: str 
         output_nodes = _signature_names(graph_def, function, frozen, meta.signature_def.get(chosen), location)
     node_names = {n.name for n in graph_def.node}
     inputs = [i for i in _placeholders(graph_def) if i.node in node_names]
-    model = analyse(job, location, fmt, _meta_with(graph_def), {}, None, {"load": time.perf_counter() - t},
-                    signature_inputs=inputs, signature_outputs=output_nodes)
-    return model
+    return Loaded(location, fmt, _meta_with(graph_def), {}, None, {"load": time.perf_counter() - t},
+                  signature_inputs=inputs, signature_outputs=output_nodes)
 
 
 def _signature_names(graph_def, function, frozen, signature_def, location: CheckpointLocation) -> list[str]:
@@ -512,8 +504,6 @@ def _rename_nodes(graph_def, rename: dict[str, str]) -> None:
 
 
 def _placeholders(graph_def) -> list[InputInfo]:
-    from .graph import dtype_name, shape_text
-
     return [InputInfo(f"{n.name}:0", n.name, n.op, dtype_name(n.attr["dtype"].type), shape_text(n.attr["shape"].shape),
                       True, "function input") for n in graph_def.node if n.op == "Placeholder"]
 
@@ -531,10 +521,10 @@ def _keras_function(path: str):
                                "never runs from a model file.",
                                "Replace the Lambda layer with a registered custom layer, or export a SavedModel "
                                "from your own code.") from None
-        raise FreezerError(f"Keras cannot load {os.path.basename(path)}: {_first_line(exc)}",
+        raise FreezerError(f"Keras cannot load {os.path.basename(path)}: {first_line(exc)}",
                            "Check that it is a complete .keras or .h5 model file.") from None
     except Exception as exc:
-        raise FreezerError(f"Keras cannot load {os.path.basename(path)}: {_first_line(exc)}",
+        raise FreezerError(f"Keras cannot load {os.path.basename(path)}: {first_line(exc)}",
                            "Check that it is a complete .keras or .h5 model file.") from None
     specs = [tf.TensorSpec(tuple(i.shape), i.dtype, name=i.name.split(":")[0].replace("/", "_"))
              for i in model.inputs]
@@ -542,13 +532,9 @@ def _keras_function(path: str):
     return function.get_concrete_function(*specs)
 
 
-def _first_line(exc: BaseException) -> str:
-    from .verify import _first_line as first
-
-    return first(exc)
 
 
-def open_keras(job: Job, path: str):
+def open_keras(job: Job, path: str) -> Loaded:
     return _open_v2(job, path, os.path.dirname(path), "keras")
 
 

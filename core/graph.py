@@ -6,63 +6,38 @@ milliseconds on 100k-node graphs; `nx_graph()` gives a networkx view for heavier
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
-import gc
 import re
-import threading
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import contains, not_
 from typing import Iterable, Optional
 
 from .errors import FreezerError
+from . import tf as tfmod
+from .heap import gc_paused
 
 # DataType enum values (tensorflow/core/framework/types.proto), so that showing a dtype never needs
 # TensorFlow. Values >100 are the `_ref` variants of the same type.
-_DTYPE_NAMES = {
+DTYPE_NAMES = {
     1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string",
     8: "complex64", 9: "int64", 10: "bool", 11: "qint8", 12: "quint8", 13: "qint32",
     14: "bfloat16", 15: "qint16", 16: "quint16", 17: "uint16", 18: "complex128", 19: "float16",
     20: "resource", 21: "variant", 22: "uint32", 23: "uint64",
 }
+DTYPE_BY_NAME = {name: value for value, name in DTYPE_NAMES.items()}
 
 
 def dtype_name(enum_value: int) -> str:
     if enum_value > 100:
-        return _DTYPE_NAMES.get(enum_value - 100, str(enum_value - 100)) + "_ref"
-    return _DTYPE_NAMES.get(enum_value, str(enum_value))
+        return DTYPE_NAMES.get(enum_value - 100, str(enum_value - 100)) + "_ref"
+    return DTYPE_NAMES.get(enum_value, str(enum_value))
 
 
 def shape_text(shape_proto) -> str:
     if shape_proto.unknown_rank:
         return "<unknown>"
     return "(" + ", ".join("?" if d.size < 0 else str(d.size) for d in shape_proto.dim) + ")"
-
-
-_gc_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """No cyclic garbage collection inside: building per-node lists and tuples for a 100k-node graph
-    triggers dozens of collections, each walking every object TensorFlow's import created (over half
-    of GraphModel's time). Re-entrant and thread-safe; collection resumes when the last pause ends."""
-    global _gc_pauses, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 # An ASCII regular expression whose case-insensitive matches are its plain matches in lower-cased
@@ -272,8 +247,6 @@ class GraphModel:
     def output_count(self, i: int) -> Optional[int]:
         """How many outputs node i has, from TensorFlow's op registry; None when that cannot be told
         (TensorFlow not loaded yet, an op this TensorFlow does not know)."""
-        from . import tf as tfmod
-
         if not tfmod.is_loaded():
             return None
         try:
@@ -658,8 +631,6 @@ class GraphModel:
 
 def _output_dtypes(node) -> list[str]:
     """Output dtypes from the op registry when TensorFlow is loaded, else from common attrs."""
-    from . import tf as tfmod
-
     if tfmod.is_loaded():
         try:
             from tensorflow.python.framework import op_def_registry

@@ -21,8 +21,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
-from .analysis import FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS
-from .graph import gc_paused
+from .ops import FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS
+from .heap import gc_paused
 from .jobs import Job
 
 if TYPE_CHECKING:

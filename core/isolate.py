@@ -38,12 +38,14 @@ from typing import Any, Optional
 
 from .errors import Cancelled, FreezerError
 from .fatal import crash_reason
-from .jobs import Job, Progress
-
-#: Jobs that run TensorFlow graphs (sessions and grappler, the variable-to-constant converter): the
-#: ones a malformed graph can abort. Opening only parses protos and never aborted under fuzzing.
-ISOLATED_JOBS = frozenset({"tf_freezer.core.freeze.FreezeJob", "tf_freezer.core.verify.VerifyJob", "tf_freezer.core.export.ExportJob",
-                           "tf_freezer.core.compare.CompareJob", "tf_freezer.core.compare.RebuiltCompareJob"})
+from .jobs import Job, Progress, take_stranded
+from . import output
+from . import tf as tfmod
+from .load import OpenJob
+from .model import OpenedModel
+from .output import remove_stale_temps
+from .options import parse_rewire
+from .surgery import operated
 
 #: seconds a worker gets to honour a cancel before it is killed (TensorFlow checks for a cancel only
 #: between stages; a long Session.run does not stop by itself)
@@ -59,7 +61,6 @@ _MODELS_KEPT = 2  # opened models the worker keeps: the GUI freezes the same mod
 _POLL = 0.05
 _JOB_INTERNALS = frozenset(vars(Job()))
 _in_worker = False  # True inside the worker process: its jobs run where they are
-_retire = False  # inside the worker: end the process after this job (a thread in it cannot be stopped)
 
 # How each stage reads in "TensorFlow crashed while ...".
 _DOING = {
@@ -86,24 +87,9 @@ class WorkerCrash(FreezerError):
 
 
 def needs_isolation(job: Any) -> bool:
-    """Whether `job` is one of ISOLATED_JOBS (or a subclass). Looked up among the loaded modules only:
-    a job's module is loaded by the time there is a job, and the others need not be."""
-    if _in_worker:
-        return False
-    for name in ISOLATED_JOBS:
-        module, _, cls = name.rpartition(".")
-        loaded = sys.modules.get(module)
-        if loaded is not None and isinstance(job, getattr(loaded, cls, ())):
-            return True
-    return False
-
-
-def retire_after_job() -> None:
-    """A job left a thread running that nothing can stop (a TFLite invoke past the time limit): the
-    worker process ends once the job's reply is sent, and the next job gets a fresh one. Outside the
-    worker the thread runs on, a daemon."""
-    global _retire
-    _retire = _in_worker
+    """Whether `job` should run in the worker: it runs TensorFlow graphs (Job.runs_graphs), and this
+    process is not the worker already."""
+    return not _in_worker and getattr(job, "runs_graphs", False)
 
 
 def isolated(job: Job, worker: Optional["Worker"] = None) -> Job:
@@ -150,8 +136,6 @@ class OpenInWorker(Job[None]):
         self.models: Optional[collections.OrderedDict] = None  # the worker's cache, set there
 
     def _run(self) -> None:
-        from .load import OpenJob
-
         opener = OpenJob(self.path, self.step_number, allow_ops=self.allow_ops, **dict(self.open_options))
         opener._cancel = self._cancel
         model = opener.run(self._progress)
@@ -203,8 +187,6 @@ def _surgery_of(model) -> tuple:
 
 
 def _payload(job: Job) -> bytes:
-    from .load import OpenedModel
-
     state = {}
     for name, value in vars(job).items():
         if name in _JOB_INTERNALS:
@@ -504,8 +486,6 @@ class _Gone(Exception):
 
 
 def _remove_temps(targets: list[str], pid: int) -> None:
-    from .output import remove_stale_temps
-
     for target in dict.fromkeys(targets):
         remove_stale_temps(target, pid=pid)
 
@@ -682,8 +662,6 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
                 return
 
     threading.Thread(target=read, name="tf-freezer-worker-inbox", daemon=True).start()
-    from . import output
-    from . import tf as tfmod
 
     try:
         if tensorflow:
@@ -717,15 +695,16 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
         finally:
             output.on_write = None
             cancels.pop(job_id, None)
+        retire = take_stranded()
         try:
-            if _retire:
+            if retire:
                 send("retire", None)
             send(*reply)
         except (EOFError, OSError):
             break
         except Exception as exc:  # noqa: BLE001 - a result that does not pickle
             send("bug", _describe(TypeError(f"the result cannot be sent back to the app: {exc}")))
-        if _retire:
+        if retire:
             break
     sys.stderr.flush()
     os._exit(0)  # no interpreter teardown: TensorFlow's can take seconds, and nothing is left to do
@@ -746,8 +725,6 @@ def _run_job(payload: bytes, cancel: threading.Event, models: collections.Ordere
 
 
 def _open(ref: ModelRef, models: collections.OrderedDict, send):
-    from .load import OpenJob
-
     model = models.get(ref.key)
     if model is None:
         send("progress", Progress("open", 0.0, "Opening the model in the TensorFlow worker"))
@@ -760,9 +737,6 @@ def _open(ref: ModelRef, models: collections.OrderedDict, send):
         models.pop(ref.key, None)
         raise FreezerError(f"{ref.source} changed on disk since it was opened.", "Open it again, then retry.")
     if ref.rewires or ref.binds:
-        from .rewire import parse_rewire
-        from .surgery import operated
-
         model = operated(model, [parse_rewire(spec) for spec in ref.rewires], dict(ref.binds))
     return model
 

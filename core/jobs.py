@@ -13,6 +13,8 @@ from typing import Callable, Generic, Optional, TypeVar
 from .errors import Cancelled
 
 T = TypeVar("T")
+U = TypeVar("U")
+J = TypeVar("J", bound="Job")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ ProgressCallback = Callable[[Progress], None]
 
 class Job(Generic[T]):
     """Base class. Subclasses implement `_run()` and call `self.step(...)` between stages."""
+
+    #: whether the job runs TensorFlow graphs, which abort their whole process on some malformed
+    #: input: its caller should run it in a worker process (core.isolate)
+    runs_graphs = False
 
     #: seconds between two forwarded progress reports of the same stage (a GUI need not
     #: repaint thousands of times per second)
@@ -74,6 +80,25 @@ class Job(Generic[T]):
         if self._progress is not None:
             self._progress(Progress("done", 1.0, message))
 
+    def adopt(self, part: "J", low: float = 0.0, high: float = 1.0) -> "J":
+        """Make `part` a stage of this job: one cancel stops both, and its progress is reported on
+        [low, high] of this job's bar. Returns `part`, whose methods may then be called directly."""
+        part._cancel = self._cancel
+        part._progress = self.scaled(low, high)
+        return part
+
+    def scaled(self, low: float, high: float) -> Optional[ProgressCallback]:
+        """A progress callback reporting on [low, high] of this job's bar (None when nobody watches)."""
+        bar = self._progress
+        if bar is None:
+            return None
+        return lambda p: bar(Progress(p.stage, low + (high - low) * p.fraction, p.message))
+
+    def run_part(self, part: "Job[U]", progress: Optional[ProgressCallback] = None) -> U:
+        """Run `part` as a stage of this job: one cancel stops both; its progress goes to `progress`."""
+        part._cancel = self._cancel
+        return part.run(progress)
+
     def run(self, progress: Optional[ProgressCallback] = None) -> T:
         self._progress = progress
         self.check_cancelled()
@@ -81,3 +106,21 @@ class Job(Generic[T]):
 
     def _run(self) -> T:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+_stranded = False
+
+
+def strand_thread() -> None:
+    """Say that the running job left a thread behind that nothing can stop (a TFLite invoke past the
+    time limit). A worker process (core.isolate) ends after such a job; elsewhere the thread runs on,
+    a daemon."""
+    global _stranded
+    _stranded = True
+
+
+def take_stranded() -> bool:
+    """Whether a job stranded a thread since the last call."""
+    global _stranded
+    stranded, _stranded = _stranded, False
+    return stranded

@@ -14,141 +14,27 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Optional
 
 from . import tf as tfmod
-from .analysis import (FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS, InputInfo, Suggestion, droppable_control_mask,
-                       find_inputs, suggest_outputs, training_only_mask)
+from .analysis import droppable_control_mask, find_inputs, suggest_outputs, training_only_mask
+from .model import Suggestion
 from .errors import FreezerError
 from .graph import GraphModel
 from .jobs import Job
-from .locate import CheckpointLocation, graph_files, locate
-from .safefile import PROTOBUF_FILE_LIMIT, check_utf8_path, read_capped, require_checkpoint_files
+from .locate import graph_files, locate
+from .model import CheckpointLocation
+from .safefile import PROTOBUF_FILE_LIMIT, read_capped
 from .training_mode import TrainingModeAnalysis
-from .variables import VARIABLE_OPS, CheckpointTensor, VariableInfo, map_variables, read_checkpoint_index
+from .variables import map_variables, read_checkpoint_index
+from . import formats
+from .model import Loaded, OpenedModel, TF2_CHECKPOINT, open_reader, tf2_checkpoint_error
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
-TF2_CHECKPOINT = "tf2-checkpoint"  # the format of a model with variables but no graph
 
 
-@dataclass
-class OpenedModel:
-    location: CheckpointLocation
-    format: str
-    meta_graph: object  # MetaGraphDef
-    graph: GraphModel
-    tensors: dict[str, CheckpointTensor]  # everything in the checkpoint, by key
-    variables: dict[int, VariableInfo]  # graph variable node id -> its checkpoint value
-    inputs: list[InputInfo]
-    suggestions: list[Suggestion]
-    training_mask: bytearray = field(repr=False)
-    droppable_mask: bytearray = field(repr=False)  # control deps on these are cut by drop_training_deps
-    training_mode: Optional[TrainingModeAnalysis] = field(default=None, repr=False)  # which outputs train
-    op_counts: dict[str, int] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    _reader: object = field(default=None, repr=False)
-    _kinds: Optional[list[str]] = field(default=None, repr=False)
-    # Set on a model made by graph surgery (core.surgery.operated): the model as opened, which
-    # verification runs; new placeholder tensor -> the tensor it replaced; bound placeholder -> value.
-    origin: Optional["OpenedModel"] = field(default=None, repr=False)
-    feed_map: dict[str, str] = field(default_factory=dict)
-    bound: dict[str, object] = field(default_factory=dict)
-    surgery_cache: dict = field(default_factory=dict, repr=False)
-    # The graph part only: `tensors` is empty and `variables` holds no checkpoint keys or sizes until
-    # CheckpointJob has read the index (see the module's docstring).
-    checkpoint_pending: bool = False
-
-    @property
-    def reader(self):
-        """TensorFlow's CheckpointReader over the chosen prefix (opened on first use)."""
-        if self.checkpoint_pending:
-            raise FreezerError("The checkpoint's variables are not read yet: TensorFlow is still loading.",
-                               "Wait until the window says TensorFlow is ready.")
-        if self._reader is None:
-            if not self.tensors:
-                raise FreezerError("This model has no checkpoint to read variable values from.",
-                                   "Open the training checkpoint or SavedModel instead.")
-            self._reader = _open_reader(self.location.prefix)
-        return self._reader
-
-    def require_graph(self) -> None:
-        """Refuse work that needs a graph on a model that has none (a TF2 object-based checkpoint)."""
-        if self.format == TF2_CHECKPOINT:
-            raise tf2_checkpoint_error(self.location.prefix, len(self.tensors))
-        loc = self.location
-        if self.format == "savedmodel-v2" and len(loc.signatures) > 1 and not loc.signature:
-            raise FreezerError(f"The SavedModel has {len(loc.signatures)} signatures and none is serving_default, "
-                               "so which function to freeze is yours to say.",
-                               "Choose it with --signature KEY (in the window: the Signature picker), one of: "
-                               + ", ".join(loc.signatures) + ".")
-
-    def preview(self, outputs: list[str], options=None):
-        from .prune import preview
-
-        return preview(self, outputs, options)
-
-    def node_kind(self, i: int) -> str:
-        """'variable', 'input', 'unfeedable-input', 'suggested', 'training' or '' (icons, colours)."""
-        if self._kinds is None:
-            self._kinds = self._compute_kinds()
-        return self._kinds[i]
-
-    def _compute_kinds(self) -> list[str]:
-        g = self.graph
-        kinds = ["training" if t else "" for t in self.training_mask]
-        for s in self.suggestions[:5]:
-            kinds[g.index[s.name]] = "suggested"
-        for i, op in enumerate(g.ops):
-            if op in VARIABLE_OPS:
-                kinds[i] = "variable"
-            elif op in FEEDABLE_INPUT_OPS:
-                kinds[i] = "input"
-            elif op in UNFEEDABLE_INPUT_OPS:
-                kinds[i] = "unfeedable-input"
-        return kinds
-
-    @property
-    def has_ema(self) -> bool:
-        return any(v.has_ema for v in self.variables.values())
-
-    def summary(self) -> dict:
-        """What `tf-freezer inspect --json` prints."""
-        loc = self.location
-        var_values = [v for v in self.variables.values() if v.in_checkpoint]
-        return {
-            "format": self.format,
-            "folder": loc.folder,
-            "prefix": loc.prefix,
-            "step": loc.step,
-            "steps": loc.steps,
-            "meta_graph": loc.meta_path,
-            "node_count": len(self.graph),
-            "op_counts": dict(sorted(self.op_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "inputs": [vars(i) for i in self.inputs],
-            "suggested_outputs": [s.name for s in self.suggestions],
-            "suggestions": [vars(s) for s in self.suggestions],
-            "variables": {"count": len(self.variables), "bytes": sum(v.nbytes for v in var_values),
-                          "in_checkpoint": len(var_values)},
-            "checkpoint_tensors": {"count": len(self.tensors), "bytes": sum(t.nbytes for t in self.tensors.values())},
-            "has_ema": self.has_ema,
-            "notes": loc.notes,
-            "signatures": loc.signatures,
-            "signature": loc.signature,
-        } | ({"tensors": [vars(c) for c in self.tensors.values()]} if self.format == TF2_CHECKPOINT else {})
 
 
-def _open_reader(prefix: str):
-    check_utf8_path(prefix)
-    require_checkpoint_files(prefix)
-    tf = tfmod.tensorflow()
-    try:
-        return tf.train.load_checkpoint(prefix)
-    except Exception as exc:  # TensorFlow raises several types here; all mean an unreadable checkpoint
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FreezerError(f"TensorFlow cannot read the checkpoint {os.path.basename(prefix)}: {text}",
-                           "The .index or .data files may be incomplete (an interrupted copy?); copy them again.",
-                           details=str(exc)) from None
 
 
 def read_meta_graph(path: str):
@@ -166,11 +52,11 @@ def read_meta_graph(path: str):
     return meta
 
 
-def analyse(job: Job, location: CheckpointLocation, fmt: str, meta_graph, tensors: dict, reader,
-            timings: dict, signature_inputs: Optional[list[InputInfo]] = None,
-            signature_outputs: Optional[list[str]] = None, checkpoint_pending: bool = False) -> OpenedModel:
+def analyse(job: Job, loaded: Loaded) -> OpenedModel:
     """The format-independent part of opening: the graph model, inputs, suggestions, variables (only
     the graph's side of them while `checkpoint_pending`)."""
+    location, meta_graph, tensors, timings = loaded.location, loaded.meta_graph, loaded.tensors, loaded.timings
+    signature_inputs, signature_outputs = loaded.signature_inputs, loaded.signature_outputs
     import time
 
     t = time.perf_counter()
@@ -195,22 +81,17 @@ def analyse(job: Job, location: CheckpointLocation, fmt: str, meta_graph, tensor
         suggestions = declared + [s for s in suggestions if s.name not in set(signature_outputs)]
     job.check_cancelled()
     variables = map_variables(graph, tensors)
-    model = OpenedModel(location=location, format=fmt, meta_graph=meta_graph, graph=graph, tensors=tensors,
+    model = OpenedModel(location=location, format=loaded.format, meta_graph=meta_graph, graph=graph, tensors=tensors,
                         variables=variables, inputs=inputs, suggestions=suggestions, training_mask=training,
                         droppable_mask=droppable_control_mask(graph, training), training_mode=mode,
-                        op_counts=dict(Counter(graph.ops)), timings=timings, _reader=reader,
-                        checkpoint_pending=checkpoint_pending)
+                        op_counts=dict(Counter(graph.ops)), timings=timings, checkpoint_reader=loaded.reader,
+                        checkpoint_pending=loaded.checkpoint_pending)
     timings["analyse"] = time.perf_counter() - t
-    if not checkpoint_pending:
+    if not loaded.checkpoint_pending:
         job.step("done", 1.0, f"Opened {os.path.basename(location.source.rstrip(os.sep))}: {len(graph):,} nodes")
     return model
 
 
-def tf2_checkpoint_error(prefix: str, count: int) -> FreezerError:
-    return FreezerError(
-        f"{os.path.basename(prefix)} is a TF2 object-based checkpoint (tf.train.Checkpoint): it stores {count} "
-        "variables but no graph, so there is nothing to freeze.",
-        "Export the model as a SavedModel from your TF2 code (tf.saved_model.save) and open that.")
 
 
 def open_graph(job: Job, location: CheckpointLocation, timings: dict) -> OpenedModel:
@@ -221,7 +102,7 @@ def open_graph(job: Job, location: CheckpointLocation, timings: dict) -> OpenedM
     job.step("parse", 0.1, f"Parsing the graph in {os.path.basename(location.meta_path)}")
     meta = read_meta_graph(location.meta_path)
     timings["parse"] = time.perf_counter() - t
-    return analyse(job, location, "checkpoint", meta, {}, None, timings, checkpoint_pending=True)
+    return analyse(job, Loaded(location, "checkpoint", meta, {}, None, timings, checkpoint_pending=True))
 
 
 def read_checkpoint(job: Job, model: OpenedModel) -> OpenedModel:
@@ -235,14 +116,14 @@ def read_checkpoint(job: Job, model: OpenedModel) -> OpenedModel:
     t = time.perf_counter()
     prefix = model.location.prefix
     job.step("read-index", 0.9, f"Reading the checkpoint index of {os.path.basename(prefix)}")
-    reader = _open_reader(prefix)
+    reader = open_reader(prefix)
     tensors = read_checkpoint_index(reader)
     job.check_cancelled()
     variables = map_variables(model.graph, tensors)
     timings = dict(model.timings, **{"read-index": time.perf_counter() - t})
     job.step("done", 1.0, f"Opened {os.path.basename(model.location.source.rstrip(os.sep))}: "
              f"{len(model.graph):,} nodes, {len(tensors):,} checkpoint tensors")
-    return dataclasses.replace(model, tensors=tensors, variables=variables, _reader=reader, timings=timings,
+    return dataclasses.replace(model, tensors=tensors, variables=variables, checkpoint_reader=reader, timings=timings,
                                checkpoint_pending=False, surgery_cache={})
 
 
@@ -260,8 +141,6 @@ class OpenGraphJob(Job[Optional[OpenedModel]]):
 
     def _run(self) -> Optional[OpenedModel]:
         import time
-
-        from . import formats
 
         t0 = time.perf_counter()
         self.step("locate", 0.0, f"Looking at {self.path}")
@@ -310,8 +189,6 @@ class OpenJob(Job[OpenedModel]):
     def _open(self) -> OpenedModel:
         import time
 
-        from . import formats
-
         t0 = time.perf_counter()
         self.step("locate", 0.0, f"Looking at {self.path}")
         kind = formats.detect(self.path)
@@ -321,10 +198,10 @@ class OpenJob(Job[OpenedModel]):
                 self.step("import", 0.05, "Loading TensorFlow")
             path = os.path.abspath(os.path.expanduser(self.path))
             if kind == "graphdef":
-                return formats.open_graphdef(self, path, self.checkpoint, self.step_number)
+                return analyse(self, formats.open_graphdef(self, path, self.checkpoint, self.step_number))
             if kind == "savedmodel":
-                return formats.open_savedmodel(self, path, self.signature)
-            return formats.OPENERS[kind](self, path)
+                return analyse(self, formats.open_savedmodel(self, path, self.signature))
+            return analyse(self, formats.OPENERS[kind](self, path))
         location = locate(self.checkpoint or self.path, self.step_number)
         if self.checkpoint:  # a .meta with the checkpoint to read (checked above)
             meta_path = os.path.abspath(os.path.expanduser(self.path))
@@ -339,15 +216,15 @@ class OpenJob(Job[OpenedModel]):
         tfmod.tensorflow()
         t = time.perf_counter()
         self.step("read-index", 0.3, f"Reading the checkpoint index of {os.path.basename(location.prefix)}")
-        reader = _open_reader(location.prefix)
+        reader = open_reader(location.prefix)
         tensors = read_checkpoint_index(reader)
         if _OBJECT_GRAPH_KEY in tensors:
             # Nothing to freeze, but its variables can still be browsed and exported to .npy.
             del tensors[_OBJECT_GRAPH_KEY]
             location.notes.append(tf2_checkpoint_error(location.prefix, len(tensors)).line())
             timings["read-index"] = time.perf_counter() - t
-            return analyse(self, location, TF2_CHECKPOINT, tfmod.protos().meta_graph_pb2.MetaGraphDef(), tensors,
-                           reader, timings)
+            return analyse(self, Loaded(location, TF2_CHECKPOINT, tfmod.protos().meta_graph_pb2.MetaGraphDef(),
+                                        tensors, reader, timings))
         graphs = graph_files(location.folder)
         if not graphs:
             raise FreezerError(f"The checkpoint {os.path.basename(location.prefix)} has no .meta graph file "
@@ -355,7 +232,7 @@ class OpenJob(Job[OpenedModel]):
                                "Copy the model.ckpt-N.meta file (or the graph.pbtxt) from the training run "
                                "into the folder.")
         timings["read-index"] = time.perf_counter() - t
-        return formats.graph_with_checkpoint(self, graphs[0], location, tensors, reader, timings)
+        return analyse(self, formats.graph_with_checkpoint(self, graphs[0], location, tensors, reader, timings))
 
 
 def open_checkpoint(path: str, step: Optional[int] = None, progress=None) -> OpenedModel:

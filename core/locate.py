@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import FreezerError
 from .safefile import STATE_FILE_LIMIT, describe_missing, read_capped, require_checkpoint_files
+from .model import CheckpointLocation
 
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _STEP_SUFFIX = re.compile(r"-(\d+)$")
@@ -20,32 +20,6 @@ _TABLE_MAGIC = bytes.fromhex("57fb808b247547db")
 _STATE_LINE = re.compile(r'^\s*(model_checkpoint_path|all_model_checkpoint_paths)\s*:\s*"((?:[^"\\]|\\.)*)"\s*$')
 
 
-@dataclass
-class CheckpointLocation:
-    folder: str
-    prefix: str  # the chosen step's prefix, e.g. /runs/a/model.ckpt-2050
-    step: Optional[int]  # None when the prefix carries no step number
-    steps: list[int] = field(default_factory=list)  # every step found, ascending
-    meta_path: str = ""  # the .meta that describes the graph ('' when there is none)
-    prefixes: dict[int, str] = field(default_factory=dict)  # step -> prefix
-    notes: list[str] = field(default_factory=list)  # things worth telling the user (moved folder...)
-    source: str = ""  # what the user opened (a folder, a .pb, a SavedModel folder...)
-    stem: str = ""  # default outputs are named stem + '.frozen.pb'
-    input_files: list[str] = field(default_factory=list)  # never written over
-    # What the model was opened with beyond path and step (checkpoint=, signature=): the worker
-    # process opens it again the same way.
-    open_options: dict = field(default_factory=dict)
-    aliases: dict = field(default_factory=dict)  # other names of the graph's tensors (core.graph.GraphModel)
-    signatures: list[str] = field(default_factory=list)  # a SavedModel's signature keys
-    signature: str = ""  # the one opened ('' when it has several and none was chosen)
-    # TF2: the converted graph's tensor -> the signature's input / output key (verification calls it)
-    signature_inputs: dict = field(default_factory=dict)
-    signature_outputs: dict = field(default_factory=dict)
-    allowed_ops: tuple = ()  # denied ops the user allows this model to run (core.opscan, --allow-ops)
-
-    def __post_init__(self) -> None:
-        self.source = self.source or self.folder
-        self.stem = self.stem or self.prefix
 
 
 def prefix_of(path: str) -> Optional[str]:

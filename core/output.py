@@ -433,7 +433,7 @@ def _varint(value: int) -> bytes:
 def graph_chunks(graph_def, detached: Optional[dict] = None,
                  on_load: Optional[Callable[[str, float], None]] = None) -> list:
     """`graph_def` serialized, as a list of pieces to write one after another; `detached` maps Const
-    node names to the arrays holding their bytes, which the GraphDef lacks (core.freeze._convert),
+    node names to the arrays holding their bytes, which the GraphDef lacks (core.constants.convert_variables),
     or to values read only when written (objects with `nbytes` and `load()`: Deferred pieces;
     `on_load(node name, fraction of those bytes loaded before)` is called before each is read).
 
@@ -468,7 +468,7 @@ def graph_chunks(graph_def, detached: Optional[dict] = None,
         head = _const_node_head(node, nbytes)
         small += (b"\x0a", _varint(len(head) + nbytes), head)
         pieces.append(b"".join(small))
-        if hasattr(array, "load"):  # read only when written (core.freeze.LazyValue)
+        if hasattr(array, "load"):  # read only when written (core.checkpoint_values.LazyValue)
             pieces.append(Deferred(nbytes, functools.partial(load, node.name, array, lazy_done)))
             lazy_done += nbytes
         else:

@@ -7,31 +7,28 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from . import tf as tfmod
-from .analysis import UNFEEDABLE_INPUT_OPS, is_update_op
+from .analysis import is_update_op
+from .ops import UNFEEDABLE_INPUT_OPS
 from .errors import FreezerError
 from .graph import GraphModel
-from .training_mode import RANDOM_OP_TYPES, describe
+from .training_mode import describe
+from .ops import RANDOM_OP_TYPES
 from .warning_codes import (EMA_AVAILABLE, EMA_MISSING, MISSING_VARIABLES, RANDOM_OPS, SIZE_LIMIT,
                             TABLE_INIT, TRAINING_FLAG_DEFAULT, TRAINING_MODE, TRAINING_OPS, UNFEEDABLE_INPUTS,
                             UNKNOWN_OPS)
+from .options import FreezeOptions
+from .ops import INIT_OP_NAME, TABLE_INIT_OPS, TABLE_OPS
+from .safefile import PROTOBUF_FILE_LIMIT
 
 if TYPE_CHECKING:
-    from .freeze import FreezeOptions
-    from .load import OpenedModel
+    from .options import FreezeOptions
+    from .model import OpenedModel
 
-PROTOBUF_LIMIT = 2 * 1024**3
 PENDING_SIZES = "variable sizes"
 PENDING_OPS = "op check"
-INIT_OP_NAME = "init_all_tables"  # what tf.compat.v1.tables_initializer() names its group too  # a serialized protobuf message cannot exceed 2 GiB
-TABLE_OPS = frozenset({"HashTable", "HashTableV2", "MutableHashTable", "MutableHashTableV2",
-                       "MutableHashTableOfTensors", "MutableHashTableOfTensorsV2", "MutableDenseHashTable",
-                       "MutableDenseHashTableV2"})
-TABLE_INIT_OPS = frozenset({"InitializeTable", "InitializeTableV2", "InitializeTableFromTextFile",
-                            "InitializeTableFromTextFileV2", "InitializeTableFromDataset", "LookupTableImport",
-                            "LookupTableImportV2"})
 _REWRITTEN_UPDATES = frozenset({"Assign", "AssignAdd", "AssignSub", "RefSwitch"})
 # Per converted variable: the Const NodeDef around its bytes (name, dtype, shape attrs).
 _CONST_OVERHEAD = 96
@@ -132,15 +129,10 @@ def _examples(graph: GraphModel, ids: list[int], limit: int = 5) -> list[str]:
     return [graph.names[i] for i in ids[:limit]]
 
 
-def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeOptions"] = None) -> PrunePreview:
-    from .freeze import FreezeOptions
-
-    options = options or FreezeOptions(outputs=outputs)
+def plan(model: OpenedModel, outputs: list[str], options: FreezeOptions) -> PrunePreview:
+    """What freezing `outputs` of `model` keeps and produces. `model` is the graph to freeze: any graph
+    surgery the options ask for is already applied (core.preview.preview does both)."""
     model.require_graph()
-    if options.binds or options.rewires:
-        from .surgery import operated
-
-        model = operated(model, options.rewires, options.binds)
     graph = model.graph
     resolved = resolve_outputs(graph, outputs)
     output_ids = list(dict.fromkeys(i for i, _ in resolved))
@@ -166,7 +158,7 @@ def preview(model: "OpenedModel", outputs: list[str], options: Optional["FreezeO
         _CONST_OVERHEAD * len(var_ids)
 
     warnings: list[PreviewWarning] = []
-    if estimated >= PROTOBUF_LIMIT and not sizes_pending:
+    if estimated >= PROTOBUF_FILE_LIMIT and not sizes_pending:
         warnings.append(PreviewWarning(
             SIZE_LIMIT, f"The frozen graph would be about {estimated / 1024**3:.2f} GiB, over the 2 GiB "
             "limit of a single protobuf file.", "Export a SavedModel instead: it keeps variables in separate files."))

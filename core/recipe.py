@@ -28,8 +28,8 @@ from typing import Union
 import tomli_w
 
 from .errors import FreezerError
-from .export import ExportOptions
-from .freeze import FreezeOptions
+from .options import ExportOptions
+from .options import FreezeOptions
 from .options_map import RecipeValueError, options_from_tables, recipe_keys, recipe_tables
 from .output import write_atomically
 

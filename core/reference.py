@@ -22,7 +22,8 @@ from typing import Callable, Optional
 
 from . import tf as tfmod
 from .timelimit import run_options
-from .variables import EMA_SUFFIX, VARIABLE_OPS
+from .model import EMA_SUFFIX
+from .ops import VARIABLE_OPS
 
 #: bytes restored by one RestoreV2 run: its outputs live until they are assigned
 RESTORE_CHUNK_BYTES = 64 << 20

@@ -9,101 +9,25 @@ rewiring, the freeze pipeline prunes from the outputs, so a source nobody reads 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Optional
 
 from . import tf as tfmod
 from .errors import FreezerError
-from .graph import _DTYPE_NAMES, GraphModel, split_tensor_name
-
-# A valid node name (TensorFlow's own rule, tensorflow/core/graph/graph_constructor.cc).
-NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/>]*$")
-_TENSOR_NAME = re.compile(r"^([A-Za-z0-9.][A-Za-z0-9_.\-/>]*)(?::(\d+))?$")
-
-_DTYPES = {name: value for value, name in _DTYPE_NAMES.items()}
-_DTYPE_ALIASES = {"float": "float32", "double": "float64", "half": "float16", "int": "int32", "long": "int64",
-                  "str": "string", "boolean": "bool"}
-# Tensors of these types are handles, not data: a Placeholder cannot stand in for them.
-_UNFEEDABLE_DTYPES = {"resource", "variant"}
-
-EXAMPLE = "'IteratorGetNext:0=images' or, with dtype and shape, 'IteratorGetNext:0=images:float32:?,28,28,1'"
+from .graph import GraphModel, split_tensor_name
+from .graph import DTYPE_BY_NAME
+from .options import NODE_NAME, TENSOR_NAME, UNFEEDABLE_DTYPES, Rewire, parse_dtype
 
 
-@dataclass
-class Rewire:
-    tensor: str  # 'IteratorGetNext:0' (a tensor of any node; ':0' implied)
-    name: str  # the new Placeholder node's name, e.g. 'images'
-    dtype: Optional[str] = None  # default: the tensor's dtype in the graph
-    shape: Optional[list[Optional[int]]] = None  # default: the graph's shape, first (batch) dim left open
-
-    def spec(self) -> str:
-        """The command-line form (`--rewire` value) that parses back to this Rewire."""
-        text = f"{self.tensor}={self.name}"
-        if self.dtype or self.shape is not None:
-            text += f":{self.dtype or ''}"
-        if self.shape is not None:
-            text += ":" + ",".join("?" if d is None else str(d) for d in self.shape)
-        return text
 
 
-def parse_rewire(spec: str) -> Rewire:
-    """'IteratorGetNext:0=images' or 'tensor=name[:dtype[:shape]]' with shape like '?,28,28,1' ('?' or
-    -1 for an unknown dimension, empty or '()' for a scalar). Raises FreezerError on bad syntax."""
-    text = (spec or "").strip()
-    tensor, sep, rest = text.partition("=")
-    tensor, rest = tensor.strip(), rest.strip()
-    if not sep or not tensor or not rest:
-        raise FreezerError(f"The rewire {spec!r} is not of the form TENSOR=NAME.", f"Write it like {EXAMPLE}.")
-    if not _TENSOR_NAME.match(tensor):
-        raise FreezerError(f"In the rewire {spec!r}, {tensor!r} is not a tensor name.",
-                           "Name a tensor as node or node:index, e.g. 'IteratorGetNext:1'.")
-    parts = rest.split(":")
-    if len(parts) > 3:
-        raise FreezerError(f"The rewire {spec!r} has too many ':' after the '='.", f"Write it like {EXAMPLE}.")
-    name = parts[0].strip()
-    if not NODE_NAME.match(name):
-        raise FreezerError(f"In the rewire {spec!r}, {name!r} is not a valid node name for the new placeholder.",
-                           "Use letters, digits and _ . - / (not starting with _ - /), e.g. 'images'.")
-    dtype = None
-    if len(parts) >= 2 and parts[1].strip():
-        dtype = _parse_dtype(parts[1].strip(), spec)
-    shape = None
-    if len(parts) == 3:
-        shape = _parse_shape(parts[2].strip(), spec)
-    return Rewire(tensor=tensor, name=name, dtype=dtype, shape=shape)
 
 
-def _parse_dtype(text: str, spec: str) -> str:
-    lowered = text.lower()
-    lowered = _DTYPE_ALIASES.get(lowered, lowered)
-    if lowered not in _DTYPES:
-        known = ", ".join(sorted(n for n in _DTYPES if n not in _UNFEEDABLE_DTYPES and not n.startswith("q")))
-        raise FreezerError(f"In the rewire {spec!r}, {text!r} is not a TensorFlow dtype.", f"Use one of: {known}.")
-    if lowered in _UNFEEDABLE_DTYPES:
-        raise FreezerError(f"In the rewire {spec!r}, a placeholder cannot have dtype {lowered}.",
-                           "Rewire a data tensor (float32, int64, string, ...), not a handle.")
-    return lowered
 
 
-def _parse_shape(text: str, spec: str) -> list[Optional[int]]:
-    inner = text
-    if len(inner) >= 2 and inner[0] + inner[-1] in ("()", "[]"):
-        inner = inner[1:-1]
-    inner = inner.strip()
-    if inner in ("", "scalar"):
-        return []
-    dims: list[Optional[int]] = []
-    for part in inner.split(","):
-        part = part.strip()
-        if part in ("?", "-1", "None", "none"):
-            dims.append(None)
-        elif part.isdigit():
-            dims.append(int(part))
-        else:
-            raise FreezerError(f"In the rewire {spec!r}, the shape {text!r} is not a list of dimensions.",
-                               "Write dimensions separated by commas, '?' (or -1) for an unknown one: '?,28,28,1'.")
-    return dims
+
+
+
 
 
 # ----- apply --------------------------------------------------------------------------------------
@@ -190,7 +114,7 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
     inferred = _InferredShapes(graph.graph_def, [n for n in rewired_nodes if n in graph.index])
     for r in rewires:
         tensor = (r.tensor or "").strip()
-        match = _TENSOR_NAME.match(tensor)
+        match = TENSOR_NAME.match(tensor)
         if not match:
             raise FreezerError(f"{r.tensor!r} is not a tensor name.",
                                "Name a tensor as node or node:index, e.g. 'IteratorGetNext:1'.")
@@ -232,7 +156,7 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
         example_shape = "?" if graph_shape is None else ",".join(
             "?" if (d is None or k == 0) else str(d) for k, d in enumerate(graph_shape))
         if r.dtype:
-            dtype = _parse_dtype(r.dtype, f"{r.tensor}={r.name}")
+            dtype = parse_dtype(r.dtype, f"{r.tensor}={r.name}")
             if graph_dtype and dtype != graph_dtype:
                 raise FreezerError(f"{node_name}:{index} is {graph_dtype}: a placeholder of dtype {dtype} cannot replace it.",
                                    f"Leave the dtype out (it is taken from the graph) or give {graph_dtype}.")
@@ -242,7 +166,7 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
                     f"Cannot tell the dtype of {node_name}:{index} ({graph.ops[i]}) from the graph.",
                     f"Give it in the rewire: '{node_name}:{index}={r.name}:float32:{example_shape}' "
                     f"(tensor=name:dtype:shape, '?' for an unknown dimension).")
-            if graph_dtype in _UNFEEDABLE_DTYPES:
+            if graph_dtype in UNFEEDABLE_DTYPES:
                 raise FreezerError(f"{node_name}:{index} is a {graph_dtype} handle, not data: a placeholder cannot "
                                    "stand in for it.", "Rewire the data tensor its consumer produces instead.")
             dtype = graph_dtype
@@ -339,7 +263,7 @@ def _placeholder(plan: _Plan):
     from tensorflow.core.framework import node_def_pb2, tensor_shape_pb2
 
     node = node_def_pb2.NodeDef(name=plan.rewire.name, op="Placeholder")
-    node.attr["dtype"].type = _DTYPES[plan.dtype]
+    node.attr["dtype"].type = DTYPE_BY_NAME[plan.dtype]
     if plan.shape is None:
         shape = tensor_shape_pb2.TensorShapeProto(unknown_rank=True)
     else:

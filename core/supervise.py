@@ -14,12 +14,11 @@ import select
 import signal
 import subprocess
 import sys
-from typing import Optional, Sequence
+from typing import Sequence
 
 from .fatal import crash_reason
+from .fatal import NATIVE_STDERR_ENV
 
-#: the file descriptor the child points TensorFlow's native stderr at (the supervisor's pipe)
-NATIVE_STDERR_ENV = "TF_FREEZER_NATIVE_STDERR_FD"
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _DOING = {"inspect": "inspecting", "preview": "previewing", "freeze": "freezing", "verify": "verifying",
           "export": "exporting", "compare": "comparing"}
@@ -77,11 +76,6 @@ def child_main(argv: list[str]) -> int:
     return main(argv)
 
 
-def native_stderr_fd() -> Optional[int]:
-    """In a supervised child, the pipe to point TensorFlow's native stderr at (taken once: the worker
-    processes the command starts must not think they are supervised)."""
-    value = os.environ.pop(NATIVE_STDERR_ENV, None)
-    return int(value) if value is not None and value.isdigit() else None
 
 
 def _forward(child: subprocess.Popen, signum: int) -> None:
@@ -169,11 +163,11 @@ def _outcome(returncode: int, log: bytes, argv: Sequence[str]) -> int:
 
 def _doing(argv: Sequence[str]) -> str:
     """'freezing runs/a', from the command line the child was given (parsed only after a crash)."""
-    from .cli import _Usage, build_parser
+    from .cli import UsageError, build_parser
 
     try:
         args = build_parser().parse_args(list(argv))
-    except (_Usage, SystemExit):
+    except (UsageError, SystemExit):
         return "running"
     doing = _DOING.get(getattr(args, "command", None) or "", "running")
     paths = getattr(args, "path", None) or []

@@ -12,7 +12,11 @@ import time
 from typing import Optional
 
 from .jobs import Job
-from .rewire import Rewire, apply_rewires
+from .rewire import apply_rewires
+from .options import Rewire
+from .bind import apply_binds
+from .load import analyse
+from .model import Loaded
 
 # Operated graphs are whole GraphDef copies: keep the last few (the GUI toggles between a couple).
 _CACHE_SIZE = 2
@@ -38,9 +42,6 @@ def operated(model, rewires: Optional[list[Rewire]] = None, binds: Optional[dict
         cache[key] = cache.pop(key)  # most recently used last
         return cache[key]
 
-    from .bind import apply_binds
-    from .load import analyse
-
     job = job or Job()
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -56,10 +57,11 @@ def operated(model, rewires: Optional[list[Rewire]] = None, binds: Optional[dict
     meta = type(model.meta_graph)()
     meta.meta_info_def.CopyFrom(model.meta_graph.meta_info_def)
     meta.graph_def.CopyFrom(graph_def)
-    result = analyse(job, model.location, model.format, meta, model.tensors, model._reader, timings,
-                     signature_inputs=[i for i in model.inputs if i.note.startswith("signature ")] or None,
-                     signature_outputs=[s.name for s in model.suggestions if s.reason == "signature output"] or None,
-                     checkpoint_pending=model.checkpoint_pending)
+    result = analyse(job, Loaded(
+        model.location, model.format, meta, model.tensors, model.checkpoint_reader, timings,
+        signature_inputs=[i for i in model.inputs if i.note.startswith("signature ")] or None,
+        signature_outputs=[s.name for s in model.suggestions if s.reason == "signature output"] or None,
+        checkpoint_pending=model.checkpoint_pending))
     result = dataclasses.replace(
         result, origin=model, bound=binds,
         feed_map={f"{r.name}:0": r.tensor if ":" in r.tensor else f"{r.tensor}:0" for r in rewires})

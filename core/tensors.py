@@ -15,6 +15,7 @@ from typing import Optional
 
 from .errors import FreezerError
 from .output import check_target, write_atomically
+from .tf import tensorflow
 
 HISTOGRAM_BINS = 24
 
@@ -132,7 +133,6 @@ def stats_for(model, source: tuple[str, str]) -> ValueStats:
     kind, name = source
     if kind == "checkpoint":
         return value_stats(read_tensor(model, name), name)
-    from .tf import tensorflow
 
     tensorflow()
     from tensorflow.python.framework import tensor_util

@@ -10,7 +10,7 @@ import sys
 import threading
 import types
 
-from .graph import gc_paused
+from .heap import gc_paused
 
 _lock = threading.Lock()
 _tf = None
@@ -204,3 +204,16 @@ def _quiet_import():
 
     gc.freeze()
     return tf_module
+
+
+_TF_MODULES: tuple = ()
+
+
+def tensor_modules():
+    """(dtypes, tensor_util), imported once: an import statement per constant adds up."""
+    global _TF_MODULES
+    if not _TF_MODULES:
+        from tensorflow.python.framework import dtypes, tensor_util
+
+        _TF_MODULES = (dtypes, tensor_util)
+    return _TF_MODULES

@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import tf as tfmod
-from .bind import CASE_OPS, IF_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS, bind_text, find_flags, scalar_values
-from .graph import GraphModel, dtype_name, gc_paused
+from .flags import find_flags, scalar_values
+from .options import bind_text
+from .ops import CASE_OPS, IF_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS
+from .graph import GraphModel, dtype_name
+from .heap import gc_paused
+from .ops import FUSED_BATCH_NORM_OPS, RANDOM_OP_TYPES
 
-RANDOM_OP_TYPES = frozenset({"RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUniformInt",
-                        "Multinomial", "RandomShuffle", "RandomGamma", "RandomPoisson", "RandomPoissonV2"})
-FUSED_BATCH_NORM_OPS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
 _CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 _BRANCHING_OPS = IF_OPS | CASE_OPS | _CALL_OPS
 # Names TensorFlow's and Keras's training switches go by (tf_slim's is_training, phase_train in

@@ -7,15 +7,16 @@ mention fall back to key == name.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
 from typing import Optional
 
 from .errors import FreezerError
-from .graph import GraphModel, gc_paused
+from .graph import GraphModel
+from .heap import gc_paused
+from .graph import dtype_name
+from .model import CheckpointTensor, EMA_SUFFIX, VariableInfo
+from .ops import VARIABLE_OPS
 
-VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
-EMA_SUFFIX = "/ExponentialMovingAverage"
 
 _DTYPE_SIZES = {
     "float32": 4, "float64": 8, "int32": 4, "uint8": 1, "int16": 2, "int8": 1, "complex64": 8,
@@ -24,31 +25,8 @@ _DTYPE_SIZES = {
 }
 
 
-@dataclass
-class CheckpointTensor:
-    key: str
-    dtype: str
-    shape: tuple[int, ...]
-    nbytes: int  # 0 for strings, whose size the index does not tell
 
 
-@dataclass
-class VariableInfo:
-    node: str  # graph variable node name
-    key: str  # checkpoint key holding its value ('' if the checkpoint has none)
-    dtype: str
-    shape: tuple[int, ...]
-    nbytes: int
-    has_ema: bool  # the checkpoint also holds an exponential-moving-average shadow
-    slice_spec: str = ""  # partitioned variables: the part of the full tensor this node holds
-
-    @property
-    def in_checkpoint(self) -> bool:
-        return bool(self.key)
-
-    @property
-    def ema_key(self) -> str:
-        return self.key + EMA_SUFFIX if self.has_ema else ""
 
 
 def tensor_nbytes(dtype: str, shape) -> int:
@@ -144,8 +122,6 @@ def _map_variables(graph: GraphModel, tensors: dict[str, CheckpointTensor]) -> d
         if key and key not in tensors:
             key = ""
         if "dtype" in node.attr:
-            from .graph import dtype_name
-
             dtype = dtype_name(node.attr["dtype"].type)
         else:  # the op registry's answer costs ~25 us a node: only when the attr does not say
             dtype = graph.first_output(i)[0].removesuffix("_ref")

@@ -19,13 +19,14 @@ import numpy as np
 
 from . import opscan
 from . import tf as tfmod
-from .errors import Cancelled, FreezerError
+from .errors import first_line, Cancelled, FreezerError
 from .feeds import Feeds, make_feeds
 from .jobs import Job
-from .prune import INIT_OP_NAME
+from .ops import INIT_OP_NAME
 from .reference import add_restore_nodes, run_checkpoint_reference
 from .safefile import PROTOBUF_FILE_LIMIT, read_capped
 from .timelimit import run_options, time_limit, timed_out
+from .ops import VARIABLE_OPS
 
 VERIFIED, FAILED, NOT_VERIFIED = "verified", "failed", "not-verified"
 
@@ -159,19 +160,6 @@ def _rejects_values(exc: BaseException) -> bool:
         or (isinstance(exc, ValueError) and "Cannot feed value of shape" in str(exc))
 
 
-_BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "File ", "[[", "Instructions for updating")
-
-
-def _first_line(exc: BaseException) -> str:
-    """The informative line of a TensorFlow error (its first lines are often boilerplate)."""
-    text = getattr(exc, "message", None) or str(exc)
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(_BOILERPLATE):
-            return line[:400]
-    return type(exc).__name__
-
-
 class FrozenSession:
     """A frozen graph imported once and run as often as needed (verification, then the batch probe).
     Importing raises what TensorFlow says about a broken graph (dangling inputs, missing functions).
@@ -284,8 +272,6 @@ def with_kept_variable_restores(graph_def, model, use_ema: bool = False) -> tupl
     holds (those an --allow-vars / --deny-vars list kept), and those ops' names: as the users of such a
     graph must run before anything else. A copy: the caller's GraphDef stays as it was."""
     from tensorflow.core.framework import graph_pb2
-
-    from .variables import VARIABLE_OPS
 
     keys = {info.node: (info.key, info.slice_spec) for info in model.variables.values() if info.in_checkpoint}
     if not any(n.op in VARIABLE_OPS and n.name in keys for n in graph_def.node):
@@ -431,7 +417,7 @@ def verify_runs(run_result: Callable, run_original: Callable, feeds: Feeds, outp
             if timed_out(exc):
                 return result(NOT_VERIFIED, f"timed out after {timeout:g} s running the {what}", timeout_hint)
             if not _rejects_values(exc):
-                return result(FAILED, f"the {what} does not run{runtime}: {_first_line(exc)}", frozen_runs=False)
+                return result(FAILED, f"the {what} does not run{runtime}: {first_line(exc)}", frozen_runs=False)
             if release:
                 release()
             try:  # do the inputs explain it? The original must reject them too.
@@ -439,10 +425,10 @@ def verify_runs(run_result: Callable, run_original: Callable, feeds: Feeds, outp
             except Cancelled:
                 raise
             except Exception as original_exc:
-                why = "timed out" if timed_out(original_exc) else _first_line(original_exc)
+                why = "timed out" if timed_out(original_exc) else first_line(original_exc)
                 return result(NOT_VERIFIED, f"the {what} and the original {original} both fail on the test inputs: "
-                              f"{_first_line(exc)} (the {original}: {why})", inputs_hint)
-            return result(FAILED, f"the {what} does not run{runtime}: {_first_line(exc)}", frozen_runs=False)
+                              f"{first_line(exc)} (the {original}: {why})", inputs_hint)
+            return result(FAILED, f"the {what} does not run{runtime}: {first_line(exc)}", frozen_runs=False)
         step("batch-probe", 0.0, "Running each sample of the batch alone")
         failure, probe = batch_probe(run_result, feeds, outputs, got, tolerance)
         if release:
@@ -455,7 +441,7 @@ def verify_runs(run_result: Callable, run_original: Callable, feeds: Feeds, outp
             if timed_out(exc):
                 return result(NOT_VERIFIED, f"timed out after {timeout:g} s running the original {original}",
                               timeout_hint)
-            line = f"the original {original} does not run with the same inputs: {_first_line(exc)}"
+            line = f"the original {original} does not run with the same inputs: {first_line(exc)}"
             if not _rejects_values(exc):
                 # A feed or fetch name it lacks, an op it cannot run: not something other inputs change.
                 return result(FAILED, line, probe=probe)
@@ -505,13 +491,15 @@ def batch_probe(run: Callable, feeds: Feeds, outputs: list[str], got: list, tole
     except Cancelled:
         raise
     except Exception as exc:  # noqa: BLE001 - a graph made for a fixed batch: nothing to probe
-        return "", "skipped: " + ("timed out" if timed_out(exc) else f"it does not run so ({_first_line(exc)})")
+        return "", "skipped: " + ("timed out" if timed_out(exc) else f"it does not run so ({first_line(exc)})")
     return "", f"passed: each of the {n} samples run alone gives its row of the batch"
 
 
 class VerifyJob(Job[VerifyResult]):
     """Stages: load, run-frozen (import, run), batch-probe (each sample alone), restore (the variables
     the outputs read), run-reference, compare. The fractions are shares of a typical run (STAGES)."""
+
+    runs_graphs = True  # sessions, Grappler, the variable-to-constant converter
 
     #: stage -> (first, last) fraction of the job
     STAGES = {"load": (0.0, 0.1), "run-frozen": (0.1, 0.4), "batch-probe": (0.4, 0.45), "restore": (0.45, 0.75),
@@ -551,7 +539,7 @@ class VerifyJob(Job[VerifyResult]):
             del runnable
             session.restores = restores
         except Exception as exc:  # a graph TensorFlow cannot import is broken, whatever the inputs
-            return VerifyResult(False, reason=f"the frozen graph does not import: {_first_line(exc)}",
+            return VerifyResult(False, reason=f"the frozen graph does not import: {first_line(exc)}",
                                 feeds=make_feeds(graph_def, self.inputs_npz,
                                                  aliases=self.model.graph.aliases).described(),
                                 seconds=time.perf_counter() - started, frozen_runs=False,

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPlainTextEdit, QSpinBox, QToolButton, QVBoxLayout)
 
-from tf_freezer.core.bind import bind_text
+from tf_freezer.core.options import bind_text
 from tf_freezer.core.errors import FreezerError
 
 TITLES = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}

@@ -54,7 +54,8 @@ class FreezeController(QObject):
         outputs = self._ticked("freeze")
         if not outputs:
             return
-        from tf_freezer.core.freeze import FreezeJob, command_line, default_output_path
+        from tf_freezer.core.freeze import FreezeJob, default_output_path
+        from tf_freezer.core.options_map import command_line
 
         panel = w.options_panel
         if not panel.output_path.text().strip():
@@ -103,7 +104,9 @@ class FreezeController(QObject):
         if not outputs:
             return
         title = EXPORT_TITLES.get(fmt, fmt)
-        from tf_freezer.core.export import ExportJob, ExportOptions, default_export_path, export_command_line
+        from tf_freezer.core.export import ExportJob, default_export_path
+        from tf_freezer.core.options import ExportOptions
+        from tf_freezer.core.options_map import export_command_line
 
         freeze = w.options_panel.options(outputs)
         freeze.output_path = self.export_paths.get(fmt) or default_export_path(w.model, fmt)

@@ -20,9 +20,10 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFil
                                QVBoxLayout, QWidget)
 
 from tf_freezer.core.errors import FreezerError
-from tf_freezer.core.bind import bind_text as _value_text
+from tf_freezer.core.options import bind_text as _value_text
 from tf_freezer.core.opscan import DeniedOps
-from tf_freezer.core.rewire import Rewire
+from tf_freezer.core.options import Rewire
+from tf_freezer.core.preview import preview as freeze_preview
 from tf_freezer.core.warning_codes import MISSING_VARIABLES, TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
 from .details import DetailsPane
@@ -936,7 +937,7 @@ class MainWindow(QMainWindow):
         self.preview_panel.fixable = self._fixes()
         started = time.perf_counter()
         try:
-            preview = self.model.preview(outputs, options)
+            preview = freeze_preview(self.model, outputs, options)
         except FreezerError as exc:
             self.preview_panel.show_error(exc.line())
             self.graph_pane.set_preview(None)
@@ -1145,7 +1146,8 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def _ask_export_dialog(self, fmt: str, options):
-        from tf_freezer.core.export import export_command_line, inference_binds
+        from tf_freezer.core.export import inference_binds
+        from tf_freezer.core.options_map import export_command_line
 
         model = self.model
         dialog = ExportDialog(options, lambda o: export_command_line(model, o), self,

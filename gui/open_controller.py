@@ -14,7 +14,7 @@ from typing import Optional
 from PySide6.QtCore import QObject, QTimer
 
 import tf_freezer.core.tf
-from tf_freezer.core.graph import gc_paused
+from tf_freezer.core.heap import gc_paused
 
 from .job_slot import JobSlot
 from .worker import CallJob, start_tensorflow_worker

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, Q
                                QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
                                QTableWidgetItem, QToolButton, QVBoxLayout)
 
-from tf_freezer.core.freeze import FreezeOptions
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.prune import PENDING_SIZES
 from tf_freezer.core.units import format_bytes
 

@@ -11,7 +11,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
 from tf_freezer.core.errors import FreezerError
-from tf_freezer.core.export import ExportOptions
+from tf_freezer.core.options import ExportOptions
 from tf_freezer.core.options_map import recipe_command_line
 from tf_freezer.core.recipe import load_recipe, misfits, save_recipe
 

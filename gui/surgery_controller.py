@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject
 from tf_freezer.core.errors import FreezerError
 from tf_freezer.core.graph import split_tensor_name
 from tf_freezer.core.jobs import Job
-from tf_freezer.core.rewire import Rewire
+from tf_freezer.core.options import Rewire
 
 from .job_slot import JobSlot
 from .surgery_widgets import default_placeholder_name, feedable_outputs
@@ -61,7 +61,7 @@ class SurgeryController(QObject):
 
     def reset(self, model) -> None:
         """A new model: its own training flags, no rewires, no surgery running."""
-        from tf_freezer.core.bind import find_flags
+        from tf_freezer.core.flags import find_flags
 
         self.slot.detach()
         self._error = None

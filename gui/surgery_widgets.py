@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from tf_freezer.core.errors import FreezerError
-from tf_freezer.core.rewire import Rewire, parse_rewire
+from tf_freezer.core.options import Rewire, parse_rewire
 from tf_freezer.core.training_mode import inference_value
 
 # What a placeholder can be: resource and variant tensors are handles, not data (core refuses them).

@@ -122,7 +122,8 @@ def other_formats(tmp_path_factory, checkpoints):
     from google.protobuf import text_format
 
     from tf_freezer.core import tf as tfmod
-    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.load import open_checkpoint
 
     tf = tfmod.tensorflow()

@@ -4,7 +4,7 @@ TensorFlow can abort the whole process (a C++ CHECK failure) on malformed protos
 run here, in a child process: one child handles a batch of mutants in turn. Before each mutant it
 writes the mutant's index to ``current`` (and a marker line on stderr), then runs it through what the
 app does with a file the user drops on it — ``OpenJob(path).run()``, ``model.summary()``,
-``model.preview(outputs)``, a ``FreezeJob`` with verification, and for ``.pb`` mutants also a
+``preview(model, outputs)``, a ``FreezeJob`` with verification, and for ``.pb`` mutants also a
 ``VerifyJob`` of the mutant against the original checkpoint; the last two in tf_freezer.core.isolate's worker
 process, as the window runs them — and appends one JSON line per mutant to ``results``. If the child
 dies, the parent knows from ``current`` which mutant killed it and starts a new child from the next one.
@@ -21,6 +21,7 @@ import shutil
 import sys
 import time
 import traceback
+from tf_freezer.core.preview import preview as freeze_preview
 
 # -------------------------------------------------------------------------------------------------
 # The mutator: pure Python, deterministic in (seed, mutant index), shared by the parent (to save a
@@ -245,7 +246,8 @@ def _stage_setup(target: dict, data: bytes, folder: str) -> str:
 
 def run_one(spec: dict, index: int, originals: dict) -> dict:
     from tf_freezer.core.errors import FreezerError
-    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.isolate import WorkerCrash, isolated
     from tf_freezer.core.load import OpenJob
     from tf_freezer.core.verify import VerifyJob
@@ -265,7 +267,7 @@ def run_one(spec: dict, index: int, originals: dict) -> dict:
         outputs = wanted or [s.name for s in model.suggestions[:1]]
         if outputs:
             stage = "preview"
-            model.preview(outputs)
+            freeze_preview(model, outputs)
             stage = "freeze"
             result = isolated(FreezeJob(model, FreezeOptions(outputs=outputs, overwrite=True,
                                                              output_path=os.path.join(folder, "out.pb")))).run()

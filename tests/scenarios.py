@@ -300,7 +300,8 @@ def graph_alone(folder: Path) -> Built:
 
 def only_pb(folder: Path) -> Built:
     """A folder holding nothing but a frozen graph (a model zoo download)."""
-    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.load import open_checkpoint
 
     built = tf1(Path(folder) / "training")

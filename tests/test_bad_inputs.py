@@ -18,6 +18,7 @@ import pytest
 
 from tf_freezer.core.cli import main
 from files import copy_of, only, with_unknown_op
+from tf_freezer.core.preview import preview as freeze_preview
 
 PREFIX = "tf-freezer: "
 
@@ -436,7 +437,8 @@ def test_check_writable_probes_for_real(tmp_path):
                     reason="needs Linux /proc and root (for whom os.access says yes)")
 def test_unwritable_output_is_refused_before_any_work(checkpoints):
     from tf_freezer.core.errors import FreezerError
-    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.load import open_checkpoint
 
     spec = checkpoints["toy_add"]
@@ -458,14 +460,15 @@ def test_frozen_graph_over_2_gib_is_refused_from_the_preview(checkpoints, tmp_pa
     import dataclasses
 
     from tf_freezer.core.errors import FreezerError
-    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.load import open_checkpoint
 
     spec = checkpoints["toy_add"]
     model = open_checkpoint(spec.folder)
     i, info = next(iter(model.variables.items()))
     model.variables[i] = dataclasses.replace(info, nbytes=5 * 2**29)
-    warning = next(w for w in model.preview(spec.outputs).warnings if w.code == "size-limit")
+    warning = next(w for w in freeze_preview(model, spec.outputs).warnings if w.code == "size-limit")
     assert "2 GiB" in warning.message and "SavedModel" in warning.fix
     out = tmp_path / "big.pb"
     job = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out)))

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+from tf_freezer.core.preview import preview as freeze_preview
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,8 +115,8 @@ def test_graph_part_then_checkpoint_part_equals_one_open(checkpoints):
     whole = OpenJob(spec.folder).run()
     graph_part = OpenGraphJob(spec.folder).run()
     assert graph_part.checkpoint_pending and not graph_part.tensors
-    pending = graph_part.preview(spec.outputs)
-    full = whole.preview(spec.outputs)
+    pending = freeze_preview(graph_part, spec.outputs)
+    full = freeze_preview(whole, spec.outputs)
     # The node counts are the graph's: live before the checkpoint is read.
     assert (pending.kept, pending.removed, pending.variables) == (full.kept, full.removed, full.variables)
     assert full.variables > 0 and full.variable_bytes > 0
@@ -128,7 +129,7 @@ def test_graph_part_then_checkpoint_part_equals_one_open(checkpoints):
     assert graph_part.checkpoint_pending  # the model on screen is left alone
     assert not model.checkpoint_pending and model.graph is graph_part.graph
     assert model.summary() == whole.summary()
-    assert model.preview(spec.outputs).to_json() == full.to_json()
+    assert freeze_preview(model, spec.outputs).to_json() == full.to_json()
 
 
 def test_graph_part_is_none_where_it_needs_tensorflow(other_formats):

@@ -15,8 +15,10 @@ import pytest
 from tf_freezer.core.cli import main
 from tf_freezer.core.compare import CompareJob
 from tf_freezer.core.errors import FreezerError
-from tf_freezer.core.export import ExportJob, ExportOptions
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.export import ExportJob
+from tf_freezer.core.options import ExportOptions
+from tf_freezer.core.freeze import FreezeJob
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.verify import QUANTIZED_TOLERANCE
 
 

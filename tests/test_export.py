@@ -14,9 +14,12 @@ import numpy as np
 import pytest
 
 from tf_freezer.core.errors import Cancelled, FreezerError
-from tf_freezer.core.export import ExportJob, ExportOptions, default_export_path, export_command_line, parse_input_shape
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions
-from tf_freezer.core.rewire import Rewire
+from tf_freezer.core.export import ExportJob, default_export_path, parse_input_shape
+from tf_freezer.core.options_map import export_command_line
+from tf_freezer.core.options import ExportOptions
+from tf_freezer.core.freeze import FreezeJob
+from tf_freezer.core.options import FreezeOptions
+from tf_freezer.core.options import Rewire
 
 FORMATS = ["savedmodel", "tflite", "onnx"]
 TOLERANCE = 1e-4
@@ -110,7 +113,7 @@ def test_savedmodel_signature_and_moving_averages(cnn, checkpoints, tmp_path):
 def test_over_the_protobuf_limit_a_savedmodel_keeps_its_variables(cnn, checkpoints, tmp_path, monkeypatch):
     import tf_freezer.core.prune
     spec = checkpoints["slim_cnn"]
-    monkeypatch.setattr(tf_freezer.core.prune, "PROTOBUF_LIMIT", 1000)  # this small CNN now counts as over 2 GiB
+    monkeypatch.setattr(tf_freezer.core.prune, "PROTOBUF_FILE_LIMIT", 1000)  # this small CNN now counts as over 2 GiB
     path = tmp_path / "big.savedmodel"
     result = export(cnn, "savedmodel", path, binds={"is_training": False}, use_ema=True)
     assert result.variables_kept and result.verify.ok, result.verify.reason

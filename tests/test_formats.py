@@ -9,8 +9,10 @@ import pytest
 
 from tf_freezer.core.errors import FreezerError
 from tf_freezer.core.formats import detect
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.freeze import FreezeJob
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import open_checkpoint
+from tf_freezer.core.preview import preview as freeze_preview
 
 
 @pytest.mark.parametrize("name, kind, fmt, output", [
@@ -66,7 +68,7 @@ def test_unknown_file_is_explained(tmp_path):
 
 def test_frozen_graph_can_be_pruned_again(other_formats, tmp_path):
     model = open_checkpoint(str(other_formats / "toy.pb"))
-    p = model.preview(["output"])
+    p = freeze_preview(model, ["output"])
     assert p.variables == 0 and p.kept <= len(model.graph)
     out = tmp_path / "again.pb"
     FreezeJob(model, FreezeOptions(outputs=["output"], output_path=str(out))).run()

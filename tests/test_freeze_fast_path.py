@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from tf_freezer.core import freeze
+from tf_freezer.core import constants, freeze, pruning
 from tf_freezer.core.output import graph_chunks
 
 MODELS = ["toy_add", "slim_cnn", "bn_control_deps", "slim_bn_control_deps", "tfdata", "towers", "cond_rnn",
@@ -25,7 +25,7 @@ def _tensorflow_converter(graph_def, values):
     for name, (array, dtype) in values.items():
         data._tensor_data[name] = ctc._TensorData(numpy=array, dtype=dtype, index=None)
     converted, _ = ctc._replace_variables_by_constants(data)
-    freeze._rewrite_ref_ops(converted)
+    pruning.rewrite_ref_ops(converted)
     return converted
 
 
@@ -53,17 +53,17 @@ def _same(a, b) -> bool:
 
 def _check_all_ways(pruned, values):
     reference = _tensorflow_converter(_copy(pruned), values)
-    inline = freeze._convert(_copy(pruned), values)
+    inline = constants.convert_variables(_copy(pruned), values)
     assert _same(inline, reference)
     detached: dict = {}
-    skeleton = freeze._convert(_copy(pruned), values, detached)
+    skeleton = constants.convert_variables(_copy(pruned), values, detached)
     written = _parsed(graph_chunks(skeleton, detached), skeleton)  # written without copies
-    freeze.attach_constants(skeleton, detached)
+    constants.attach_constants(skeleton, detached)
     assert written == skeleton
     assert _same(skeleton, reference)
     # TensorFlow's converter with our constants: the path taken by graphs with functions.
-    through_tf = freeze._convert_with_tensorflow(_copy(pruned), values, None)
-    freeze._rewrite_ref_ops(through_tf)
+    through_tf = constants._convert_with_tensorflow(_copy(pruned), values, None)
+    pruning.rewrite_ref_ops(through_tf)
     assert _same(through_tf, reference)
     return reference
 
@@ -74,8 +74,8 @@ def test_conversion_matches_tensorflows_converter(opened, checkpoints, name):
     options = freeze.FreezeOptions(outputs=checkpoints[name].outputs)
     job = freeze.FreezeJob(model, options)
     plan = job.plan()
-    pruned = freeze._pruned_graph_def(plan.model, plan, None)
-    values = job._read_variables(plan)
+    pruned = pruning.pruned_graph_def(plan.model, plan, None)
+    values = job.read_variables(plan)
     assert values, "every test model freezes some variables"
     _check_all_ways(pruned, values)
 

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from checkpoints import run_checkpoint, run_frozen
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.freeze import FreezeJob
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import open_checkpoint
 from tf_freezer.core.verify import VerificationFailed
+from tf_freezer.core.preview import preview as freeze_preview
 
 MODELS = ["toy_add", "toy_xy", "slim_cnn", "bn_control_deps", "slim_bn_control_deps", "tfdata", "towers", "cond_rnn", "cond_rnn_v2",
           "resource_vars", "steps", "moved", "ema_restore", "partitioned", "lookup"]
@@ -86,7 +88,7 @@ def test_inputs_detected(checkpoints, opened):
 
 
 def test_preview_warns_about_pipeline_inputs(checkpoints, opened):
-    p = opened("tfdata").preview(checkpoints["tfdata"].outputs)
+    p = freeze_preview(opened("tfdata"), checkpoints["tfdata"].outputs)
     assert "unfeedable-inputs" in [w.code for w in p.warnings]
 
 
@@ -94,8 +96,8 @@ def test_preview_warns_about_pipeline_inputs(checkpoints, opened):
 def test_training_update_ops_through_control_deps(name, checkpoints, opened, tmp_path):
     spec = checkpoints[name]
     model = opened(name)
-    kept_with = model.preview(spec.outputs, FreezeOptions(spec.outputs, drop_training_deps=False))
-    dropped = model.preview(spec.outputs)
+    kept_with = freeze_preview(model, spec.outputs, FreezeOptions(spec.outputs, drop_training_deps=False))
+    dropped = freeze_preview(model, spec.outputs)
     assert "training-ops" in [w.code for w in kept_with.warnings]
     assert "training-ops" not in [w.code for w in dropped.warnings]
     assert dropped.kept < kept_with.kept
@@ -110,7 +112,7 @@ def test_ema_values_are_frozen_on_request(checkpoints, opened, tmp_path):
     spec = checkpoints["slim_cnn"]
     model = opened("slim_cnn")
     assert model.has_ema
-    assert "ema-available" in [w.code for w in model.preview(spec.outputs).warnings]
+    assert "ema-available" in [w.code for w in freeze_preview(model, spec.outputs).warnings]
     raw, raw_out = _freeze(model, spec, tmp_path)
     ema_path = tmp_path / "ema.pb"
     ema = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(ema_path), use_ema=True)).run()
@@ -128,7 +130,7 @@ def test_checkpoint_keys_read_from_restore_ops(checkpoints, opened):
 
 def test_optimizer_slots_are_not_read(checkpoints, opened):
     model = opened("resource_vars")
-    p = model.preview(checkpoints["resource_vars"].outputs)
+    p = freeze_preview(model, checkpoints["resource_vars"].outputs)
     total = sum(t.nbytes for t in model.tensors.values())
     assert p.variable_bytes < total / 2  # Adam's two slots per weight stay on disk
 
@@ -163,7 +165,7 @@ def test_devices_cleared_by_default_and_kept_on_request(checkpoints, opened, tmp
 def test_deny_list_keeps_variables(checkpoints, opened, tmp_path):
     spec = checkpoints["toy_xy"]
     model = opened("toy_xy")
-    p = model.preview(spec.outputs, FreezeOptions(spec.outputs, deny_vars="^b$"))
+    p = freeze_preview(model, spec.outputs, FreezeOptions(spec.outputs, deny_vars="^b$"))
     assert p.variables == 0
 
 
@@ -172,7 +174,7 @@ def test_table_initializers_are_kept_and_grouped(checkpoints, opened, tmp_path):
 
     spec = checkpoints["lookup"]
     model = opened("lookup")
-    p = model.preview(spec.outputs)
+    p = freeze_preview(model, spec.outputs)
     assert p.init_ops and "table-init" in [w.code for w in p.warnings]
     result, out = _freeze(model, spec, tmp_path)
     assert result.init_op == "init_all_tables" and result.verify.ok, result.verify.reason

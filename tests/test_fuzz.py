@@ -244,7 +244,8 @@ CRAFTED = ["const-dtype-mismatch.pb", "const-dtype-mismatch-in-path.meta", "dang
 def fuzz_spec(checkpoints, tmp_path_factory) -> dict:
     """The files to mutate: toy_add's .meta and .index (opened with the rest of its checkpoint) and
     a frozen slim_cnn .pb (opened as a graph, and verified against its checkpoint)."""
-    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.load import open_checkpoint
 
     toy, xy, slim = checkpoints["toy_add"], checkpoints["toy_xy"], checkpoints["slim_cnn"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tf_freezer.core.preview import preview as freeze_preview
 
 
 def _tf_subgraph(graph_def, outputs) -> set[str]:
@@ -28,7 +29,7 @@ def test_boxes_hold_exactly_the_subgraph_tensorflow_keeps(opened, checkpoints, f
 
     model = opened("slim_cnn")
     outputs = checkpoints["slim_cnn"].outputs
-    preview = model.preview(outputs)
+    preview = freeze_preview(model, outputs)
     scopes = {"default": None, "all-open": _all_scopes(model.graph.names), "all-closed": set()}[fold]
     layout = layout_preview(preview, scopes)
     members = _members(layout)
@@ -69,7 +70,7 @@ def test_layers_flow_downwards_without_overlaps(opened, checkpoints):
     from tf_freezer.core.graph_layout import layout_preview
 
     model = opened("slim_cnn")
-    preview = model.preview(checkpoints["slim_cnn"].outputs)
+    preview = freeze_preview(model, checkpoints["slim_cnn"].outputs)
     layout = layout_preview(preview, _all_scopes(model.graph.names))
     _check_geometry(layout)
     output = next(b for b in layout.boxes if b.key == checkpoints["slim_cnn"].outputs[0])
@@ -84,7 +85,7 @@ def test_cycles_of_a_v1_while_loop_become_back_edges(opened, checkpoints):
     from tf_freezer.core.graph_layout import layout_preview
 
     model = opened("cond_rnn")
-    preview = model.preview(checkpoints["cond_rnn"].outputs)
+    preview = freeze_preview(model, checkpoints["cond_rnn"].outputs)
     assert "NextIteration" in preview.kept_by_op
     layout = layout_preview(preview, _all_scopes(model.graph.names))
     assert any(e.back for e in layout.edges)
@@ -96,7 +97,7 @@ def test_default_fold_keeps_the_drawing_under_the_limit(opened, checkpoints):
     from tf_freezer.core.graph_layout import default_open, layout_preview
 
     model = opened("slim_cnn")
-    preview = model.preview(checkpoints["slim_cnn"].outputs)
+    preview = freeze_preview(model, checkpoints["slim_cnn"].outputs)
     assert len(layout_preview(preview).boxes) == preview.kept  # small: everything opens
     layout = layout_preview(preview, limit=14)
     assert 10 < len(layout.boxes) <= 14  # 10 top-level boxes
@@ -114,7 +115,7 @@ def test_show_removed_greys_what_pruning_drops_next_to_the_kept_graph(opened, ch
     from tf_freezer.core.graph_layout import layout_preview
 
     model = opened("slim_cnn")
-    preview = model.preview(checkpoints["slim_cnn"].outputs)
+    preview = freeze_preview(model, checkpoints["slim_cnn"].outputs)
     graph = model.graph
     layout = layout_preview(preview, None, show_removed=True)
     removed = _members(layout, removed=True)
@@ -182,7 +183,7 @@ def test_training_mode_nodes_are_marked_in_the_training_tower_only(training_chec
     spec = training_checkpoints["slim_towers"]
     model = open_checkpoint(spec.prefix)
     train_out = spec.notes["train_output"]
-    both = model.preview([train_out, spec.outputs[0]])
+    both = freeze_preview(model, [train_out, spec.outputs[0]])
     graph = model.graph
     layout = layout_preview(both, _all_scopes(graph.names))
     training = {b.key for b in layout.boxes if b.kind == TRAINING}
@@ -195,13 +196,13 @@ def test_training_mode_nodes_are_marked_in_the_training_tower_only(training_chec
 
 def test_after_graph_surgery_the_drawing_is_the_operated_graph(opened, checkpoints):
     """Binding is_training folds the dead cond branches: the drawing shows what the freeze writes then."""
-    from tf_freezer.core.freeze import FreezeOptions
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.graph_layout import layout_preview
 
     model = opened("slim_cnn")
     outputs = checkpoints["slim_cnn"].outputs
-    plain = layout_preview(model.preview(outputs), _all_scopes(model.graph.names))
-    preview = model.preview(outputs, FreezeOptions(outputs=outputs, binds={"is_training": False}))
+    plain = layout_preview(freeze_preview(model, outputs), _all_scopes(model.graph.names))
+    preview = freeze_preview(model, outputs, FreezeOptions(outputs=outputs, binds={"is_training": False}))
     operated = preview.model.graph
     assert preview.model is not model
     layout = layout_preview(preview, _all_scopes(operated.names))

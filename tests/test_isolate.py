@@ -18,7 +18,8 @@ import pytest
 import worker_jobs
 from tf_freezer.core import isolate
 from tf_freezer.core.errors import Cancelled
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions, FreezeResult
+from tf_freezer.core.freeze import FreezeJob, FreezeResult
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.isolate import IsolatedJob, Worker, WorkerCrash, isolated, needs_isolation
 from tf_freezer.core.load import OpenJob
 from tf_freezer.core.output import remove_stale_temps, write_atomically
@@ -190,7 +191,8 @@ def test_shutdown_leaves_no_process_behind():
 
 
 def test_which_jobs_are_isolated(sample):
-    from tf_freezer.core.export import ExportJob, ExportOptions
+    from tf_freezer.core.export import ExportJob
+    from tf_freezer.core.options import ExportOptions
     from tf_freezer.core.load import OpenJob as Open
     from tf_freezer.core.verify import VerifyJob
 

@@ -10,10 +10,14 @@ import pytest
 
 from tf_freezer.core.cli import main
 from tf_freezer.core.errors import Cancelled, FreezerError
-from tf_freezer.core.export import ExportJob, ExportOptions
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions, command_line, default_output_path
+from tf_freezer.core.export import ExportJob
+from tf_freezer.core.options import ExportOptions
+from tf_freezer.core.freeze import FreezeJob, default_output_path
+from tf_freezer.core.options_map import command_line
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import open_checkpoint
 from tf_freezer.core.output import write_atomically
+from tf_freezer.core.preview import preview as freeze_preview
 
 
 def _hashes(folder):
@@ -41,7 +45,7 @@ def test_inputs_are_never_written(checkpoints, tmp_path):
     spec = checkpoints["toy_add"]
     before = _hashes(spec.folder)
     model = open_checkpoint(spec.folder)
-    model.preview(spec.outputs)
+    freeze_preview(model, spec.outputs)
     FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "o.pb"))).run()
     assert main(["verify", str(spec.folder), str(tmp_path / "o.pb"), "-q"]) == 0
     for fmt, name in (("savedmodel", "saved"), ("tflite", "o.tflite"), ("onnx", "o.onnx")):

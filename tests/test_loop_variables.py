@@ -6,7 +6,8 @@ import tempfile
 import numpy as np
 import pytest
 
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.freeze import FreezeJob
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.loop_variables import strip_unused_loop_variables
 
 TRAINING_LIST_OPS = {"EmptyTensorList", "TensorListPushBack", "TensorListReserve"}

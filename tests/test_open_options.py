@@ -11,8 +11,10 @@ from scenarios import saved_model, tf1, tf2_saved_model
 
 from tf_freezer.core.cli import main
 from tf_freezer.core.errors import FreezerError
-from tf_freezer.core.freeze import FreezeOptions, command_line
+from tf_freezer.core.options_map import command_line
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import OpenJob, open_checkpoint
+from tf_freezer.core.preview import preview as freeze_preview
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def test_graph_alone_names_the_missing_checkpoint(models, tmp_path):
     alone = tmp_path / "model.pb"
     shutil.copy(models["apart"].path, alone)
     model = open_checkpoint(str(alone))
-    warning = next(w for w in model.preview(["y"]).warnings if w.code == "missing-variables")
+    warning = next(w for w in freeze_preview(model, ["y"]).warnings if w.code == "missing-variables")
     assert "opened without a checkpoint" in warning.message and "--checkpoint PREFIX" in warning.fix
 
 

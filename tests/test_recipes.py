@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 
 import numpy as np
@@ -14,12 +13,12 @@ import pytest
 
 from checkpoints import run_checkpoint, run_frozen
 from tf_freezer.core.cli import build_parser, main
-from tf_freezer.core.export import ExportOptions
-from tf_freezer.core.freeze import FreezeOptions
+from tf_freezer.core.options import ExportOptions
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.options_map import (export_options_from_args, freeze_options_from_args, options_from_tables,
                               recipe_tables)
 from tf_freezer.core.recipe import load_recipe, recipe_text, save_recipe
-from tf_freezer.core.rewire import parse_rewire
+from tf_freezer.core.options import parse_rewire
 
 
 def _options():

@@ -489,7 +489,8 @@ def test_the_cli_opens_in_the_worker_first_and_the_worker_keeps_the_model(checkp
     """What can abort TensorFlow on a file's content (the index reader, a SavedModel's loader) runs
     in the worker before this process touches the file; the verification that follows finds the
     model already open there, so the early open costs no second one."""
-    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.isolate import OpenInWorker, isolated
     from tf_freezer.core.load import open_checkpoint
     from tf_freezer.core.verify import VerifyJob
@@ -543,7 +544,7 @@ def aborting_models(tmp_path_factory):
             "savedmodel": savedmodel_with_negative_dimension(root / "sm")}
 
 
-def _cli(*argv, entry="tf_freezer.core.cli", **kwargs):
+def _cli(*argv, entry="tf_freezer", **kwargs):
     return subprocess.Popen([sys.executable, "-m", entry, *map(str, argv)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             **kwargs)
@@ -559,7 +560,7 @@ def test_a_real_abort_in_the_cli_process_is_one_line_and_exit_1(aborting_models,
     out = tmp_path / "frozen.pb"
     extra = {"inspect": [], "preview": ["--outputs", "output"],
              "freeze": ["--outputs", "output", "--no-verify", "-o", out]}[command]
-    proc = _cli(command, folder, *extra, entry="tf_freezer.gui.launch" if model == "savedmodel" else "tf_freezer.core.cli")
+    proc = _cli(command, folder, *extra, entry="tf_freezer.gui.launch" if model == "savedmodel" else "tf_freezer")
     _, stderr = proc.communicate()
     doing = {"inspect": "inspecting", "preview": "previewing", "freeze": "freezing"}[command]
     assert proc.returncode == 1
@@ -586,7 +587,7 @@ def _supervised_held_freeze(checkpoints, tmp_path):
     out, ready = tmp_path / "out" / "frozen.pb", tmp_path / "ready"
     out.parent.mkdir()
     held = _HELD_FREEZE.format(root=str(ROOT), tests=str(ROOT / "tests"), ready=str(ready), folder=str(spec.folder),
-                               out=str(out)).replace("tf_freezer.core.cli.main(", "__import__('tf_freezer.core.supervise').supervise.child_main(")
+                               out=str(out)).replace("tf_freezer.core.cli.main(", "__import__('tf_freezer.core.supervise').core.supervise.child_main(")
     proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
                              "from core.supervise import run; "
                              f"sys.exit(run(['freeze', {str(spec.folder)!r}], {held!r}))"],
@@ -727,7 +728,7 @@ def test_a_full_disk_during_a_savedmodel_export_says_so(tmp_path, monkeypatch):
 
 def test_off_a_terminal_a_fast_error_is_the_only_line(checkpoints):
     spec = checkpoints["toy_add"]
-    proc = subprocess.run([sys.executable, "-m", "tf_freezer.core.cli", "freeze", str(spec.folder)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "tf_freezer", "freeze", str(spec.folder)], capture_output=True,
                           text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("tf-freezer: No --outputs given."), \
@@ -772,7 +773,7 @@ def test_permission_denied_is_not_called_incomplete(checkpoints, public_dir, whi
     victim = only(folder, which)
     os.chmod(victim, 0o600)  # root's: the ordinary user may not read it
     proc = subprocess.run(["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
-                           sys.executable, "-m", "tf_freezer.core.cli", "inspect", str(folder)],
+                           sys.executable, "-m", "tf_freezer", "inspect", str(folder)],
                           capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(public_dir)})
     assert proc.returncode == 1, proc.stderr
@@ -786,7 +787,7 @@ def test_an_unreadable_pb_as_an_ordinary_user_is_one_line(other_formats, public_
     shutil.copy(other_formats / "toy.pb", pb)
     os.chmod(pb, 0o600)
     proc = subprocess.run(["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
-                           sys.executable, "-m", "tf_freezer.core.cli", "inspect", str(pb)],
+                           sys.executable, "-m", "tf_freezer", "inspect", str(pb)],
                           capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(public_dir)})
     assert proc.returncode == 1, proc.stderr
@@ -815,7 +816,7 @@ def test_a_path_that_is_not_utf8_is_named_as_such(capsys, checkpoints, tmp_path)
     folder = Path(os.fsdecode(raw))
     copy_of(checkpoints["toy_add"], folder)
     # A child process, as a user runs it: its stdout prints the path as the bytes the OS gave.
-    proc = subprocess.run([sys.executable, "-m", "tf_freezer.core.cli", "inspect", raw], capture_output=True, cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "tf_freezer", "inspect", raw], capture_output=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     lines = proc.stderr.decode("utf-8", "backslashreplace").strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, lines

@@ -7,9 +7,11 @@ import pytest
 from scenarios import tf1
 
 from tf_freezer.core.errors import FreezerError
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.freeze import FreezeJob
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import open_checkpoint
-from tf_freezer.core.rewire import parse_rewire
+from tf_freezer.core.options import parse_rewire
+from tf_freezer.core.preview import preview as freeze_preview
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +54,12 @@ def test_own_name_needs_the_whole_node(tmp_path):
     v1.train.write_graph(g.as_graph_def(), str(tmp_path), "split.pb", as_text=False)
     model = open_checkpoint(str(tmp_path / "split.pb"))
     with pytest.raises(FreezerError, match="a placeholder has one output"):
-        model.preview(["y"], FreezeOptions(["y"], rewires=[parse_rewire("split:1=split")]))
+        freeze_preview(model, ["y"], FreezeOptions(["y"], rewires=[parse_rewire("split:1=split")]))
     with pytest.raises(FreezerError, match=r"also reads split:1"):
-        model.preview(["y"], FreezeOptions(["y"], rewires=[parse_rewire("split:0=split")]))
+        freeze_preview(model, ["y"], FreezeOptions(["y"], rewires=[parse_rewire("split:0=split")]))
 
 
 def test_other_names_of_the_graph_stay_refused(graph_with_checkpoint):
     _, model = graph_with_checkpoint
     with pytest.raises(FreezerError, match="already exists"):
-        model.preview(["y"], FreezeOptions(["y"], rewires=[parse_rewire("add:0=MatMul")]))
+        freeze_preview(model, ["y"], FreezeOptions(["y"], rewires=[parse_rewire("add:0=MatMul")]))

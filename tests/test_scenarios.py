@@ -10,7 +10,9 @@ import pytest
 from scenarios import SCENARIOS, check_outputs, open_options, outcome, run_freeze_graph
 
 from tf_freezer.core.errors import FreezerError
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions, freeze_option_args, verify_option_args
+from tf_freezer.core.freeze import FreezeJob
+from tf_freezer.core.options_map import freeze_option_args, verify_option_args
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import OpenJob
 
 

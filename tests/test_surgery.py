@@ -13,9 +13,14 @@ import pytest
 import tensorflow as tf
 
 from checkpoints import _tf1_graph, run_checkpoint, run_frozen, session_config
-from tf_freezer.core.bind import CONTROL_FLOW_OPS, apply_binds, find_flags, parse_bind
+from tf_freezer.core.bind import apply_binds
+from tf_freezer.core.flags import find_flags
+from tf_freezer.core.options import parse_bind
+from tf_freezer.core.ops import CONTROL_FLOW_OPS
 from tf_freezer.core.errors import FreezerError
-from tf_freezer.core.rewire import Rewire, apply_rewires, parse_rewire
+from tf_freezer.core.rewire import apply_rewires
+from tf_freezer.core.options import Rewire, parse_rewire
+from tf_freezer.core.preview import preview as freeze_preview
 
 v1 = tf.compat.v1
 
@@ -158,13 +163,14 @@ def test_rewire_both_outputs(checkpoints, opened):
 
 def test_rewired_graph_freezes_without_the_iterator(checkpoints, opened, tmp_path):
     """The real freeze pipeline on the rewired graph: the iterator and its dataset are pruned away."""
-    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob
+    from tf_freezer.core.options import FreezeOptions
 
     spec, model = checkpoints["tfdata"], opened("tfdata")
     rewires = [parse_rewire("IteratorGetNext:0=images"), parse_rewire("IteratorGetNext:1=labels")]
-    assert [w.code for w in model.preview(["probs"]).warnings if w.code == "unfeedable-inputs"]
+    assert [w.code for w in freeze_preview(model, ["probs"]).warnings if w.code == "unfeedable-inputs"]
     options = FreezeOptions(outputs=["probs"], output_path=str(out := tmp_path / "tfdata_rewired.pb"), rewires=rewires)
-    assert not [w for w in model.preview(["probs"], options).warnings if w.code == "unfeedable-inputs"]
+    assert not [w for w in freeze_preview(model, ["probs"], options).warnings if w.code == "unfeedable-inputs"]
     result = FreezeJob(model, options).run()
     # Verified by feeding the checkpoint graph at IteratorGetNext:0 what the frozen one got at images:0.
     assert result.verify.ok and result.verify.feeds == {"images:0": "float32 (2, 10)"}, result.verify
@@ -336,7 +342,8 @@ def test_bind_slim_batch_norm(value, checkpoints, opened):
 
 def test_bind_then_freeze_slim_cnn(checkpoints, opened, tmp_path):
     """The real freeze pipeline on the bound graph: no switch survives, outputs match inference."""
-    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob
+    from tf_freezer.core.options import FreezeOptions
 
     spec, model = checkpoints["slim_cnn"], opened("slim_cnn")
     out = tmp_path / "slim_bound.pb"
@@ -572,7 +579,8 @@ def test_command_line_carries_the_surgery(checkpoints, opened, tmp_path, capsys)
     import shlex
 
     from tf_freezer.core.cli import main
-    from tf_freezer.core.freeze import FreezeOptions, command_line
+    from tf_freezer.core.options_map import command_line
+    from tf_freezer.core.options import FreezeOptions
 
     model = opened("slim_cnn")
     options = FreezeOptions(outputs=["predictions"], output_path=str(tmp_path / "bound.pb"),

@@ -57,7 +57,7 @@ def test_unreadable_data_leaves_nothing(sample_model, tmp_path, monkeypatch):
         def get_tensor(self, key):
             raise RuntimeError("Data loss: truncated block read")
 
-    monkeypatch.setattr(sample_model, "_reader", BrokenReader())
+    monkeypatch.setattr(sample_model, "checkpoint_reader", BrokenReader())
     key = next(iter(sample_model.tensors))
     with pytest.raises(FreezerError, match="Cannot read .*truncated block"):
         export_tensor(sample_model, key, str(tmp_path / "a.npy"))
@@ -65,7 +65,7 @@ def test_unreadable_data_leaves_nothing(sample_model, tmp_path, monkeypatch):
 
 
 def test_string_tensors_save_without_pickle(tmp_path):
-    from tf_freezer.core.variables import CheckpointTensor
+    from tf_freezer.core.model import CheckpointTensor
 
     class Model:
         tensors = {"vocab": CheckpointTensor("vocab", "string", (2,), 0)}

@@ -14,10 +14,13 @@ from checkpoints import run_checkpoint, run_frozen
 from test_export import run_export
 
 from tf_freezer.core.cli import main
-from tf_freezer.core.export import ExportJob, ExportOptions
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.export import ExportJob
+from tf_freezer.core.options import ExportOptions
+from tf_freezer.core.freeze import FreezeJob
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import open_checkpoint
 from tf_freezer.core.warning_codes import RANDOM_OPS, TRAINING_FLAG_DEFAULT, TRAINING_MODE
+from tf_freezer.core.preview import preview as freeze_preview
 
 TOLERANCE = 1e-4
 
@@ -100,12 +103,12 @@ def test_freezing_the_first_suggestion_gives_the_inference_model(towers, tmp_pat
 def test_the_training_tower_warns_and_names_the_eval_output(towers):
     spec, model = towers
     train_out = spec.notes["train_output"]
-    preview = model.preview([train_out])
+    preview = freeze_preview(model, [train_out])
     warning = next(w for w in preview.warnings if w.code == TRAINING_MODE)
     assert "batch norm with is_training=True" in warning.message and train_out in warning.message
     assert spec.outputs[0] in warning.fix  # eval/resnet_v1_50/predictions/Reshape_1
     assert all("BatchNorm" in node for node in warning.nodes)
-    assert not {TRAINING_MODE, TRAINING_FLAG_DEFAULT} & set(_codes(model.preview(spec.outputs)))
+    assert not {TRAINING_MODE, TRAINING_FLAG_DEFAULT} & set(_codes(freeze_preview(model, spec.outputs)))
 
 
 def test_cli_preview_json_carries_the_training_mode_warning(towers, capsys):
@@ -129,7 +132,7 @@ def test_the_main_logits_rank_above_the_auxiliary_head(aux_logits):
 
 def test_a_graph_trained_with_python_true_says_so_without_a_tower_to_pick(aux_logits):
     spec, model = aux_logits
-    preview = model.preview(spec.outputs)
+    preview = freeze_preview(model, spec.outputs)
     warning = next(w for w in preview.warnings if w.code == TRAINING_MODE)
     assert "batch norm with is_training=True" in warning.message and "rebuild the inference graph" in warning.fix
     # Dropout no flag controls is not told apart from sampling: the random-ops warning says it.
@@ -157,9 +160,9 @@ def test_the_flag_default_is_detected_and_the_preview_offers_the_bind(training_d
     spec, model = training_default
     (flag,) = model.training_mode.flags
     assert (flag.name, flag.default, flag.inference, flag.defaults_to_training) == ("is_training", True, False, True)
-    warning = next(w for w in model.preview(spec.outputs).warnings if w.code == TRAINING_FLAG_DEFAULT)
+    warning = next(w for w in freeze_preview(model, spec.outputs).warnings if w.code == TRAINING_FLAG_DEFAULT)
     assert "is_training defaults to true" in warning.message and "--bind is_training=false" in warning.fix
-    bound = model.preview(spec.outputs, FreezeOptions(outputs=spec.outputs, binds={"is_training": False}))
+    bound = freeze_preview(model, spec.outputs, FreezeOptions(outputs=spec.outputs, binds={"is_training": False}))
     assert not {TRAINING_MODE, TRAINING_FLAG_DEFAULT, RANDOM_OPS} & set(_codes(bound))
     assert "bind is_training=false" in model.suggestions[0].reason
 
@@ -200,9 +203,9 @@ def test_a_keep_prob_default_is_a_training_default_and_export_binds_it_to_one(bu
     spec, model = built("keep_prob_default")
     (flag,) = model.training_mode.flags
     assert (flag.name, flag.default, flag.inference) == ("keep_prob", 0.5, 1.0)
-    warning = next(w for w in model.preview(spec.outputs).warnings if w.code == TRAINING_FLAG_DEFAULT)
+    warning = next(w for w in freeze_preview(model, spec.outputs).warnings if w.code == TRAINING_FLAG_DEFAULT)
     assert "keep_prob defaults to 0.5" in warning.message and "dropout" in warning.message
-    assert RANDOM_OPS not in _codes(model.preview(spec.outputs))
+    assert RANDOM_OPS not in _codes(freeze_preview(model, spec.outputs))
     path = tmp_path / "m.onnx"
     assert main(["export", spec.prefix, "--to", "onnx", "--outputs", "probs", "-o", str(path), "-q"]) == 0
     assert "note: bound keep_prob=1.0 (inference); pass --bind keep_prob=VALUE" in capsys.readouterr().out
@@ -214,7 +217,7 @@ def test_outputs_of_an_inference_graph_are_not_flagged(opened, checkpoints):
     """slim_cnn's is_training defaults to False: nothing computes in training mode."""
     model = opened("slim_cnn")
     assert not model.training_mode.default.tainted[model.graph.index["predictions"]]
-    assert not {TRAINING_MODE, TRAINING_FLAG_DEFAULT} & set(_codes(model.preview(["predictions"])))
+    assert not {TRAINING_MODE, TRAINING_FLAG_DEFAULT} & set(_codes(freeze_preview(model, ["predictions"])))
 
 
 # ----- a deep graph of one repeated layer ---------------------------------------------------------------
@@ -245,6 +248,6 @@ def test_a_deep_graph_does_not_fill_the_suggestions_with_one_layer(tmp_path):
 def test_non_fused_batch_norm_on_batch_moments_is_training_mode(opened, checkpoints):
     """bn_control_deps: tf.layers.batch_normalization(training=True) on a 2-D tensor (tf.nn.moments)."""
     model = opened("bn_control_deps")
-    warning = next(w for w in model.preview(["output"]).warnings if w.code == TRAINING_MODE)
+    warning = next(w for w in freeze_preview(model, ["output"]).warnings if w.code == TRAINING_MODE)
     assert "moments over the batch" in warning.message
     assert all("moments" in node for node in warning.nodes)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from tf_freezer.core import verify
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.freeze import FreezeJob
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.verify import VerifyJob, feedable, load_graph_def
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from checkpoints import run_checkpoint
 from tf_freezer.core.errors import Cancelled
-from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+from tf_freezer.core.freeze import FreezeJob
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.isolate import IsolatedJob, Worker
 from tf_freezer.core.verify import VerifyJob
 

@@ -169,7 +169,8 @@ def test_atol_rtol_and_exit_codes_of_verify(checkpoints, tmp_path, capsys):
 def test_freeze_options_carry_the_tolerance_to_the_command_line(opened, tmp_path):
     import shlex
 
-    from tf_freezer.core.freeze import FreezeOptions, command_line
+    from tf_freezer.core.options_map import command_line
+    from tf_freezer.core.options import FreezeOptions
 
     options = FreezeOptions(outputs=["output"], output_path=str(tmp_path / "t.pb"), atol=1e-3, rtol=2e-4,
                             verify_timeout=30)

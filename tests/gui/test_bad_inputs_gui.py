@@ -290,7 +290,8 @@ def window_in_a_child(checkpoints, tmp_path_factory):
 
     from tensorflow.core.framework import graph_pb2
 
-    from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+    from tf_freezer.core.freeze import FreezeJob
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.load import open_checkpoint
 
     folder = tmp_path_factory.mktemp("abort")

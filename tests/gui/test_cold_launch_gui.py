@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from tf_freezer.core.preview import preview as freeze_preview
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,7 +112,7 @@ def test_tree_usable_before_tensorflow_then_freeze_unlocks(tmp_path, sample_copy
     assert "loading TensorFlow" in graph["variables_tab"]
 
     # The preview's node counts are live before TensorFlow; the sizes say they are coming.
-    full = OpenJob(str(sample_copy)).run().preview([graph["first"]])
+    full = freeze_preview(OpenJob(str(sample_copy)).run(), [graph["first"]])
     first, last = found["previews"][0], found["previews"][-1]
     assert first["tensorflow_loaded"] is False
     assert (first["kept"], first["removed"], first["variables"]) == (full.kept, full.removed, full.variables)
@@ -155,7 +156,7 @@ def test_a_bind_made_before_the_checkpoint_is_made_again_with_its_sizes(window, 
     """Binding is_training while the variables are pending previews the bound graph with sizes
     pending; when the checkpoint part arrives the bound graph is made again, with its sizes."""
     import tf_freezer.core.tf
-    from tf_freezer.core.freeze import FreezeOptions
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.load import OpenJob
     from gui_helpers import OPEN_TIMEOUT_MS, SURGERY_TIMEOUT_MS, tick_and_preview
 
@@ -171,7 +172,7 @@ def test_a_bind_made_before_the_checkpoint_is_made_again_with_its_sizes(window, 
     assert bound.args[0].model.bound == {"is_training": False} and "variable sizes" in bound.args[0].pending
 
     bound_options = FreezeOptions(["probs"], binds={"is_training": False})
-    expected = OpenJob(str(sample_copy)).run().preview(["probs"], bound_options)
+    expected = freeze_preview(OpenJob(str(sample_copy)).run(), ["probs"], bound_options)
     monkeypatch.setattr(tf_freezer.core.tf, "is_loaded", loaded)  # TensorFlow has loaded
     with qtbot.waitSignal(window.modelOpened, timeout=OPEN_TIMEOUT_MS):
         start(window)

@@ -61,8 +61,9 @@ def test_export_failure_is_reported(opened, qtbot, tmp_path):
 
 
 def test_export_dialog(qtbot, sample_checkpoint):
-    from tf_freezer.core.export import ExportOptions, export_command_line
-    from tf_freezer.core.freeze import FreezeOptions
+    from tf_freezer.core.options_map import export_command_line
+    from tf_freezer.core.options import ExportOptions
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.load import open_checkpoint
     from tf_freezer.gui.export_dialog import ExportDialog
 

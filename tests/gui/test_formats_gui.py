@@ -97,7 +97,7 @@ def test_graph_with_its_checkpoint_chosen_in_the_window(row, window, qtbot, tmp_
     assert argv[0] == "tf-freezer" and argv[argv.index("--checkpoint") + 1] == prefix
     cli_out = tmp_path / "cli.pb"
     argv[argv.index(str(out))] = str(cli_out)
-    proc = subprocess.run([sys.executable, "-m", "tf_freezer.core.cli", *argv[1:]], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "tf_freezer", *argv[1:]], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     check_outputs(cli_out, built, row)
 

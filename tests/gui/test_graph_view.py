@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from gui_helpers import tick_and_preview
+from tf_freezer.core.preview import preview as freeze_preview
 
 LAYOUT_TIMEOUT_MS = 60_000
 
@@ -133,7 +134,7 @@ def test_show_removed_draws_dropped_nodes_greyed(opened, qtbot):
         pane.show_removed.setChecked(True)
     removed = [i for i in pane.items if i.data(2)]
     assert removed and blocker.args[0].removed == sum(len(i.box.members) for i in removed)
-    kept = window.model.preview(["probs"]).kept_mask
+    kept = freeze_preview(window.model, ["probs"]).kept_mask
     graph = window.model.graph
     assert all(not kept[graph.index[m]] for i in removed for m in i.box.members)
 

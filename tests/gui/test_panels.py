@@ -1,7 +1,8 @@
 """The options panel mirrors core's FreezeOptions; the result panel shows a FreezeResult."""
 from __future__ import annotations
 
-from tf_freezer.core.freeze import FreezeOptions, FreezeResult
+from tf_freezer.core.freeze import FreezeResult
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.verify import OutputCheck, VerifyResult
 
 
@@ -106,7 +107,7 @@ def test_verification_tolerance_and_time_limit_reach_the_options_and_the_command
     qtbot.keyClicks(panel.verify_timeout, "30")
     options = panel.options(["probs"])
     assert (options.atol, options.rtol, options.verify_timeout) == (1e-3, 0.002, 30.0)
-    from tf_freezer.core.freeze import verify_option_args
+    from tf_freezer.core.options_map import verify_option_args
 
     assert verify_option_args(options) == ["--atol", "0.001", "--rtol", "0.002", "--verify-timeout", "30"]
     qtbot.keyClicks(panel.rtol, "x")  # the validator refuses it: the field keeps a number

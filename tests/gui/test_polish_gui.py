@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from PySide6.QtCore import QModelIndex, QPoint, QRect, Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import QApplication
 
 from gui_helpers import OPEN_TIMEOUT_MS, drop, visible_node_names

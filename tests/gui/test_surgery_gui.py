@@ -6,7 +6,7 @@ import os
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
-from tf_freezer.core.rewire import Rewire
+from tf_freezer.core.options import Rewire
 from gui_helpers import FREEZE_TIMEOUT_MS, SURGERY_TIMEOUT_MS, open_model
 from gui_helpers import tick_and_preview as tick
 
@@ -107,7 +107,7 @@ def test_binding_is_training_folds_batch_norm(opened, qtbot):
     assert after.kept < before.kept
     assert window.preview_panel.kept_label.text().startswith(f"{after.kept} of")
 
-    from tf_freezer.core.freeze import command_line
+    from tf_freezer.core.options_map import command_line
 
     command = command_line(window.model, window.options_panel.options(["probs"]))
     assert "--bind is_training=false" in command

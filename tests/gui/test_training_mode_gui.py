@@ -49,8 +49,10 @@ def test_the_flag_fix_binds_and_an_export_shows_its_default_binds(window, qtbot,
 
 
 def test_the_export_dialog_says_which_flags_it_binds(qtbot, training_checkpoints):
-    from tf_freezer.core.export import ExportOptions, export_command_line, inference_binds
-    from tf_freezer.core.freeze import FreezeOptions
+    from tf_freezer.core.export import inference_binds
+    from tf_freezer.core.options_map import export_command_line
+    from tf_freezer.core.options import ExportOptions
+    from tf_freezer.core.options import FreezeOptions
     from tf_freezer.core.load import open_checkpoint
     from tf_freezer.gui.export_dialog import ExportDialog
 
