@@ -10,7 +10,8 @@ Progress needs no throttling here: core.jobs.Job.step forwards at most one repor
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from PySide6.QtCore import QObject, Signal
 
