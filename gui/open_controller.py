@@ -106,7 +106,7 @@ class OpenController(QObject):
         w = self.window
         w.tf_status.setText("TensorFlow ready")
         w.statusBar().showMessage("TensorFlow ready.", 3000)
-        self.window.tensorflowReady.emit()
+        w.tensorflowReady.emit()
         if w.model is not None and w.model.checkpoint_pending and not self.checkpoint_error:
             self._read_checkpoint()
         pending, self._pending = self._pending, None
@@ -179,7 +179,7 @@ class OpenController(QObject):
         else:
             w.statusBar().showMessage(f"Opened {os.path.basename(model.location.prefix)} "
                                       f"({len(graph.names)} nodes) in {seconds:.2f} s.", 8000)
-        self.window.modelOpened.emit(model)
+        w.modelOpened.emit(model)
 
     def _on_graph_opened(self, path: str, model, seconds: float) -> None:
         """The graph part is in: show the tree now, read the checkpoint once TensorFlow is there."""
@@ -192,7 +192,7 @@ class OpenController(QObject):
               "has loaded.")
         w.statusBar().showMessage(f"Opened the graph of {os.path.basename(model.location.prefix)} "
                                   f"({len(model.graph.names)} nodes); loading TensorFlow for its variables…")
-        self.window.graphShown.emit(model)
+        w.graphShown.emit(model)
         if tf_freezer.core.tf.is_loaded():
             self._read_checkpoint()  # else when it is (_on_tensorflow_ready)
 
@@ -215,7 +215,7 @@ class OpenController(QObject):
                                   f"nodes, {len(model.tensors)} checkpoint tensors).", 8000)
         start_tensorflow_worker()  # freezing runs there: its TensorFlow import overlaps with ticking outputs
         w.update_preview()
-        self.window.modelOpened.emit(model)
+        w.modelOpened.emit(model)
 
     def _on_checkpoint_failed(self, exc) -> None:
         self.checkpoint_error = True
