@@ -93,10 +93,6 @@ class JobSlot(QObject):
         self.busyChanged.emit(False)
         return True
 
-    def wait(self, timeout: float) -> bool:
-        """Block until the current job's thread ends or `timeout` seconds pass; True when it ended."""
-        return self._runner is None or self._runner.wait(timeout)
-
     # ----- the current job's outcome -------------------------------------------------------------
     def _detach(self) -> bool:
         runner = self._runner
