@@ -22,7 +22,7 @@ files and window layout are left alone.
     wall time of `apply_search` plus the event processing that repaints the tree; p50, p95.
   * preview on (c): 20 outputs ticked one after another in the tree; wall time from the tick to
     `previewUpdated` (the window recomputes on the next event-loop turn) plus event processing;
-    p50, p95. The core part (`core.prune.preview`) is reported beside it.
+    p50, p95. The core part (`core.preview.preview`) is reported beside it.
   * cold launch until the tree is usable: wall time from spawning `tf-freezer PATH` (python start-up
     included) on the bundled sample and on (a) until the tree is usable: the window has shown the
     graph (`graphShown`: the scope tree and the suggestions are there, TensorFlow still loading), the
@@ -674,7 +674,7 @@ def main(argv=None) -> int:
         (f"(c) preview on ticking p50 / p95 ({len(preview)} ticks)",
          f"{_ms(_percentile(preview, 50))} / {_ms(_percentile(preview, 95))}", "p95 ≤ 100 ms",
          _percentile(preview, 95) <= 0.1),
-        ("(c) preview, core.prune.preview part p95", _ms(_percentile(preview_core, 95)) if preview_core else "—",
+        ("(c) preview, core.preview.preview part p95", _ms(_percentile(preview_core, 95)) if preview_core else "—",
          "", None),
         ("longest event-loop stall, freeze of (a) from the window", _ms(max(0.0, freeze["max_gap_s"] - 0.010)),
          "≤ 100 ms", freeze["max_gap_s"] - 0.010 <= 0.1 and freeze["ok"]),

@@ -6,12 +6,11 @@ import re
 from collections import deque
 from itertools import compress
 
-from .options import bind_text
 from .graph import GraphModel
 from .heap import gc_paused
-from .ops import VARIABLE_OPS
 from .model import InputInfo, Suggestion
-from .ops import FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS
+from .ops import FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS, VARIABLE_OPS
+from .options import bind_text
 
 
 # Ops that change variables: reaching one from an output means a training step is in the graph.
@@ -64,10 +63,6 @@ def _name_bonus(leaf: str) -> int:
         if pattern.search(leaf):
             return bonus
     return 0
-
-
-
-
 
 
 @functools.lru_cache(maxsize=4096)

@@ -20,11 +20,10 @@ from typing import Optional
 import numpy as np
 
 from . import tf as tfmod
-from .errors import FreezerError
-from .export import interpreter
+from .errors import first_line, FreezerError
+from .export_tflite import interpreter
 from .formats import read_graph_def
 from .verify import import_frozen
-from .errors import first_line
 
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 _SERVING_KEY = "serving_default"

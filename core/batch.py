@@ -25,17 +25,17 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 from .errors import Cancelled, FreezerError
-from .export import ExportJob, default_export_path
-from .options import ExportOptions
+from .export import default_export_path, ExportJob
 from .formats import detect
 from .freeze import FreezeJob
-from .options import FreezeOptions
 from .isolate import IsolatedJob, Worker
 from .jobs import Job, Progress
-from .load import OpenJob, open_graph, read_checkpoint
+from .load import open_graph, OpenJob, read_checkpoint
 from .locate import locate
+from .options import ExportOptions, FreezeOptions
 from .output import check_target
 from .units import format_bytes
+from .verify import verify_written
 
 #: a worker whose resident memory has grown this much since its first checkpoint is replaced before
 #: the next one (it keeps the last opened models, and TensorFlow's allocator keeps what it freed)
@@ -355,7 +355,7 @@ class StepJob(Job):
     def _run(self):
         model = self._open()
         inner = ExportJob(model, self.options) if isinstance(self.options, ExportOptions) \
-            else FreezeJob(model, self.options)
+            else FreezeJob(model, self.options, verifier=verify_written)
         return self.run_part(inner, self._progress)
 
     def _open(self):

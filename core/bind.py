@@ -25,20 +25,9 @@ from __future__ import annotations
 
 from . import tf as tfmod
 from .errors import FreezerError
-from .graph import GraphModel, dtype_name, split_tensor_name
-from .flags import Constants, FLOAT_TYPES, INT_TYPES, find_flags
+from .flags import FLOAT_TYPES, INT_TYPES, Constants, find_flags
+from .graph import dtype_name, GraphModel, split_tensor_name
 from .ops import CASE_OPS, IF_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS
-
-
-
-
-
-
-
-
-
-
-
 
 
 # ----- binding ------------------------------------------------------------------------------------
@@ -162,12 +151,6 @@ def _fold(graph_def) -> None:
         if not changed:
             break
     _clean_colocation(graph_def)
-
-
-
-
-
-
 
 
 def _fold_switches(graph_def) -> bool:

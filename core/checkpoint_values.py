@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from typing import Callable, Optional
-from .errors import FreezerError, first_line
+from .errors import first_line, FreezerError
 from .tf import tensor_modules
 from .variables import parse_slice_spec
 

@@ -20,10 +20,10 @@ from typing import Optional
 
 from .cli_batch import batch_command, batch_flags, command_options, is_batch, save_recipe_command
 from .errors import Cancelled, FreezerError
-from .jobs import Progress
 from .fatal import native_stderr_fd
-from .units import format_bytes
+from .jobs import Progress
 from .preview import preview as freeze_preview
+from .units import format_bytes
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
 EXIT_CODES = ("exit codes: 0 success (verified, or --no-verify); 1 an error or a failed verification, one line on "
@@ -325,6 +325,7 @@ def cmd_preview(args, progress) -> int:
 def cmd_freeze(args, progress) -> int:
     from .cli_freeze import FreezeWithNotes, training_default_notes
     from .freeze import FreezeJob, default_output_path
+    from .verify import verify_written
     from .isolate import ModelRef, isolated, warm_up
     from .opscan import parse_allowed
 
@@ -336,7 +337,7 @@ def cmd_freeze(args, progress) -> int:
         warm_up()
         _check_output_early(args, options)
         job = isolated(FreezeWithNotes(ModelRef(args.path, args.step, (), -1, open_options=_open_options(args),
-                                               allowed_ops=parse_allowed(args.allow_ops)), options))
+                                               allowed_ops=parse_allowed(args.allow_ops)), options, verifier=verify_written))
         result, notes = _refused_on_failure(args, progress, lambda: job.run(progress))
         sys.stderr.writelines(notes)
     else:
@@ -345,7 +346,7 @@ def cmd_freeze(args, progress) -> int:
         _need_outputs(model, args)
         options.output_path = options.output_path or default_output_path(model)
         sys.stderr.writelines(training_default_notes(model, options))
-        result = _refused_on_failure(args, progress, lambda: FreezeJob(model, options).run(progress))
+        result = _refused_on_failure(args, progress, lambda: FreezeJob(model, options, verifier=verify_written).run(progress))
     data = result.to_json()
     lines = [f"wrote {result.output} ({format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
              f"variables converted: {result.variables_converted} ({format_bytes(result.variable_bytes)}); "
@@ -359,7 +360,7 @@ def cmd_freeze(args, progress) -> int:
 
 def _refused_on_failure(args, progress, run):
     """Run a freeze or export; a failed verification (nothing written) still prints what it found."""
-    from .verify import VerificationFailed
+    from .results import VerificationFailed
 
     try:
         return run()
@@ -371,7 +372,7 @@ def _refused_on_failure(args, progress, run):
 
 
 def _written_exit(output: str, verify) -> int:
-    from .verify import NOT_VERIFIED
+    from .results import NOT_VERIFIED
 
     if verify is not None and verify.status == NOT_VERIFIED:
         sys.stderr.write(f"tf-freezer: wrote {output}, but it is not verified: {verify.reason.rstrip('.')}. {verify.hint}\n")
@@ -394,9 +395,8 @@ def _check_output_early(args, options) -> None:
                                        overwrite=options.overwrite, suffix=".pb")
 
 
-
 def _verify_text(verify) -> str:
-    from .verify import NOT_VERIFIED
+    from .results import NOT_VERIFIED
 
     if verify.status == NOT_VERIFIED:
         return f"not verified: {verify.reason.rstrip('.')}. {verify.hint}"
@@ -419,7 +419,8 @@ def _verify_text(verify) -> str:
 def cmd_verify(args, progress) -> int:
     from .isolate import isolated, warm_up
     from .surgery import operated
-    from .verify import NOT_VERIFIED, VerifyJob, tolerance_for
+    from .verify import VerifyJob, tolerance_for
+    from .results import NOT_VERIFIED
 
     warm_up()  # the graph runs in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
     model = _open(args, progress, worker_first=True)

@@ -9,14 +9,13 @@ import os
 import sys
 import threading
 
+from .batch import BatchJob, expand, report_text, table_header, table_line
 from .errors import FreezerError
 from .jobs import Progress
-from .batch import BatchJob, expand, report_text, table_header, table_line
 from .opscan import parse_allowed
 from .options_map import export_options_from_args, freeze_options_from_args, merged
 from .output import write_atomically
-from .recipe import load_recipe
-from .recipe import save_recipe
+from .recipe import load_recipe, save_recipe
 
 
 def batch_flags(p) -> None:

@@ -3,9 +3,9 @@ model is open, which with verification is the worker process). A module of its o
 imports the freeze pipeline only when it freezes."""
 from __future__ import annotations
 
-from .options import bind_text
 from .export import training_defaults
 from .freeze import FreezeJob
+from .options import bind_text
 
 
 def training_default_notes(model, options) -> list[str]:

@@ -19,23 +19,22 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from . import tf as tfmod
 from .artifacts import Artifact, open_artifact
-from .errors import Cancelled, FreezerError
-from .jobs import Job
-from .reference import restored_session
-from .feeds import make_feeds
-from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, QUANTIZED_TOLERANCE, Tolerance, compare, import_frozen,
-                     reference_feeds, tolerance_for)
-from .errors import first_line
+from .errors import Cancelled, first_line, FreezerError
 from .export import ExportJob
-from .options import ExportOptions
+from .feeds import make_feeds
 from .freeze import FreezeJob
+from .jobs import Job
+from .options import ExportOptions
+from .reference import restored_session
 from .surgery import operated
+from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, QUANTIZED_TOLERANCE, compare, import_frozen, reference_feeds,
+                     Tolerance, tolerance_for)
 
 #: bytes of tensor values fetched at once on each side
 FETCH_BYTES = 128 << 20
@@ -48,6 +47,9 @@ _SOURCES = frozenset({"Placeholder", "PlaceholderWithDefault"})
 # Layouts a converter may have moved a tensor to, as the transpose that brings it back to TensorFlow's:
 # NCHW -> NHWC (tf2onnx computes convolutions channels-first), for 3-D to 5-D tensors.
 _CHANNELS_FIRST = {3: (0, 2, 1), 4: (0, 2, 3, 1), 5: (0, 2, 3, 4, 1)}
+
+if TYPE_CHECKING:  # imported where a comparison needs it: it costs a tenth of a second
+    import networkx as nx
 
 
 @dataclass
@@ -226,7 +228,7 @@ class RebuiltCompareJob(Job[CompareReport]):
     def __init__(self, model, options):
         super().__init__()
         self.model = model
-        self.options = options  # core.freeze.FreezeOptions or core.export.ExportOptions
+        self.options = options  # core.options.FreezeOptions or ExportOptions
 
     def _run(self) -> CompareReport:
         options = self.options
@@ -308,7 +310,7 @@ class _Reference:
     tensors: list[str]  # comparable tensors, topological order
     sizes: dict[str, int]  # their estimated bytes on these feeds
     nodes: list[int]  # the outputs' data ancestors, topological order
-    dag: object  # networkx DiGraph of those, data edges only
+    dag: nx.DiGraph  # of those, data edges only
 
 
 def _reference_tensors(graph, sess, outputs: list[str], feeds: dict, fed: set[int]) -> _Reference:

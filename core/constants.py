@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Optional
 
 from . import tf as tfmod
-from .heap import gc_paused
 from .checkpoint_values import LazyValue
+from .heap import gc_paused
 from .pruning import rewrite_ref_ops
 from .tf import tensor_modules
 
@@ -88,8 +88,6 @@ def _set_const(node, name: str, array, dtype: int, detached: Optional[dict]) -> 
     else:  # scalars, strings, a value to cast to the graph's dtype: TensorFlow's own encoding
         value = array.load() if lazy else array
         tensor.CopyFrom(tensor_util.make_tensor_proto(value, dtype, value.shape))
-
-
 
 
 def _convert_with_tensorflow(graph_def, values: dict[str, tuple], detached: Optional[dict]):

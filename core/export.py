@@ -12,48 +12,40 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import keyword
-import logging
 import os
 import re
 import shutil
 import tempfile
-import threading
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-import numpy as np
 
 from . import opscan
 from . import output as output_module
 from . import tf as tfmod
-from .options import bind_text
 from .errors import FreezerError
+from .export_onnx import convert_onnx, run_onnx
+from .export_savedmodel import SERVING_KEY, build_savedmodel, folder_bytes, replace_folder, run_savedmodel
+from .export_tflite import convert_tflite, run_tflite
 from .feeds import make_feeds
 from .freeze import FreezeJob
-from .pruning import check_inputs_exist, clean_frozen, group_initializers, pruned_graph_def
-from .options import FreezeOptions
-from .jobs import Job, strand_thread
+from .jobs import Job
 from .model import OpenedModel
+from .ops import VARIABLE_OPS
+from .options import bind_text, ExportOptions, FreezeOptions
 from .output import check_target, write_atomically
 from .prune import keep_mask, resolve_outputs
+from .pruning import check_inputs_exist, clean_frozen, group_initializers, pruned_graph_def
+from .results import FAILED, VerificationFailed, VerifyResult
 from .safefile import PROTOBUF_FILE_LIMIT
 from .units import format_bytes
-from .ops import VARIABLE_OPS
-from .timelimit import run_options, time_left
-from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, FAILED, QUANTIZED_TOLERANCE, VerificationFailed,
-                     VerifyJob, default_timeout, run_reference, tolerance_for, verify_runs)
+from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, QUANTIZED_TOLERANCE, default_timeout, run_reference,
+                     tolerance_for, verify_runs, VerifyJob)
 from .warning_codes import SIZE_LIMIT, UNKNOWN_OPS
-from .errors import first_line
-from .options import ExportOptions
 
 FORMATS = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 _SUFFIXES = {"savedmodel": ".savedmodel", "tflite": ".tflite", "onnx": ".onnx"}
-_SERVING_KEY = "serving_default"
-_ONNX_STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
-
-
 
 
 @dataclass
@@ -68,7 +60,7 @@ class ExportResult:
     init_op: str = ""  # SavedModel main op running the table initialisers ('' without tables)
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    verify: Optional[object] = None  # VerifyResult
+    verify: Optional[VerifyResult] = None
     details: dict = field(default_factory=dict)  # format specifics: ONNX opset, signature keys
     # Training flags bound to their inference value because no --bind named them (inference_binds).
     inference_binds: dict[str, object] = field(default_factory=dict)
@@ -138,8 +130,6 @@ def parse_input_shape(spec: str) -> tuple[str, list[int]]:
         raise FreezerError(f"The input shape {spec!r} is not of the form NAME=D,D,...",
                            "Write it like 'images=1,224,224,3' (every dimension known).")
     return name, shape
-
-
 
 
 _SAVEDMODEL_PARTS = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "assets.extra",
@@ -257,7 +247,7 @@ class ExportJob(Job[ExportResult]):
         if defaults:
             fo = dataclasses.replace(fo, binds={**defaults, **fo.binds})
             self.options = dataclasses.replace(options, freeze=fo)
-        freezer = FreezeJob(self.model, fo)
+        freezer = FreezeJob(self.model, dataclasses.replace(fo, verify=False))  # builds; the export verifies
         self.adopt(freezer, 0.0, 0.5)
         plan = freezer.plan()
         # The reference: the opened model, or the graph surgery made from it (run_reference feeds the
@@ -337,7 +327,7 @@ class ExportJob(Job[ExportResult]):
             t = time.perf_counter()
             self.step("export", 0.55, "Building the SavedModel" + (" with its variables" if values else ""))
             built = os.path.join(work, "savedmodel")
-            _build_savedmodel(built, os.path.join(work, "values", "values"), graph_def, input_keys, output_keys,
+            build_savedmodel(built, os.path.join(work, "values", "values"), graph_def, input_keys, output_keys,
                               init_op, values)
             values.clear()
             timings["export"] = time.perf_counter() - t
@@ -347,17 +337,17 @@ class ExportJob(Job[ExportResult]):
                 self.step("verify", 0.8, "Verifying: loading the SavedModel and running its serving signature")
                 verify_result = self._verify(
                     "SavedModel", graph_def, outputs,
-                    lambda feeds: _run_savedmodel(built, feeds, input_keys, output_keys), DEFAULT_TOLERANCE)
+                    lambda feeds: run_savedmodel(built, feeds, input_keys, output_keys), DEFAULT_TOLERANCE)
                 timings["verify"] = time.perf_counter() - t
             self.check_cancelled()
             t = time.perf_counter()
             self.step("write", 0.95, f"Moving the SavedModel to {os.path.basename(path)}")
-            _replace_folder(built, path, fo.overwrite)
+            replace_folder(built, path, fo.overwrite)
             timings["write"] = time.perf_counter() - t
         return ExportResult(
-            output=path, format="savedmodel", output_bytes=_folder_bytes(path), seconds=0.0,
+            output=path, format="savedmodel", output_bytes=folder_bytes(path), seconds=0.0,
             inputs={i.tensor: i.text() for i in inputs}, outputs=outputs, variables_kept=kept, init_op=init_op,
-            timings=timings, verify=verify_result, details={"signature": _SERVING_KEY, "tags": ["serve"],
+            timings=timings, verify=verify_result, details={"signature": SERVING_KEY, "tags": ["serve"],
                                            "signature_inputs": input_keys, "signature_outputs": output_keys})
 
     # ----- TFLite ---------------------------------------------------------------------------------
@@ -371,15 +361,15 @@ class ExportJob(Job[ExportResult]):
         self.step("export", 0.55, "Converting with TensorFlow's TFLite converter")
         with _scratch_folder(path) as work:
             scratch = os.path.join(work, "savedmodel")
-            _build_savedmodel(scratch, "", fixed, input_keys, output_keys, init_op, {})
+            build_savedmodel(scratch, "", fixed, input_keys, output_keys, init_op, {})
             self.check_cancelled()
-            data = _convert_tflite(scratch, options.tflite_optimize)
+            data = convert_tflite(scratch, options.tflite_optimize)
         timings["export"] = time.perf_counter() - t
         self.check_cancelled()
         exported = _graph_inputs(fixed)
         verify_result = self._write_file(
             path, data, "TFLite", fixed, outputs, timings,
-            lambda temp: (lambda feeds: _run_tflite(temp, feeds, input_keys, output_keys)),
+            lambda temp: (lambda feeds: run_tflite(temp, feeds, input_keys, output_keys)),
             QUANTIZED_TOLERANCE if options.tflite_optimize else EXPORT_TOLERANCE)
         warnings_ = []
         if options.tflite_optimize:
@@ -389,7 +379,7 @@ class ExportJob(Job[ExportResult]):
             output=path, format="tflite", output_bytes=len(data), seconds=0.0,
             inputs={i.tensor: i.text() for i in exported}, outputs=outputs, init_op=init_op, timings=timings,
             warnings=warnings_, verify=verify_result,
-            details={"optimized": options.tflite_optimize, "signature": _SERVING_KEY,
+            details={"optimized": options.tflite_optimize, "signature": SERVING_KEY,
                      "signature_inputs": input_keys, "signature_outputs": output_keys})
 
     # ----- ONNX -----------------------------------------------------------------------------------
@@ -399,7 +389,7 @@ class ExportJob(Job[ExportResult]):
             raise FreezerError("The outputs use lookup tables, which tf2onnx cannot carry into an ONNX model "
                                "from a frozen graph.", "Export a SavedModel or a TFLite model instead.")
         self.step("export", 0.55, "Converting with tf2onnx")
-        model_proto = _convert_onnx(graph_def, [i.tensor for i in inputs], outputs, self.options.opset)
+        model_proto = convert_onnx(graph_def, [i.tensor for i in inputs], outputs, self.options.opset)
         data = model_proto.SerializeToString(deterministic=True)
         opset = next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), None)
         del model_proto
@@ -407,7 +397,7 @@ class ExportJob(Job[ExportResult]):
         self.check_cancelled()
         verify_result = self._write_file(
             path, data, "ONNX", graph_def, outputs, timings,
-            lambda temp: (lambda feeds: _run_onnx(temp, feeds, outputs)), EXPORT_TOLERANCE)
+            lambda temp: (lambda feeds: run_onnx(temp, feeds, outputs)), EXPORT_TOLERANCE)
         return ExportResult(
             output=path, format="onnx", output_bytes=len(data), seconds=0.0,
             inputs={i.tensor: i.text() for i in inputs}, outputs=outputs, timings=timings,
@@ -466,111 +456,6 @@ class ExportJob(Job[ExportResult]):
         return result
 
 
-# ----- SavedModel -----------------------------------------------------------------------------------
-def _build_savedmodel(folder: str, values_prefix: str, graph_def, input_keys: dict, output_keys: dict,
-                      init_op: str, values: dict) -> None:
-    """A TF1 SavedModel (tag 'serve') with one `serving_default` predict signature. With `values`,
-    the graph's variables are restored from them and saved into variables/."""
-    try:
-        _write_savedmodel(folder, values_prefix, graph_def, input_keys, output_keys, init_op, values)
-    except OSError as exc:
-        raise FreezerError(f"Cannot write the SavedModel beside {os.path.basename(folder)}: {exc.strerror}.",
-                           "Free some space or choose another folder; nothing was written.") from None
-    except Exception as exc:  # the graph was checked by the freeze pipeline: this is TensorFlow's finding
-        if _is_disk_full(exc):  # TensorFlow's file system raises its own error type, not OSError
-            raise FreezerError(f"The disk holding {os.path.dirname(folder)} is full.",
-                               "Free some space or choose another folder; nothing was written.") from None
-        raise FreezerError(f"TensorFlow cannot build a SavedModel from this graph: {first_line(exc)}",
-                           "Check the outputs and the preview's warnings.", details=repr(exc)) from None
-
-
-def _is_disk_full(exc: BaseException) -> bool:
-    text = str(exc)
-    return "No space left on device" in text or "Disk quota exceeded" in text
-
-
-def _write_savedmodel(folder: str, values_prefix: str, graph_def, input_keys: dict, output_keys: dict,
-                      init_op: str, values: dict) -> None:
-    tf = tfmod.tensorflow()
-    v1 = tf.compat.v1
-    names = sorted(values)
-    if values:
-        # Written eagerly here and restored by the SavedModel's own saver, so no assign ops or feed
-        # placeholders are left in the exported graph.
-        os.makedirs(os.path.dirname(values_prefix), exist_ok=True)
-        tf.raw_ops.SaveV2(prefix=values_prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                          tensors=[tf.constant(values[n][0]) for n in names])
-    graph = tf.Graph()
-    with graph.as_default():
-        v1.import_graph_def(graph_def, name="")
-        saver = None
-        if values:
-            saveables = {}
-            for n in names:
-                tensor = graph.get_operation_by_name(n).outputs[0]
-                if tensor.dtype == tf.resource:  # the Saver takes a resource variable by a read of it
-                    tensor = tf.raw_ops.ReadVariableOp(resource=tensor, dtype=values[n][1], name=n + "/export_read")
-                saveables[n] = tensor
-            saver = v1.train.Saver(saveables, sharded=True, allow_empty=True)
-        info = v1.saved_model.utils.build_tensor_info
-        signature = v1.saved_model.signature_def_utils.build_signature_def(
-            inputs={key: info(graph.get_tensor_by_name(t)) for t, key in input_keys.items()},
-            outputs={key: info(graph.get_tensor_by_name(t)) for t, key in output_keys.items()},
-            method_name=v1.saved_model.signature_constants.PREDICT_METHOD_NAME)
-        main_op = graph.get_operation_by_name(init_op) if init_op else None
-        with v1.Session(graph=graph) as sess:
-            if saver is not None:
-                saver.restore(sess, values_prefix)
-            builder = v1.saved_model.Builder(folder)
-            builder.add_meta_graph_and_variables(
-                sess, [v1.saved_model.tag_constants.SERVING], signature_def_map={_SERVING_KEY: signature},
-                main_op=main_op, saver=saver, strip_default_attrs=True)
-            builder.save()
-
-
-def _run_savedmodel(folder: str, feeds: dict, input_keys: dict, output_keys: dict) -> list:
-    """Load with the SavedModel loader and run through the signature, the way a server calls it."""
-    tf = tfmod.tensorflow()
-    v1 = tf.compat.v1
-    with v1.Session(graph=tf.Graph()) as sess:
-        meta = v1.saved_model.loader.load(sess, [v1.saved_model.tag_constants.SERVING], folder)
-        signature = meta.signature_def[_SERVING_KEY]
-        feed = {signature.inputs[input_keys[t]].name: value for t, value in feeds.items() if t in input_keys}
-        return sess.run([signature.outputs[output_keys[o]].name for o in output_keys], feed_dict=feed,
-                        options=run_options())
-
-
-def _replace_folder(built: str, path: str, overwrite: bool) -> None:
-    """Move the finished SavedModel folder to `path`; an existing target is moved aside first and put
-    back if the move fails, so it is never lost half-way."""
-    if not os.path.lexists(path) or not overwrite:
-        output_module.commit(built, path, overwrite=False)
-        return
-    # Outside the scratch folder, under a visible name that no clean-up removes: if the process dies
-    # between the two renames, the user's previous SavedModel is still there to be found.
-    aside = os.path.join(os.path.dirname(path), output_module.temp_prefix(path)[1:] + f"previous-{os.getpid()}")
-    try:
-        os.replace(path, aside)
-    except OSError as exc:
-        raise FreezerError(f"Cannot replace {path}: {exc.strerror}.",
-                           "Close what uses it, or choose another name; nothing was written.") from None
-    try:
-        os.replace(built, path)
-    except OSError as exc:
-        os.replace(aside, path)
-        raise FreezerError(f"Cannot write {path}: {exc.strerror}.",
-                           "Choose another name or folder; nothing was written.") from None
-    output_module.sync_folder(os.path.dirname(path))
-    if os.path.isdir(aside) and not os.path.islink(aside):
-        shutil.rmtree(aside, ignore_errors=True)
-    else:
-        os.unlink(aside)
-
-
-def _folder_bytes(path: str) -> int:
-    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
-
-
 # ----- TFLite ---------------------------------------------------------------------------------------
 def _fix_input_shapes(graph_def, inputs: list[_Input], batch_size: int, given: dict[str, list[int]]):
     """A copy whose placeholders have the static shapes TFLite wants: the batch dimension set to
@@ -605,227 +490,3 @@ def _fix_input_shapes(graph_def, inputs: list[_Input], batch_size: int, given: d
     return fixed
 
 
-def _convert_tflite(savedmodel: str, optimize: bool) -> bytes:
-    tf = tfmod.tensorflow()
-    try:
-        converter = tf.lite.TFLiteConverter.from_saved_model(savedmodel, signature_keys=[_SERVING_KEY])
-        if optimize:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        return converter.convert()
-    except Exception as exc:
-        raise _tflite_error(exc) from None
-
-
-_UNSUPPORTED_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
-
-
-def _tflite_error(exc: BaseException) -> FreezerError:
-    """The converter's error as one sentence naming the ops TFLite cannot take: those it has no
-    kernel for, else those it failed to lower (with the converter's reason)."""
-    missing: dict[str, str] = {}  # op -> a node using it
-    flex: set[str] = set()
-    failed: dict[str, tuple[str, str]] = {}  # op -> (node, the converter's reason)
-    for err in getattr(exc, "errors", None) or []:
-        op = err.operator.name.split(".", 1)[-1]
-        calls = [c.name for c in err.location.call] if err.HasField("location") else []
-        node = calls[0].split("@")[0] if calls else ""
-        code = type(err).ErrorCode.Name(err.error_code)
-        message = err.error_message.strip().splitlines()[0] if err.error_message.strip() else ""
-        if code in ("ERROR_NEEDS_FLEX_OPS", "ERROR_NEEDS_CUSTOM_OPS") or "neither a custom op nor a flex op" in message:
-            missing.setdefault(op, node)
-            if code == "ERROR_NEEDS_FLEX_OPS":
-                flex.add(op)
-        elif op and op != "Const":  # constants are where the converter reports some pass failures
-            # The most specific reason wins over the generic 'failed to legalize'.
-            if op not in failed or failed[op][1].startswith("failed to legalize"):
-                failed[op] = (node, message)
-    if not missing and not failed:
-        missing = {op: "" for op in _UNSUPPORTED_OP.findall(str(exc))}
-    text = str(exc)
-    if missing:
-        named = ", ".join(f"{op} ({node})" if node and node != op else op for op, node in sorted(missing.items()))
-        hint = "Pick outputs computed before these ops, or export ONNX or a SavedModel instead."
-        if flex:
-            needs = ", ".join(sorted(flex))
-            hint = f"{needs} would need TensorFlow's Flex kernels in the app's TFLite runtime. " + hint
-        return FreezerError(f"TFLite cannot express {len(missing)} op(s) of this graph: {named}.", hint, details=text)
-    if failed:
-        named = ", ".join(f"{op} ({node})" if node and node != op else op for op, (node, _) in sorted(failed.items()))
-        reason = next(iter(sorted(failed.items())))[1][1].rstrip(".")
-        return FreezerError(f"TFLite's converter cannot convert {named}: {reason[:300]}.",
-                            "Export ONNX or a SavedModel instead, or pick outputs computed before these ops.",
-                            details=text)
-    line = next((s.strip() for s in text.splitlines() if "error:" in s), "") or first_line(exc)
-    return FreezerError(f"TensorFlow's TFLite converter cannot convert this graph: {line[:300]}",
-                        "Export ONNX or a SavedModel instead, or pick other outputs.", details=text)
-
-
-def interpreter(path: str, preserve_all_tensors: bool = False):
-    """TFLite's interpreter over `path`; `preserve_all_tensors` keeps every intermediate tensor
-    readable after invoke() (TFLite otherwise reuses their memory)."""
-    try:  # TFLite's own package, where installed: tf.lite.Interpreter is deprecated in its favour
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        Interpreter = tfmod.tensorflow().lite.Interpreter
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return Interpreter(model_path=path, num_threads=2, experimental_preserve_all_tensors=preserve_all_tensors)
-
-
-def _run_tflite(path: str, feeds: dict, input_keys: dict, output_keys: dict) -> list:
-    """Run through the model's signature; an --inputs file with another batch size is resized to."""
-    runner = interpreter(path).get_signature_runner(_SERVING_KEY)
-    results = _within_time_limit(lambda: runner(**{key: feeds[t] for t, key in input_keys.items()}), "TFLite")
-    return [results[key] for key in output_keys.values()]
-
-
-def _within_time_limit(run, what: str):
-    """run() bounded by the verification's time limit. The TFLite interpreter has no way to stop an
-    invoke, but releases the GIL in it: run in a thread, stop waiting at the limit, and leave the thread
-    behind; the worker process that holds it then ends after this job (a new one serves the next)."""
-    left = time_left()
-    if left is None:
-        return run()
-    done: dict = {}
-
-    def target() -> None:
-        try:
-            done["value"] = run()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            done["error"] = exc
-
-    thread = threading.Thread(target=target, name=f"tf-freezer-{what}-run", daemon=True)
-    thread.start()
-    thread.join(left)
-    if thread.is_alive():
-        strand_thread()
-        raise tfmod.tensorflow().errors.DeadlineExceededError(None, None, f"the {what} run passed the time limit")
-    if "error" in done:
-        raise done["error"]
-    return done["value"]
-
-
-# ----- ONNX -----------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet_loggers(*names: str):
-    """tf2onnx logs every unconvertible node with a traceback; its findings reach the user as one
-    FreezerError instead."""
-    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in names]
-    for logger, _ in saved:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for logger, level in saved:
-            logger.setLevel(level)
-
-
-def _convert_onnx(graph_def, inputs: list[str], outputs: list[str], opset: Optional[int]):
-    tfmod.tensorflow()
-    try:
-        with _quiet_loggers("tf2onnx"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import onnx
-            import tf2onnx
-    except ImportError as exc:
-        raise FreezerError(f"ONNX export needs the tf2onnx and onnx packages ({exc}).",
-                           "Install them: pip install tf2onnx onnx onnxruntime.") from None
-    # tf2onnx knows the opsets up to its table's last; before 9 it has too few ops to convert a CNN.
-    newest = min(max(tf2onnx.constants.OPSET_TO_IR_VERSION), onnx.defs.onnx_opset_version())
-    if opset is not None and not (9 <= opset <= newest):
-        raise FreezerError(f"ONNX opset {opset} is not supported here.",
-                           f"Choose an opset from 9 to {newest}, or leave it out (tf2onnx's default).")
-
-    try:
-        with _quiet_loggers("tf2onnx"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model_proto, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=inputs or None,
-                                                            output_names=outputs, opset=opset)
-    except Exception as exc:  # tf2onnx raises plain ValueErrors and assertion failures
-        raise FreezerError(f"tf2onnx cannot convert this graph: {first_line(exc)}",
-                           "Export a SavedModel or TFLite model instead, or pick other outputs.",
-                           details=repr(exc)) from None
-    _fill_loop_carried_types(model_proto)
-    # tf2onnx leaves an op it cannot convert in the model under its TensorFlow name: find those.
-    left: dict[str, str] = {}
-    for node in model_proto.graph.node:
-        if node.domain in _ONNX_STANDARD_DOMAINS and not onnx.defs.has(node.op_type, node.domain):
-            left.setdefault(node.op_type, node.name)
-    if left:
-        named = ", ".join(f"{op} ({node})" if node != op else op for op, node in sorted(left.items()))
-        raise FreezerError(f"ONNX cannot express {len(left)} op(s) of this graph (tf2onnx has no conversion): "
-                           f"{named}.", "Pick outputs computed before these ops, or export a SavedModel instead.")
-    return model_proto
-
-
-def _fill_loop_carried_types(model_proto) -> None:
-    """Give Loop bodies the element types tf2onnx leaves unset. A TensorList a TF loop reads
-    (`TensorListFromTensor` + `TensorListGetItem`, as in every dynamic_rnn) becomes a plain tensor
-    carried through the ONNX Loop, but its body input and output keep type 0 ("undefined"), which
-    onnxruntime refuses to load, and the scalar shape of the variant. ONNX requires a loop-carried
-    value to keep the type of the Loop's input for it, so that type is the right one (the shape is
-    left unknown)."""
-    import onnx
-
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model_proto).graph
-    except Exception:  # noqa: BLE001 - inference is a help here; without it nothing is filled
-        return
-    types = {v.name: v.type.tensor_type.elem_type for v in
-             [*inferred.input, *inferred.value_info, *inferred.output] if v.type.HasField("tensor_type")}
-    types.update({t.name: t.data_type for t in model_proto.graph.initializer})
-    for node in model_proto.graph.node:
-        if node.op_type != "Loop":
-            continue
-        body = next((a.g for a in node.attribute if a.name == "body"), None)
-        if body is None:
-            continue
-        # Loop inputs: trip count, condition, then the carried values; body inputs: iteration,
-        # condition, then the same carried values; body outputs: condition, then carried values.
-        for k, outer in enumerate(node.input[2:]):
-            elem_type = types.get(outer, 0)
-            if not elem_type:
-                continue
-            for value in (body.input[k + 2] if k + 2 < len(body.input) else None,
-                          body.output[k + 1] if k + 1 < len(body.output) else None):
-                if value is not None and value.type.HasField("tensor_type") and not value.type.tensor_type.elem_type:
-                    value.type.tensor_type.elem_type = elem_type
-                    value.type.tensor_type.ClearField("shape")  # the variant's scalar shape is not the tensor's
-
-
-def _run_onnx(path: str, feeds: dict, outputs: list[str]) -> list:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    names = {i.name for i in session.get_inputs()}
-    feed = {}
-    for tensor, value in feeds.items():
-        if tensor not in names:
-            continue  # a PlaceholderWithDefault given in --inputs that tf2onnx folded
-        if value.dtype == object:  # onnxruntime takes str, TensorFlow bytes
-            value = np.vectorize(lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else b,
-                                 otypes=[object])(value)
-        feed[tensor] = value
-    # The verification's time limit: onnxruntime stops a run whose terminate flag another thread sets.
-    run_options = ort.RunOptions()
-    left = time_left()
-    timer = threading.Timer(left, setattr, (run_options, "terminate", True)) if left is not None else None
-    if timer is not None:
-        timer.start()
-    try:
-        results = session.run(outputs, feed, run_options)
-    except Exception:
-        if run_options.terminate:
-            tf = tfmod.tensorflow()
-            raise tf.errors.DeadlineExceededError(None, None, "onnxruntime stopped at the time limit") from None
-        raise
-    finally:
-        if timer is not None:
-            timer.cancel()
-    # Back to TensorFlow's bytes, so string outputs compare equal to the reference's.
-    return [np.vectorize(lambda v: v.encode("utf-8") if isinstance(v, str) else v, otypes=[object])(r)
-            if isinstance(r, np.ndarray) and r.dtype == object and r.size else r for r in results]

@@ -17,8 +17,8 @@ from typing import Optional
 import numpy as np
 
 from . import tf as tfmod
-from .flags import find_flags
 from .errors import FreezerError
+from .flags import find_flags
 from .graph import dtype_name
 from .safefile import require_regular
 from .training_mode import inference_value, is_training_flag_name

@@ -12,58 +12,81 @@ from __future__ import annotations
 import os
 import time
 import zipfile
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 from . import opscan
 from . import tf as tfmod
-from .model import InputInfo
 from .errors import first_line, FreezerError
-from .graph import split_tensor_name
+from .graph import dtype_name, shape_text, split_tensor_name
 from .jobs import Job
 from .locate import GRAPH_NAMES, graph_files, is_v1_checkpoint, locate, prefix_of
-from .model import CheckpointLocation
+from .model import CheckpointLocation, InputInfo, Loaded, open_reader
+from .ops import VARIABLE_OPS
 from .options import NODE_NAME
 from .safefile import PROTOBUF_FILE_LIMIT, check_utf8_path, open_error, read_capped
-from .graph import dtype_name, shape_text
-from .model import open_reader
-from .ops import VARIABLE_OPS
 from .variables import read_checkpoint_index
-from .model import Loaded
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
-def detect(path: str) -> str:
-    """'checkpoint', 'graphdef', 'savedmodel' or 'keras'. Anything unrecognised is left to the
-    checkpoint locator, whose errors explain what a checkpoint folder needs."""
-    path = os.path.abspath(os.path.expanduser(str(path)))
+@dataclass(frozen=True)
+class Loader:
+    """One input format, as Netron's loaders are: `match` decides by content (the extension is only a
+    hint), `open` reads it into a Loaded. The checkpoint's `open` is None: the open job reads a TF1
+    checkpoint itself (core.load), in its two parts."""
+    kind: str
+    match: Callable[[str], bool]
+    open: Optional[Callable[[Job, str, str, Optional[int], str], Loaded]]  # job, path, checkpoint, step, signature
+
+
+def _matches_savedmodel(path: str) -> bool:
     if os.path.isdir(path):
-        if _is_saved_model(path) or serving_versions(path):
-            return "savedmodel"
-        if not _holds_checkpoint(path) and graph_files(path, frozen_too=True):
-            return "graphdef"
-        return "checkpoint"
-    if not os.path.isfile(path):
-        return "checkpoint"
-    if os.path.basename(path) in _SAVED_MODEL_FILES:
-        return "savedmodel"
-    if prefix_of(path) is not None or os.path.basename(path) == "checkpoint" or is_v1_checkpoint(path):
-        return "checkpoint"
+        return _is_saved_model(path) or bool(serving_versions(path))
+    return os.path.isfile(path) and os.path.basename(path) in _SAVED_MODEL_FILES
+
+
+def _matches_checkpoint(path: str) -> bool:
+    """A checkpoint, or anything unrecognised: the locator's errors explain what a checkpoint needs."""
+    if os.path.isdir(path):
+        return _holds_checkpoint(path) or not graph_files(path, frozen_too=True)
+    return (not os.path.isfile(path) or prefix_of(path) is not None or os.path.basename(path) == "checkpoint"
+            or is_v1_checkpoint(path))
+
+
+def _matches_keras(path: str) -> bool:
+    if os.path.isdir(path):
+        return False
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
     except OSError as exc:
         raise open_error(path, exc, "the model file") from None
     if head.startswith(_HDF5_MAGIC):
-        return "keras"
+        return True
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as zf:
-                if "config.json" in zf.namelist():
-                    return "keras"
+                return "config.json" in zf.namelist()
         except zipfile.BadZipFile:
             pass
-    return "graphdef"
+    return False
+
+
+def _matches_graphdef(path: str) -> bool:
+    """Any other file, and a folder of graphs without a checkpoint (the loaders before decided the rest)."""
+    return True
+
+
+def detect(path: str) -> str:
+    """'savedmodel', 'checkpoint', 'keras' or 'graphdef': the kind of the first loader that matches."""
+    path = os.path.abspath(os.path.expanduser(str(path)))
+    return next(loader.kind for loader in LOADERS if loader.match(path))
+
+
+def loader(kind: str) -> Loader:
+    return next(found for found in LOADERS if found.kind == kind)
 
 
 def _is_saved_model(folder: str) -> bool:
@@ -532,10 +555,16 @@ def _keras_function(path: str):
     return function.get_concrete_function(*specs)
 
 
-
-
 def open_keras(job: Job, path: str) -> Loaded:
     return _open_v2(job, path, os.path.dirname(path), "keras")
 
 
-OPENERS = {"graphdef": open_graphdef, "savedmodel": open_savedmodel, "keras": open_keras}
+# In the order they are asked: a checkpoint beats the graph files beside it, anything unrecognised is a graph.
+LOADERS = (
+    Loader("savedmodel", _matches_savedmodel,
+           lambda job, path, checkpoint, step, signature: open_savedmodel(job, path, signature)),
+    Loader("checkpoint", _matches_checkpoint, None),
+    Loader("keras", _matches_keras, lambda job, path, checkpoint, step, signature: open_keras(job, path)),
+    Loader("graphdef", _matches_graphdef,
+           lambda job, path, checkpoint, step, signature: open_graphdef(job, path, checkpoint, step)),
+)

@@ -14,29 +14,25 @@ import functools
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
+from .checkpoint_values import check_shape, LazyValue, read_value
+from .constants import attach_constants, convert_variables
 from .errors import first_line, FreezerError
 from .jobs import Job, Progress
-from .model import OpenedModel
 from .loop_variables import strip_unused_loop_variables
+from .model import OpenedModel
+from .options import FreezeOptions
 from .output import check_target, graph_chunks, size_of, write_atomically
-from .prune import PrunePreview
 from .preview import preview
-from .safefile import PROTOBUF_FILE_LIMIT
+from .prune import PrunePreview
+from .pruning import check_inputs_exist, clean_frozen, group_initializers, pruned_graph_def
 from .repair import repair_converted
+from .results import FAILED, VerificationFailed, VerifyResult
+from .safefile import PROTOBUF_FILE_LIMIT
+from .surgery import operated
 from .units import format_bytes
 from .warning_codes import MISSING_VARIABLES, SIZE_LIMIT, UNKNOWN_OPS
-from .surgery import operated
-from .verify import FAILED, VerificationFailed, VerifyJob, tolerance_for
-from .options import FreezeOptions
-from .constants import attach_constants, convert_variables
-from .pruning import check_inputs_exist, clean_frozen, group_initializers, pruned_graph_def
-from .checkpoint_values import LazyValue, check_shape, read_value
-
-
-
-
 
 
 @dataclass
@@ -50,7 +46,7 @@ class FreezeResult:
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    verify: Optional[object] = None  # VerifyResult
+    verify: Optional[VerifyResult] = None
     init_op: str = ""  # run once before inference ('' when the graph has no tables)
 
     def to_json(self) -> dict:
@@ -62,12 +58,6 @@ class FreezeResult:
 def default_output_path(model: OpenedModel, outputs: Optional[list[str]] = None) -> str:
     """Next to the input: model.ckpt-2050 -> model.ckpt-2050.frozen.pb, model.pb -> model.frozen.pb."""
     return model.location.stem + ".frozen.pb"
-
-
-
-
-
-
 
 
 def check_output_path(model: OpenedModel, path: str, overwrite: bool, read=()) -> str:
@@ -97,18 +87,30 @@ class FrozenGraph:
         return self.graph_def
 
 
+#: Makes the job that checks a written frozen graph before it takes its name: called with the model that
+#: was frozen, the file, the outputs, the options and the init op. The caller chooses it (tf-freezer's is
+#: core.verify.verify_written), so that a freeze imports nothing of the verification.
+Verifier = Callable[[OpenedModel, str, list[str], FreezeOptions, str], Job[VerifyResult]]
+
+
 class FreezeJob(Job[FreezeResult]):
-    """Stages: surgery (when asked), prune, read-variables, convert, clean, write, verify."""
+    """Stages: surgery (when asked), prune, read-variables, convert, clean, write, verify.
+
+    With `options.verify` (the default), `verifier` checks the written file before it is committed:
+    nothing is written that fails, and a FreezeJob asked to verify needs one."""
 
     runs_graphs = True  # sessions, Grappler, the variable-to-constant converter
 
     #: the share of the progress bar the verification takes when it runs: most of a freeze's time
     VERIFY_SHARE = 0.7
 
-    def __init__(self, model: OpenedModel, options: FreezeOptions):
+    def __init__(self, model: OpenedModel, options: FreezeOptions, verifier: Optional[Verifier] = None):
         super().__init__()
+        if options.verify and verifier is None:
+            raise ValueError("FreezeOptions(verify=True) needs a verifier, e.g. core.verify.verify_written")
         self.model = model
         self.options = options
+        self.verifier = verifier
 
     def plan(self) -> PrunePreview:
         """The prune preview of the graph to freeze, after any surgery the options ask for."""
@@ -212,9 +214,7 @@ class FreezeJob(Job[FreezeResult]):
                 tv = time.perf_counter()
                 # From the file, not from memory: what is checked is what was written, and the
                 # verification can drop it before the reference runs.
-                job = VerifyJob(built.model, temp_path, outputs=plan.outputs, inputs_npz=options.verify_inputs,
-                                use_ema=options.use_ema, init_op=init_op,
-                                tolerance=tolerance_for(options.atol, options.rtol), timeout=options.verify_timeout)
+                job = self.verifier(built.model, temp_path, plan.outputs, options, init_op)
                 verify_result = self.run_part(job, self._verify_progress(bar))
                 timings["verify"] = time.perf_counter() - tv
                 if not verify_result.frozen_runs:  # never leave a .pb behind that cannot run
@@ -269,53 +269,5 @@ class FreezeJob(Job[FreezeResult]):
             values[info.node] = (value, node.attr["dtype"].type)
             done += info.nbytes
         return values
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 

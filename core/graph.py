@@ -13,8 +13,8 @@ from itertools import compress, repeat
 from operator import contains, not_
 from typing import Iterable, Optional
 
-from .errors import FreezerError
 from . import tf as tfmod
+from .errors import FreezerError
 from .heap import gc_paused
 
 # DataType enum values (tensorflow/core/framework/types.proto), so that showing a dtype never needs

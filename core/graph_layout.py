@@ -21,9 +21,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
-from .ops import FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS
 from .heap import gc_paused
 from .jobs import Job
+from .ops import FEEDABLE_INPUT_OPS, UNFEEDABLE_INPUT_OPS
 
 if TYPE_CHECKING:
     from .prune import PrunePreview

@@ -36,15 +36,15 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
 from typing import Any, Optional
 
+from . import output
+from . import tf as tfmod
 from .errors import Cancelled, FreezerError
 from .fatal import crash_reason
 from .jobs import Job, Progress, take_stranded
-from . import output
-from . import tf as tfmod
 from .load import OpenJob
 from .model import OpenedModel
-from .output import remove_stale_temps
 from .options import parse_rewire
+from .output import remove_stale_temps
 from .surgery import operated
 
 #: seconds a worker gets to honour a cancel before it is killed (TensorFlow checks for a cancel only
@@ -718,7 +718,7 @@ def _run_job(payload: bytes, cancel: threading.Event, models: collections.Ordere
     job = cls.__new__(cls)
     Job.__init__(job)
     vars(job).update(state)
-    job._cancel = cancel
+    job.cancelled_by(cancel)
     if isinstance(job, OpenInWorker):
         job.models = models
     return job.run(lambda progress: send("progress", progress))

@@ -48,6 +48,10 @@ class Job(Generic[T]):
     def cancel(self) -> None:
         self._cancel.set()
 
+    def cancelled_by(self, event: threading.Event) -> None:
+        """Stop when `event` is set, as when cancel() is called (a parent job's, or a worker's)."""
+        self._cancel = event
+
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
@@ -83,7 +87,7 @@ class Job(Generic[T]):
     def adopt(self, part: "J", low: float = 0.0, high: float = 1.0) -> "J":
         """Make `part` a stage of this job: one cancel stops both, and its progress is reported on
         [low, high] of this job's bar. Returns `part`, whose methods may then be called directly."""
-        part._cancel = self._cancel
+        part.cancelled_by(self._cancel)
         part._progress = self.scaled(low, high)
         return part
 
@@ -96,7 +100,7 @@ class Job(Generic[T]):
 
     def run_part(self, part: "Job[U]", progress: Optional[ProgressCallback] = None) -> U:
         """Run `part` as a stage of this job: one cancel stops both; its progress goes to `progress`."""
-        part._cancel = self._cancel
+        part.cancelled_by(self._cancel)
         return part.run(progress)
 
     def run(self, progress: Optional[ProgressCallback] = None) -> T:

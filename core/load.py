@@ -13,28 +13,24 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections import Counter
 from typing import Optional
 
+from . import formats
 from . import tf as tfmod
 from .analysis import droppable_control_mask, find_inputs, suggest_outputs, training_only_mask
-from .model import Suggestion
 from .errors import FreezerError
 from .graph import GraphModel
 from .jobs import Job
 from .locate import graph_files, locate
-from .model import CheckpointLocation
+from .model import (TF2_CHECKPOINT, CheckpointLocation, Loaded, open_reader, OpenedModel, Suggestion,
+                    tf2_checkpoint_error)
 from .safefile import PROTOBUF_FILE_LIMIT, read_capped
 from .training_mode import TrainingModeAnalysis
 from .variables import map_variables, read_checkpoint_index
-from . import formats
-from .model import Loaded, OpenedModel, TF2_CHECKPOINT, open_reader, tf2_checkpoint_error
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
-
-
-
-
 
 
 def read_meta_graph(path: str):
@@ -57,8 +53,6 @@ def analyse(job: Job, loaded: Loaded) -> OpenedModel:
     the graph's side of them while `checkpoint_pending`)."""
     location, meta_graph, tensors, timings = loaded.location, loaded.meta_graph, loaded.tensors, loaded.timings
     signature_inputs, signature_outputs = loaded.signature_inputs, loaded.signature_outputs
-    import time
-
     t = time.perf_counter()
     graph = GraphModel(meta_graph.graph_def, location.aliases)
     timings["parse"] = timings.get("parse", 0.0) + time.perf_counter() - t
@@ -92,12 +86,8 @@ def analyse(job: Job, loaded: Loaded) -> OpenedModel:
     return model
 
 
-
-
 def open_graph(job: Job, location: CheckpointLocation, timings: dict) -> OpenedModel:
     """The graph part of opening a checkpoint that has a .meta, without TensorFlow."""
-    import time
-
     t = time.perf_counter()
     job.step("parse", 0.1, f"Parsing the graph in {os.path.basename(location.meta_path)}")
     meta = read_meta_graph(location.meta_path)
@@ -108,8 +98,6 @@ def open_graph(job: Job, location: CheckpointLocation, timings: dict) -> OpenedM
 def read_checkpoint(job: Job, model: OpenedModel) -> OpenedModel:
     """The checkpoint part: `model` (from open_graph) with its checkpoint's tensors and the
     variables they feed. A new model; `model` itself is left as it is (a window may be showing it)."""
-    import time
-
     if not tfmod.is_loaded():
         job.step("import", 0.75, "Loading TensorFlow")
     tfmod.tensorflow()
@@ -140,8 +128,6 @@ class OpenGraphJob(Job[Optional[OpenedModel]]):
         self.checkpoint = checkpoint
 
     def _run(self) -> Optional[OpenedModel]:
-        import time
-
         t0 = time.perf_counter()
         self.step("locate", 0.0, f"Looking at {self.path}")
         if self.checkpoint or formats.detect(self.path) != "checkpoint":
@@ -187,8 +173,6 @@ class OpenJob(Job[OpenedModel]):
         return model
 
     def _open(self) -> OpenedModel:
-        import time
-
         t0 = time.perf_counter()
         self.step("locate", 0.0, f"Looking at {self.path}")
         kind = formats.detect(self.path)
@@ -197,11 +181,9 @@ class OpenJob(Job[OpenedModel]):
             if not tfmod.is_loaded():
                 self.step("import", 0.05, "Loading TensorFlow")
             path = os.path.abspath(os.path.expanduser(self.path))
-            if kind == "graphdef":
-                return analyse(self, formats.open_graphdef(self, path, self.checkpoint, self.step_number))
-            if kind == "savedmodel":
-                return analyse(self, formats.open_savedmodel(self, path, self.signature))
-            return analyse(self, formats.OPENERS[kind](self, path))
+            opener = formats.loader(kind).open
+            assert opener is not None  # only the checkpoint's is None
+            return analyse(self, opener(self, path, self.checkpoint, self.step_number, self.signature))
         location = locate(self.checkpoint or self.path, self.step_number)
         if self.checkpoint:  # a .meta with the checkpoint to read (checked above)
             meta_path = os.path.abspath(os.path.expanduser(self.path))

@@ -9,8 +9,8 @@ import re
 from typing import Optional
 
 from .errors import FreezerError
-from .safefile import STATE_FILE_LIMIT, describe_missing, read_capped, require_checkpoint_files
 from .model import CheckpointLocation
+from .safefile import STATE_FILE_LIMIT, describe_missing, read_capped, require_checkpoint_files
 
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _STEP_SUFFIX = re.compile(r"-(\d+)$")
@@ -18,8 +18,6 @@ _STEP_SUFFIX = re.compile(r"-(\d+)$")
 # what the V1 checkpoint format (one file per prefix, no .index) is recognised by.
 _TABLE_MAGIC = bytes.fromhex("57fb808b247547db")
 _STATE_LINE = re.compile(r'^\s*(model_checkpoint_path|all_model_checkpoint_paths)\s*:\s*"((?:[^"\\]|\\.)*)"\s*$')
-
-
 
 
 def prefix_of(path: str) -> Optional[str]:

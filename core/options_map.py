@@ -9,14 +9,11 @@ import shlex
 from dataclasses import dataclass
 from typing import Optional
 
-from .options import bind_text, parse_bind
 from .errors import FreezerError
 from .export import check_format, default_export_path, parse_input_shape
-from .options import ExportOptions
 from .freeze import default_output_path
-from .options import FreezeOptions
 from .model import OpenedModel
-from .options import parse_rewire
+from .options import bind_text, ExportOptions, FreezeOptions, parse_bind, parse_rewire
 
 # Kinds: 'flag' a store_true flag setting the field True; 'not' a store_true flag setting it False;
 # 'str', 'float', 'int' a flag with a value; 'csv' comma-separated names; 'binds' repeated NAME=VALUE;

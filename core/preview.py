@@ -6,7 +6,7 @@ from typing import Optional
 
 from .model import OpenedModel
 from .options import FreezeOptions
-from .prune import PrunePreview, plan
+from .prune import plan, PrunePreview
 from .surgery import operated
 
 

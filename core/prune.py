@@ -7,25 +7,20 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING
+from typing import Optional
 
 from . import tf as tfmod
 from .analysis import is_update_op
-from .ops import UNFEEDABLE_INPUT_OPS
 from .errors import FreezerError
 from .graph import GraphModel
-from .training_mode import describe
-from .ops import RANDOM_OP_TYPES
-from .warning_codes import (EMA_AVAILABLE, EMA_MISSING, MISSING_VARIABLES, RANDOM_OPS, SIZE_LIMIT,
-                            TABLE_INIT, TRAINING_FLAG_DEFAULT, TRAINING_MODE, TRAINING_OPS, UNFEEDABLE_INPUTS,
-                            UNKNOWN_OPS)
+from .model import OpenedModel
+from .ops import INIT_OP_NAME, RANDOM_OP_TYPES, TABLE_INIT_OPS, TABLE_OPS, UNFEEDABLE_INPUT_OPS
 from .options import FreezeOptions
-from .ops import INIT_OP_NAME, TABLE_INIT_OPS, TABLE_OPS
 from .safefile import PROTOBUF_FILE_LIMIT
+from .training_mode import describe
+from .warning_codes import (EMA_AVAILABLE, EMA_MISSING, MISSING_VARIABLES, RANDOM_OPS, SIZE_LIMIT, TABLE_INIT,
+                            TRAINING_FLAG_DEFAULT, TRAINING_MODE, TRAINING_OPS, UNFEEDABLE_INPUTS, UNKNOWN_OPS)
 
-if TYPE_CHECKING:
-    from .options import FreezeOptions
-    from .model import OpenedModel
 
 PENDING_SIZES = "variable sizes"
 PENDING_OPS = "op check"
@@ -57,7 +52,7 @@ class PrunePreview:
     kept_mask: bytearray = field(repr=False, default_factory=bytearray)
     variable_ids: list[int] = field(repr=False, default_factory=list)
     # The model the ids and mask refer to: the opened one, or the one graph surgery made from it.
-    model: object = field(repr=False, default=None, compare=False)
+    model: Optional[OpenedModel] = field(repr=False, default=None, compare=False)
     # What is not known yet because TensorFlow has not loaded: PENDING_SIZES (variable_bytes is 0 and
     # estimated_bytes counts the graph only; the warnings about missing variables, moving averages
     # and the size limit wait for the checkpoint), PENDING_OPS (the unknown-ops check).

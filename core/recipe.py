@@ -28,9 +28,8 @@ from typing import Union
 import tomli_w
 
 from .errors import FreezerError
-from .options import ExportOptions
-from .options import FreezeOptions
-from .options_map import RecipeValueError, options_from_tables, recipe_keys, recipe_tables
+from .options import ExportOptions, FreezeOptions
+from .options_map import options_from_tables, recipe_keys, recipe_tables, RecipeValueError
 from .output import write_atomically
 
 VERSION = 1

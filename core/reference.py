@@ -21,9 +21,9 @@ import contextlib
 from typing import Callable, Optional
 
 from . import tf as tfmod
-from .timelimit import run_options
 from .model import EMA_SUFFIX
 from .ops import VARIABLE_OPS
+from .timelimit import run_options
 
 #: bytes restored by one RestoreV2 run: its outputs live until they are assigned
 RESTORE_CHUNK_BYTES = 64 << 20

@@ -14,20 +14,8 @@ from typing import Optional
 
 from . import tf as tfmod
 from .errors import FreezerError
-from .graph import GraphModel, split_tensor_name
-from .graph import DTYPE_BY_NAME
-from .options import NODE_NAME, TENSOR_NAME, UNFEEDABLE_DTYPES, Rewire, parse_dtype
-
-
-
-
-
-
-
-
-
-
-
+from .graph import DTYPE_BY_NAME, GraphModel, split_tensor_name
+from .options import NODE_NAME, TENSOR_NAME, UNFEEDABLE_DTYPES, parse_dtype, Rewire
 
 
 # ----- apply --------------------------------------------------------------------------------------

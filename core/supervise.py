@@ -16,8 +16,7 @@ import subprocess
 import sys
 from typing import Sequence
 
-from .fatal import crash_reason
-from .fatal import NATIVE_STDERR_ENV
+from .fatal import NATIVE_STDERR_ENV, crash_reason
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _DOING = {"inspect": "inspecting", "preview": "previewing", "freeze": "freezing", "verify": "verifying",
@@ -74,8 +73,6 @@ def child_main(argv: list[str]) -> int:
     from .cli import main
 
     return main(argv)
-
-
 
 
 def _forward(child: subprocess.Popen, signum: int) -> None:

@@ -11,12 +11,12 @@ import dataclasses
 import time
 from typing import Optional
 
-from .jobs import Job
-from .rewire import apply_rewires
-from .options import Rewire
 from .bind import apply_binds
+from .jobs import Job
 from .load import analyse
 from .model import Loaded
+from .options import Rewire
+from .rewire import apply_rewires
 
 # Operated graphs are whole GraphDef copies: keep the last few (the GUI toggles between a couple).
 _CACHE_SIZE = 2

@@ -29,11 +29,10 @@ from typing import Optional
 
 from . import tf as tfmod
 from .flags import find_flags, scalar_values
-from .options import bind_text
-from .ops import CASE_OPS, IF_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS
-from .graph import GraphModel, dtype_name
+from .graph import dtype_name, GraphModel
 from .heap import gc_paused
-from .ops import FUSED_BATCH_NORM_OPS, RANDOM_OP_TYPES
+from .ops import CASE_OPS, FUSED_BATCH_NORM_OPS, IF_OPS, MERGE_OPS, PLACEHOLDER_OPS, RANDOM_OP_TYPES, SWITCH_OPS
+from .options import bind_text
 
 _CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 _BRANCHING_OPS = IF_OPS | CASE_OPS | _CALL_OPS

@@ -11,10 +11,9 @@ from math import prod
 from typing import Optional
 
 from .errors import FreezerError
-from .graph import GraphModel
+from .graph import dtype_name, GraphModel
 from .heap import gc_paused
-from .graph import dtype_name
-from .model import CheckpointTensor, EMA_SUFFIX, VariableInfo
+from .model import EMA_SUFFIX, CheckpointTensor, VariableInfo
 from .ops import VARIABLE_OPS
 
 
@@ -23,10 +22,6 @@ _DTYPE_SIZES = {
     "int64": 8, "bool": 1, "qint8": 1, "quint8": 1, "qint32": 4, "bfloat16": 2, "qint16": 2,
     "quint16": 2, "uint16": 2, "complex128": 16, "float16": 2, "uint32": 4, "uint64": 8,
 }
-
-
-
-
 
 
 def tensor_nbytes(dtype: str, shape) -> int:

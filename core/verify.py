@@ -12,23 +12,23 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 
 from . import opscan
 from . import tf as tfmod
-from .errors import first_line, Cancelled, FreezerError
+from .errors import Cancelled, first_line, FreezerError
 from .feeds import Feeds, make_feeds
 from .jobs import Job
-from .ops import INIT_OP_NAME
+from .model import OpenedModel
+from .ops import INIT_OP_NAME, VARIABLE_OPS
+from .options import FreezeOptions
 from .reference import add_restore_nodes, run_checkpoint_reference
+from .results import FAILED, NOT_VERIFIED, VERIFIED, OutputCheck, VerifyResult
 from .safefile import PROTOBUF_FILE_LIMIT, read_capped
 from .timelimit import run_options, time_limit, timed_out
-from .ops import VARIABLE_OPS
-
-VERIFIED, FAILED, NOT_VERIFIED = "verified", "failed", "not-verified"
 
 
 @dataclass(frozen=True)
@@ -66,60 +66,6 @@ def tolerance_for(atol: Optional[float], rtol: Optional[float], default: Toleran
     if atol is None and rtol is None:
         return default
     return Tolerance(DEFAULT_TOLERANCE.atol if atol is None else atol, DEFAULT_TOLERANCE.rtol if rtol is None else rtol)
-
-
-@dataclass
-class OutputCheck:
-    name: str
-    max_abs_diff: Optional[float]
-    ok: bool
-    reason: str = ""
-    max_rel_diff: Optional[float] = None  # over the elements whose reference value is not 0
-    atol: Optional[float] = None  # the absolute tolerance applied to this output (range part included)
-    rtol: Optional[float] = None
-    top1_agreement: Optional[float] = None  # classifier-like outputs: fraction of rows whose argmax agrees
-
-
-@dataclass
-class VerifyResult:
-    ok: bool  # verified; `status` says whether it failed or could not be checked
-    outputs: list[OutputCheck] = field(default_factory=list)
-    reason: str = ""
-    feeds: dict[str, str] = field(default_factory=dict)  # tensor -> "float32 (2, 28, 28, 1)"
-    seconds: float = 0.0
-    frozen_runs: bool = True  # False: the frozen graph itself failed to import or run
-    status: str = ""  # verified | failed | not-verified (the graph is fine as far as anyone knows)
-    hint: str = ""  # not verified: how to verify it
-    tolerance: str = ""
-    batch_probe: str = ""  # what running each sample of the batch alone found
-    timeout: float = 0.0  # seconds the runs were given
-
-    def __post_init__(self):
-        if not self.status:
-            self.status = VERIFIED if self.ok else FAILED
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["max_abs_diff"] = {c.name: c.max_abs_diff for c in self.outputs}
-        return data
-
-
-class VerificationFailed(FreezerError):
-    """The result computes something else than its model: nothing is written. Carries the result."""
-
-    def __init__(self, result: VerifyResult):
-        self.result = result
-        if result.batch_probe == "failed" and all(c.ok for c in result.outputs):
-            # A wider tolerance would write the training-mode graph: the fix is another output or a bind.
-            hint = ("Freeze an output that computes in inference mode: the preview's training-mode warning names "
-                    "the eval tower or the flag to --bind (--no-verify writes the file anyway).")
-        else:
-            hint = (f"Check the outputs and the preview's warnings (tolerance {result.tolerance}: --atol/--rtol "
-                    "set it; --no-verify writes the file anyway).")
-        super().__init__(f"Not written: verification failed: {result.reason}.", hint)
-
-    def __reduce__(self):  # through the worker process: rebuilt from its result
-        return VerificationFailed, (self.result,)
 
 
 def load_graph_def(path: str):
@@ -554,3 +500,12 @@ class VerifyJob(Job[VerifyResult]):
                                                             report=self.stage),
                                feeds, outputs, tolerance=self.tolerance, timeout=timeout, original=self.model.format,
                                step=self.stage, release=session.close)
+
+
+def verify_written(model: OpenedModel, path: str, outputs: list[str], options: FreezeOptions,
+                   init_op: str) -> VerifyJob:
+    """The verification of a frozen graph a FreezeJob has just written (its Verifier): from the file,
+    not from memory, so that what is checked is what was written."""
+    return VerifyJob(model, path, outputs=outputs, inputs_npz=options.verify_inputs, use_ema=options.use_ema,
+                     init_op=init_op, tolerance=tolerance_for(options.atol, options.rtol),
+                     timeout=options.verify_timeout)

@@ -2,7 +2,7 @@
 that format has. Everything else (outputs, graph surgery, moving averages, verification) comes from the
 freeze options on the right, so an export computes what the frozen .pb would.
 
-The dialog builds a `core.export.ExportOptions` and shows the equivalent `tf-freezer export` command
+The dialog builds a `core.options.ExportOptions` and shows the equivalent `tf-freezer export` command
 as it is edited; the window runs the `ExportJob`.
 """
 from __future__ import annotations

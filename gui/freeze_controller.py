@@ -56,6 +56,7 @@ class FreezeController(QObject):
             return
         from tf_freezer.core.freeze import FreezeJob, default_output_path
         from tf_freezer.core.options_map import command_line
+        from tf_freezer.core.verify import verify_written
 
         panel = w.options_panel
         if not panel.output_path.text().strip():
@@ -67,7 +68,7 @@ class FreezeController(QObject):
                 return
             options = panel.options(outputs, overwrite=True)
         try:
-            job = FreezeJob(w.model, options)
+            job = FreezeJob(w.model, options, verifier=verify_written)
         except FreezerError as exc:
             w.report_error("Cannot freeze", exc)
             return

@@ -149,7 +149,7 @@ class PreviewPanel(QGroupBox):
 
 
 class OptionsPanel(QGroupBox):
-    """Mirrors core.freeze.FreezeOptions. The output path follows the ticked outputs until the user
+    """Mirrors core.options.FreezeOptions. The output path follows the ticked outputs until the user
     edits it."""
 
     changed = Signal()

@@ -400,7 +400,7 @@ class FlagBinder(QWidget):
         return name in self._flags and self._flags[name].enabled.isChecked()
 
     def binds(self) -> dict[str, object]:
-        """{placeholder: value} for the ticked flags, as core.freeze.FreezeOptions.binds takes them."""
+        """{placeholder: value} for the ticked flags, as core.options.FreezeOptions.binds takes them."""
         return {name: self.value(name) for name, flag in self._flags.items() if flag.enabled.isChecked()}
 
     def clear_binds(self) -> None:

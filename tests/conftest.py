@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
+from tf_freezer.core.verify import verify_written
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
@@ -161,7 +162,7 @@ def other_formats(tmp_path_factory, checkpoints):
     # A frozen graph, in binary and text, under misleading extensions: recognised by content.
     spec = checkpoints["toy_add"]
     frozen = root / "toy.pb"
-    FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(frozen))).run()
+    FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(frozen)), verifier=verify_written).run()
     shutil.copy(frozen, root / "toy_binary.txt")
     from tf_freezer.core.verify import load_graph_def
 

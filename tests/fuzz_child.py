@@ -22,6 +22,7 @@ import sys
 import time
 import traceback
 from tf_freezer.core.preview import preview as freeze_preview
+from tf_freezer.core.verify import verify_written
 
 # -------------------------------------------------------------------------------------------------
 # The mutator: pure Python, deterministic in (seed, mutant index), shared by the parent (to save a
@@ -270,7 +271,7 @@ def run_one(spec: dict, index: int, originals: dict) -> dict:
             freeze_preview(model, outputs)
             stage = "freeze"
             result = isolated(FreezeJob(model, FreezeOptions(outputs=outputs, overwrite=True,
-                                                             output_path=os.path.join(folder, "out.pb")))).run()
+                                                             output_path=os.path.join(folder, "out.pb")), verifier=verify_written)).run()
             record["verify_ok"] = None if result.verify is None else bool(result.verify.ok)
         if target["kind"] == "pb" and target.get("checkpoint"):
             stage = "verify-pb"

@@ -19,6 +19,7 @@ import pytest
 from tf_freezer.core.cli import main
 from files import copy_of, only, with_unknown_op
 from tf_freezer.core.preview import preview as freeze_preview
+from tf_freezer.core.verify import verify_written
 
 PREFIX = "tf-freezer: "
 
@@ -443,7 +444,7 @@ def test_unwritable_output_is_refused_before_any_work(checkpoints):
 
     spec = checkpoints["toy_add"]
     job = FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs,
-                                                                output_path="/proc/tf-freezer-test-output.pb"))
+                                                                output_path="/proc/tf-freezer-test-output.pb"), verifier=verify_written)
     job.throttle = 0
     stages = []
     with pytest.raises(FreezerError, match="/proc"):
@@ -471,7 +472,7 @@ def test_frozen_graph_over_2_gib_is_refused_from_the_preview(checkpoints, tmp_pa
     warning = next(w for w in freeze_preview(model, spec.outputs).warnings if w.code == "size-limit")
     assert "2 GiB" in warning.message and "SavedModel" in warning.fix
     out = tmp_path / "big.pb"
-    job = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out)))
+    job = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out)), verifier=verify_written)
     job.throttle = 0
     stages = []
     with pytest.raises(FreezerError, match="over the 2 GiB limit"):

@@ -60,7 +60,8 @@ def test_protos_then_tensorflow_share_classes_and_a_freeze_works(tmp_path, check
         out["imported_ops"] = len(g.get_operations())
         out["nodes"] = len(graph_part.graph)
 
-        from tf_freezer.core.freeze import FreezeJob, FreezeOptions
+        from tf_freezer.core.freeze import FreezeJob
+        from tf_freezer.core.options import FreezeOptions
         model = CheckpointJob(graph_part).run()
         result = FreezeJob(model, FreezeOptions(outputs={spec.outputs!r}, output_path="frozen.pb",
                                                 verify=False)).run()

@@ -13,6 +13,7 @@ from tf_freezer.core.freeze import FreezeJob
 from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import open_checkpoint
 from tf_freezer.core.preview import preview as freeze_preview
+from tf_freezer.core.verify import verify_written
 
 
 @pytest.mark.parametrize("name, kind, fmt, output", [
@@ -35,7 +36,7 @@ def test_each_format_opens_freezes_and_verifies(name, kind, fmt, output, other_f
         assert top.name == output
     assert top.reason == "signature output" or output == "output"
     out = tmp_path / "frozen.pb"
-    result = FreezeJob(model, FreezeOptions(outputs=[top.name], output_path=str(out))).run()
+    result = FreezeJob(model, FreezeOptions(outputs=[top.name], output_path=str(out)), verifier=verify_written).run()
     assert result.verify.ok, result.verify.reason
     assert out.exists() and model.graph.scope_root.descendant_count == len(model.graph)
 
@@ -71,7 +72,7 @@ def test_frozen_graph_can_be_pruned_again(other_formats, tmp_path):
     p = freeze_preview(model, ["output"])
     assert p.variables == 0 and p.kept <= len(model.graph)
     out = tmp_path / "again.pb"
-    FreezeJob(model, FreezeOptions(outputs=["output"], output_path=str(out))).run()
+    FreezeJob(model, FreezeOptions(outputs=["output"], output_path=str(out)), verifier=verify_written).run()
     from checkpoints import run_frozen
 
     assert float(run_frozen(out, {"input_holder:0": np.float32(10)}, ["output"])[0]) == 101.0

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from tf_freezer.core import constants, freeze, pruning
+from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.output import graph_chunks
+from tf_freezer.core.verify import verify_written
 
 MODELS = ["toy_add", "slim_cnn", "bn_control_deps", "slim_bn_control_deps", "tfdata", "towers", "cond_rnn",
           "cond_rnn_v2", "resource_vars", "ema_restore", "partitioned", "lookup"]
@@ -71,8 +73,8 @@ def _check_all_ways(pruned, values):
 @pytest.mark.parametrize("name", MODELS)
 def test_conversion_matches_tensorflows_converter(opened, checkpoints, name):
     model = opened(name)
-    options = freeze.FreezeOptions(outputs=checkpoints[name].outputs)
-    job = freeze.FreezeJob(model, options)
+    options = FreezeOptions(outputs=checkpoints[name].outputs)
+    job = freeze.FreezeJob(model, options, verifier=verify_written)
     plan = job.plan()
     pruned = pruning.pruned_graph_def(plan.model, plan, None)
     values = job.read_variables(plan)

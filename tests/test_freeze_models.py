@@ -10,8 +10,9 @@ from checkpoints import run_checkpoint, run_frozen
 from tf_freezer.core.freeze import FreezeJob
 from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import open_checkpoint
-from tf_freezer.core.verify import VerificationFailed
+from tf_freezer.core.results import VerificationFailed
 from tf_freezer.core.preview import preview as freeze_preview
+from tf_freezer.core.verify import verify_written
 
 MODELS = ["toy_add", "toy_xy", "slim_cnn", "bn_control_deps", "slim_bn_control_deps", "tfdata", "towers", "cond_rnn", "cond_rnn_v2",
           "resource_vars", "steps", "moved", "ema_restore", "partitioned", "lookup"]
@@ -29,10 +30,10 @@ def _freeze(model, spec, tmp_path, **kw):
     out = tmp_path / f"{spec.name}.pb"
     if spec.name in TRAINING_MODE:
         with pytest.raises(VerificationFailed, match=r"outputs depend on the rest of the batch \(batch norm"):
-            FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), **kw)).run()
+            FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), **kw), verifier=verify_written).run()
         assert not os.path.exists(out)
         kw["verify"] = False
-    result = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), **kw)).run()
+    result = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), **kw), verifier=verify_written).run()
     assert os.path.exists(out)
     return result, out
 
@@ -115,7 +116,7 @@ def test_ema_values_are_frozen_on_request(checkpoints, opened, tmp_path):
     assert "ema-available" in [w.code for w in freeze_preview(model, spec.outputs).warnings]
     raw, raw_out = _freeze(model, spec, tmp_path)
     ema_path = tmp_path / "ema.pb"
-    ema = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(ema_path), use_ema=True)).run()
+    ema = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(ema_path), use_ema=True), verifier=verify_written).run()
     assert ema.verify.ok, ema.verify.reason
     a = run_frozen(raw_out, spec.feeds, spec.outputs)[0]
     b = run_frozen(ema_path, spec.feeds, spec.outputs)[0]
@@ -140,10 +141,10 @@ def test_step_selection(checkpoints, tmp_path):
     first = open_checkpoint(spec.folder, step=spec.notes["steps"][0])
     assert first.location.steps == spec.notes["steps"]
     out = tmp_path / "first.pb"
-    result = FreezeJob(first, FreezeOptions(outputs=spec.outputs, output_path=str(out))).run()
+    result = FreezeJob(first, FreezeOptions(outputs=spec.outputs, output_path=str(out)), verifier=verify_written).run()
     assert result.verify.ok
     latest_out = tmp_path / "latest.pb"
-    FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(latest_out))).run()
+    FreezeJob(open_checkpoint(spec.folder), FreezeOptions(outputs=spec.outputs, output_path=str(latest_out)), verifier=verify_written).run()
     a = run_frozen(out, spec.feeds, spec.outputs)[0]
     b = run_frozen(latest_out, spec.feeds, spec.outputs)[0]
     assert not np.allclose(a, b)

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 import fuzz_child
+from tf_freezer.core.verify import verify_written
 
 CHILD = Path(fuzz_child.__file__).resolve()
 MUTANTS = int(os.environ.get("TF_FREEZER_FUZZ_MUTANTS", "600"))
@@ -251,7 +252,7 @@ def fuzz_spec(checkpoints, tmp_path_factory) -> dict:
     toy, xy, slim = checkpoints["toy_add"], checkpoints["toy_xy"], checkpoints["slim_cnn"]
     frozen = tmp_path_factory.mktemp("fuzz-bases")
     slim_pb, toy_pb = frozen / "slim_cnn.pb", frozen / "toy_add.pb"
-    FreezeJob(open_checkpoint(slim.folder), FreezeOptions(outputs=slim.outputs, output_path=str(slim_pb))).run()
+    FreezeJob(open_checkpoint(slim.folder), FreezeOptions(outputs=slim.outputs, output_path=str(slim_pb)), verifier=verify_written).run()
     FreezeJob(open_checkpoint(toy.folder), FreezeOptions(outputs=toy.outputs, output_path=str(toy_pb),
                                                          verify=False)).run()
     meta, index = os.path.basename(toy.meta_path), os.path.basename(toy.prefix) + ".index"

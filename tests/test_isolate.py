@@ -23,6 +23,7 @@ from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.isolate import IsolatedJob, Worker, WorkerCrash, isolated, needs_isolation
 from tf_freezer.core.load import OpenJob
 from tf_freezer.core.output import remove_stale_temps, write_atomically
+from tf_freezer.core.verify import verify_written
 
 
 def _leftovers(folder) -> list[str]:
@@ -48,9 +49,9 @@ def sample(sample_checkpoint, tmp_path):
 def test_an_isolated_freeze_gives_what_an_in_process_freeze_gives(sample, tmp_path):
     model = OpenJob(str(sample)).run()
     outputs = [model.suggestions[0].name]
-    here = FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "here.pb"))).run()
+    here = FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "here.pb")), verifier=verify_written).run()
     stages = []
-    there = isolated(FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "there.pb"))))
+    there = isolated(FreezeJob(model, FreezeOptions(outputs=outputs, output_path=str(tmp_path / "there.pb")), verifier=verify_written))
     result = there.run(lambda p: stages.append(p.stage))
     assert isinstance(there, IsolatedJob) and isinstance(result, FreezeResult)
     assert result.verify.ok and result.output == str(tmp_path / "there.pb")
@@ -86,7 +87,7 @@ def test_cancelling_an_isolated_freeze_leaves_nothing(stage, sample, tmp_path):
     model = OpenJob(str(sample)).run()
     out = tmp_path / "out"
     out.mkdir()
-    job = isolated(FreezeJob(model, FreezeOptions(outputs=[model.suggestions[0].name], output_path=str(out / "c.pb"))))
+    job = isolated(FreezeJob(model, FreezeOptions(outputs=[model.suggestions[0].name], output_path=str(out / "c.pb")), verifier=verify_written))
 
     def progress(p):
         if p.stage == stage:
@@ -197,7 +198,7 @@ def test_which_jobs_are_isolated(sample):
     from tf_freezer.core.verify import VerifyJob
 
     model = Open(str(sample)).run()
-    freeze = FreezeJob(model, FreezeOptions(outputs=["x"]))
+    freeze = FreezeJob(model, FreezeOptions(outputs=["x"]), verifier=verify_written)
     assert needs_isolation(freeze) and needs_isolation(VerifyJob(model, "x.pb"))
     assert not needs_isolation(Open(str(sample)))
     export = ExportJob(model, ExportOptions(to="savedmodel", freeze=FreezeOptions(outputs=["x"])))

@@ -18,6 +18,7 @@ from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import open_checkpoint
 from tf_freezer.core.output import write_atomically
 from tf_freezer.core.preview import preview as freeze_preview
+from tf_freezer.core.verify import verify_written
 
 
 def _hashes(folder):
@@ -29,7 +30,7 @@ def test_cancel_at_any_stage_leaves_no_file(stage, checkpoints, tmp_path):
     spec = checkpoints["slim_cnn"]
     model = open_checkpoint(spec.prefix)
     out = tmp_path / "cancelled.pb"
-    job = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out)))
+    job = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out)), verifier=verify_written)
     job.throttle = 0
 
     def progress(p):
@@ -46,7 +47,7 @@ def test_inputs_are_never_written(checkpoints, tmp_path):
     before = _hashes(spec.folder)
     model = open_checkpoint(spec.folder)
     freeze_preview(model, spec.outputs)
-    FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "o.pb"))).run()
+    FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "o.pb")), verifier=verify_written).run()
     assert main(["verify", str(spec.folder), str(tmp_path / "o.pb"), "-q"]) == 0
     for fmt, name in (("savedmodel", "saved"), ("tflite", "o.tflite"), ("onnx", "o.onnx")):
         ExportJob(model, ExportOptions(to=fmt, freeze=FreezeOptions(outputs=spec.outputs,
@@ -60,7 +61,7 @@ def test_output_path_equal_to_an_input_is_refused(checkpoints):
     model = open_checkpoint(spec.folder)
     before = _hashes(spec.folder)
     with pytest.raises(FreezerError, match="one of the files it is made from"):
-        FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=spec.prefix + ".meta", overwrite=True)).run()
+        FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=spec.prefix + ".meta", overwrite=True), verifier=verify_written).run()
     assert _hashes(spec.folder) == before
 
 
@@ -68,7 +69,7 @@ def test_missing_output_folder_is_refused_before_work(checkpoints, tmp_path):
     spec = checkpoints["toy_add"]
     model = open_checkpoint(spec.folder)
     with pytest.raises(FreezerError, match="does not exist"):
-        FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "no" / "o.pb"))).run()
+        FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "no" / "o.pb")), verifier=verify_written).run()
 
 
 def test_full_disk_leaves_nothing(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ import pytest
 from tf_freezer.core.freeze import FreezeJob
 from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.loop_variables import strip_unused_loop_variables
+from tf_freezer.core.verify import verify_written
 
 TRAINING_LIST_OPS = {"EmptyTensorList", "TensorListPushBack", "TensorListReserve"}
 
@@ -29,9 +30,9 @@ def frozen(opened, checkpoints, tmp_path_factory):
     """cond_rnn_v2 frozen twice: as the freeze writes it, and with training nodes kept (no stripping)."""
     model = opened("cond_rnn_v2")
     folder = tmp_path_factory.mktemp("loops")
-    stripped = FreezeJob(model, FreezeOptions(outputs=["output"], output_path=str(folder / "a.pb"))).build()
+    stripped = FreezeJob(model, FreezeOptions(outputs=["output"], output_path=str(folder / "a.pb")), verifier=verify_written).build()
     kept = FreezeJob(model, FreezeOptions(outputs=["output"], output_path=str(folder / "b.pb"),
-                                          remove_training_nodes=False)).build()
+                                          remove_training_nodes=False), verifier=verify_written).build()
     return stripped.complete(), kept.complete()
 
 

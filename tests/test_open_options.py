@@ -15,6 +15,7 @@ from tf_freezer.core.options_map import command_line
 from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import OpenJob, open_checkpoint
 from tf_freezer.core.preview import preview as freeze_preview
+from tf_freezer.core.verify import verify_written
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def test_signature_keys_and_saved_model_cli_names_resolve(models, tmp_path):
     from tf_freezer.core.freeze import FreezeJob
 
     result = FreezeJob(model, FreezeOptions(outputs=["class probs", shown_doubled],
-                                            output_path=str(out))).run()
+                                            output_path=str(out)), verifier=verify_written).run()
     assert result.verify.ok, result.verify.reason
 
 
@@ -153,10 +154,10 @@ def test_tf2_verification_calls_the_saved_signature_not_the_converted_graph(mode
                    and [d.size for d in n.attr["value"].tensor.tensor_shape.dim] == [3, 4])
     changed = tf.make_ndarray(weights.attr["value"].tensor) + np.float32(0.5)
     weights.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(changed))
-    from tf_freezer.core.verify import VerificationFailed
+    from tf_freezer.core.results import VerificationFailed
 
     with pytest.raises(VerificationFailed, match="logits:0: max abs diff"):
-        FreezeJob(model, FreezeOptions(outputs=["logits"], output_path=str(tmp_path / "o.pb"))).run()
+        FreezeJob(model, FreezeOptions(outputs=["logits"], output_path=str(tmp_path / "o.pb")), verifier=verify_written).run()
     assert not (tmp_path / "o.pb").exists()
 
 

@@ -2,6 +2,7 @@
 tf_freezer.gui, so another installed package named `core` or `gui` cannot collide with them."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -25,10 +26,13 @@ def test_the_wheel_holds_only_the_tf_freezer_package(tmp_path):
 
 
 def test_the_installed_project_has_no_top_level_core_or_gui(tmp_path):
-    # From a folder outside the repository, so that only what the install put on sys.path counts.
+    # From a folder outside the repository and without PYTHONPATH, so that only what the install put on
+    # sys.path counts.
     code = ("import importlib.util as u, tf_freezer.core.freeze, tf_freezer.gui.launch; "
             "print(u.find_spec('core'), u.find_spec('gui'))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["None", "None"]
 

@@ -713,15 +713,15 @@ def test_a_full_disk_during_a_savedmodel_export_says_so(tmp_path, monkeypatch):
     """TensorFlow's file system reports ENOSPC in its own error type (not OSError)."""
     import tensorflow as tf
 
-    from tf_freezer.core import export
+    from tf_freezer.core import export_savedmodel
     from tf_freezer.core.errors import FreezerError
 
     def full(*args, **kwargs):
         raise tf.errors.ResourceExhaustedError(None, None, "variables/variables.index; No space left on device")
 
-    monkeypatch.setattr(export, "_write_savedmodel", full)
+    monkeypatch.setattr(export_savedmodel, "_write_savedmodel", full)
     with pytest.raises(FreezerError) as info:
-        export._build_savedmodel(str(tmp_path / "sm"), "", None, {}, {}, "", {})
+        export_savedmodel.build_savedmodel(str(tmp_path / "sm"), "", None, {}, {}, "", {})
     assert info.value.line() == f"The disk holding {tmp_path} is full. Free some space or choose another folder; " \
         "nothing was written."
 

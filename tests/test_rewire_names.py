@@ -12,6 +12,7 @@ from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import open_checkpoint
 from tf_freezer.core.options import parse_rewire
 from tf_freezer.core.preview import preview as freeze_preview
+from tf_freezer.core.verify import verify_written
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_rewire_keeps_the_tensors_own_name_with_the_inferred_shape(graph_with_ch
     assert "_output_shapes" not in node.attr  # nothing recorded: the shape must come from inference
     out = tmp_path / "rewired.pb"
     result = FreezeJob(model, FreezeOptions(outputs=["y"], output_path=str(out),
-                                            rewires=[parse_rewire("add:0=add")])).run()
+                                            rewires=[parse_rewire("add:0=add")]), verifier=verify_written).run()
     assert result.verify.ok, result.verify.reason
     placeholder = next(n for n in load_graph_def(str(out)).node if n.name == "add")
     assert placeholder.op == "Placeholder"

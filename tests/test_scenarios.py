@@ -14,6 +14,7 @@ from tf_freezer.core.freeze import FreezeJob
 from tf_freezer.core.options_map import freeze_option_args, verify_option_args
 from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import OpenJob
+from tf_freezer.core.verify import verify_written
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_scenario(row, built, tmp_path):
     if row.top is not None:
         assert model.suggestions[0].name == row.top, [s.name for s in model.suggestions[:5]]
     out = tmp_path / "frozen.pb"
-    job = FreezeJob(model, FreezeOptions(outputs=list(row.outputs), output_path=str(out), **row.options))
+    job = FreezeJob(model, FreezeOptions(outputs=list(row.outputs), output_path=str(out), **row.options), verifier=verify_written)
     if row.refused:
         with pytest.raises(FreezerError) as info:
             job.run()
@@ -109,6 +110,6 @@ def test_where_freeze_graph_succeeds_so_do_we(row, built, tmp_path):
             return
         out = tmp_path / "ours.pb"
         model = OpenJob(model_built.path, **open_options(row, model_built)).run()
-        result = FreezeJob(model, FreezeOptions(outputs=list(row.outputs), output_path=str(out), **row.options)).run()
+        result = FreezeJob(model, FreezeOptions(outputs=list(row.outputs), output_path=str(out), **row.options), verifier=verify_written).run()
         assert result.verify.ok or row.verify in result.verify.reason, result.verify.reason
         check_outputs(out, model_built, row)

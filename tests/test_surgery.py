@@ -21,6 +21,7 @@ from tf_freezer.core.errors import FreezerError
 from tf_freezer.core.rewire import apply_rewires
 from tf_freezer.core.options import Rewire, parse_rewire
 from tf_freezer.core.preview import preview as freeze_preview
+from tf_freezer.core.verify import verify_written
 
 v1 = tf.compat.v1
 
@@ -171,7 +172,7 @@ def test_rewired_graph_freezes_without_the_iterator(checkpoints, opened, tmp_pat
     assert [w.code for w in freeze_preview(model, ["probs"]).warnings if w.code == "unfeedable-inputs"]
     options = FreezeOptions(outputs=["probs"], output_path=str(out := tmp_path / "tfdata_rewired.pb"), rewires=rewires)
     assert not [w for w in freeze_preview(model, ["probs"], options).warnings if w.code == "unfeedable-inputs"]
-    result = FreezeJob(model, options).run()
+    result = FreezeJob(model, options, verifier=verify_written).run()
     # Verified by feeding the checkpoint graph at IteratorGetNext:0 what the frozen one got at images:0.
     assert result.verify.ok and result.verify.feeds == {"images:0": "float32 (2, 10)"}, result.verify
     frozen = v1.GraphDef()
@@ -347,7 +348,7 @@ def test_bind_then_freeze_slim_cnn(checkpoints, opened, tmp_path):
 
     spec, model = checkpoints["slim_cnn"], opened("slim_cnn")
     out = tmp_path / "slim_bound.pb"
-    result = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), binds={"is_training": False})).run()
+    result = FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), binds={"is_training": False}), verifier=verify_written).run()
     assert result.verify.ok, result.verify
     frozen = v1.GraphDef()
     frozen.ParseFromString(out.read_bytes())

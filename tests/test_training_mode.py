@@ -21,6 +21,7 @@ from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.load import open_checkpoint
 from tf_freezer.core.warning_codes import RANDOM_OPS, TRAINING_FLAG_DEFAULT, TRAINING_MODE
 from tf_freezer.core.preview import preview as freeze_preview
+from tf_freezer.core.verify import verify_written
 
 TOLERANCE = 1e-4
 
@@ -85,7 +86,7 @@ def test_freezing_the_first_suggestion_gives_the_inference_model(towers, tmp_pat
     spec, model = towers
     first = model.suggestions[0].name
     path = tmp_path / "towers.pb"
-    result = FreezeJob(model, FreezeOptions(outputs=[first], output_path=str(path))).run()
+    result = FreezeJob(model, FreezeOptions(outputs=[first], output_path=str(path)), verifier=verify_written).run()
     assert result.verify.ok, result.verify.reason
     x = spec.feeds["images:0"]
     want = run_checkpoint(spec.prefix, spec.feeds, [first])[0]

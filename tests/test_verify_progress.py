@@ -15,18 +15,19 @@ from tf_freezer.core.freeze import FreezeJob
 from tf_freezer.core.options import FreezeOptions
 from tf_freezer.core.isolate import IsolatedJob, Worker
 from tf_freezer.core.verify import VerifyJob
+from tf_freezer.core.verify import verify_written
 
 VERIFY_STAGES = ["load", "run-frozen", "restore", "run-reference", "compare"]
 
 
 def _freeze(model, spec, out, **kw):
-    return FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), **kw)).run()
+    return FreezeJob(model, FreezeOptions(outputs=spec.outputs, output_path=str(out), **kw), verifier=verify_written).run()
 
 
 def test_a_freeze_reports_each_verification_stage_on_the_last_part_of_the_bar(checkpoints, opened, tmp_path):
     spec = checkpoints["slim_cnn"]
     reports = []
-    FreezeJob(opened("slim_cnn"), FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "m.pb"))).run(
+    FreezeJob(opened("slim_cnn"), FreezeOptions(outputs=spec.outputs, output_path=str(tmp_path / "m.pb")), verifier=verify_written).run(
         reports.append)
     stages = list(dict.fromkeys(p.stage for p in reports))
     assert [s for s in stages if s in VERIFY_STAGES] == VERIFY_STAGES, stages

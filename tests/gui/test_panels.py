@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tf_freezer.core.freeze import FreezeResult
 from tf_freezer.core.options import FreezeOptions
-from tf_freezer.core.verify import OutputCheck, VerifyResult
+from tf_freezer.core.results import OutputCheck, VerifyResult
 
 
 def test_options_panel_defaults_are_cores(qtbot):
