@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Optional
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from .worker import JobRunner
 
@@ -45,6 +45,7 @@ class JobSlot(QObject):
         self.seconds = 0.0
         self._runner: Optional[JobRunner] = None
         self._callbacks: dict[str, Optional[Callable]] = {}
+        self._retired: set[JobRunner] = set()  # released runners whose thread may still hold them
 
     @property
     def is_busy(self) -> bool:
@@ -108,6 +109,17 @@ class JobSlot(QObject):
         runner.succeeded.disconnect(self._succeeded)
         runner.failed.disconnect(self._failed)
         runner.cancelled.disconnect(self._cancelled)
+        # The runner's last reference must not go in its worker thread: Qt would delete the object
+        # there while the GUI thread may be delivering it a queued event (a segfault within a few
+        # thousand replaced jobs). Kept until its thread has ended, it goes on a later turn here.
+        self._retired.add(runner)
+        runner.done.connect(self._on_runner_done)
+
+    def _on_runner_done(self) -> None:
+        runner = self.sender()
+        runner.done.disconnect(self._on_runner_done)
+        runner.wait(5.0)  # its thread has sent its last event and only has to return
+        QTimer.singleShot(0, lambda: self._retired.discard(runner))
 
     def _succeeded(self, result) -> None:
         self._finish("succeeded", self.succeeded, result)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, Qt
 
 from tf_freezer.core.errors import Cancelled, FreezerError
 from tf_freezer.core.jobs import Progress
@@ -176,3 +176,19 @@ def test_a_handler_may_start_the_next_job_in_the_same_slot(qtbot, slot):
     assert slot.is_busy and record.of("succeeded") == [] and record.of("finished") == []
     assert _release(qtbot, slot, second) == "succeeded"
     _only_success(record, "second")
+
+
+def test_a_replaced_job_s_runner_is_freed_in_the_gui_thread(qtbot, slot):
+    """Qt must delete a runner in the thread it lives in: freed by its worker thread's last reference, it
+    was deleted there while the GUI thread could be delivering it an event (a segfault every few
+    thousand replaced jobs)."""
+    freed_in_gui_thread = []
+    first = GatedJob("first", stubborn=True)
+    slot.start(first)
+    slot._runner.destroyed.connect(
+        lambda: freed_in_gui_thread.append(threading.current_thread() is threading.main_thread()),
+        Qt.DirectConnection)
+    slot.start(GatedJob("second"))
+    _let_finish(first)  # the worker thread has dropped its reference to the runner
+    qtbot.waitUntil(lambda: bool(freed_in_gui_thread), timeout=WAIT_MS)
+    assert freed_in_gui_thread == [True]
