@@ -3,7 +3,8 @@
 Orange3's ConcurrentMixin pattern: starting a job in a slot cancels the one it replaces and disconnects
 it, so a late progress report or result of a job the user has moved on from can never land. The
 "is this still the current job?" question is answered here, once, for every kind of work the window
-runs (loading TensorFlow, opening, reading the checkpoint, graph surgery, freeze/export/compare).
+runs (loading TensorFlow, opening, reading the checkpoint, graph surgery, freeze/export/compare, the
+Graph tab's layout, value statistics, .npy export, batches).
 
 Progress needs no throttling here: core.jobs.Job.step forwards at most one report per stage every
 50 ms, before it crosses to the GUI thread.
