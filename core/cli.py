@@ -22,7 +22,6 @@ from .cli_batch import batch_command, batch_flags, command_options, is_batch, sa
 from .errors import Cancelled, FreezerError
 from .fatal import native_stderr_fd
 from .jobs import Progress
-from .preview import preview as freeze_preview
 from .units import format_bytes
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
@@ -309,6 +308,8 @@ def _variable_lines(model) -> list[str]:
 def cmd_preview(args, progress) -> int:
     model = _open(args, progress)
     _need_outputs(model, args)
+    from .preview import preview as freeze_preview
+
     p = freeze_preview(model, [args.outputs], _options(args))
     data = p.to_json()
     lines = [f"outputs: {', '.join(p.outputs)}",
