@@ -22,7 +22,6 @@ from .cli_batch import batch_command, batch_flags, command_options, is_batch, sa
 from .errors import Cancelled, FreezerError
 from .fatal import native_stderr_fd
 from .jobs import Progress
-from .preview import preview as freeze_preview
 from .units import format_bytes
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_VERIFIED = 0, 1, 2, 3
@@ -309,6 +308,8 @@ def _variable_lines(model) -> list[str]:
 def cmd_preview(args, progress) -> int:
     model = _open(args, progress)
     _need_outputs(model, args)
+    from .preview import preview as freeze_preview
+
     p = freeze_preview(model, [args.outputs], _options(args))
     data = p.to_json()
     lines = [f"outputs: {', '.join(p.outputs)}",
@@ -323,18 +324,22 @@ def cmd_preview(args, progress) -> int:
 
 
 def cmd_freeze(args, progress) -> int:
+    from .isolate import ModelRef, isolated, warm_up
+
+    # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure): so
+    # a freeze that verifies runs in the worker process, where that is one line and exit 1 instead of
+    # "Aborted", and TensorFlow is imported (and the model opened) once, there, not here too. The
+    # worker starts first, before the pipeline's modules import here (0.3 s of its head start).
+    in_worker = not args.no_verify and args.outputs and args.outputs.strip(",")
+    if in_worker:
+        warm_up()
     from .cli_freeze import FreezeWithNotes, training_default_notes
     from .freeze import FreezeJob, default_output_path
     from .verify import verify_written
-    from .isolate import ModelRef, isolated, warm_up
     from .opscan import parse_allowed
 
     options = command_options(args)
-    if not args.no_verify and args.outputs and args.outputs.strip(","):
-        # Running the frozen graph is where a malformed one aborts TensorFlow (a C++ CHECK failure):
-        # so the whole freeze runs in the worker process, where that is one line and exit 1 instead
-        # of "Aborted", and TensorFlow is imported (and the model opened) once, there, not here too.
-        warm_up()
+    if in_worker:
         _check_output_early(args, options)
         job = isolated(FreezeWithNotes(ModelRef(args.path, args.step, (), -1, open_options=_open_options(args),
                                                allowed_ops=parse_allowed(args.allow_ops)), options, verifier=verify_written))
@@ -418,11 +423,12 @@ def _verify_text(verify) -> str:
 
 def cmd_verify(args, progress) -> int:
     from .isolate import isolated, warm_up
+
+    warm_up()  # the graph runs in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
     from .surgery import operated
     from .verify import VerifyJob, tolerance_for
     from .results import NOT_VERIFIED
 
-    warm_up()  # the graph runs in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
     model = _open(args, progress, worker_first=True)
     model.require_graph()
     rewires, binds = surgery_options(args)
@@ -444,12 +450,13 @@ def cmd_verify(args, progress) -> int:
 
 
 def cmd_export(args, progress) -> int:
-    from .export import FORMATS, ExportJob, default_export_path
     from .isolate import isolated, warm_up
 
     if not args.to:
         raise UsageError("tf-freezer export: the following arguments are required: --to (or --recipe R.toml)")
     warm_up()  # the export runs in the worker process (see below); it imports TensorFlow meanwhile
+    from .export import FORMATS, ExportJob, default_export_path
+
     model = _open(args, progress, worker_first=True)
     _need_outputs(model, args)
     options = command_options(args)
@@ -478,11 +485,12 @@ def _number(value) -> str:
 
 
 def cmd_compare(args, progress) -> int:
-    from .compare import CompareJob
     from .isolate import isolated, warm_up
-    from .surgery import operated
 
     warm_up()  # both models run in the worker process (see cmd_freeze); it imports TensorFlow meanwhile
+    from .compare import CompareJob
+    from .surgery import operated
+
     model = _open(args, progress)
     model.require_graph()
     rewires, binds = surgery_options(args)

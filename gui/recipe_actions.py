@@ -100,7 +100,7 @@ def open_recipe(window, path: str = "") -> Optional[list[str]]:
         window.report_error("The recipe does not fit this model", FreezerError(
             f"Applied {os.path.basename(path)} except: {'; '.join(problems)}.",
             "Tick the outputs this model has, or open the checkpoint the recipe was made for."))
-    window._schedule_preview()
+    window.schedule_preview()
     return problems
 
 

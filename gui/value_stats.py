@@ -1,6 +1,6 @@
 """Min, max, mean, std, share of zeros and a small histogram of one variable's or constant's value.
 
-Computed by core.tensors.stats_for in a JobRunner, one value at a time: while one is being read, a
+Computed by core.tensors.stats_for in a JobSlot, one value at a time: while one is being read, a
 newer request waits (the latest only) instead of starting a second read, so no more than one tensor
 is ever in memory for this. Results are kept per model, so going back to a tensor is instant.
 """
@@ -12,7 +12,8 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
-from .worker import CallJob, JobRunner
+from .job_slot import JobSlot
+from .worker import CallJob
 
 BAR_COLOUR = "#2e9d5b"
 
@@ -72,7 +73,7 @@ class ValueStatsView(QWidget):
         self._model = None
         self._source: Optional[tuple[str, str]] = None
         self._pending: Optional[tuple[object, tuple[str, str]]] = None
-        self._runner: Optional[JobRunner] = None
+        self._reading = JobSlot("value-stats", self)
         self._cache: dict[tuple[str, str], object] = {}
         self.hide()
 
@@ -102,7 +103,7 @@ class ValueStatsView(QWidget):
             return
         self.histogram.set_counts([])
         self.text.setText(f"<i>Reading {source[1]}…</i>")
-        if self._runner is not None:
+        if self._reading.is_busy:
             self._pending = (model, source)  # one tensor at a time: this one waits for the read running
             return
         self._start(model, source)
@@ -110,16 +111,11 @@ class ValueStatsView(QWidget):
     def _start(self, model, source: tuple[str, str]) -> None:
         from tf_freezer.core.tensors import stats_for
 
-        runner = JobRunner(CallJob(lambda: stats_for(model, source)), "value-stats")
-        self._runner = runner
-        runner.succeeded.connect(lambda stats: self._on_done(runner, model, source, stats, None))
-        runner.failed.connect(lambda exc: self._on_done(runner, model, source, None, exc))
-        runner.start()
+        self._reading.start(CallJob(lambda: stats_for(model, source)),
+                            succeeded=lambda stats: self._on_done(model, source, stats, None),
+                            failed=lambda exc: self._on_done(model, source, None, exc))
 
-    def _on_done(self, runner: JobRunner, model, source, stats, exc) -> None:
-        if runner is not self._runner:
-            return
-        self._runner = None
+    def _on_done(self, model, source, stats, exc) -> None:
         if stats is not None and model is self._model:
             self._cache[source] = stats
         if model is self._model and source == self._source:

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 from tf_freezer.core.units import format_bytes
 
 from .value_stats import ValueStatsView
-from .worker import CallJob, JobRunner
+from .job_slot import JobSlot
+from .worker import CallJob
 
 NODE_ROLE = Qt.UserRole + 1  # graph node id of the first variable reading the tensor (-1: none)
 
@@ -181,7 +182,8 @@ class VariableInspector(QWidget):
         super().__init__(parent)
         self.setObjectName("variableInspector")
         self._model = None  # core OpenedModel
-        self._runner: Optional[JobRunner] = None
+        self._export = JobSlot("export-npy", self)
+        self._export.busyChanged.connect(lambda _busy: self._update_buttons())
         #: asks where to save a tensor: (suggested path) -> chosen path or ''; replace in tests
         self.ask_path: Callable[[str], str] = self._ask_path
         self.filter_field = QLineEdit()
@@ -264,9 +266,7 @@ class VariableInspector(QWidget):
         return self._model
 
     def set_model(self, model) -> None:
-        if self._runner is not None:
-            self._runner.detach()
-            self._runner = None
+        self._export.detach()
         self._model = model
         self.values.show_source(model, None)
         self.table_model.set_model(model)
@@ -329,7 +329,7 @@ class VariableInspector(QWidget):
         self.values.show_key(self._model, self.selected_key())
 
     def _update_buttons(self) -> None:
-        enabled = self._runner is None and self.selected_key() is not None
+        enabled = not self._export.is_busy and self.selected_key() is not None
         self.export_button.setEnabled(enabled)
         self.export_action.setEnabled(enabled)
 
@@ -344,7 +344,7 @@ class VariableInspector(QWidget):
     def export_selected(self) -> None:
         """Ask where, then write the selected tensor in the background (a tensor can be gigabytes)."""
         key = self.selected_key()
-        if key is None or self._model is None or self._runner is not None:
+        if key is None or self._model is None or self._export.is_busy:
             return
         from tf_freezer.core.tensors import default_npy_name, export_tensor
 
@@ -354,26 +354,14 @@ class VariableInspector(QWidget):
             return
         model = self._model
         # The save dialog already asked before replacing an existing file.
-        runner = JobRunner(CallJob(lambda: export_tensor(model, key, path, overwrite=True)), "export-npy")
-        self._runner = runner
         self.message.setText(f"Writing {os.path.basename(path)}…")
-        runner.succeeded.connect(lambda n: self._on_exported(runner, path, n))
-        runner.failed.connect(lambda e: self._on_failed(runner, e))
-        runner.done.connect(lambda: self._on_done(runner))
-        runner.start()
-        self._update_buttons()
+        self._export.start(CallJob(lambda: export_tensor(model, key, path, overwrite=True)),
+                           succeeded=lambda n: self._on_exported(path, n), failed=self._on_failed)
 
-    def _on_exported(self, runner: JobRunner, path: str, nbytes: int) -> None:
-        if runner is self._runner:
-            self.message.setText(f"Wrote {path} ({format_bytes(nbytes)}).")
-            self.exported.emit(path)
+    def _on_exported(self, path: str, nbytes: int) -> None:
+        self.message.setText(f"Wrote {path} ({format_bytes(nbytes)}).")
+        self.exported.emit(path)
 
-    def _on_failed(self, runner: JobRunner, exc) -> None:
-        if runner is self._runner:
-            self.message.setText("Export failed: " + (exc.line() if hasattr(exc, "line") else str(exc)))
-            self.exportFailed.emit(exc)
-
-    def _on_done(self, runner: JobRunner) -> None:
-        if runner is self._runner:
-            self._runner = None
-            self._update_buttons()
+    def _on_failed(self, exc) -> None:
+        self.message.setText("Export failed: " + (exc.line() if hasattr(exc, "line") else str(exc)))
+        self.exportFailed.emit(exc)

@@ -3,7 +3,8 @@
 A `JobRunner` owns one job. The job runs in a daemon thread; its progress reports and its outcome reach
 the GUI thread through queued signals. `detach()` (used when a newer job replaces this one or the user
 cancels) guarantees that nothing from this job is delivered afterwards, so a stale result can never
-land in the window.
+land in the window. Runners are started and held by a `JobSlot` (gui/job_slot.py), one per kind of work;
+only the Graph tab's one-off networkx warm-up runs in a bare runner.
 
 Jobs that run TensorFlow graphs (freeze, verify, export) go further: the thread drives them in
 core.isolate's worker process, because TensorFlow aborts its whole process on some malformed graphs;

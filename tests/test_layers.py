@@ -3,6 +3,8 @@ pyproject.toml; these tests add what a contract cannot say."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -11,10 +13,11 @@ import networkx as nx
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "core"
-# The command line imports its commands' modules when a command runs, not at start: `tf-freezer inspect`
+# The command line (cli, and cli_batch for recipes and batches) imports its commands' modules when a command
+# runs, not at start: `tf-freezer inspect`
 # prints the graph before the freeze, export and compare machinery would have finished importing. The
 # supervisor imports the command line only to run it or to name what crashed.
-LAZY_IMPORTERS = {"cli", "supervise"}
+LAZY_IMPORTERS = {"cli", "cli_batch", "supervise"}
 
 
 def _core_modules() -> set[str]:
@@ -66,3 +69,14 @@ def test_core_imports_its_own_modules_at_the_top():
                 inside += [f"{path.stem}:{n.lineno} {n.module}" for n in ast.walk(function)
                            if isinstance(n, ast.ImportFrom) and n.level]
     assert inside == []
+
+
+def test_the_command_line_starts_without_the_pipeline():
+    """What LAZY_IMPORTERS buys: starting `tf-freezer` loads no stage and not numpy (a fresh interpreter,
+    since this one has imported everything)."""
+    code = ("import sys, tf_freezer.core.cli; "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('tf_freezer.core.') or m == 'numpy')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded = {m.rsplit(".", 1)[-1] for m in done.stdout.split()}
+    assert loaded <= {"cli", "cli_batch", "errors", "fatal", "jobs", "units"}, loaded

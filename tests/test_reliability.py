@@ -448,6 +448,26 @@ def test_a_fifo_saved_model_pb_is_named(capsys, other_formats, tmp_path, alarm):
     assert "is a named pipe (FIFO), not a file" in fails(capsys, "inspect", folder)
 
 
+@pytest.mark.parametrize("kind, expected", [
+    ("fifo", "is a named pipe (FIFO), not a file"),
+    ("sparse", "GB: too big for a frozen graph (.pb)"),
+    ("garbage", "is not a binary GraphDef (.pb)"),
+    ("empty", "the frozen graph does not run: The Session graph is empty"),
+])
+def test_a_frozen_graph_to_verify_is_read_safely(capsys, checkpoints, tmp_path, alarm, kind, expected):
+    """Verification maps the .pb into memory to parse it (core.safefile.mapped_capped): the checks of
+    a plain read hold, and a file that cannot be mapped (empty) is read as one."""
+    frozen = tmp_path / "frozen.pb"
+    if kind == "fifo":
+        os.mkfifo(frozen)
+    elif kind == "sparse":
+        frozen.touch()
+        os.truncate(frozen, 3 << 30)  # no disk used
+    else:
+        frozen.write_bytes(b"\xff" * 300 if kind == "garbage" else b"")
+    assert expected in fails(capsys, "verify", checkpoints["toy_add"].folder, frozen, "--outputs", "output")
+
+
 def test_a_device_as_meta_is_refused(capsys, checkpoints, tmp_path, alarm):
     folder = copy_of(checkpoints["toy_add"], tmp_path / "run")
     meta = only(folder, ".meta")

@@ -47,10 +47,8 @@ def window(qtbot):
     else:
         w.start_tensorflow()
     yield w
-    for runner in (w._freeze_runner, w._open_runner):
-        if runner is not None:
-            runner.detach()
-            runner.wait(30)
+    for slot in (w.freezing.slot, w.opening.slot):
+        slot.detach(wait=30)
 
 
 @pytest.fixture

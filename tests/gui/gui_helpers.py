@@ -31,7 +31,7 @@ def freeze_to(window, qtbot, path, signal):
     window.options_panel.path_is_default = False
     with qtbot.waitSignal(signal, timeout=FREEZE_TIMEOUT_MS) as blocker:
         window.start_freeze()
-    qtbot.waitUntil(lambda: window._freeze_runner is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.freezing.slot.is_busy, timeout=5000)
     return blocker.args[0]
 
 

@@ -73,3 +73,24 @@ def test_missing_libraries_named_as_debian_packages():
     assert _debian_package("libxcb-cursor.so.0") == "libxcb-cursor0"
     assert _debian_package("libxcb-icccm.so.4") == "libxcb-icccm4"
     assert _debian_package("libxkbcommon-x11.so.0") == "libxkbcommon-x11-0"
+
+
+def test_signal_emits_keep_true_alive(qapp):
+    """PySide6 6.12.0 drops a reference to True on every Python signal emit, so a long session ends in a
+    fatal bool_dealloc; pyproject.toml excludes that release. Emits here leave True's count as it was."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        bare = Signal()
+        carrying = Signal(object)
+
+    emitter = Emitter()
+    emitter.bare.connect(lambda: None)
+    emitter.carrying.connect(lambda value: None)
+    before = sys.getrefcount(True)
+    for _ in range(500):
+        emitter.bare.emit()
+        emitter.carrying.emit(1)
+    assert sys.getrefcount(True) - before > -100

@@ -51,7 +51,7 @@ def test_find_where_a_refused_export_diverges(opened, qtbot, tmp_path):
         if all(d.ok for d in report.tensors if d.name.rsplit(":", 1)[0] == c.name.rsplit(":", 1)[0]):
             assert colour(i).green() > colour(i).red()
     assert window.graph_pane._marks[first.rsplit(":", 1)[0]].alpha() == 255
-    assert window._freeze_runner is None and window.errors.errors[-1][0] == "TFLite export failed"
+    assert not window.freezing.slot.is_busy and window.errors.errors[-1][0] == "TFLite export failed"
 
     panel.clear()  # a new job: the colours go
     assert colour(node) is None and not button.isVisible() and window.graph_pane._marks == {}

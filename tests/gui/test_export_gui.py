@@ -44,7 +44,7 @@ def test_export_tflite_from_the_window(opened, qtbot, tmp_path):
     window.confirm = lambda title, question: False
     before = target.stat().st_mtime_ns
     window.export_actions["tflite"].trigger()
-    assert window._freeze_runner is None and target.stat().st_mtime_ns == before
+    assert not window.freezing.slot.is_busy and target.stat().st_mtime_ns == before
 
 
 def test_export_failure_is_reported(opened, qtbot, tmp_path):
@@ -57,7 +57,7 @@ def test_export_failure_is_reported(opened, qtbot, tmp_path):
         window.start_export("onnx")
     assert "does not exist" in blocker.args[0]
     assert window.errors.errors[-1][0] == "ONNX export failed"
-    assert window._freeze_runner is None and window.freeze_button.isEnabled()
+    assert not window.freezing.slot.is_busy and window.freeze_button.isEnabled()
 
 
 def test_export_dialog(qtbot, sample_checkpoint):

@@ -63,7 +63,7 @@ def test_twenty_freeze_cancel_cycles_grow_neither_memory_nor_threads(opened, qtb
                 window.start_freeze()
             assert blocker.args[0].verify.ok
             out.unlink()
-        qtbot.waitUntil(lambda: window._freeze_runner is None, timeout=5000)
+        qtbot.waitUntil(lambda: not window.freezing.slot.is_busy, timeout=5000)
 
     for i in range(4):  # warm-up: first-use imports and caches, Qt's and Python's allocator pools
         cycle(i)

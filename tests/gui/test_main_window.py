@@ -133,7 +133,7 @@ def test_freeze_completes_in_background_and_verifies(opened, qtbot, tmp_path):
     window.options_panel.path_is_default = False
     with qtbot.waitSignal(window.freezeFinished, timeout=FREEZE_TIMEOUT_MS) as blocker:
         qtbot.keyClick(window, Qt.Key_Return, Qt.ControlModifier)  # Ctrl+Enter
-        assert window._freeze_runner is not None and not window.freeze_button.isEnabled()
+        assert window.freezing.slot.is_busy and not window.freeze_button.isEnabled()
         assert window.cancel_button.isEnabled()
     result = blocker.args[0]
     assert result.output == str(out) and out.is_file()
@@ -162,7 +162,7 @@ def test_freeze_completes_in_background_and_verifies(opened, qtbot, tmp_path):
     asked = []
     window.confirm = lambda title, question: asked.append(question) or False
     window.start_freeze()
-    assert asked and window._freeze_runner is None
+    assert asked and not window.freezing.slot.is_busy
 
 
 def test_cancel_mid_freeze_leaves_no_file(opened, qtbot, tmp_path, monkeypatch):
@@ -191,7 +191,7 @@ def test_cancel_mid_freeze_leaves_no_file(opened, qtbot, tmp_path, monkeypatch):
     assert window.result_panel.isHidden()
     assert "cancelled" in window.log_view.toPlainText()
     assert window.errors.errors == []
-    qtbot.waitUntil(lambda: window._freeze_runner is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.freezing.slot.is_busy, timeout=5000)
     assert window.freeze_button.isEnabled()
 
 

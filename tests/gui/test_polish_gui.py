@@ -457,7 +457,7 @@ def test_escape_cancels_from_any_widget_even_right_after_the_overwrite_dialog(op
             # The key as the widget gets it when no window shortcut takes it first (the window not active,
             # or a widget that keeps Esc for itself).
             QApplication.sendEvent(target, QKeyEvent(QKeyEvent.KeyPress, Qt.Key_Escape, Qt.NoModifier))
-        qtbot.waitUntil(lambda: window._freeze_runner is None, timeout=10_000)
+        qtbot.waitUntil(lambda: not window.freezing.slot.is_busy, timeout=10_000)
         assert out.read_bytes() == b"an earlier freeze"
     # With no job running, Esc is the widget's again (the filter is gone).
     assert not window._escape_installed

@@ -27,7 +27,7 @@ def test_cancel_during_verification_ends_the_freeze_and_resets_the_bar(window, q
     qtbot.wait(1000)  # inside the frozen graph's run by now: no stage boundary comes for minutes
     with qtbot.waitSignal(window.freezeCancelled, timeout=30_000):  # the run itself lasts minutes
         window.cancel_job()
-    qtbot.waitUntil(lambda: window._freeze_runner is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.freezing.slot.is_busy, timeout=5000)
     assert window.progress_bar.value() == 0 and window.progress_bar.format() == ""
     assert os.listdir(tmp_path) == []
     assert window.errors.errors == []
