@@ -229,7 +229,7 @@ def _check_flatbuffer(path: str) -> None:
             raise ValueError("it has no subgraph")
     except OSError as exc:
         raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the file's permissions.") from None
-    except Exception as exc:  # noqa: BLE001 - any failure to read the flatbuffer means it is damaged
+    except Exception as exc:  # any failure to read the flatbuffer means it is damaged
         raise FreezerError(f"{os.path.basename(path)} is not a TFLite model TFLite can load: it is truncated or "
                            f"damaged ({first_line(exc)[:120]}).", "Export it again (`tf-freezer export --to tflite`).") from None
 

@@ -21,8 +21,9 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 from .errors import Cancelled, FreezerError
 from .export import default_export_path, ExportJob

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 from .errors import first_line, FreezerError
 from .tf import tensor_modules
 from .variables import parse_slice_spec
@@ -13,7 +14,7 @@ class LazyValue:
     what convert_variables makes a detached constant of, so that its bytes go from the checkpoint to the
     frozen .pb one variable at a time (core.output.graph_chunks), never all in memory at once."""
 
-    __slots__ = ("dtype", "shape", "size", "nbytes", "_load")
+    __slots__ = ("_load", "dtype", "nbytes", "shape", "size")
 
     def __init__(self, dtype, shape: tuple[int, ...], load: Callable[[], object]):
         import numpy as np
@@ -25,7 +26,7 @@ class LazyValue:
         self._load = load
 
     @classmethod
-    def of(cls, tensor, slice_spec: str, load: Callable[[], object]) -> Optional["LazyValue"]:
+    def of(cls, tensor, slice_spec: str, load: Callable[[], object]) -> Optional[LazyValue]:
         """For a checkpoint tensor (core.variables.CheckpointTensor) of a type written as raw bytes;
         None for the rest (strings, scalars, unknown types), which are read at once."""
         if tensor is None:

@@ -405,7 +405,7 @@ def _fetch(run, names: list[str]) -> list:
         return list(run(names))
     except Cancelled:
         raise
-    except Exception as exc:  # noqa: BLE001 - which tensor failed is found below
+    except Exception as exc:  # which tensor failed is found below
         if len(names) == 1:
             return [exc]
     values = []
@@ -414,7 +414,7 @@ def _fetch(run, names: list[str]) -> list:
             values.append(run([name])[0])
         except Cancelled:
             raise
-        except Exception as exc:  # noqa: BLE001 - this tensor is reported as not computed
+        except Exception as exc:  # this tensor is reported as not computed
             values.append(exc)
     return values
 

@@ -81,7 +81,7 @@ def _fill_loop_carried_types(model_proto) -> None:
 
     try:
         inferred = onnx.shape_inference.infer_shapes(model_proto).graph
-    except Exception:  # noqa: BLE001 - inference is a help here; without it nothing is filled
+    except Exception:  # inference is a help here; without it nothing is filled
         return
     types = {v.name: v.type.tensor_type.elem_type for v in
              [*inferred.input, *inferred.value_info, *inferred.output] if v.type.HasField("tensor_type")}

@@ -48,7 +48,7 @@ def _tflite_error(exc: BaseException) -> FreezerError:
             if op not in failed or failed[op][1].startswith("failed to legalize"):
                 failed[op] = (node, message)
     if not missing and not failed:
-        missing = {op: "" for op in _UNSUPPORTED_OP.findall(str(exc))}
+        missing = dict.fromkeys(_UNSUPPORTED_OP.findall(str(exc)), "")
     text = str(exc)
     if missing:
         named = ", ".join(f"{op} ({node})" if node and node != op else op for op, node in sorted(missing.items()))
@@ -99,7 +99,7 @@ def _within_time_limit(run, what: str):
     def target() -> None:
         try:
             done["value"] = run()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as exc:  # re-raised in the caller's thread
             done["error"] = exc
 
     thread = threading.Thread(target=target, name=f"tf-freezer-{what}-run", daemon=True)

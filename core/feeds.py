@@ -59,7 +59,7 @@ class Feeds:
             out[k] = f"{dtype} {tuple(v.shape)}" + (f" ({self.notes[k]})" if k in self.notes else "")
         return out
 
-    def only(self, tensors) -> "Feeds":
+    def only(self, tensors) -> Feeds:
         keep = set(tensors)
         return Feeds({k: v for k, v in self.values.items() if k in keep},
                          [k for k in self.invented if k in keep], [k for k in self.batched if k in keep],
@@ -163,7 +163,7 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
     except MemoryError:
         raise FreezerError(f"The inputs file {path} declares an array too big to hold in memory.",
                            "It is damaged, or not made for this model. " + _NPZ_HINT) from None
-    except Exception as exc:  # noqa: BLE001 - zip and npy format errors of a damaged file take many types
+    except Exception as exc:  # zip and npy format errors of a damaged file take many types
         raise FreezerError(f"The inputs file {path} is damaged ({type(exc).__name__}).", _NPZ_HINT) from None
 
 
@@ -181,7 +181,7 @@ def _imported(graph_def):
     try:
         with graph.as_default():
             tf.compat.v1.import_graph_def(graph_def, name="")
-    except Exception:  # noqa: BLE001 - the run reports the graph's own error
+    except Exception:  # the run reports the graph's own error
         return None
     return graph
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 from .checkpoint_values import check_shape, LazyValue, read_value
 from .constants import attach_constants, convert_variables

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import contains, not_
-from typing import Iterable, Optional
+from typing import Optional
 
 from . import tf as tfmod
 from .errors import FreezerError
@@ -66,10 +67,19 @@ class ScopeItem:
     """One row of the name-scope tree. A row can be a scope, a node, or both ('conv1' the op and
     'conv1/weights' beneath it). Slotted: a 100k-node graph makes as many of these."""
 
-    __slots__ = ("label", "path", "node_id", "parent", "row", "children", "_child_index", "descendant_count",
-                 "serial")
+    __slots__ = (
+        "_child_index",
+        "children",
+        "descendant_count",
+        "label",
+        "node_id",
+        "parent",
+        "path",
+        "row",
+        "serial",
+    )
 
-    def __init__(self, label: str, path: str, node_id: int = -1, parent: Optional["ScopeItem"] = None):
+    def __init__(self, label: str, path: str, node_id: int = -1, parent: Optional[ScopeItem] = None):
         self.label = label  # the last path segment
         self.path = path  # the full name
         self.node_id = node_id  # -1 for a pure scope
@@ -83,12 +93,12 @@ class ScopeItem:
     def __repr__(self) -> str:
         return f"ScopeItem({self.path!r}, node_id={self.node_id}, children={len(self.children)})"
 
-    def child(self, label: str) -> Optional["ScopeItem"]:
+    def child(self, label: str) -> Optional[ScopeItem]:
         if self._child_index is None:
             return None
         return self._child_index.get(label)
 
-    def add_child(self, item: "ScopeItem") -> "ScopeItem":
+    def add_child(self, item: ScopeItem) -> ScopeItem:
         if self._child_index is None:
             self._child_index = {}
         item.parent = self
@@ -576,7 +586,7 @@ class GraphModel:
 
     # ----- sizes --------------------------------------------------------------------------------
     @property
-    def node_bytes(self) -> "NodeSizes":
+    def node_bytes(self) -> NodeSizes:
         """Serialized size of each NodeDef (variables count as their small NodeDef here), indexed
         by node id. Each is measured on first use: upb's ByteSize serializes the node (~2 us), and a
         prune preview needs only the kept nodes' sizes, not all of a 100k-node graph's."""

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Optional
+from typing import TYPE_CHECKING, Optional
 
 from .heap import gc_paused
 from .jobs import Job
@@ -168,7 +169,7 @@ def _kind(i: int, model, outputs: set[int], constants: set[int]) -> str:
     return PLAIN
 
 
-def layout_preview(preview: "PrunePreview", open_scopes: Optional[Iterable[str]] = None, show_removed: bool = False,
+def layout_preview(preview: PrunePreview, open_scopes: Optional[Iterable[str]] = None, show_removed: bool = False,
                    limit: int = DEFAULT_BOX_LIMIT, job: Optional[Job] = None) -> GraphLayout:
     """Lay out what `preview` keeps. `open_scopes` None: the default fold for this kept set."""
     job = job or Job()
@@ -444,7 +445,7 @@ def _spread(row: list[int], wanted: list[float], widths: list[float], centre: li
 class GraphLayoutJob(Job[GraphLayout]):
     """layout_preview as a job (progress + cancel), for the window's worker thread."""
 
-    def __init__(self, preview: "PrunePreview", open_scopes: Optional[Iterable[str]] = None,
+    def __init__(self, preview: PrunePreview, open_scopes: Optional[Iterable[str]] = None,
                  show_removed: bool = False, limit: int = DEFAULT_BOX_LIMIT):
         super().__init__()
         self.preview, self.open_scopes, self.show_removed, self.limit = preview, open_scopes, show_removed, limit
@@ -465,7 +466,7 @@ class LayoutCache:
         self._items: OrderedDict = OrderedDict()
 
     @staticmethod
-    def key(preview: "PrunePreview", open_scopes: Optional[Iterable[str]], show_removed: bool) -> tuple:
+    def key(preview: PrunePreview, open_scopes: Optional[Iterable[str]], show_removed: bool) -> tuple:
         fold = None if open_scopes is None else frozenset(open_scopes)
         # The outputs and the variables converted colour the boxes: part of the key like the kept set.
         return (id(preview.model), hash(bytes(preview.kept_mask)), tuple(preview.outputs),

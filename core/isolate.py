@@ -92,7 +92,7 @@ def needs_isolation(job: Any) -> bool:
     return not _in_worker and getattr(job, "runs_graphs", False)
 
 
-def isolated(job: Job, worker: Optional["Worker"] = None) -> Job:
+def isolated(job: Job, worker: Optional[Worker] = None) -> Job:
     """`job`, to be run in the worker process (the shared one unless `worker` is given). Inside the
     worker, or for a job already isolated, `job` itself."""
     if _in_worker or isinstance(job, IsolatedJob):
@@ -104,7 +104,7 @@ class IsolatedJob(Job[Any]):
     """Runs `job` in a worker process. Its attributes travel by pickle, an OpenedModel among them as a
     `ModelRef` that the worker opens again."""
 
-    def __init__(self, job: Job, worker: Optional["Worker"] = None):
+    def __init__(self, job: Job, worker: Optional[Worker] = None):
         super().__init__()
         self.job = job
         self.worker = worker
@@ -157,7 +157,7 @@ class ModelRef:
     allowed_ops: tuple = ()  # core.opscan's denied ops the user allowed
 
     @classmethod
-    def of(cls, model) -> "ModelRef":
+    def of(cls, model) -> ModelRef:
         origin = model.origin if model.origin is not None else model
         loc = origin.location
         files = []
@@ -536,7 +536,7 @@ def _freezer_error(message: str, hint: str, details: str, pickled: bytes = b"") 
     if pickled:
         try:
             exc = pickle.loads(pickled)
-        except Exception:  # noqa: BLE001 - the parts say it all the same
+        except Exception:  # the parts say it all the same
             exc = None
         if isinstance(exc, FreezerError):
             return exc
@@ -547,7 +547,7 @@ def _remote_exception(pickled: bytes, type_name: str, message: str, tb: str) -> 
     """An unexpected exception from the worker, as itself when it unpickles; its traceback as text."""
     try:
         exc = pickle.loads(pickled) if pickled else None
-    except Exception:  # noqa: BLE001 - a class the app cannot rebuild still gets reported
+    except Exception:  # a class the app cannot rebuild still gets reported
         exc = None
     if not isinstance(exc, BaseException):
         exc = RuntimeError(f"{type_name}: {message}")
@@ -643,7 +643,7 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
                 watchdog.daemon = True
                 watchdog.start()
                 return
-            except Exception:  # noqa: BLE001 - one unreadable request must not stop the reading
+            except Exception:  # one unreadable request must not stop the reading
                 traceback.print_exc()
                 sys.stderr.flush()
                 continue
@@ -666,7 +666,7 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
     try:
         if tensorflow:
             tfmod.tensorflow()
-    except BaseException:  # noqa: BLE001 - the app reads why from the log
+    except BaseException:  # the app reads why from the log
         traceback.print_exc()
         sys.stderr.flush()
         os._exit(3)
@@ -690,7 +690,7 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
             reply = ("freezer", (exc.message, exc.hint, exc.details, pickled))
         except Cancelled:
             reply = ("cancelled", None)
-        except BaseException as exc:  # noqa: BLE001 - everything goes back to the app
+        except BaseException as exc:  # everything goes back to the app
             reply = ("bug", _describe(exc))
         finally:
             output.on_write = None
@@ -702,7 +702,7 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
             send(*reply)
         except (EOFError, OSError):
             break
-        except Exception as exc:  # noqa: BLE001 - a result that does not pickle
+        except Exception as exc:  # a result that does not pickle
             send("bug", _describe(TypeError(f"the result cannot be sent back to the app: {exc}")))
         if retire:
             break
@@ -752,7 +752,7 @@ def _describe(exc: BaseException) -> tuple:
     try:
         pickled = pickle.dumps(exc)
         pickle.loads(pickled)
-    except Exception:  # noqa: BLE001 - the parent gets the type name and message instead
+    except Exception:  # the parent gets the type name and message instead
         pickled = b""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return pickled, type(exc).__name__, str(exc)[:1000], text

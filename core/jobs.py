@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Generic, Optional, TypeVar
+from typing import Generic, Optional, TypeVar
 
 from .errors import Cancelled
 
@@ -84,7 +85,7 @@ class Job(Generic[T]):
         if self._progress is not None:
             self._progress(Progress("done", 1.0, message))
 
-    def adopt(self, part: "J", low: float = 0.0, high: float = 1.0) -> "J":
+    def adopt(self, part: J, low: float = 0.0, high: float = 1.0) -> J:
         """Make `part` a stage of this job: one cancel stops both, and its progress is reported on
         [low, high] of this job's bar. Returns `part`, whose methods may then be called directly."""
         part.cancelled_by(self._cancel)
@@ -98,7 +99,7 @@ class Job(Generic[T]):
             return None
         return lambda p: bar(Progress(p.stage, low + (high - low) * p.fraction, p.message))
 
-    def run_part(self, part: "Job[U]", progress: Optional[ProgressCallback] = None) -> U:
+    def run_part(self, part: Job[U], progress: Optional[ProgressCallback] = None) -> U:
         """Run `part` as a stage of this job: one cancel stops both; its progress goes to `progress`."""
         part.cancelled_by(self._cancel)
         return part.run(progress)

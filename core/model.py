@@ -115,7 +115,7 @@ class OpenedModel:
     _kinds: Optional[list[str]] = field(default=None, repr=False)
     # Set on a model made by graph surgery (core.surgery.operated): the model as opened, which
     # verification runs; new placeholder tensor -> the tensor it replaced; bound placeholder -> value.
-    origin: Optional["OpenedModel"] = field(default=None, repr=False)
+    origin: Optional[OpenedModel] = field(default=None, repr=False)
     feed_map: dict[str, str] = field(default_factory=dict)
     bound: dict[str, object] = field(default_factory=dict)
     surgery_cache: dict = field(default_factory=dict, repr=False)

@@ -11,7 +11,7 @@ Pure protobuf walking: no TensorFlow import, so it costs nothing before a run.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from .errors import FreezerError
 

@@ -4,8 +4,9 @@ maps the options to command-line flags and recipe keys."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 from .errors import FreezerError
 from .graph import DTYPE_BY_NAME

@@ -11,7 +11,8 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from .errors import FreezerError
 from .locate import prefix_of
@@ -270,7 +271,7 @@ class _Ahead:
         self.pool = None
         self.futures: dict = {}
 
-    def __enter__(self) -> "_Ahead":
+    def __enter__(self) -> _Ahead:
         if any(isinstance(piece, Deferred) for piece in self.pieces):
             from concurrent.futures import ThreadPoolExecutor
 

@@ -18,7 +18,8 @@ number of bytes at a time, so a 1 GB checkpoint is not held twice.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from . import tf as tfmod
 from .model import EMA_SUFFIX

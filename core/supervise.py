@@ -14,7 +14,7 @@ import select
 import signal
 import subprocess
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .fatal import NATIVE_STDERR_ENV, crash_reason
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -143,7 +144,7 @@ class FrozenSession:
         self.graph = None
         self.constants = {}
 
-    def __enter__(self) -> "FrozenSession":
+    def __enter__(self) -> FrozenSession:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -437,7 +438,7 @@ def batch_probe(run: Callable, feeds: Feeds, outputs: list[str], got: list, tole
                             "failed")
     except Cancelled:
         raise
-    except Exception as exc:  # noqa: BLE001 - a graph made for a fixed batch: nothing to probe
+    except Exception as exc:  # a graph made for a fixed batch: nothing to probe
         return "", "skipped: " + ("timed out" if timed_out(exc) else f"it does not run so ({first_line(exc)})")
     return "", f"passed: each of the {n} samples run alone gives its row of the batch"
 
