@@ -1,4 +1,5 @@
-"""Variable values read from a checkpoint for a freeze: read now, or (LazyValue) when the frozen graph is written, one at a time."""
+"""Variable values read from a checkpoint for a freeze: read now, or (LazyValue) when the frozen graph is
+written, one at a time."""
 from __future__ import annotations
 
 import os
@@ -79,4 +80,5 @@ def check_shape(node, value, key: str) -> None:
     if tuple(value.shape) != want and min(want, default=0) >= 0:
         raise FreezerError(f"The checkpoint value {key!r} has shape {tuple(value.shape)}, but the graph's variable "
                            f"{node.name!r} has shape {want}.",
-                           "The checkpoint was saved from a different model than this .meta graph; open a matching pair.")
+                           "The checkpoint was saved from a different model than this .meta graph; "
+                           "open a matching pair.")

@@ -62,7 +62,8 @@ def save_recipe_command(args) -> int:
         raise FreezerError("No --outputs given: a recipe needs them.",
                            "Pass --outputs (`tf-freezer inspect PATH` suggests them).")
     save_recipe(args.save_recipe, options)
-    print(f"wrote recipe {args.save_recipe}; use it with `tf-freezer {args.command} --recipe {args.save_recipe} PATH...`")
+    print(f"wrote recipe {args.save_recipe}; "
+          f"use it with `tf-freezer {args.command} --recipe {args.save_recipe} PATH...`")
     return 0
 
 

@@ -1,4 +1,6 @@
-"""Variables to constants: the values read from the checkpoint become Const nodes, in place where the graph allows it and through TensorFlow's converter where it does not; large constants can stay detached (their bytes written straight from their arrays)."""
+"""Variables to constants: the values read from the checkpoint become Const nodes, in place where the graph
+allows it and through TensorFlow's converter where it does not; large constants can stay detached (their bytes
+written straight from their arrays)."""
 from __future__ import annotations
 
 from typing import Optional

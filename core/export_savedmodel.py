@@ -1,4 +1,5 @@
-"""A frozen graph as a SavedModel (TF1 builder, serve tag, serving_default signature, the table initialisers as main op), loaded back and run through its signature, and moved into place whole."""
+"""A frozen graph as a SavedModel (TF1 builder, serve tag, serving_default signature, the table initialisers as
+main op), loaded back and run through its signature, and moved into place whole."""
 from __future__ import annotations
 
 import os

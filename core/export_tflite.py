@@ -1,4 +1,5 @@
-"""A frozen graph as a TFLite flatbuffer (TensorFlow's v2 converter over a scratch SavedModel), and run by TFLite's interpreter within the verification's time limit."""
+"""A frozen graph as a TFLite flatbuffer (TensorFlow's v2 converter over a scratch SavedModel), and run by
+TFLite's interpreter within the verification's time limit."""
 from __future__ import annotations
 
 import re
@@ -43,10 +44,10 @@ def _tflite_error(exc: BaseException) -> FreezerError:
             missing.setdefault(op, node)
             if code == "ERROR_NEEDS_FLEX_OPS":
                 flex.add(op)
-        elif op and op != "Const":  # constants are where the converter reports some pass failures
-            # The most specific reason wins over the generic 'failed to legalize'.
-            if op not in failed or failed[op][1].startswith("failed to legalize"):
-                failed[op] = (node, message)
+        # Not constants, where the converter reports some pass failures; the most specific reason wins
+        # over the generic 'failed to legalize'.
+        elif op and op != "Const" and (op not in failed or failed[op][1].startswith("failed to legalize")):
+            failed[op] = (node, message)
     if not missing and not failed:
         missing = dict.fromkeys(_UNSUPPORTED_OP.findall(str(exc)), "")
     text = str(exc)
@@ -74,7 +75,7 @@ def interpreter(path: str, preserve_all_tensors: bool = False):
     try:  # TFLite's own package, where installed: tf.lite.Interpreter is deprecated in its favour
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        Interpreter = tfmod.tensorflow().lite.Interpreter
+        Interpreter = tfmod.tensorflow().lite.Interpreter  # noqa: N806 - the class, as both name it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Interpreter(model_path=path, num_threads=2, experimental_preserve_all_tensors=preserve_all_tensors)

@@ -1,4 +1,5 @@
-"""Training flags and constant predicates: which placeholders switch a graph between training and inference, and what its control-flow predicates fold to."""
+"""Training flags and constant predicates: which placeholders switch a graph between training and inference, and
+what its control-flow predicates fold to."""
 from __future__ import annotations
 
 import re

@@ -332,8 +332,8 @@ def open_savedmodel(job: Job, path: str, signature: str = "") -> Loaded:
     elif has_variables:
         raise FreezerError(f"The SavedModel in {folder} has variables but no variables/ folder with their values.",
                            "Copy the whole SavedModel folder, including variables/variables.index and .data files.")
-    files = [pb] + [os.path.join(folder, "variables", n) for n in
-                    (os.listdir(os.path.join(folder, "variables")) if os.path.isdir(os.path.join(folder, "variables")) else [])]
+    variables = os.path.join(folder, "variables")
+    files = [pb] + [os.path.join(variables, n) for n in (os.listdir(variables) if os.path.isdir(variables) else [])]
     location = _location(path if versions else folder, folder, folder.rstrip(os.sep), prefix=prefix, inputs=files)
     if versions:
         location.notes.append(_versions_note(versions))
@@ -379,7 +379,8 @@ class _InitValues:
 
     def get_variable_to_dtype_map(self):
         tf = tfmod.tensorflow()
-        return self._reader.get_variable_to_dtype_map() | {k: tf.dtypes.as_dtype(v.dtype) for k, v in self._values.items()}
+        return (self._reader.get_variable_to_dtype_map()
+                | {k: tf.dtypes.as_dtype(v.dtype) for k, v in self._values.items()})
 
     def get_tensor(self, key: str):
         return self._values[key] if key in self._values else self._reader.get_tensor(key)

@@ -17,6 +17,7 @@ boxes (see README).
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -363,7 +364,7 @@ def _place(boxes: list[Box], edges: list[Edge], job: Job) -> None:
             down.append([])
             chain.append(v)
         chain.append(b)
-        for u, w in zip(chain, chain[1:]):
+        for u, w in itertools.pairwise(chain):
             down[u].append(w)
             up[w].append(u)
         chains.append(chain)

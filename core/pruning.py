@@ -1,4 +1,6 @@
-"""Pruning a GraphDef to the nodes a freeze keeps, and the clean-up after conversion: training-only control dependencies spliced out, the functions still called copied, reference ops rewritten to their value twins, devices cleared, table initialisers grouped."""
+"""Pruning a GraphDef to the nodes a freeze keeps, and the clean-up after conversion: training-only control
+dependencies spliced out, the functions still called copied, reference ops rewritten to their value twins,
+devices cleared, table initialisers grouped."""
 from __future__ import annotations
 
 from itertools import compress
@@ -131,7 +133,7 @@ def _copy_used_functions(library, out) -> None:
         return
     gradients = {g.function_name: g for g in library.gradient}
     needed: set[str] = set()
-    stack = [n for n in out.node]
+    stack = list(out.node)
     while stack:
         node = stack.pop()
         refs = [node.op] if node.op in functions else []
@@ -193,11 +195,8 @@ def rewrite_ref_ops(graph_def) -> None:
                 data = [s for s in node.input if not s.startswith("^")]
                 if data and not carries_ref(data[0]):
                     controls = [s for s in node.input if s.startswith("^")]
-                    if node.op == "Assign":
-                        # Assign's output is the value it stores.
-                        new_inputs = [data[1]] + controls
-                    else:
-                        new_inputs = data[:2] + controls
+                    # Assign's output is the value it stores.
+                    new_inputs = [data[1]] + controls if node.op == "Assign" else data[:2] + controls
                     del node.input[:]
                     node.input.extend(new_inputs)
                     node.op = _ASSIGN_TWINS[node.op]

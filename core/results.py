@@ -1,4 +1,5 @@
-"""What a verification concludes: per output, the differences found and the tolerance applied; overall, verified, failed or not verified (and how to verify it)."""
+"""What a verification concludes: per output, the differences found and the tolerance applied; overall, verified,
+failed or not verified (and how to verify it)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

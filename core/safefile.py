@@ -65,7 +65,8 @@ def read_capped(path: str, limit: int, what: str) -> bytes:
         with os.fdopen(fd, "rb", closefd=False) as fh:
             data = fh.read(limit + 1)  # a file growing while read still stops at the cap
         if len(data) > limit:
-            raise FreezerError(f"{path} grew past {limit / 1e9:.2f} GB while being read.", "Check that it is the right file.")
+            raise FreezerError(f"{path} grew past {limit / 1e9:.2f} GB while being read.",
+                               "Check that it is the right file.")
         return data
     finally:
         os.close(fd)

@@ -158,7 +158,7 @@ def _preload_libraries() -> None:
     except (OSError, AttributeError):
         return
     dlopen.restype, dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
-    folder = list(spec.submodule_search_locations)[0]
+    folder = next(iter(spec.submodule_search_locations))
     for name in _LIBRARIES:
         path = os.path.join(folder, name)
         if not os.path.exists(path) or not dlopen(os.fsencode(path), os.RTLD_NOW | os.RTLD_LOCAL):

@@ -15,7 +15,7 @@ def format_bytes(n: float) -> str:
     if abs(n) < 1000:
         count = int(n)
         return f"{count} byte{'' if count == 1 else 's'}"
-    for unit in _UNITS:
+    for unit in _UNITS:  # noqa: B007 - the unit the loop stops at is the one written below
         n /= 1000
         if abs(round(n, 2 if abs(n) < 10 else 1 if abs(n) < 100 else 0)) < 1000:
             break

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 
@@ -450,8 +450,9 @@ class VerifyJob(Job[VerifyResult]):
     runs_graphs = True  # sessions, Grappler, the variable-to-constant converter
 
     #: stage -> (first, last) fraction of the job
-    STAGES = {"load": (0.0, 0.1), "run-frozen": (0.1, 0.4), "batch-probe": (0.4, 0.45), "restore": (0.45, 0.75),
-              "run-reference": (0.75, 0.97), "compare": (0.97, 1.0)}
+    STAGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "load": (0.0, 0.1), "run-frozen": (0.1, 0.4), "batch-probe": (0.4, 0.45), "restore": (0.45, 0.75),
+        "run-reference": (0.75, 0.97), "compare": (0.97, 1.0)}
 
     def __init__(self, model, frozen_path: str, outputs: Optional[list[str]] = None,
                  inputs_npz: Optional[str] = None, use_ema: bool = False, graph_def=None, init_op: str = "",
