@@ -186,7 +186,7 @@ def find_inputs(graph: GraphModel) -> list[InputInfo]:
 def _forward_reach(graph: GraphModel, seeds: list[int], blocked: bytearray) -> bytearray:
     """Nodes reachable from seeds over data edges, not entering blocked nodes."""
     seen = bytearray(len(graph))
-    queue = deque()
+    queue: deque[int] = deque()
     for s in seeds:
         seen[s] = 1
         queue.append(s)
@@ -263,14 +263,14 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
     label_reach = bytearray(n)
     label_tensors = _label_tensors(graph, inputs)
     if label_tensors:
-        first = []
+        label_readers = []
         for node_id, k in label_tensors:
             if ops[node_id] in UNFEEDABLE_INPUT_OPS:
-                first += [c for c in graph.consumers[node_id]
+                label_readers += [c for c in graph.consumers[node_id]
                           if any(p == node_id and out == k for p, out in graph.data_inputs[c])]
             else:
-                first.append(node_id)
-        label_reach = _forward_reach(graph, first, training)
+                label_readers.append(node_id)
+        label_reach = _forward_reach(graph, label_readers, training)
     loss_ops = [i for i, op in enumerate(ops) if op in _LOSS_OPS]
     loss_reach = _forward_reach(graph, loss_ops, training) if loss_ops else bytearray(n)
 
@@ -307,7 +307,7 @@ def suggest_outputs(graph: GraphModel, inputs: list[InputInfo], training: bytear
     generic = {op.lower() for op in set(ops)} | _GENERIC_LEAVES
     op_score = _OP_SCORE
     all_consumers, control_inputs = graph.consumers, graph.control_inputs
-    candidates = []
+    candidates: list[tuple[float, int, list[str], bool]] = []
     input_set = set(input_ids)
     for i in reach_ids:
         if training[i]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class Artifact:
 
     def __init__(self, path: str):
         self.path = path
-        self.inputs = None
+        self.inputs: Any = None  # a tf.compat.v1.GraphDef, set by the subclass
         self.outputs: list[str] = []
         self.names: dict[str, list[str]] = {}
 
@@ -124,7 +124,8 @@ class SavedModelArtifact(GraphArtifact):
         try:
             saved = loader_impl.parse_saved_model(path)
         except Exception as exc:
-            raise FreezerError(f"{os.path.basename(path)} is not a readable SavedModel: {first_line(exc).rstrip('.')}.",
+            why = first_line(exc).rstrip(".")
+            raise FreezerError(f"{os.path.basename(path)} is not a readable SavedModel: {why}.",
                                "Pass the SavedModel folder written by `tf-freezer export --to savedmodel`.") from None
         meta = saved.meta_graphs[0]
         self.session = v1.Session(graph=tf.Graph())
@@ -132,7 +133,8 @@ class SavedModelArtifact(GraphArtifact):
             v1.saved_model.loader.load(self.session, list(meta.meta_info_def.tags), path)
         except Exception as exc:
             self.session.close()
-            raise FreezerError(f"TensorFlow cannot load the SavedModel {os.path.basename(path)}: {first_line(exc).rstrip('.')}.",
+            why = first_line(exc).rstrip(".")
+            raise FreezerError(f"TensorFlow cannot load the SavedModel {os.path.basename(path)}: {why}.",
                                "Export it again.") from None
         graph = self.session.graph
         signature = meta.signature_def.get(_SERVING_KEY) or next(iter(meta.signature_def.values()), None)
@@ -165,7 +167,8 @@ class TFLiteArtifact(Artifact):
                 warnings.simplefilter("ignore")
                 self.interpreter = interpreter(path, preserve_all_tensors=True)
         except (ValueError, RuntimeError) as exc:
-            raise FreezerError(f"{os.path.basename(path)} is not a TFLite model TFLite can load: {first_line(exc).rstrip('.')}.",
+            why = first_line(exc).rstrip(".")
+            raise FreezerError(f"{os.path.basename(path)} is not a TFLite model TFLite can load: {why}.",
                                "Pass a .tflite file written by TensorFlow's converter (`tf-freezer export --to "
                                "tflite`).") from None
         details = {d["index"]: d for d in self.interpreter.get_tensor_details()}
@@ -231,7 +234,8 @@ def _check_flatbuffer(path: str) -> None:
         raise FreezerError(f"Cannot read {path}: {exc.strerror}.", "Check the file's permissions.") from None
     except Exception as exc:  # any failure to read the flatbuffer means it is damaged
         raise FreezerError(f"{os.path.basename(path)} is not a TFLite model TFLite can load: it is truncated or "
-                           f"damaged ({first_line(exc)[:120]}).", "Export it again (`tf-freezer export --to tflite`).") from None
+                           f"damaged ({first_line(exc)[:120]}).",
+                           "Export it again (`tf-freezer export --to tflite`).") from None
 
 
 def _tflite_candidates(name: str) -> list[str]:

@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from .errors import Cancelled, FreezerError
-from .export import default_export_path, ExportJob
+from .export import export_path_beside, ExportJob
 from .formats import detect
 from .freeze import FreezeJob
 from .isolate import IsolatedJob, Worker
 from .jobs import Job, Progress
 from .load import open_graph, OpenJob, read_checkpoint
 from .locate import locate
-from .options import ExportOptions, FreezeOptions
+from .options import ExportOptions, FreezeOptions, freeze_part
 from .output import check_target
 from .units import format_bytes
 from .verify import verify_written
@@ -128,21 +128,12 @@ def _size(path: str) -> int:
 def output_path(item: Item, template: str, command: str, to: str = "") -> str:
     """Where `item`'s result goes: `template` with {run}, {step} and {prefix}, or beside the checkpoint."""
     if not template:
-        return item.stem + ".frozen.pb" if command == "freeze" else default_export_path(_Stem(item.stem), to)
+        return item.stem + ".frozen.pb" if command == "freeze" else export_path_beside(item.stem, to)
     try:
         return template.format(run=item.run, step="" if item.step is None else item.step, prefix=item.prefix)
     except (KeyError, IndexError, ValueError) as exc:
         raise FreezerError(f"The output template {template!r} is not valid ({exc}).",
                            "Use {run}, {step} and {prefix}, e.g. out/{run}-{step}.pb.") from None
-
-
-@dataclass
-class _Stem:  # what default_export_path reads of a model
-    stem: str
-
-    @property
-    def location(self):
-        return self
 
 
 def check_template(items: list[Item], template: str, command: str, to: str = "") -> None:
@@ -216,7 +207,7 @@ class BatchJob(Job[list]):
         self._done = 0
 
     def _run(self) -> list:
-        to = self.options.to if self.command == "export" else ""
+        to = self.options.to if isinstance(self.options, ExportOptions) else ""
         check_template(self.items, self.template, self.command, to)
         rows: list[Optional[Row]] = [None] * len(self.items)
         todo: queue.SimpleQueue = queue.SimpleQueue()
@@ -277,14 +268,14 @@ class BatchJob(Job[list]):
             worker.shutdown()
 
     def _one(self, item: Item, worker: Worker) -> Row:
-        fo = self.options.freeze if self.command == "export" else self.options
+        fo = freeze_part(self.options)
         row = Row(item.path, item.step, list(fo.outputs), "error")
         if item.error:
             row.error = item.error
             return row
         started = time.monotonic()
         options = copy.deepcopy(self.options)
-        target_options = options.freeze if self.command == "export" else options
+        target_options = freeze_part(options)
         job = None
         try:
             target = output_path(item, self.template, self.command, getattr(options, "to", ""))
@@ -324,7 +315,7 @@ class BatchJob(Job[list]):
                 job.cancel()
 
     def _skipped(self, item: Item) -> Row:
-        fo = self.options.freeze if self.command == "export" else self.options
+        fo = freeze_part(self.options)
         return Row(item.path, item.step, list(fo.outputs), "skipped", error="not run (--fail-fast or cancelled)")
 
 

@@ -22,12 +22,16 @@ Switch/Merge, leaving both branches in place. Here:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
 from . import tf as tfmod
 from .errors import FreezerError
 from .flags import FLOAT_TYPES, INT_TYPES, Constants, find_flags
 from .graph import dtype_name, GraphModel, split_tensor_name
 from .ops import CASE_OPS, IF_OPS, MERGE_OPS, PLACEHOLDER_OPS, SWITCH_OPS
+
+if TYPE_CHECKING:
+    from tensorflow.core.framework.node_def_pb2 import NodeDef
 
 
 # ----- binding ------------------------------------------------------------------------------------
@@ -72,7 +76,7 @@ def apply_binds(graph_def, binds: dict[str, object]):
     return out
 
 
-def _const_for(node, value):
+def _const_for(node, value) -> NodeDef:
     """The Const that replaces a placeholder, checking the value against its dtype and shape."""
     tf = tfmod.tensorflow()
     import numpy as np

@@ -61,7 +61,7 @@ class StderrProgress:
         self.enabled = enabled and (self.tty or always)
         self.delay = delay
         self.started = time.monotonic()
-        self.last_stage = None
+        self.last_stage: Optional[str] = None
         self.dirty = False
 
     def __call__(self, p: Progress) -> None:
@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch_flags(p)
     p = sub.add_parser("compare", help="compare every intermediate tensor of an exported model with the original's")
     common(p)
-    p.add_argument("artifact", metavar="ARTIFACT", help="a frozen .pb/.pbtxt, a SavedModel folder, a .tflite or an .onnx")
+    p.add_argument("artifact", metavar="ARTIFACT",
+                   help="a frozen .pb/.pbtxt, a SavedModel folder, a .tflite or an .onnx")
     p.add_argument("--inputs", metavar="FEEDS.npz", help="input values (default: seeded random)")
     p.add_argument("--atol", type=float, help="absolute tolerance (default: verification's)")
     p.add_argument("--rtol", type=float, help="relative tolerance (default: verification's)")
@@ -341,8 +342,10 @@ def cmd_freeze(args, progress) -> int:
     options = command_options(args)
     if in_worker:
         _check_output_early(args, options)
-        job = isolated(FreezeWithNotes(ModelRef(args.path, args.step, (), -1, open_options=_open_options(args),
-                                               allowed_ops=parse_allowed(args.allow_ops)), options, verifier=verify_written))
+        # A ModelRef stands for the model here: the worker opens it (core.isolate), this process never does.
+        ref = ModelRef(args.path, args.step, (), -1, open_options=_open_options(args),
+                       allowed_ops=parse_allowed(args.allow_ops))
+        job = isolated(FreezeWithNotes(ref, options, verifier=verify_written))  # type: ignore[arg-type]
         result, notes = _refused_on_failure(args, progress, lambda: job.run(progress))
         sys.stderr.writelines(notes)
     else:
@@ -351,7 +354,8 @@ def cmd_freeze(args, progress) -> int:
         _need_outputs(model, args)
         options.output_path = options.output_path or default_output_path(model)
         sys.stderr.writelines(training_default_notes(model, options))
-        result = _refused_on_failure(args, progress, lambda: FreezeJob(model, options, verifier=verify_written).run(progress))
+        job = FreezeJob(model, options, verifier=verify_written)
+        result = _refused_on_failure(args, progress, lambda: job.run(progress))
     data = result.to_json()
     lines = [f"wrote {result.output} ({format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
              f"variables converted: {result.variables_converted} ({format_bytes(result.variable_bytes)}); "
@@ -380,7 +384,8 @@ def _written_exit(output: str, verify) -> int:
     from .results import NOT_VERIFIED
 
     if verify is not None and verify.status == NOT_VERIFIED:
-        sys.stderr.write(f"tf-freezer: wrote {output}, but it is not verified: {verify.reason.rstrip('.')}. {verify.hint}\n")
+        sys.stderr.write(f"tf-freezer: wrote {output}, but it is not verified: {verify.reason.rstrip('.')}. "
+                         f"{verify.hint}\n")
         return EXIT_NOT_VERIFIED
     return EXIT_OK
 
@@ -437,7 +442,8 @@ def cmd_verify(args, progress) -> int:
     if not os.path.exists(args.frozen):
         raise FreezerError(f"{args.frozen} does not exist.", "Pass the path of a frozen .pb.")
     result = isolated(VerifyJob(model, args.frozen, outputs=outputs, inputs_npz=args.inputs, use_ema=args.use_ema,
-                                tolerance=tolerance_for(args.atol, args.rtol), timeout=args.verify_timeout)).run(progress)
+                                tolerance=tolerance_for(args.atol, args.rtol),
+                                timeout=args.verify_timeout)).run(progress)
     progress.finish()
     _print(args, result.to_json(), _verify_text(result))
     if result.status == NOT_VERIFIED:
@@ -464,7 +470,8 @@ def cmd_export(args, progress) -> int:
     # The converters (TFLite's MLIR, tf2onnx) and the runtimes that verify an export are TensorFlow
     # code a malformed graph can abort, not only a Session: the whole export runs in the worker.
     result = _refused_on_failure(args, progress, lambda: isolated(ExportJob(model, options)).run(progress))
-    lines = [f"wrote {result.output} ({FORMATS[result.format]}, {format_bytes(result.output_bytes)}) in {result.seconds:.2f} s",
+    lines = [f"wrote {result.output} ({FORMATS[result.format]}, {format_bytes(result.output_bytes)}) "
+             f"in {result.seconds:.2f} s",
              "inputs: " + (", ".join(f"{name} {kind}" for name, kind in result.inputs.items()) or "none"),
              "outputs: " + ", ".join(result.outputs)]
     if result.variables_kept:
@@ -546,7 +553,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     args.debug = getattr(args, "debug", False)
-    if sys.stdout is sys.__stdout__ and hasattr(sys.stdout, "reconfigure"):
+    if sys.__stdout__ is not None and sys.stdout is sys.__stdout__:
         # Paths are bytes on Linux: one that is not UTF-8 is printed as the bytes the OS gave.
         sys.stdout.reconfigure(errors="surrogateescape")
     previous = None
@@ -574,7 +581,7 @@ def _native_stderr_quieted(keep: bool):
     failed" line still reaches the user, as one line, though nothing in this process survives to say
     it. Only when sys.stderr is the process's own (a test's captured stderr is left alone)."""
     supervisor = native_stderr_fd()  # under core.supervise, its pipe takes the sieve's place
-    if keep or sys.stderr is not sys.__stderr__:
+    if keep or sys.__stderr__ is None or sys.stderr is not sys.__stderr__:
         if supervisor is not None:
             os.close(supervisor)
         yield
@@ -646,7 +653,7 @@ def _dispatch(args) -> int:
         return EXIT_ERROR
     except BrokenPipeError:  # `tf-freezer inspect ... | head`: the reader has what it wanted
         try:
-            sys.stdout = open(os.devnull, "w")
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stdout from here on: never closed
         except OSError:
             pass
         return EXIT_ERROR

@@ -19,7 +19,7 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, ClassVar, Optional
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from .export import ExportJob
 from .feeds import make_feeds
 from .freeze import FreezeJob
 from .jobs import Job
-from .options import ExportOptions
+from .options import ExportOptions, freeze_part
 from .reference import restored_session
 from .surgery import operated
 from .verify import (DEFAULT_TOLERANCE, EXPORT_TOLERANCE, QUANTIZED_TOLERANCE, compare, import_frozen, reference_feeds,
@@ -76,7 +76,8 @@ class CompareReport:
     outputs: list[TensorCheck] = field(default_factory=list)
     tensors: list[TensorCheck] = field(default_factory=list)  # compared ones, in the reference's topological order
     first_divergent: list[str] = field(default_factory=list)
-    growth: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # output -> (tensor, max abs) path
+    # output -> the (tensor, max abs diff) path from a first divergent tensor to it
+    growth: dict[str, list[tuple[str, Optional[float]]]] = field(default_factory=dict)
     no_counterpart: list[str] = field(default_factory=list)
     tolerance: str = ""
     feeds: dict[str, str] = field(default_factory=dict)
@@ -110,7 +111,8 @@ class CompareJob(Job[CompareReport]):
     runs_graphs = True  # sessions, Grappler, the variable-to-constant converter
 
     #: stage -> (first, last) fraction of the job
-    STAGES = {"load-artifact": (0.0, 0.05), "restore": (0.05, 0.35), "run-reference": (0.35, 0.45), "compare": (0.45, 1.0)}
+    STAGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "load-artifact": (0.0, 0.05), "restore": (0.05, 0.35), "run-reference": (0.35, 0.45), "compare": (0.45, 1.0)}
 
     def __init__(self, model, artifact: str, inputs_npz: Optional[str] = None, atol: Optional[float] = None,
                  rtol: Optional[float] = None, use_ema: bool = False):
@@ -153,7 +155,8 @@ class CompareJob(Job[CompareReport]):
         reference_in = reference_feeds(self.model, feeds) if self.model.origin is not None else dict(feeds)
         reference_in.update(_inference_flags(model, set(reference_in)))
         flags = {f"{f.name}:0" for f in (model.training_mode.flags if model.training_mode is not None else ())}
-        default = QUANTIZED_TOLERANCE if artifact.quantized else DEFAULT_TOLERANCE if artifact.exact else EXPORT_TOLERANCE
+        default = (QUANTIZED_TOLERANCE if artifact.quantized
+                   else DEFAULT_TOLERANCE if artifact.exact else EXPORT_TOLERANCE)
         tolerance = tolerance_for(self.atol, self.rtol, default)
         report = CompareReport(self.artifact, artifact.kind, tolerance=tolerance.text(), feeds=made.described())
         with _reference_session(model, outputs, self.use_ema, self.stage) as sess:
@@ -189,8 +192,10 @@ class CompareJob(Job[CompareReport]):
                            tolerance: Tolerance) -> list[TensorCheck]:
         """Each (reference tensor, artifact key, estimated bytes), fetched a batch of at most
         FETCH_BYTES at a time on each side and compared; only the statistics are kept."""
-        checks = []
-        batches, current, size = [], [], 0
+        checks: list[TensorCheck] = []
+        batches: list[list] = []
+        current: list = []
+        size = 0
         for pair in pairs:
             if current and size + pair[2] > FETCH_BYTES:
                 batches.append(current)
@@ -223,7 +228,7 @@ class RebuiltCompareJob(Job[CompareReport]):
     runs_graphs = True  # sessions, Grappler, the variable-to-constant converter
 
     #: stage -> (first, last) fraction of the job
-    STAGES = {"build": (0.0, 0.4), "compare": (0.4, 1.0)}
+    STAGES: ClassVar[dict[str, tuple[float, float]]] = {"build": (0.0, 0.4), "compare": (0.4, 1.0)}
 
     def __init__(self, model, options):
         super().__init__()
@@ -232,11 +237,13 @@ class RebuiltCompareJob(Job[CompareReport]):
 
     def _run(self) -> CompareReport:
         options = self.options
-        fo = options.freeze if isinstance(options, ExportOptions) else options
+        fo = freeze_part(options)
         with tempfile.TemporaryDirectory(prefix="tf-freezer-compare.") as work:
             fallback = f"model.{options.to}" if isinstance(options, ExportOptions) else "model.pb"
-            target = os.path.join(work, os.path.basename(os.path.normpath(fo.output_path)) if fo.output_path else fallback)
+            name = os.path.basename(os.path.normpath(fo.output_path)) if fo.output_path else fallback
+            target = os.path.join(work, name)
             unverified = dataclasses.replace(fo, verify=False, output_path=target, overwrite=False)
+            build: Job
             if isinstance(options, ExportOptions):
                 build = ExportJob(self.model, dataclasses.replace(options, freeze=unverified))
             else:
@@ -328,7 +335,8 @@ def _reference_tensors(graph, sess, outputs: list[str], feeds: dict, fed: set[in
     dag = nx.DiGraph(data.subgraph(keep))
     nodes = list(nx.topological_sort(dag))
     names, ops, inputs = graph.names, graph.ops, graph.data_inputs
-    depends, depth = {}, {}
+    depends: dict[int, bool] = {}
+    depth: dict[int, int] = {}
     for i in nodes:
         depends[i] = i in fed or any(depends.get(j, False) for j, _ in inputs[i])
         d = max((depth.get(j, 0) for j, _ in inputs[i]), default=0)
@@ -451,7 +459,7 @@ def _check(name: str, key: str, got, want, tolerance: Tolerance, exact: bool) ->
 
 
 def _stats(value: np.ndarray) -> dict:
-    stats = {"shape": list(value.shape), "dtype": str(value.dtype)}
+    stats: dict[str, object] = {"shape": list(value.shape), "dtype": str(value.dtype)}
     if value.size and value.dtype.kind in "fiub":
         with np.errstate(invalid="ignore", over="ignore"):
             stats.update(min=float(np.min(value)), max=float(np.max(value)),
@@ -475,7 +483,7 @@ def first_divergent(graph, nodes: list[int], checks: list[TensorCheck]) -> list[
     return [c.name for c in checks if not c.ok and not bad_inputs.get(graph.index[_node(c.name)], False)]
 
 
-def _growth(graph, report: CompareReport, reference: _Reference) -> dict[str, list[tuple[str, float]]]:
+def _growth(graph, report: CompareReport, reference: _Reference) -> dict[str, list[tuple[str, Optional[float]]]]:
     """For each divergent output, the compared tensors on a shortest path from a first divergent
     tensor to it, with their max abs diff: how the error grows on its way."""
     import networkx as nx
@@ -483,7 +491,7 @@ def _growth(graph, report: CompareReport, reference: _Reference) -> dict[str, li
     by_node: dict[int, TensorCheck] = {}
     for c in report.tensors:
         by_node.setdefault(graph.index[_node(c.name)], c)
-    growth = {}
+    growth: dict[str, list[tuple[str, Optional[float]]]] = {}
     for out in report.outputs:
         if out.ok is not False:
             continue

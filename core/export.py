@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 
 from . import opscan
@@ -113,7 +113,12 @@ def check_format(to: str) -> str:
 
 def default_export_path(model: OpenedModel, to: str) -> str:
     """Next to the input: model.ckpt-2050 -> model.ckpt-2050.tflite, model.pb -> model.onnx."""
-    return model.location.stem + _SUFFIXES[check_format(to)]
+    return export_path_beside(model.location.stem, to)
+
+
+def export_path_beside(stem: str, to: str) -> str:
+    """The export to `to` named after `stem`, a prefix or a file's path without its extension."""
+    return stem + _SUFFIXES[check_format(to)]
 
 
 def parse_input_shape(spec: str) -> tuple[str, list[int]]:
@@ -146,9 +151,9 @@ def check_export_path(model: OpenedModel, path: str, fmt: str, overwrite: bool, 
         # Replacing deletes the folder: only one that holds a SavedModel and nothing else.
         if entries and (not entries & {"saved_model.pb", "saved_model.pbtxt"} or entries - _SAVEDMODEL_PARTS):
             extra = sorted(entries - _SAVEDMODEL_PARTS)
+            alone = f" alone (it also holds {', '.join(extra[:3])})."
             raise FreezerError(f"{path} is a folder that is not a SavedModel" +
-                               (f" alone (it also holds {', '.join(extra[:3])})." if entries & {"saved_model.pb", "saved_model.pbtxt"}
-                                else "."),
+                               (alone if entries & {"saved_model.pb", "saved_model.pbtxt"} else "."),
                                "Choose another name; tf-freezer replaces only a folder holding just a SavedModel.")
     return path
 
@@ -157,7 +162,7 @@ def check_export_path(model: OpenedModel, path: str, fmt: str, overwrite: bool, 
 class _Input:
     tensor: str  # 'images:0'
     node: str
-    dtype: object  # tf.DType
+    dtype: Any  # tf.DType
     shape: Optional[list[Optional[int]]]  # None: unknown rank
 
     def text(self) -> str:
@@ -429,7 +434,8 @@ class ExportJob(Job[ExportResult]):
         does for a frozen graph (its statuses, tolerances and batch probe). An export that does not run
         where the original does, or computes something else, is never written."""
         fo = self.options.freeze
-        opscan.check_graph(graph_def, [n.name for n in graph_def.node], opscan.allowed_ops(self.model), f"the {what} model")
+        opscan.check_graph(graph_def, [n.name for n in graph_def.node], opscan.allowed_ops(self.model),
+                           f"the {what} model")
         opscan.check_reference(self._reference_model, outputs)
         feeds = make_feeds(graph_def, fo.verify_inputs, aliases=self.model.graph.aliases)
         # Only the exported model's inputs may be fed, on both sides: a value given for a
@@ -472,12 +478,13 @@ def _fix_input_shapes(graph_def, inputs: list[_Input], batch_size: int, given: d
             if i.shape is None:
                 raise FreezerError(f"The input {i.node!r} has no known shape, which TFLite needs.",
                                    f"Give it, e.g. --input-shape {i.node}=1,224,224,3.")
-            shape = [batch_size if (k == 0 and d is None) else d for k, d in enumerate(i.shape)]
-            if any(d is None for d in shape):
+            guessed = [batch_size if (k == 0 and d is None) else d for k, d in enumerate(i.shape)]
+            if any(d is None for d in guessed):
                 raise FreezerError(f"The input {i.node!r} has shape {i.text().split(' ', 1)[1]}: TFLite needs every "
                                    "dimension but the batch known.",
                                    f"Give it, e.g. --input-shape {i.node}=" +
-                                   ",".join(str(d if d is not None else 1) for d in shape) + ".")
+                                   ",".join(str(d if d is not None else 1) for d in guessed) + ".")
+            shape = [d for d in guessed if d is not None]  # all of them
         shapes[i.node] = shape
     fixed = type(graph_def)()
     fixed.CopyFrom(graph_def)

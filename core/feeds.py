@@ -150,8 +150,8 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as fh:
             npy = fh.read(6) == b"\x93NUMPY"
-        raise FreezerError(f"The inputs file {path} is " + ("an .npy (one array), not an .npz." if npy else "not an .npz file."),
-                           _NPZ_HINT)
+        what = "an .npy (one array), not an .npz." if npy else "not an .npz file."
+        raise FreezerError(f"The inputs file {path} is {what}", _NPZ_HINT)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
@@ -390,7 +390,8 @@ def _parsed_features(op) -> dict[str, tuple]:
     if op.type == "ParseSingleExample":
         dense = [k.decode() for k in op.get_attr("dense_keys")]
         sparse = [k.decode() for k in op.get_attr("sparse_keys")]
-        ragged, ragged_types = [], []
+        ragged: list[str] = []
+        ragged_types: list = []
     elif op.type == "ParseExample":
         n_sparse, n_dense = op.get_attr("Nsparse"), op.get_attr("Ndense")
         sparse = keys(op.inputs[2:2 + n_sparse])

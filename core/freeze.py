@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from .checkpoint_values import check_shape, LazyValue, read_value
 from .constants import attach_constants, convert_variables
@@ -70,7 +70,7 @@ def check_output_path(model: OpenedModel, path: str, overwrite: bool, read=()) -
 @dataclass
 class FrozenGraph:
     """The frozen GraphDef in memory, before it is written (exports start from here)."""
-    graph_def: object
+    graph_def: Any  # tf.compat.v1.GraphDef
     model: OpenedModel  # what was frozen: the opened model, or the one graph surgery made from it
     plan: PrunePreview
     init_op: str  # run once before inference ('' when the graph has no tables)
@@ -200,7 +200,8 @@ class FreezeJob(Job[FreezeResult]):
             "write", 0.75 + 0.05 * done, f"Writing {name}"))
         size = size_of(data)
         if size >= PROTOBUF_FILE_LIMIT:
-            raise FreezerError(f"The frozen graph is {size / 1024**3:.2f} GiB, over the 2 GiB limit of a protobuf file.",
+            raise FreezerError(f"The frozen graph is {size / 1024**3:.2f} GiB, over the 2 GiB limit of a protobuf "
+                               "file.",
                                "Export a SavedModel instead: it keeps the variables in separate files.")
 
         t = time.perf_counter()
@@ -215,6 +216,7 @@ class FreezeJob(Job[FreezeResult]):
                 tv = time.perf_counter()
                 # From the file, not from memory: what is checked is what was written, and the
                 # verification can drop it before the reference runs.
+                assert self.verifier is not None  # __init__ asks for one when options.verify
                 job = self.verifier(built.model, temp_path, plan.outputs, options, init_op)
                 verify_result = self.run_part(job, self._verify_progress(bar))
                 timings["verify"] = time.perf_counter() - tv

@@ -129,7 +129,7 @@ class NodeSizes:
 
     __slots__ = ("_nodes", "_sizes")
 
-    def __init__(self, nodes):
+    def __init__(self, nodes) -> None:
         self._nodes = nodes
         self._sizes: list[int] = [-1] * len(nodes)
 
@@ -315,9 +315,9 @@ class GraphModel:
         count = max(len(shapes), len(dtypes))
         if count == 0 and self.consumers[i]:
             count = 1
-        if node.op in ("Placeholder", "PlaceholderWithDefault", "VariableV2", "VarHandleOp") and not shapes:
-            if "shape" in node.attr:
-                shapes = [shape_text(node.attr["shape"].shape)]
+        if (node.op in ("Placeholder", "PlaceholderWithDefault", "VariableV2", "VarHandleOp") and not shapes
+                and "shape" in node.attr):
+            shapes = [shape_text(node.attr["shape"].shape)]
         out = []
         for k in range(count):
             out.append((f"{node.name}:{k}", dtypes[k] if k < len(dtypes) else "",
@@ -526,6 +526,7 @@ class GraphModel:
             item.descendant_count += 1
         for k in range(len(rows) - 1, 0, -1):
             item = rows[k]
+            assert item.parent is not None  # rows[0] is the root, the only row without a parent
             item.parent.descendant_count += item.descendant_count
         self.scope_items = items
         self.scope_rows = rows
@@ -649,7 +650,7 @@ def _output_dtypes(node) -> list[str]:
         except Exception:  # an op this TensorFlow does not know; fall back to attrs
             op_def = None
         if op_def is not None:
-            result = []
+            result: list[str] = []
             for arg in op_def.output_arg:
                 if arg.type_list_attr:
                     result.extend(dtype_name(t) for t in node.attr[arg.type_list_attr].list.type)

@@ -108,14 +108,15 @@ class IsolatedJob(Job[Any]):
         super().__init__()
         self.job = job
         self.worker = worker
-        self.stage = ""  # the last stage the worker reported: names the crash
+        # The last stage the worker reported: names the crash. Not `stage`, which is Job's method.
+        self.worker_stage = ""
 
     def _run(self):
         payload = _payload(self.job)
         return (self.worker or shared_worker()).run(payload, self)
 
     def report(self, progress: Progress) -> None:
-        self.stage = progress.stage
+        self.worker_stage = progress.stage
         if self._progress is not None:
             self._progress(progress)
 
@@ -213,9 +214,9 @@ class Worker:
         self.ready_seconds: Optional[float] = None  # the last start's time to a ready TensorFlow
         self._job_lock = threading.Lock()
         self._lock = threading.RLock()
-        self._process = None
-        self._requests = None
-        self._events = None
+        self._process: Optional[subprocess.Popen] = None
+        self._requests: Optional[Connection] = None
+        self._events: Optional[Connection] = None
         self._log_path = ""
         self._ready = False
         self._closing = False
@@ -279,12 +280,14 @@ class Worker:
             return False
         try:
             self.start()
+            events = self._events
+            assert events is not None  # start() made it
             while not self._ready:
                 left = deadline - time.monotonic()
-                if left <= 0 or not wait([self._events], timeout=left):
+                if left <= 0 or not wait([events], timeout=left):
                     return False
                 try:
-                    message = self._events.recv()
+                    message = events.recv()
                 except (EOFError, OSError):
                     return False
                 self._handle_ready(message)
@@ -325,6 +328,7 @@ class Worker:
         job.check_cancelled()
         self.start()
         process, events = self._process, self._events
+        assert process is not None and events is not None  # start() made them
         pid = process.pid
         if not self._ready:
             job.report(Progress("start", 0.0, "Starting TensorFlow in a worker process"))
@@ -346,7 +350,7 @@ class Worker:
                     # Still importing TensorFlow: the job has not begun and will end as soon as it
                     # does (its cancel is already in the worker). Killing would throw the import away.
                     cancel_sent = time.monotonic()
-                grace = min(self.grace, RUNNING_GRAPH_GRACE) if job.stage in RUNNING_GRAPH_STAGES else self.grace
+                grace = min(self.grace, RUNNING_GRAPH_GRACE) if job.worker_stage in RUNNING_GRAPH_STAGES else self.grace
                 if cancel_sent is not None and time.monotonic() - cancel_sent > grace:
                     self._kill(process, pid, targets)
                     raise Cancelled()
@@ -414,7 +418,7 @@ class Worker:
             return Cancelled()
         if self.keep_warm and ready:
             self.start()
-        return _crash_error(code, log, job.stage, ready)
+        return _crash_error(code, log, job.worker_stage, ready)
 
     def _let_go(self, process) -> None:
         """The worker ends by itself after its job (retire_after_job): wait for it, start the next."""
@@ -652,9 +656,9 @@ def _serve(requests, events, tensorflow: bool = True) -> None:
                 inbox.put((message[1], message[2], cancels[message[1]]))
             elif message[0] == "cancel":
                 # The job may have finished (and left `cancels`) since the cancel was sent.
-                event = cancels.get(message[1])
-                if event is not None:
-                    event.set()
+                cancel = cancels.get(message[1])
+                if cancel is not None:
+                    cancel.set()
             elif message[0] == "stop":
                 for event in list(cancels.values()):
                     event.set()

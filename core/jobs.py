@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Optional, TypeVar
+from typing import ClassVar, Generic, Optional, TypeVar
 
 from .errors import Cancelled
 
@@ -39,12 +39,12 @@ class Job(Generic[T]):
     #: repaint thousands of times per second)
     throttle = 0.05
     #: stage -> (first, last) fraction of the job, for stage()
-    STAGES: dict[str, tuple[float, float]] = {}
+    STAGES: ClassVar[dict[str, tuple[float, float]]] = {}
 
     def __init__(self) -> None:
         self._cancel = threading.Event()
         self._progress: Optional[ProgressCallback] = None
-        self._last_report = (None, 0.0)
+        self._last_report: tuple[Optional[str], float] = (None, 0.0)
 
     def cancel(self) -> None:
         self._cancel.set()

@@ -264,8 +264,8 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
         latest, _ = _resolve_in_folder(folder, latest_recorded) if latest_recorded else (None, False)
         chosen = latest or prefixes[-1]
         if latest_recorded and latest is None:
-            named = os.path.basename(latest_recorded.replace("\\", "/"))
-            notes.append(f"The checkpoint state file names {named} as the latest, but it is missing or "
+            latest_name = os.path.basename(latest_recorded.replace("\\", "/"))
+            notes.append(f"The checkpoint state file names {latest_name} as the latest, but it is missing or "
                          f"incomplete here; using {os.path.basename(chosen)}.")
     _check_complete(chosen)
     if os.path.dirname(chosen) != os.path.normpath(folder):
@@ -283,8 +283,9 @@ def locate(path: str, step: Optional[int] = None) -> CheckpointLocation:
         else:
             meta = ""
     base = os.path.basename(chosen)
+    beside = os.path.dirname(chosen)
     files = [os.path.join(folder, "checkpoint"), meta, chosen if is_v1_checkpoint(chosen) else ""] + [
-        os.path.join(os.path.dirname(chosen), n) for n in os.listdir(os.path.dirname(chosen)) if n.startswith(base + ".")]
+        os.path.join(beside, n) for n in os.listdir(beside) if n.startswith(base + ".")]
     return CheckpointLocation(folder=folder, prefix=chosen, step=step_of(chosen), steps=sorted(by_step),
                               meta_path=meta, prefixes=by_step, notes=notes, source=path,
                               input_files=[os.path.abspath(f) for f in files if f])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from . import tf as tfmod
 from .errors import FreezerError
@@ -100,7 +100,7 @@ TF2_CHECKPOINT = "tf2-checkpoint"  # the format of a model with variables but no
 class OpenedModel:
     location: CheckpointLocation
     format: str
-    meta_graph: object  # MetaGraphDef
+    meta_graph: Any  # MetaGraphDef
     graph: GraphModel
     tensors: dict[str, CheckpointTensor]  # everything in the checkpoint, by key
     variables: dict[int, VariableInfo]  # graph variable node id -> its checkpoint value
@@ -111,7 +111,7 @@ class OpenedModel:
     training_mode: Optional[TrainingModeAnalysis] = field(default=None, repr=False)  # which outputs train
     op_counts: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    checkpoint_reader: object = field(default=None, repr=False)
+    checkpoint_reader: Any = field(default=None, repr=False)
     _kinds: Optional[list[str]] = field(default=None, repr=False)
     # Set on a model made by graph surgery (core.surgery.operated): the model as opened, which
     # verification runs; new placeholder tensor -> the tensor it replaced; bound placeholder -> value.
@@ -223,9 +223,9 @@ class Loaded:
     (core.load.analyse turns it into an OpenedModel)."""
     location: CheckpointLocation
     format: str
-    meta_graph: object  # MetaGraphDef
+    meta_graph: Any  # MetaGraphDef
     tensors: dict[str, CheckpointTensor]
-    reader: object  # TensorFlow's CheckpointReader, or None (read on first use, or no checkpoint)
+    reader: Any  # TensorFlow's CheckpointReader, or None (read on first use, or no checkpoint)
     timings: dict[str, float]
     signature_inputs: Optional[list[InputInfo]] = None
     signature_outputs: Optional[list[str]] = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 from .errors import FreezerError
 from .graph import DTYPE_BY_NAME
@@ -67,6 +67,11 @@ class ExportOptions:
     input_shapes: dict[str, list[int]] = field(default_factory=dict)  # TFLite: whole shapes, by input name
     tflite_optimize: bool = False  # TFLite: quantize weights (Optimize.DEFAULT); verified with a looser tolerance
     keep_variables: bool = False  # SavedModel: variables in variables/ rather than constants (forced over 2 GiB)
+
+
+def freeze_part(options: Union[FreezeOptions, ExportOptions]) -> FreezeOptions:
+    """The freeze an operation runs: an export's own, or the freeze's options themselves."""
+    return options.freeze if isinstance(options, ExportOptions) else options
 
 
 # A valid node name (TensorFlow's own rule, tensorflow/core/graph/graph_constructor.cc).

@@ -13,7 +13,7 @@ from .errors import FreezerError
 from .export import check_format, default_export_path, parse_input_shape
 from .freeze import default_output_path
 from .model import OpenedModel
-from .options import bind_text, ExportOptions, FreezeOptions, parse_bind, parse_rewire
+from .options import bind_text, ExportOptions, freeze_part, FreezeOptions, parse_bind, parse_rewire
 
 # Kinds: 'flag' a store_true flag setting the field True; 'not' a store_true flag setting it False;
 # 'str', 'float', 'int' a flag with a value; 'csv' comma-separated names; 'binds' repeated NAME=VALUE;
@@ -211,7 +211,7 @@ def recipe_tables(options) -> dict:
     for option in ALL[1:]:
         if not option.table or (option.export and export is None):
             continue
-        if option.export and option.formats and export.to not in option.formats:
+        if option.export and option.formats and export is not None and export.to not in option.formats:
             continue
         value = _to_key(option, getattr(export if option.export else fo, option.field))
         if value is not None:
@@ -291,7 +291,7 @@ def options_from_tables(tables: dict, command: str) -> FreezeOptions | ExportOpt
 def merged(base, args, given: Optional[set] = None):
     """`base` (a recipe's options) with every option flag given on the command line on top."""
     given = given_fields(args) if given is None else given
-    fo = base.freeze if isinstance(base, ExportOptions) else base
+    fo = freeze_part(base)
     flags = freeze_options_from_args(args)
     for option in (OUTPUTS, *FREEZE_OPTIONS, *VERIFY_OPTIONS):
         if option.field in given:

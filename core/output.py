@@ -12,11 +12,14 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .errors import FreezerError
 from .locate import prefix_of
 from .units import format_bytes
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 _TEMP_SUFFIX = ".partial"
 
@@ -42,7 +45,7 @@ def remove_stale_temps(path: str, pid: Optional[int] = None) -> list[str]:
     process no longer running. A temp name carries its writer's pid, so a live writer's is kept."""
     folder = os.path.dirname(os.path.abspath(path))
     prefix = temp_prefix(path)
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(folder)
     except OSError:
@@ -268,7 +271,7 @@ class _Ahead:
 
     def __init__(self, pieces: list):
         self.pieces = pieces
-        self.pool = None
+        self.pool: Optional[ThreadPoolExecutor] = None  # only when a piece is Deferred
         self.futures: dict = {}
 
     def __enter__(self) -> _Ahead:
@@ -283,6 +286,7 @@ class _Ahead:
         for k in range(first, len(self.pieces)):
             piece = self.pieces[k]
             if isinstance(piece, Deferred):
+                assert self.pool is not None
                 self.futures[k] = self.pool.submit(piece.produce)
                 return
 
@@ -305,9 +309,8 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
     the writeback but drops the pages already written from the page cache, and verification reads
     the file right back: on mlp400's 419 MB .pb, 58% of it then came from the disk again."""
     sync_file_range = _sync_file_range()
-    if sync_file_range is not None:
-        if sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE) == 0:
-            return
+    if sync_file_range is not None and sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE) == 0:
+        return
     if hasattr(os, "posix_fadvise"):
         try:
             os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
@@ -350,7 +353,8 @@ def check_target(path: str, input_files, *, overwrite: bool, suffix: str, folder
         raise FreezerError(f"The output folder {folder} is not writable.", "Choose a folder you may write to.")
     limit = _name_max(folder)
     if len(os.fsencode(os.path.basename(path))) > limit:
-        raise FreezerError(f"The output name {os.path.basename(path)[:40]}... is {len(os.fsencode(os.path.basename(path)))} "
+        name = os.path.basename(path)
+        raise FreezerError(f"The output name {name[:40]}... is {len(os.fsencode(name))} "
                            f"bytes long; the file system of {folder} allows {limit}.", "Choose a shorter name.")
     reason = protected_reason(path, input_files)
     if reason:
@@ -522,11 +526,13 @@ def _const_node_head(node, content_bytes: int) -> bytes:
     rest = node_def_pb2.NodeDef()
     rest.CopyFrom(node)
     del rest.attr["value"]
-    tensor = node.attr["value"].tensor.SerializeToString(deterministic=True) + b"\x22" + _varint(content_bytes)  # tensor_content = 4
+    # TensorProto.tensor_content is field 4
+    tensor = node.attr["value"].tensor.SerializeToString(deterministic=True) + b"\x22" + _varint(content_bytes)
     tensor_len = len(tensor) + content_bytes
     attr = b"\x42" + _varint(tensor_len)  # AttrValue.tensor = 8
     attr_len = len(attr) + tensor_len
     entry = b"\x0a\x05value\x12" + _varint(attr_len)  # map entry: key = 1, value = 2
     entry_len = len(entry) + attr_len
-    return rest.SerializeToString(deterministic=True) + b"\x2a" + _varint(entry_len) + entry + attr + tensor  # NodeDef.attr = 5
+    # NodeDef.attr is field 5
+    return rest.SerializeToString(deterministic=True) + b"\x2a" + _varint(entry_len) + entry + attr + tensor
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field, fields
-from typing import Optional
 
 from . import tf as tfmod
 from .analysis import is_update_op
@@ -48,11 +47,11 @@ class PrunePreview:
     variable_bytes: int
     estimated_bytes: int
     warnings: list[PreviewWarning]
+    # The model the ids and mask refer to: the opened one, or the one graph surgery made from it.
+    model: OpenedModel = field(repr=False, compare=False)
     init_ops: list[str] = field(default_factory=list)  # table initialisers to run once before inference
     kept_mask: bytearray = field(repr=False, default_factory=bytearray)
     variable_ids: list[int] = field(repr=False, default_factory=list)
-    # The model the ids and mask refer to: the opened one, or the one graph surgery made from it.
-    model: Optional[OpenedModel] = field(repr=False, default=None, compare=False)
     # What is not known yet because TensorFlow has not loaded: PENDING_SIZES (variable_bytes is 0 and
     # estimated_bytes counts the graph only; the warnings about missing variables, moving averages
     # and the size limit wait for the checkpoint), PENDING_OPS (the unknown-ops check).
@@ -191,15 +190,16 @@ def plan(model: OpenedModel, outputs: list[str], options: FreezeOptions) -> Prun
             "start from a placeholder.", _examples(graph, pipeline)))
     explained: set[int] = set()
     mode = getattr(model, "training_mode", None)
-    for i in output_ids if mode is not None else ():
-        found = mode.output_mode(i)
-        if found is None:
-            continue
-        message, fix = describe(found)
-        warnings.append(PreviewWarning(TRAINING_MODE if found.always else TRAINING_FLAG_DEFAULT, message, fix,
-                                       found.examples))
-        explained.update(graph.index[name] for name in found.examples)
-        explained.update(e.node for e in mode.default.live_evidence)
+    if mode is not None:
+        for i in output_ids:
+            found = mode.output_mode(i)
+            if found is None:
+                continue
+            message, fix = describe(found)
+            warnings.append(PreviewWarning(TRAINING_MODE if found.always else TRAINING_FLAG_DEFAULT, message, fix,
+                                           found.examples))
+            explained.update(graph.index[name] for name in found.examples)
+            explained.update(e.node for e in mode.default.live_evidence)
     randoms = [i for i in kept_ids if ops[i] in RANDOM_OP_TYPES and i not in explained]
     if randoms:
         warnings.append(PreviewWarning(
@@ -233,7 +233,8 @@ def plan(model: OpenedModel, outputs: list[str], options: FreezeOptions) -> Prun
             _examples(graph, init_ids)))
 
     return PrunePreview(
-        outputs=[f"{graph.names[i]}:{k}" for i, k in resolved], kept=len(kept_ids), init_ops=[graph.names[i] for i in init_ids],
+        outputs=[f"{graph.names[i]}:{k}" for i, k in resolved], kept=len(kept_ids),
+        init_ops=[graph.names[i] for i in init_ids],
         removed=len(graph) - len(kept_ids), removed_by_op=dict(sorted(removed_by_op.items(), key=lambda kv: -kv[1])),
         kept_by_op=dict(sorted(kept_by_op.items(), key=lambda kv: -kv[1])), variables=len(var_ids),
         variable_bytes=variable_bytes, estimated_bytes=estimated, warnings=warnings, kept_mask=mask,

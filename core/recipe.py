@@ -15,7 +15,8 @@ core.options_map, the same mapping the command line uses. Schema version 1:
     inputs = "feeds.npz"                 # relative to the recipe's folder
     atol = 1e-4                          # rtol, timeout, enabled = false
     [export]
-    to = "tflite"                        # opset, batch_size, input_shape = { images = [1, 28, 28, 1] }, optimize, keep_variables
+    to = "tflite"                        # opset, batch_size, input_shape = { images = [1, 28, 28, 1] },
+                                         # optimize, keep_variables
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from typing import Union
 import tomli_w
 
 from .errors import FreezerError
-from .options import ExportOptions, FreezeOptions
+from .options import ExportOptions, FreezeOptions, freeze_part
 from .options_map import options_from_tables, recipe_keys, recipe_tables, RecipeValueError
 from .output import write_atomically
 
@@ -71,7 +72,8 @@ def load_recipe(path: str, command: str = "", to: str = "") -> Recipe:
             raw = fh.read(1 << 20)
     except OSError as exc:
         raise FreezerError(f"Cannot read the recipe {path}: {exc.strerror}.",
-                           "Pass the path of a .toml recipe (made with --save-recipe or File > Save recipe…).") from None
+                           "Pass the path of a .toml recipe (made with --save-recipe or "
+                           "File > Save recipe…).") from None
     text = raw.decode("utf-8", "replace")
     try:
         data = tomllib.loads(text)
@@ -111,7 +113,7 @@ def load_recipe(path: str, command: str = "", to: str = "") -> Recipe:
         options = options_from_tables(data, kind)
     except RecipeValueError as exc:
         fail(exc.table, exc.key, exc.message, exc.hint)
-    fo = options.freeze if isinstance(options, ExportOptions) else options
+    fo = freeze_part(options)
     if not fo.outputs:
         fail("freeze", "outputs", "no outputs.", "Add `outputs = [\"name\"]` under [freeze].")
     if fo.verify_inputs and not os.path.isabs(fo.verify_inputs):
@@ -122,7 +124,7 @@ def load_recipe(path: str, command: str = "", to: str = "") -> Recipe:
 def misfits(model, options: Union[FreezeOptions, ExportOptions]) -> list[str]:
     """What of a recipe does not fit `model` (an OpenedModel): outputs it does not have, rewired
     tensors and bound placeholders that are not in its graph. One sentence each; empty when it fits."""
-    fo = options.freeze if isinstance(options, ExportOptions) else options
+    fo = freeze_part(options)
     index = model.graph.index
     problems = [f"output {name} is not in this graph" for name in fo.outputs
                 if _node(name) not in index and not {name, name + ":0"} & set(model.location.aliases)]

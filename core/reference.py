@@ -120,7 +120,8 @@ def saver_keys(graph_def, variables: set[str], scope: str = "") -> dict[str, tup
     def const_strings(name: str) -> list[str]:
         if name not in strings:
             node = nodes.get(name.split(":")[0])
-            values = tf.make_ndarray(node.attr["value"].tensor).ravel() if node is not None and node.op == "Const" else []
+            values = (tf.make_ndarray(node.attr["value"].tensor).ravel()
+                      if node is not None and node.op == "Const" else [])
             strings[name] = [v.decode("utf-8", "replace") for v in values]
         return strings[name]
 
@@ -164,7 +165,9 @@ def add_restore_nodes(sub, variables: list, keys: dict, tensors: dict, prefix: s
         if use_ema and not key.endswith(EMA_SUFFIX) and key + EMA_SUFFIX in tensors:
             key += EMA_SUFFIX
         planned.append((node, key, slice_spec, getattr(tensors.get(key), "nbytes", 0)))
-    chunks, current, current_bytes = [], [], 0
+    chunks: list[tuple[list, int]] = []
+    current: list = []
+    current_bytes = 0
     for item in planned:
         if current and current_bytes + item[-1] > RESTORE_CHUNK_BYTES:
             chunks.append((current, current_bytes))

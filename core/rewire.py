@@ -10,7 +10,7 @@ rewiring, the freeze pipeline prunes from the outputs, so a source nobody reads 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from . import tf as tfmod
 from .errors import FreezerError
@@ -54,7 +54,7 @@ def apply_rewires(graph_def, rewires: list[Rewire]):
             base, index = split_tensor_name(raw)
             if index >= 0 and base in sources and (base, index) not in targets:
                 still_read.add(base)
-    control_target = {}
+    control_target: dict[str, str] = {}
     for p in sorted(plans, key=lambda p: p.index):
         if p.node not in still_read:
             control_target.setdefault(p.node, p.rewire.name)
@@ -146,7 +146,8 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
         if r.dtype:
             dtype = parse_dtype(r.dtype, f"{r.tensor}={r.name}")
             if graph_dtype and dtype != graph_dtype:
-                raise FreezerError(f"{node_name}:{index} is {graph_dtype}: a placeholder of dtype {dtype} cannot replace it.",
+                raise FreezerError(f"{node_name}:{index} is {graph_dtype}: a placeholder of dtype {dtype} cannot "
+                                   "replace it.",
                                    f"Leave the dtype out (it is taken from the graph) or give {graph_dtype}.")
         else:
             if not graph_dtype:
@@ -158,8 +159,9 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
                 raise FreezerError(f"{node_name}:{index} is a {graph_dtype} handle, not data: a placeholder cannot "
                                    "stand in for it.", "Rewire the data tensor its consumer produces instead.")
             dtype = graph_dtype
+        shape: Optional[list[Optional[int]]]
         if r.shape is not None:
-            shape: Optional[list[Optional[int]]] = list(r.shape)
+            shape = list(r.shape)
             if graph_shape is not None and not _compatible(shape, graph_shape):
                 raise FreezerError(
                     f"The shape {_shape_text(shape)} given for {r.name!r} does not fit {node_name}:{index}, whose "
@@ -168,7 +170,7 @@ def _plan(graph: GraphModel, rewires: list[Rewire]) -> list[_Plan]:
         elif graph_shape is None:
             shape = None
         else:
-            shape = [None] + list(graph_shape[1:]) if graph_shape else []
+            shape = [None, *graph_shape[1:]] if graph_shape else []
         plans.append(_Plan(rewire=r, node=node_name, index=index, dtype=dtype, shape=shape))
     return plans
 
@@ -195,7 +197,7 @@ class _InferredShapes:
     def __init__(self, graph_def, nodes: list[str]):
         self._graph_def = graph_def
         self._nodes = nodes
-        self._graph = None
+        self._graph: Any = None  # a tf.Graph once imported; False when it cannot be
 
     def shape(self, node: str, index: int) -> Optional[list[Optional[int]]]:
         tf = tfmod.tensorflow()

@@ -38,8 +38,11 @@ def run(argv: Sequence[str], child_code: str = CHILD_CODE) -> int:
     env = dict(os.environ, **{NATIVE_STDERR_ENV: str(write_end)})
     # Its own process group: Ctrl+C reaches the child once, forwarded from here, not twice (a second
     # SIGINT during the child's clean-up would interrupt the clean-up).
+    # This interpreter's flags (-X, -W, -O) carry over, as multiprocessing's children get them; typeshed
+    # leaves CPython's helper for that out.
+    flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
     try:
-        child = subprocess.Popen([sys.executable, *subprocess._args_from_interpreter_flags(), "-c", child_code,
+        child = subprocess.Popen([sys.executable, *flags, "-c", child_code,
                                   json.dumps(sys.path), *argv], pass_fds=(write_end,), env=env, process_group=0)
     except OSError:  # no second process to be had (seen: an interpreter this user may not exec again)
         os.close(read_end)

@@ -231,7 +231,7 @@ class TrainingModeAnalysis:
         names, ops = graph.names, graph.ops
         tails = self._tail_index()
         name = names[i]
-        head, _, rest = name.partition("/")
+        rest = name.partition("/")[2]
         found = list(tails.get(name, []))  # '<tower>/' + name
         if rest:
             found += tails.get(rest, [])  # '<other tower>/' + rest
@@ -337,7 +337,6 @@ class TrainingModeAnalysis:
     # ----- one assignment of flag values ------------------------------------------------------------
     def _assign(self, values: dict[str, object]) -> _Assignment:
         graph = self.graph
-        n = len(graph)
         value = scalar_values(self._by_name, values)
         nodes = graph.graph_def.node
         live_port = {}
@@ -395,7 +394,7 @@ class TrainingModeAnalysis:
         def merge_dead(c: int) -> bool:
             return all(dead[p] or (p in live_port and k != live_port[p]) for p, k in data_inputs[c])
 
-        queue = deque()
+        queue: deque[int] = deque()
         for s, port in live_port.items():
             for c in consumers[s]:
                 if dead[c]:
@@ -423,7 +422,7 @@ class TrainingModeAnalysis:
         tainted = bytearray(len(graph))
         ops, data_inputs, consumers = graph.ops, graph.data_inputs, graph.consumers
         dead, live_port, blocked = assignment.dead, assignment.live_port, self._blocked
-        queue = deque()
+        queue: deque[int] = deque()
         for s in seeds:
             if not tainted[s]:
                 tainted[s] = 1
@@ -499,5 +498,6 @@ def describe(mode: OutputMode) -> tuple[str, str]:
         f": {mode.what()}.{effect}" if mode.kinds else f".{effect}")
     binds = ", ".join(f"{f.name} = {bind_text(f.inference)}" for f in flags)
     fix = (f"Bind {binds} (--bind " + " --bind ".join(f"{f.name}={bind_text(f.inference)}" for f in flags)
-           + "), or feed the inference value at inference." if flags else "Bind the training flag to its inference value.")
+           + "), or feed the inference value at inference." if flags
+           else "Bind the training flag to its inference value.")
     return message, fix
