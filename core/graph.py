@@ -226,9 +226,6 @@ class GraphModel:
         return self._devices
 
     # ----- lookup -------------------------------------------------------------------------------
-    def id_of(self, name: str) -> int:
-        return self.index[name]
-
     def resolve(self, spec: str) -> tuple[int, int]:
         """Accepts 'name', 'name:0' or '^name'; returns (node id, output index).
 
