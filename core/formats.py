@@ -570,3 +570,18 @@ LOADERS = (
     Loader("graphdef", _matches_graphdef,
            lambda job, path, checkpoint, step, signature: open_graphdef(job, path, checkpoint, step)),
 )
+
+
+def read_meta_graph(path: str):
+    meta = tfmod.protos().meta_graph_pb2.MetaGraphDef()
+    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a graph (.meta)")
+    try:
+        meta.ParseFromString(data)
+    except Exception as exc:  # google.protobuf.message.DecodeError and friends
+        raise FreezerError(f"{os.path.basename(path)} is not a valid TensorFlow graph (MetaGraphDef): {exc}.",
+                           "The file may be truncated or not a .meta file; copy it again from the training run.",
+                           details=repr(exc)) from None
+    if not meta.graph_def.node:
+        raise FreezerError(f"{os.path.basename(path)} holds no graph nodes.",
+                           "The file may be truncated or not a .meta file; copy it again from the training run.")
+    return meta

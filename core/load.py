@@ -26,26 +26,12 @@ from .jobs import Job
 from .locate import graph_files, locate
 from .model import (TF2_CHECKPOINT, CheckpointLocation, Loaded, open_reader, OpenedModel, Suggestion,
                     tf2_checkpoint_error)
-from .safefile import PROTOBUF_FILE_LIMIT, read_capped
 from .training_mode import TrainingModeAnalysis
 from .variables import map_variables, read_checkpoint_index
 
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 
-def read_meta_graph(path: str):
-    meta = tfmod.protos().meta_graph_pb2.MetaGraphDef()
-    data = read_capped(path, PROTOBUF_FILE_LIMIT, "a graph (.meta)")
-    try:
-        meta.ParseFromString(data)
-    except Exception as exc:  # google.protobuf.message.DecodeError and friends
-        raise FreezerError(f"{os.path.basename(path)} is not a valid TensorFlow graph (MetaGraphDef): {exc}.",
-                           "The file may be truncated or not a .meta file; copy it again from the training run.",
-                           details=repr(exc)) from None
-    if not meta.graph_def.node:
-        raise FreezerError(f"{os.path.basename(path)} holds no graph nodes.",
-                           "The file may be truncated or not a .meta file; copy it again from the training run.")
-    return meta
 
 
 def analyse(job: Job, loaded: Loaded) -> OpenedModel:
@@ -90,7 +76,7 @@ def open_graph(job: Job, location: CheckpointLocation, timings: dict) -> OpenedM
     """The graph part of opening a checkpoint that has a .meta, without TensorFlow."""
     t = time.perf_counter()
     job.step("parse", 0.1, f"Parsing the graph in {os.path.basename(location.meta_path)}")
-    meta = read_meta_graph(location.meta_path)
+    meta = formats.read_meta_graph(location.meta_path)
     timings["parse"] = time.perf_counter() - t
     return analyse(job, Loaded(location, "checkpoint", meta, {}, None, timings, checkpoint_pending=True))
 
