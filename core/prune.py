@@ -125,8 +125,8 @@ def _examples(graph: GraphModel, ids: list[int], limit: int = 5) -> list[str]:
 
 def plan(model: OpenedModel, outputs: list[str], options: FreezeOptions) -> PrunePreview:
     """What freezing `outputs` of `model` keeps and produces. `model` is the graph to freeze: any graph
-    surgery the options ask for is already applied (core.preview.preview does both)."""
-    model.require_graph()
+    surgery the options ask for is already applied, and it has a graph (core.preview.preview checks that,
+    before the surgery, and does both)."""
     graph = model.graph
     resolved = resolve_outputs(graph, outputs)
     output_ids = list(dict.fromkeys(i for i, _ in resolved))
